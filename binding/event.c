@@ -1,0 +1,254 @@
+/*
+ * event.c: the Event type, one inotify event as a Python object.  Events
+ * are made only when a caller takes one; the repr (and its decode_mask
+ * list) is built on demand, never on the event path.
+ */
+#include "binding.h"
+
+#include <structmember.h>
+
+/* Returns a new Event for a core event, or NULL with an exception.  When
+ * ev->released is set the table's reference to the Watch is handed to us
+ * (IN_IGNORED): it moves into the Event, and the Watch becomes invalid. */
+PyObject *
+event_from_core(WatcherObject *watcher, const ino_event *ev)
+{
+    inotipy_state *st = watcher->st;
+    WatchObject *watch = (WatchObject *)ev->udata;
+    EventObject *e;
+    PyObject *name;
+
+    if (watch != NULL && ev->released) {
+        watch->valid = 0;
+    }
+    if (ev->name_len == 0) {
+        name = Py_NewRef(watch != NULL && watch->is_bytes ? st->empty_bytes
+                                                          : st->empty_str);
+    }
+    else if (watch != NULL && watch->is_bytes) {
+        name = PyBytes_FromStringAndSize(ev->name, ev->name_len);
+    }
+    else {
+        /* os.fsdecode(): UTF-8 with surrogateescape on Linux, so any name
+         * round-trips through os.fsencode(). */
+        name = PyUnicode_DecodeFSDefaultAndSize(ev->name, ev->name_len);
+    }
+    e = name == NULL ? NULL : PyObject_New(EventObject, st->event_type);
+    if (e == NULL) {
+        Py_XDECREF(name);
+        if (ev->released) {
+            Py_XDECREF(watch);
+        }
+        return NULL;
+    }
+    e->pathname = name;
+    e->mask = ev->mask;
+    e->cookie = ev->cookie;
+    if (watch == NULL) {
+        e->watch = Py_NewRef(Py_None);
+    }
+    else {
+        e->watch = ev->released ? (PyObject *)watch
+                                : Py_NewRef((PyObject *)watch);
+    }
+    return (PyObject *)e;
+}
+
+static PyObject *
+event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"watch", "mask", "cookie", "pathname", NULL};
+    inotipy_state *st = inotipy_state_of_type(type);
+    PyObject *watch, *maskobj, *pathname;
+    unsigned int cookie = 0;
+    uint32_t mask;
+    EventObject *e;
+
+    if (st == NULL ||
+        !PyArg_ParseTupleAndKeywords(args, kwds, "OO|IO:Event", kwlist,
+                                     &watch, &maskobj, &cookie, &pathname)) {
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) + (kwds ? PyDict_GET_SIZE(kwds) : 0) < 4) {
+        pathname = st->empty_str;
+    }
+    if (watch != Py_None && !PyObject_TypeCheck(watch, st->watch_type)) {
+        PyErr_SetString(PyExc_TypeError, "watch must be a Watch or None");
+        return NULL;
+    }
+    if (!PyUnicode_Check(pathname) && !PyBytes_Check(pathname)) {
+        PyErr_SetString(PyExc_TypeError, "pathname must be str or bytes");
+        return NULL;
+    }
+    if (inotipy_parse_mask(maskobj, &mask) < 0) {
+        return NULL;
+    }
+    e = (EventObject *)type->tp_alloc(type, 0);
+    if (e == NULL) {
+        return NULL;
+    }
+    e->watch = Py_NewRef(watch);
+    e->pathname = Py_NewRef(pathname);
+    e->mask = mask;
+    e->cookie = cookie;
+    return (PyObject *)e;
+}
+
+static void
+event_dealloc(EventObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    Py_DECREF(self->watch);
+    Py_DECREF(self->pathname);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+event_repr(EventObject *self)
+{
+    inotipy_state *st = inotipy_state_of_type(Py_TYPE(self));
+    PyObject *bits, *text, *wd;
+
+    if (st == NULL) {
+        PyErr_Clear();
+        return PyUnicode_FromString("Event(?)");
+    }
+    bits = inotipy_decode_mask_repr(st, self->mask);
+    if (bits == NULL) {
+        return NULL;
+    }
+    if (self->watch == Py_None) {
+        wd = PyUnicode_FromString("None");
+    }
+    else {
+        wd = PyUnicode_FromFormat("%d", ((WatchObject *)self->watch)->wd);
+    }
+    if (wd == NULL) {
+        Py_DECREF(bits);
+        return NULL;
+    }
+    text = PyUnicode_FromFormat("Event(%U, %U, %u, %R)", wd, bits,
+                                (unsigned int)self->cookie, self->pathname);
+    Py_DECREF(wd);
+    Py_DECREF(bits);
+    return text;
+}
+
+static PyObject *
+event_get_mask(EventObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->mask);
+}
+
+static PyObject *
+event_get_cookie(EventObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->cookie);
+}
+
+static PyObject *
+event_get_wd(EventObject *self, void *closure)
+{
+    (void)closure;
+    if (self->watch == Py_None) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromLong(((WatchObject *)self->watch)->wd);
+}
+
+/* The watch's pathname joined with the name, like os.path.join(). */
+static PyObject *
+event_get_path(EventObject *self, void *closure)
+{
+    PyObject *base, *joined;
+    Py_ssize_t n;
+    int ends_with_sep;
+
+    (void)closure;
+    if (self->watch == Py_None) {
+        return Py_NewRef(self->pathname);
+    }
+    base = ((WatchObject *)self->watch)->pathname;
+    n = PyObject_Length(self->pathname);
+    if (n <= 0) {
+        return n < 0 ? NULL : Py_NewRef(base);
+    }
+    if (PyBytes_Check(base) != PyBytes_Check(self->pathname)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "can't join a str path with a bytes name");
+        return NULL;
+    }
+    if (PyBytes_Check(base)) {
+        Py_ssize_t blen = PyBytes_GET_SIZE(base);
+        Py_ssize_t nlen = PyBytes_GET_SIZE(self->pathname);
+        char *out;
+
+        ends_with_sep = blen > 0 && PyBytes_AS_STRING(base)[blen - 1] == '/';
+        joined = PyBytes_FromStringAndSize(NULL,
+                                           blen + !ends_with_sep + nlen);
+        if (joined == NULL) {
+            return NULL;
+        }
+        out = PyBytes_AS_STRING(joined);
+        memcpy(out, PyBytes_AS_STRING(base), (size_t)blen);
+        if (!ends_with_sep) {
+            out[blen++] = '/';
+        }
+        memcpy(out + blen, PyBytes_AS_STRING(self->pathname), (size_t)nlen);
+        return joined;
+    }
+    n = PyUnicode_GetLength(base);
+    ends_with_sep = n > 0 && PyUnicode_ReadChar(base, n - 1) == '/';
+    return PyUnicode_FromFormat(ends_with_sep ? "%U%U" : "%U/%U", base,
+                                self->pathname);
+}
+
+static PyMemberDef event_members[] = {
+    {"watch", T_OBJECT, offsetof(EventObject, watch), READONLY,
+     "The Watch the event came from, or None for IN_Q_OVERFLOW."},
+    {"pathname", T_OBJECT, offsetof(EventObject, pathname), READONLY,
+     "The name inside the watched directory, '' for the watched object."},
+    {"name", T_OBJECT, offsetof(EventObject, pathname), READONLY,
+     "Alias of pathname."},
+    {NULL},
+};
+
+static PyGetSetDef event_getset[] = {
+    {"mask", (getter)event_get_mask, NULL, "The kernel's event mask.", NULL},
+    {"cookie", (getter)event_get_cookie, NULL,
+     "Pairs IN_MOVED_FROM with IN_MOVED_TO; 0 for other events.", NULL},
+    {"wd", (getter)event_get_wd, NULL,
+     "The watch descriptor, or None for IN_Q_OVERFLOW.", NULL},
+    {"path", (getter)event_get_path, NULL,
+     "The watch's pathname joined with the name.", NULL},
+    {NULL},
+};
+
+static PyType_Slot event_slots[] = {
+    {Py_tp_doc, "Event(watch, mask, cookie=0, pathname='')\n--\n\n"
+                "One inotify event: the Watch, the mask, the cookie and "
+                "the name."},
+    {Py_tp_new, event_new},
+    {Py_tp_dealloc, event_dealloc},
+    {Py_tp_repr, event_repr},
+    {Py_tp_members, event_members},
+    {Py_tp_getset, event_getset},
+    {0, NULL},
+};
+
+static PyType_Spec event_spec = {
+    .name = "inotipy.Event",
+    .basicsize = sizeof(EventObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = event_slots,
+};
+
+int
+event_init_type(PyObject *module, inotipy_state *st)
+{
+    return inotipy_types_add(module, &event_spec, NULL, &st->event_type);
+}

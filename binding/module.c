@@ -1,0 +1,277 @@
+/*
+ * module.c: the _inotipy extension module: multi-phase init, module state
+ * and the helpers every type shares.
+ */
+#include "binding.h"
+
+static struct PyModuleDef inotipy_module;
+
+#if PY_VERSION_HEX < 0x030B0000
+/* PyType_GetModuleByDef() arrived in 3.11: the same walk over the MRO. */
+static PyObject *
+PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def)
+{
+    PyObject *mro = type->tp_mro;
+    Py_ssize_t i;
+
+    for (i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *t = PyTuple_GET_ITEM(mro, i);
+        if (PyType_HasFeature((PyTypeObject *)t, Py_TPFLAGS_HEAPTYPE)) {
+            PyObject *m = PyType_GetModule((PyTypeObject *)t);
+            if (m != NULL && PyModule_GetDef(m) == def) {
+                return m;
+            }
+            PyErr_Clear();
+        }
+    }
+    PyErr_SetString(PyExc_TypeError, "_inotipy module not found in MRO");
+    return NULL;
+}
+#endif
+
+static inline inotipy_state *
+get_state(PyObject *module)
+{
+    return (inotipy_state *)PyModule_GetState(module);
+}
+
+inotipy_state *
+inotipy_state_of_type(PyTypeObject *type)
+{
+    PyObject *module = PyType_GetModuleByDef(type, &inotipy_module);
+
+    return module == NULL ? NULL : get_state(module);
+}
+
+/* Returns a new reference to repr(decode_mask(mask)), falling back to a hex
+ * number: reprs must never raise. */
+PyObject *
+inotipy_decode_mask_repr(inotipy_state *st, uint32_t mask)
+{
+    PyObject *list, *text = NULL;
+
+    if (st->decode_mask == NULL) {
+        PyObject *mod = PyImport_ImportModule("inotipy._constants");
+        if (mod != NULL) {
+            st->decode_mask = PyObject_GetAttrString(mod, "decode_mask");
+            Py_DECREF(mod);
+        }
+    }
+    if (st->decode_mask != NULL) {
+        list = PyObject_CallFunction(st->decode_mask, "k",
+                                     (unsigned long)mask);
+        if (list != NULL) {
+            text = PyObject_Repr(list);
+            Py_DECREF(list);
+        }
+    }
+    if (text == NULL) {
+        PyErr_Clear();
+        text = PyUnicode_FromFormat("0x%x", (unsigned int)mask);
+    }
+    return text;
+}
+
+/* Converts a mask argument: an int in 0..2**32-1 (IntFlag included). */
+int
+inotipy_parse_mask(PyObject *arg, uint32_t *mask)
+{
+    unsigned long value;
+
+    if (!PyLong_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "mask must be an int, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    value = PyLong_AsUnsignedLong(arg);
+    if (value == (unsigned long)-1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError,
+                            "mask must be in range 0..0xffffffff");
+        }
+        return -1;
+    }
+    if (value > 0xffffffffUL) {
+        PyErr_SetString(PyExc_ValueError,
+                        "mask must be in range 0..0xffffffff");
+        return -1;
+    }
+    *mask = (uint32_t)value;
+    return 0;
+}
+
+/* Raises ValueError for a mask inotify_add_watch() would not take. */
+int
+inotipy_check_watch_mask(uint32_t mask)
+{
+    if (mask & ~INO_WATCH_BITS) {
+        PyErr_Format(PyExc_ValueError,
+                     "mask has bits that are not inotify watch bits: 0x%x",
+                     (unsigned int)(mask & ~INO_WATCH_BITS));
+        return -1;
+    }
+    if (!(mask & INO_EVENT_BITS)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "mask has no event bit (IN.ALL_EVENTS has them all)");
+        return -1;
+    }
+    if ((mask & 0x30000000u) == 0x30000000u) {
+        PyErr_SetString(PyExc_ValueError,
+                        "IN.MASK_ADD and IN.MASK_CREATE exclude each other");
+        return -1;
+    }
+    return 0;
+}
+
+/* Makes a heap type from spec, bound to module, and adds it by name. */
+int
+inotipy_types_add(PyObject *module, PyType_Spec *spec, PyObject *base,
+                  PyTypeObject **out)
+{
+    PyObject *type = PyType_FromModuleAndSpec(module, spec, base);
+
+    if (type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddType(module, (PyTypeObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    *out = (PyTypeObject *)type;
+    return 0;
+}
+
+static int
+intern_names(inotipy_state *st)
+{
+#define INTERN(field, text)                                   \
+    if ((st->field = PyUnicode_InternFromString(text)) == NULL) \
+        return -1;
+    INTERN(s_add_reader, "add_reader");
+    INTERN(s_remove_reader, "remove_reader");
+    INTERN(s_create_future, "create_future");
+    INTERN(s_set_result, "set_result");
+    INTERN(s_done, "done");
+    INTERN(s_cancel, "cancel");
+    INTERN(s_call_later, "call_later");
+    INTERN(s_is_closed, "is_closed");
+    INTERN(s_blocking, "_asyncio_future_blocking");
+#undef INTERN
+    return 0;
+}
+
+static int
+state_init(PyObject *module, inotipy_state *st)
+{
+    PyObject *asyncio;
+
+    if (intern_names(st) < 0) {
+        return -1;
+    }
+    st->empty_str = PyUnicode_FromStringAndSize("", 0);
+    st->empty_bytes = PyBytes_FromStringAndSize("", 0);
+    if (st->empty_str == NULL || st->empty_bytes == NULL) {
+        return -1;
+    }
+    asyncio = PyImport_ImportModule("asyncio");
+    if (asyncio == NULL) {
+        return -1;
+    }
+    st->get_running_loop = PyObject_GetAttrString(asyncio,
+                                                  "get_running_loop");
+    Py_DECREF(asyncio);
+    if (st->get_running_loop == NULL) {
+        return -1;
+    }
+    st->closed_error = PyErr_NewExceptionWithDoc(
+        "inotipy.WatcherClosedError",
+        "An operation on a closed Watcher, or a get() that was waiting "
+        "when the watcher was closed.",
+        PyExc_ValueError, NULL);
+    if (st->closed_error == NULL) {
+        return -1;
+    }
+    return PyModule_AddObjectRef(module, "WatcherClosedError",
+                                 st->closed_error);
+}
+
+static int
+inotipy_exec(PyObject *module)
+{
+    inotipy_state *st = get_state(module);
+
+    if (state_init(module, st) < 0) {
+        goto fail;
+    }
+    if (event_init_type(module, st) < 0 || watch_init_type(module, st) < 0 ||
+        waiter_init_type(module, st) < 0 ||
+        watcher_init_type(module, st) < 0) {
+        goto fail;
+    }
+    if (PyModule_AddIntConstant(module, "DEFAULT_MAX_QUEUED",
+                                INO_DEFAULT_MAX_QUEUED) < 0) {
+        goto fail;
+    }
+    return 0;
+fail:
+    return -1;
+}
+
+#define STATE_FIELDS(X)                                                     \
+    X(watcher_type) X(watch_type) X(event_type) X(waiter_type)              \
+    X(reader_type) X(closed_error) X(get_running_loop) X(decode_mask)       \
+    X(empty_str) X(empty_bytes) X(s_add_reader) X(s_remove_reader)          \
+    X(s_create_future) X(s_set_result) X(s_done) X(s_cancel)                \
+    X(s_call_later) X(s_is_closed) X(s_blocking)
+
+static int
+inotipy_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    inotipy_state *st = get_state(module);
+#define VISIT(field) Py_VISIT(st->field);
+    STATE_FIELDS(VISIT)
+#undef VISIT
+    return 0;
+}
+
+static int
+inotipy_clear(PyObject *module)
+{
+    inotipy_state *st = get_state(module);
+#define CLEAR(field) Py_CLEAR(st->field);
+    STATE_FIELDS(CLEAR)
+#undef CLEAR
+    return 0;
+}
+
+static void
+inotipy_free(void *module)
+{
+    inotipy_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot inotipy_slots[] = {
+    {Py_mod_exec, inotipy_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef inotipy_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "inotipy._inotipy",
+    .m_doc = "The C binding of inotipy: watchers, watches and events.",
+    .m_size = sizeof(inotipy_state),
+    .m_slots = inotipy_slots,
+    .m_traverse = inotipy_traverse,
+    .m_clear = inotipy_clear,
+    .m_free = inotipy_free,
+};
+
+PyMODINIT_FUNC
+PyInit__inotipy(void)
+{
+    return PyModuleDef_Init(&inotipy_module);
+}

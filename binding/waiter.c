@@ -1,0 +1,507 @@
+/*
+ * waiter.c: the awaitable that Watcher.get() and `async for` return.
+ *
+ * When an event is ready the first send() returns it at once (am_send,
+ * PYGEN_RETURN: no future, no StopIteration object).  Otherwise the waiter
+ * joins the watcher's FIFO of waiters and yields a future of the running
+ * loop.  The reader callback hands an event to the waiter itself (result)
+ * and resolves the future with None; so when the task is cancelled after
+ * that but before it resumes, throw() still holds the event and gives it
+ * back to the watcher: cancelling never loses an event.
+ */
+#include "binding.h"
+
+static PySendResult waiter_am_send(WaiterObject *self, PyObject *arg,
+                                   PyObject **presult);
+
+PyObject *
+waiter_new(WatcherObject *watcher, double timeout, int anext)
+{
+    WaiterObject *w = watcher->spare;
+
+    /* Reuse the watcher's spare when nothing but the watcher holds it: a
+     * plain `async for` then allocates no awaitable per event. */
+    if (w != NULL && Py_REFCNT(w) == 1 && w->state != WAITER_WAITING) {
+        Py_INCREF(w);
+    }
+    else {
+        w = PyObject_GC_New(WaiterObject, watcher->st->waiter_type);
+        if (w == NULL) {
+            return NULL;
+        }
+        w->watcher = (WatcherObject *)Py_NewRef((PyObject *)watcher);
+        w->fut = w->timer = w->result = NULL;
+        PyObject_GC_Track(w);
+        if (watcher->spare == NULL) {
+            watcher->spare = (WaiterObject *)Py_NewRef((PyObject *)w);
+        }
+    }
+    w->timeout = timeout;
+    w->state = WAITER_INIT;
+    w->woken = WAKE_NONE;
+    w->anext = anext;
+    return (PyObject *)w;
+}
+
+/* 1 when the future is done (for instance cancelled by Task.cancel()), 0
+ * when it is pending, -1 on error. */
+int
+waiter_is_done(WaiterObject *w)
+{
+    PyObject *r;
+    int done;
+
+    if (w->fut == NULL) {
+        return 1;
+    }
+    r = PyObject_CallMethodNoArgs(w->fut, w->watcher->st->s_done);
+    if (r == NULL) {
+        return -1;
+    }
+    done = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return done;
+}
+
+/* Wakes a waiting waiter: stores the event (a new reference it takes over
+ * on success) and resolves the future.  On failure the caller keeps the
+ * event. */
+int
+waiter_wake(WaiterObject *w, int why, PyObject *event)
+{
+    PyObject *r;
+
+    if (w->state != WAITER_WAITING || w->woken != WAKE_NONE) {
+        PyErr_SetString(PyExc_RuntimeError, "waiter is not waiting");
+        return -1;
+    }
+    r = PyObject_CallMethodOneArg(w->fut, w->watcher->st->s_set_result,
+                                  Py_None);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    w->woken = why;
+    w->result = event;
+    return 0;
+}
+
+static void
+waiter_cancel_timer(WaiterObject *self)
+{
+    PyObject *timer = self->timer, *r;
+
+    if (timer == NULL) {
+        return;
+    }
+    self->timer = NULL;
+    r = PyObject_CallMethodNoArgs(timer, self->watcher->st->s_cancel);
+    if (r == NULL) {
+        PyErr_WriteUnraisable(timer);
+    }
+    Py_XDECREF(r);
+    Py_DECREF(timer);
+}
+
+/* Leaves the WAITING state without resuming: on throw(), close() or when
+ * the waiter is finalized.  Gives a handed-over event back (to the next
+ * waiter or the head of the queue) and cancels the future.  Never raises:
+ * failures are reported as unraisable. */
+static void
+waiter_abandon(WaiterObject *self)
+{
+    WatcherObject *wr = self->watcher;
+    PyObject *event = self->result, *fut = self->fut, *r;
+
+    if (self->state != WAITER_WAITING) {
+        return;
+    }
+    self->state = WAITER_DONE;
+    self->result = NULL;
+    self->fut = NULL;
+    waiter_cancel_timer(self);
+    if (watcher_drop_waiter(wr, self) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    if (event != NULL) {
+        if (watcher_give_back(wr, event) < 0 || watcher_serve(wr) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_DECREF(event);
+    }
+    if (fut != NULL) {
+        r = PyObject_CallMethodNoArgs(fut, wr->st->s_cancel);
+        if (r == NULL) {
+            PyErr_WriteUnraisable(fut);
+        }
+        Py_XDECREF(r);
+        Py_DECREF(fut);
+    }
+}
+
+static PySendResult
+waiter_fail_closed(WaiterObject *self, PyObject **presult)
+{
+    self->state = WAITER_DONE;
+    *presult = NULL;
+    if (self->anext) {
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    }
+    else {
+        PyErr_SetString(self->watcher->st->closed_error,
+                        "operation on closed watcher");
+    }
+    return PYGEN_ERROR;
+}
+
+static PySendResult
+waiter_return(WaiterObject *self, PyObject *value, PyObject **presult)
+{
+    self->state = WAITER_DONE;
+    *presult = value;
+    return PYGEN_RETURN;
+}
+
+static PySendResult
+waiter_error(WaiterObject *self, PyObject **presult)
+{
+    self->state = WAITER_DONE;
+    *presult = NULL;
+    return PYGEN_ERROR;
+}
+
+/* Yields the future to the task, the way asyncio.Future.__await__ does. */
+static PySendResult
+waiter_yield(WaiterObject *self, PyObject **presult)
+{
+    if (PyObject_SetAttr(self->fut, self->watcher->st->s_blocking,
+                         Py_True) < 0) {
+        waiter_abandon(self);
+        return waiter_error(self, presult);
+    }
+    *presult = Py_NewRef(self->fut);
+    return PYGEN_NEXT;
+}
+
+static PyObject *waiter_on_timeout(WaiterObject *self, PyObject *unused);
+
+static PyMethodDef waiter_timeout_def = {
+    "_on_timeout", (PyCFunction)waiter_on_timeout, METH_NOARGS, NULL,
+};
+
+/* Makes the future (and the timer) and joins the watcher's waiters. */
+static int
+waiter_suspend(WaiterObject *self)
+{
+    WatcherObject *wr = self->watcher;
+    inotipy_state *st = wr->st;
+    PyObject *cb, *delay;
+
+    if (watcher_ensure_loop(wr) < 0) {
+        return -1;
+    }
+    self->fut = PyObject_CallMethodNoArgs(wr->loop, st->s_create_future);
+    if (self->fut == NULL) {
+        return -1;
+    }
+    if (self->timeout > 0) {
+        cb = PyCFunction_New(&waiter_timeout_def, (PyObject *)self);
+        delay = cb == NULL ? NULL : PyFloat_FromDouble(self->timeout);
+        if (delay != NULL) {
+            self->timer = PyObject_CallMethodObjArgs(
+                wr->loop, st->s_call_later, delay, cb, NULL);
+        }
+        Py_XDECREF(cb);
+        Py_XDECREF(delay);
+        if (self->timer == NULL) {
+            Py_CLEAR(self->fut);
+            return -1;
+        }
+    }
+    if (PyList_Append(wr->waiters, (PyObject *)self) < 0) {
+        waiter_cancel_timer(self);
+        Py_CLEAR(self->fut);
+        return -1;
+    }
+    self->state = WAITER_WAITING;
+    return 0;
+}
+
+static PySendResult
+waiter_start(WaiterObject *self, PyObject **presult)
+{
+    WatcherObject *wr = self->watcher;
+    PyObject *event;
+
+    if (wr->closed) {
+        return waiter_fail_closed(self, presult);
+    }
+    /* Earlier waiters go first; otherwise take what is ready, polling the
+     * kernel when our queue is empty. */
+    if (PyList_GET_SIZE(wr->waiters) == 0) {
+        event = watcher_take_event(wr);
+        if (event == NULL && !PyErr_Occurred() && watcher_read(wr) == 0) {
+            event = watcher_take_event(wr);
+        }
+        if (event != NULL) {
+            return waiter_return(self, event, presult);
+        }
+        if (PyErr_Occurred()) {
+            return waiter_error(self, presult);
+        }
+    }
+    if (self->timeout == 0) {
+        return waiter_return(self, Py_NewRef(Py_None), presult);
+    }
+    if (waiter_suspend(self) < 0) {
+        return waiter_error(self, presult);
+    }
+    return waiter_yield(self, presult);
+}
+
+static PySendResult
+waiter_finish(WaiterObject *self, PyObject **presult)
+{
+    PyObject *event = self->result;
+
+    self->result = NULL;
+    waiter_cancel_timer(self);
+    Py_CLEAR(self->fut);
+    switch (self->woken) {
+    case WAKE_EVENT:
+        return waiter_return(self, event, presult);
+    case WAKE_CLOSED:
+        return waiter_fail_closed(self, presult);
+    default:
+        return waiter_return(self, Py_NewRef(Py_None), presult);
+    }
+}
+
+static PySendResult
+waiter_am_send(WaiterObject *self, PyObject *arg, PyObject **presult)
+{
+    (void)arg;
+    switch (self->state) {
+    case WAITER_INIT:
+        return waiter_start(self, presult);
+    case WAITER_WAITING:
+        /* Resumed without our wake-up (someone sent into us): wait on. */
+        if (self->woken == WAKE_NONE) {
+            return waiter_yield(self, presult);
+        }
+        return waiter_finish(self, presult);
+    default:
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot reuse already awaited get()");
+        *presult = NULL;
+        return PYGEN_ERROR;
+    }
+}
+
+/* Called by the loop when the timeout passes first. */
+static PyObject *
+waiter_on_timeout(WaiterObject *self, PyObject *unused)
+{
+    (void)unused;
+    Py_CLEAR(self->timer);
+    if (self->state != WAITER_WAITING || self->woken != WAKE_NONE) {
+        Py_RETURN_NONE;
+    }
+    if (watcher_drop_waiter(self->watcher, self) < 0) {
+        return NULL;
+    }
+    if (waiter_wake(self, WAKE_TIMEOUT, NULL) < 0) {
+        /* The future was cancelled meanwhile: throw() will clean up. */
+        PyErr_Clear();
+    }
+    Py_RETURN_NONE;
+}
+
+/* Turns an am_send outcome into the iterator protocol's. */
+static PyObject *
+send_result_to_iter(PySendResult r, PyObject *value)
+{
+    PyObject *stop;
+
+    if (r == PYGEN_NEXT) {
+        return value;
+    }
+    if (r == PYGEN_RETURN) {
+        if (value == Py_None) {
+            PyErr_SetNone(PyExc_StopIteration);
+        }
+        else {
+            stop = PyObject_CallOneArg(PyExc_StopIteration, value);
+            if (stop != NULL) {
+                PyErr_SetObject(PyExc_StopIteration, stop);
+                Py_DECREF(stop);
+            }
+        }
+        Py_DECREF(value);
+    }
+    return NULL;
+}
+
+static PyObject *
+waiter_iternext(WaiterObject *self)
+{
+    PyObject *value;
+    PySendResult r = waiter_am_send(self, Py_None, &value);
+
+    return send_result_to_iter(r, value);
+}
+
+static PyObject *
+waiter_send(WaiterObject *self, PyObject *arg)
+{
+    PyObject *value;
+    PySendResult r = waiter_am_send(self, arg, &value);
+
+    return send_result_to_iter(r, value);
+}
+
+/* Raises what throw() was given: throw(exc) or throw(type[, value[, tb]]).
+ */
+static void
+raise_thrown(PyObject *typ, PyObject *val, PyObject *tb)
+{
+    if (PyExceptionInstance_Check(typ)) {
+        if (val != NULL && val != Py_None) {
+            PyErr_SetString(PyExc_TypeError,
+                            "instance exception may not have a separate "
+                            "value");
+            return;
+        }
+        if (tb != NULL && tb != Py_None) {
+            PyException_SetTraceback(typ, tb);
+        }
+        PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
+    }
+    else if (PyExceptionClass_Check(typ)) {
+        PyErr_SetObject(typ, val != NULL ? val : Py_None);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError,
+                        "exceptions must be classes or instances deriving "
+                        "from BaseException");
+    }
+}
+
+static PyObject *
+waiter_throw(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+        return NULL;
+    }
+    waiter_abandon(self);
+    self->state = WAITER_DONE;
+    raise_thrown(args[0], nargs > 1 ? args[1] : NULL,
+                 nargs > 2 ? args[2] : NULL);
+    return NULL;
+}
+
+static PyObject *
+waiter_close(WaiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    waiter_abandon(self);
+    self->state = WAITER_DONE;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+waiter_await(WaiterObject *self)
+{
+    return Py_NewRef((PyObject *)self);
+}
+
+static void
+waiter_finalize(WaiterObject *self)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+    waiter_abandon(self);
+    PyErr_SetRaisedException(exc);
+#else
+    PyObject *typ, *val, *tb;
+    PyErr_Fetch(&typ, &val, &tb);
+    waiter_abandon(self);
+    PyErr_Restore(typ, val, tb);
+#endif
+}
+
+static int
+waiter_traverse(WaiterObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->watcher);
+    Py_VISIT(self->fut);
+    Py_VISIT(self->timer);
+    Py_VISIT(self->result);
+    return 0;
+}
+
+static int
+waiter_clear(WaiterObject *self)
+{
+    Py_CLEAR(self->watcher);
+    Py_CLEAR(self->fut);
+    Py_CLEAR(self->timer);
+    Py_CLEAR(self->result);
+    return 0;
+}
+
+static void
+waiter_dealloc(WaiterObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+        return;                 /* resurrected */
+    }
+    waiter_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef waiter_methods[] = {
+    {"send", (PyCFunction)waiter_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))waiter_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)waiter_close, METH_NOARGS, NULL},
+    {NULL},
+};
+
+static PyType_Slot waiter_slots[] = {
+    {Py_tp_doc, "The awaitable of Watcher.get() and async iteration."},
+    {Py_tp_dealloc, waiter_dealloc},
+    {Py_tp_finalize, waiter_finalize},
+    {Py_tp_traverse, waiter_traverse},
+    {Py_tp_clear, waiter_clear},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, waiter_iternext},
+    {Py_tp_methods, waiter_methods},
+    {Py_am_await, waiter_await},
+    {Py_am_send, waiter_am_send},
+    {0, NULL},
+};
+
+static PyType_Spec waiter_spec = {
+    .name = "inotipy._inotipy.GetAwaitable",
+    .basicsize = sizeof(WaiterObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = waiter_slots,
+};
+
+int
+waiter_init_type(PyObject *module, inotipy_state *st)
+{
+    PyObject *type = PyType_FromModuleAndSpec(module, &waiter_spec, NULL);
+
+    if (type == NULL) {
+        return -1;
+    }
+    st->waiter_type = (PyTypeObject *)type;
+    return 0;
+}

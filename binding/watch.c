@@ -1,0 +1,233 @@
+/*
+ * watch.c: the Watch type, one inotify watch.  The watcher's core table
+ * holds a strong reference to each live Watch (as the entry's udata) until
+ * its IN_IGNORED event is taken or the watcher is closed.
+ */
+#include <errno.h>
+
+#include "binding.h"
+
+/* Returns a new Watch; the caller stores a reference in the table. */
+PyObject *
+watch_new(WatcherObject *watcher, PyObject *pathname, int32_t wd,
+          uint32_t mask)
+{
+    WatchObject *w = PyObject_GC_New(WatchObject, watcher->st->watch_type);
+
+    if (w == NULL) {
+        return NULL;
+    }
+    w->watcher = Py_NewRef((PyObject *)watcher);
+    w->pathname = Py_NewRef(pathname);
+    w->wd = wd;
+    w->mask = mask;
+    w->fd = watcher->fd_shown;
+    w->valid = 1;
+    w->is_bytes = PyBytes_Check(pathname);
+    PyObject_GC_Track(w);
+    return (PyObject *)w;
+}
+
+static int
+watch_traverse(WatchObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->watcher);
+    Py_VISIT(self->pathname);
+    return 0;
+}
+
+static int
+watch_clear(WatchObject *self)
+{
+    Py_CLEAR(self->watcher);
+    Py_CLEAR(self->pathname);
+    return 0;
+}
+
+static void
+watch_dealloc(WatchObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    watch_clear(self);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static WatcherObject *
+live_watcher(WatchObject *self)
+{
+    WatcherObject *wr = (WatcherObject *)self->watcher;
+
+    return (wr != NULL && !wr->closed) ? wr : NULL;
+}
+
+static PyObject *
+watch_remove(WatchObject *self, PyObject *Py_UNUSED(ignored))
+{
+    WatcherObject *wr = live_watcher(self);
+    int rc;
+
+    if (!self->valid || wr == NULL) {
+        Py_RETURN_NONE;
+    }
+    rc = ino_rm_watch(&wr->core, self->wd);
+    if (rc < 0 && rc != -ENOENT) {
+        errno = -rc;
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError,
+                                                    self->pathname);
+    }
+    /* The entry (and our reference in it) stays until IN_IGNORED is taken,
+     * so that event is still delivered with this Watch. */
+    self->valid = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+watch_replace_mask(WatchObject *self, PyObject *arg)
+{
+    WatcherObject *wr = live_watcher(self);
+    PyObject *fsname = NULL;
+    ino_entry *e;
+    uint32_t mask;
+    int rc;
+
+    if (inotipy_parse_mask(arg, &mask) < 0) {
+        return NULL;
+    }
+    if (wr == NULL || !self->valid) {
+        PyErr_SetString(PyExc_ValueError, "watch is no longer valid");
+        return NULL;
+    }
+    if (inotipy_check_watch_mask(mask) < 0) {
+        return NULL;
+    }
+    if (!PyUnicode_FSConverter(self->pathname, &fsname)) {
+        return NULL;
+    }
+    /* The kernel changes a watch only by path: check that the path still
+     * names our inode (the same wd comes back). */
+    rc = ino_add_watch(&wr->core, PyBytes_AS_STRING(fsname), mask, &e);
+    Py_DECREF(fsname);
+    if (rc < 0) {
+        errno = -rc;
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError,
+                                                    self->pathname);
+    }
+    if (e->wd != self->wd) {
+        if (rc == 1) {
+            ino_forget_watch(&wr->core, e->wd);
+        }
+        errno = ESTALE;
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError,
+                                                    self->pathname);
+    }
+    self->mask = e->mask;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+watch_repr(WatchObject *self)
+{
+    inotipy_state *st = inotipy_state_of_type(Py_TYPE(self));
+    PyObject *bits, *text;
+
+    if (st == NULL) {
+        PyErr_Clear();
+        return PyUnicode_FromString("Watch(?)");
+    }
+    bits = inotipy_decode_mask_repr(st, self->mask);
+    if (bits == NULL) {
+        return NULL;
+    }
+    text = PyUnicode_FromFormat("Watch(%R, %U, %d:%d)",
+                                self->pathname ? self->pathname : Py_None,
+                                bits, self->fd, (int)self->wd);
+    Py_DECREF(bits);
+    return text;
+}
+
+static PyObject *
+watch_get_mask(WatchObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->mask);
+}
+
+static PyObject *
+watch_get_wd(WatchObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(self->wd);
+}
+
+static PyObject *
+watch_get_valid(WatchObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(self->valid && live_watcher(self) != NULL);
+}
+
+static PyObject *
+watch_get_pathname(WatchObject *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(self->pathname ? self->pathname : Py_None);
+}
+
+static PyObject *
+watch_get_watcher(WatchObject *self, void *closure)
+{
+    (void)closure;
+    return Py_NewRef(self->watcher ? self->watcher : Py_None);
+}
+
+static PyMethodDef watch_methods[] = {
+    {"remove", (PyCFunction)watch_remove, METH_NOARGS,
+     "remove($self, /)\n--\n\nStops watching.  Idempotent; the IN_IGNORED "
+     "event that follows is still delivered."},
+    {"replace_mask", (PyCFunction)watch_replace_mask, METH_O,
+     "replace_mask($self, mask, /)\n--\n\nSets a new event mask (merged "
+     "with the old one when IN.MASK_ADD is given)."},
+    {NULL},
+};
+
+static PyGetSetDef watch_getset[] = {
+    {"pathname", (getter)watch_get_pathname, NULL,
+     "The watched path, as given (after os.fspath()).", NULL},
+    {"mask", (getter)watch_get_mask, NULL, "The mask as last set.", NULL},
+    {"wd", (getter)watch_get_wd, NULL, "The kernel's watch descriptor.",
+     NULL},
+    {"valid", (getter)watch_get_valid, NULL,
+     "False after remove(), close() or the watch's IN_IGNORED event.", NULL},
+    {"watcher", (getter)watch_get_watcher, NULL, "The owning Watcher.",
+     NULL},
+    {NULL},
+};
+
+static PyType_Slot watch_slots[] = {
+    {Py_tp_doc, "One inotify watch; made by Watcher.watch()."},
+    {Py_tp_dealloc, watch_dealloc},
+    {Py_tp_traverse, watch_traverse},
+    {Py_tp_clear, watch_clear},
+    {Py_tp_repr, watch_repr},
+    {Py_tp_methods, watch_methods},
+    {Py_tp_getset, watch_getset},
+    {0, NULL},
+};
+
+static PyType_Spec watch_spec = {
+    .name = "inotipy.Watch",
+    .basicsize = sizeof(WatchObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = watch_slots,
+};
+
+int
+watch_init_type(PyObject *module, inotipy_state *st)
+{
+    return inotipy_types_add(module, &watch_spec, NULL, &st->watch_type);
+}

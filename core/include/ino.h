@@ -1,0 +1,169 @@
+/*
+ * ino.h: the inotipy engine, a C library over Linux inotify(7).
+ *
+ * It knows nothing of Python.  A program owns an `ino_watcher`, adds
+ * watches, waits for the descriptor `ino_fd()` to be readable with any
+ * event loop it likes, calls `ino_read()` and then takes decoded events
+ * with `ino_next()` until it returns 0.
+ *
+ * Error convention, everywhere: a function returns 0 (or a count) on
+ * success and a negative errno value on failure; callers test `< 0`.
+ *
+ * All state lives in the caller's `ino_watcher`; the library has no globals
+ * and no function-level statics, so watchers in different threads are
+ * independent (one watcher must not be used by two threads at once).
+ */
+#ifndef INO_H
+#define INO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The largest name field the kernel writes: NAME_MAX + 1 rounded up to the
+ * 16-byte record size.  A record whose name field is longer is malformed. */
+#define INO_NAME_FIELD_MAX 256u
+
+/* The fixed part of a kernel record, as in <sys/inotify.h>. */
+#define INO_RECORD_HEADER 16u
+
+/* The smallest read buffer that can never fail with EINVAL. */
+#define INO_READ_MIN (INO_RECORD_HEADER + INO_NAME_FIELD_MAX)
+
+/* The default bound of the user-space queue, in events. */
+#define INO_DEFAULT_MAX_QUEUED 262144u
+
+/* The event bits (IN_ALL_EVENTS): a watch mask needs at least one. */
+#define INO_EVENT_BITS 0x00000fffu
+
+/* Bits a caller may pass to inotify_add_watch (events and watch flags). */
+#define INO_WATCH_BITS                                                      \
+    (0x00000fffu | 0x01000000u | 0x02000000u | 0x04000000u | 0x10000000u | \
+     0x20000000u | 0x80000000u)
+
+/* One decoded event.  `name` points into the watcher's queue and stays
+ * valid until the next call to ino_read(), ino_next() or ino_close() on the
+ * same watcher; it is not NUL-terminated when name_len == 0. */
+typedef struct ino_event {
+    int32_t wd;          /* watch descriptor, -1 for IN_Q_OVERFLOW */
+    uint32_t mask;       /* the kernel's mask, IN_ISDIR and all */
+    uint32_t cookie;     /* pairs IN_MOVED_FROM with IN_MOVED_TO, else 0 */
+    uint32_t name_len;   /* bytes in name, without the kernel's NUL padding */
+    const char *name;    /* the name inside the watched directory */
+    void *udata;         /* the watch's user pointer, NULL for overflow */
+    int released;        /* 1 when the watch left the table with this event
+                            (IN_IGNORED): the caller now owns udata */
+} ino_event;
+
+/* One watch in the table.  Pointers to entries stay valid only until the
+ * next insertion into or removal from the table. */
+typedef struct ino_entry {
+    int32_t wd;          /* the kernel's watch descriptor, > 0; 0 = free */
+    uint32_t mask;       /* the mask as last set, without IN_MASK_ADD */
+    int removed;         /* 1 after ino_rm_watch(): IN_IGNORED is pending */
+    void *udata;         /* the caller's pointer for this watch */
+} ino_entry;
+
+/* wd -> entry, an open-addressing hash table with linear probing. */
+typedef struct ino_table {
+    ino_entry *slots;    /* capacity slots, wd == 0 marks a free one */
+    size_t capacity;     /* a power of two, or 0 before the first insert */
+    size_t count;        /* entries in use */
+} ino_table;
+
+typedef struct ino_chunk ino_chunk;
+
+typedef struct ino_watcher {
+    int fd;              /* the inotify descriptor, -1 once closed */
+    ino_table table;     /* the watches this watcher knows */
+    ino_chunk *head;     /* the oldest chunk with records not handed out */
+    ino_chunk *tail;     /* the chunk reads append to */
+    ino_chunk *spare;    /* one drained chunk kept for reuse, or NULL */
+    size_t queued;       /* records read from the kernel, not yet taken */
+    size_t max_queued;   /* ino_read() stops once queued reaches this */
+} ino_watcher;
+
+/* ---- decoding ---------------------------------------------------------- */
+
+/* Decodes the record at *offset in buf[0..len).  Returns 1 and advances
+ * *offset past it, 0 when *offset == len, or -EBADMSG when the record is
+ * truncated or its name field is larger than INO_NAME_FIELD_MAX (nothing
+ * past len is ever read).  ev->udata and ev->released are set to 0. */
+int ino_decode(const char *buf, size_t len, size_t *offset, ino_event *ev);
+
+/* Counts the records in buf[0..len); returns the count, or -EBADMSG with
+ * *valid_len set to the length of the well-formed prefix. */
+long ino_validate(const char *buf, size_t len, size_t *valid_len);
+
+/* ---- watch table ------------------------------------------------------- */
+
+void ino_table_init(ino_table *t);
+void ino_table_free(ino_table *t);
+ino_entry *ino_table_find(const ino_table *t, int32_t wd);
+/* Inserts wd (which must not be present); returns 0 and sets *out, or
+ * -EINVAL for wd <= 0, or -ENOMEM. */
+int ino_table_insert(ino_table *t, int32_t wd, ino_entry **out);
+/* Removes wd; returns 0 and copies the entry to *old (if not NULL), or
+ * -ENOENT. */
+int ino_table_remove(ino_table *t, int32_t wd, ino_entry *old);
+/* Iterates: start with *pos = 0; returns the next entry or NULL. */
+ino_entry *ino_table_next(const ino_table *t, size_t *pos);
+
+/* ---- watcher ----------------------------------------------------------- */
+
+/* Opens an inotify instance (always IN_NONBLOCK | IN_CLOEXEC).  max_queued
+ * bounds the user-space queue (0 = INO_DEFAULT_MAX_QUEUED). */
+int ino_open(ino_watcher *w, size_t max_queued);
+/* Closes the descriptor and frees the queue and table; idempotent.  It does
+ * not touch udata pointers: iterate the table first to release them. */
+int ino_close(ino_watcher *w);
+static inline int
+ino_fd(const ino_watcher *w)
+{
+    return w->fd;
+}
+
+/* Adds or updates a watch.  Returns 1 when a new entry was made (its udata
+ * is NULL: set it), 0 when the kernel returned a wd already in the table
+ * (the same inode: its mask is updated), or a negative errno.  *out is the
+ * entry, valid until the table next changes. */
+int ino_add_watch(ino_watcher *w, const char *path, uint32_t mask,
+                  ino_entry **out);
+/* Asks the kernel to remove a watch.  The entry stays, marked removed,
+ * until its IN_IGNORED is taken with ino_next().  An already gone watch
+ * (EINVAL from the kernel) is not an error. */
+int ino_rm_watch(ino_watcher *w, int32_t wd);
+/* Drops an entry at once, without waiting for IN_IGNORED (used to roll
+ * back a watch whose caller-side object could not be made). */
+void ino_forget_watch(ino_watcher *w, int32_t wd);
+
+/* Reads from the descriptor until EAGAIN or until the queue holds
+ * max_queued events.  Returns the number of events queued by this call, or
+ * a negative errno (-EBADMSG if the kernel wrote a malformed record: the
+ * well-formed records before it are kept). */
+long ino_read(ino_watcher *w);
+/* 1 when the queue is at its bound and ino_read() would read nothing. */
+static inline int
+ino_full(const ino_watcher *w)
+{
+    return w->queued >= w->max_queued;
+}
+/* Takes the next event; returns 1, or 0 when the queue is empty.  Events of
+ * wds not in the table are skipped.  On IN_IGNORED the entry is removed
+ * from the table and ev->released is 1. */
+int ino_next(ino_watcher *w, ino_event *ev);
+/* 1 when ino_next() may have an event (the queue is not empty). */
+static inline int
+ino_pending(const ino_watcher *w)
+{
+    return w->queued > 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INO_H */

@@ -1,0 +1,59 @@
+/*
+ * ino_decode.c: walking the records that read(2) returns on an inotify
+ * descriptor.  Every record is checked to lie wholly inside the buffer
+ * before any of it is used, so a truncated or crafted buffer is rejected,
+ * never read past.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "ino.h"
+
+int
+ino_decode(const char *buf, size_t len, size_t *offset, ino_event *ev)
+{
+    size_t off = *offset;
+    uint32_t field[4];          /* wd, mask, cookie, len, as the kernel
+                                   lays out struct inotify_event */
+    size_t name_field;
+
+    if (off >= len) {
+        return 0;
+    }
+    if (len - off < INO_RECORD_HEADER) {
+        return -EBADMSG;
+    }
+    /* memcpy, not a cast: a buffer handed in by a caller (or a fuzzer) need
+     * not be aligned for struct inotify_event. */
+    memcpy(field, buf + off, sizeof field);
+    name_field = field[3];
+    if (name_field > INO_NAME_FIELD_MAX ||
+        name_field > len - off - INO_RECORD_HEADER) {
+        return -EBADMSG;
+    }
+    ev->wd = (int32_t)field[0];
+    ev->mask = field[1];
+    ev->cookie = field[2];
+    ev->name = buf + off + INO_RECORD_HEADER;
+    /* The kernel pads the name with NULs up to the record size. */
+    ev->name_len = (uint32_t)strnlen(ev->name, name_field);
+    ev->udata = NULL;
+    ev->released = 0;
+    *offset = off + INO_RECORD_HEADER + name_field;
+    return 1;
+}
+
+long
+ino_validate(const char *buf, size_t len, size_t *valid_len)
+{
+    size_t off = 0;
+    long count = 0;
+    ino_event ev;
+    int rc;
+
+    while ((rc = ino_decode(buf, len, &off, &ev)) > 0) {
+        count++;
+    }
+    *valid_len = off;
+    return rc < 0 ? rc : count;
+}

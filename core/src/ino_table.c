@@ -1,0 +1,152 @@
+/*
+ * ino_table.c: the wd -> watch table.  The kernel hands out small positive
+ * wds, mostly in increasing order, so a multiplicative hash with linear
+ * probing and backward-shift deletion (no tombstones) stays short.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ino.h"
+
+#define INO_TABLE_MIN 16u
+
+static size_t
+table_slot(const ino_table *t, int32_t wd)
+{
+    /* Fibonacci hashing: spreads consecutive wds across the table. */
+    return (size_t)((uint32_t)wd * 2654435769u) & (t->capacity - 1);
+}
+
+void
+ino_table_init(ino_table *t)
+{
+    t->slots = NULL;
+    t->capacity = 0;
+    t->count = 0;
+}
+
+void
+ino_table_free(ino_table *t)
+{
+    free(t->slots);
+    ino_table_init(t);
+}
+
+ino_entry *
+ino_table_find(const ino_table *t, int32_t wd)
+{
+    size_t i;
+
+    if (t->capacity == 0 || wd <= 0) {
+        return NULL;
+    }
+    for (i = table_slot(t, wd);; i = (i + 1) & (t->capacity - 1)) {
+        if (t->slots[i].wd == wd) {
+            return &t->slots[i];
+        }
+        if (t->slots[i].wd == 0) {
+            return NULL;
+        }
+    }
+}
+
+/* Places an entry known to be absent; the table must have a free slot. */
+static ino_entry *
+table_place(ino_table *t, const ino_entry *e)
+{
+    size_t i = table_slot(t, e->wd);
+
+    while (t->slots[i].wd != 0) {
+        i = (i + 1) & (t->capacity - 1);
+    }
+    t->slots[i] = *e;
+    t->count++;
+    return &t->slots[i];
+}
+
+static int
+table_grow(ino_table *t)
+{
+    size_t newcap = t->capacity ? t->capacity * 2 : INO_TABLE_MIN;
+    ino_table bigger;
+    size_t i;
+
+    if (newcap > SIZE_MAX / sizeof(ino_entry)) {
+        return -ENOMEM;
+    }
+    bigger.slots = calloc(newcap, sizeof(ino_entry));
+    if (bigger.slots == NULL) {
+        return -ENOMEM;
+    }
+    bigger.capacity = newcap;
+    bigger.count = 0;
+    for (i = 0; i < t->capacity; i++) {
+        if (t->slots[i].wd != 0) {
+            table_place(&bigger, &t->slots[i]);
+        }
+    }
+    free(t->slots);
+    *t = bigger;
+    return 0;
+}
+
+int
+ino_table_insert(ino_table *t, int32_t wd, ino_entry **out)
+{
+    ino_entry fresh = {wd, 0, 0, NULL};
+    int rc;
+
+    if (wd <= 0) {
+        return -EINVAL;
+    }
+    /* Keep the load at or under one half so probes stay short. */
+    if ((t->count + 1) * 2 > t->capacity) {
+        rc = table_grow(t);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    *out = table_place(t, &fresh);
+    return 0;
+}
+
+int
+ino_table_remove(ino_table *t, int32_t wd, ino_entry *old)
+{
+    ino_entry *e = ino_table_find(t, wd);
+    size_t hole, i, home, mask;
+
+    if (e == NULL) {
+        return -ENOENT;
+    }
+    if (old != NULL) {
+        *old = *e;
+    }
+    mask = t->capacity - 1;
+    hole = (size_t)(e - t->slots);
+    /* Backward-shift deletion: move later members of the probe run into
+     * the hole when their home slot does not lie after the hole. */
+    for (i = (hole + 1) & mask; t->slots[i].wd != 0; i = (i + 1) & mask) {
+        home = table_slot(t, t->slots[i].wd);
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            t->slots[hole] = t->slots[i];
+            hole = i;
+        }
+    }
+    memset(&t->slots[hole], 0, sizeof(ino_entry));
+    t->count--;
+    return 0;
+}
+
+ino_entry *
+ino_table_next(const ino_table *t, size_t *pos)
+{
+    while (*pos < t->capacity) {
+        ino_entry *e = &t->slots[(*pos)++];
+        if (e->wd != 0) {
+            return e;
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,276 @@
+/*
+ * ino_watcher.c: the inotify descriptor, the read loop and the event queue.
+ *
+ * The queue is a list of chunks that read(2) writes into directly: the
+ * kernel's records are validated once, as they arrive, and then handed out
+ * in place, so an event costs no copy and no allocation of its own.  A read
+ * goes into the free tail of the last chunk while at least INO_READ_MIN
+ * bytes are free there, which keeps small, frequent reads compact.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "ino.h"
+
+#define INO_CHUNK_SIZE (64u * 1024u)
+
+struct ino_chunk {
+    ino_chunk *next;            /* the next newer chunk, or NULL */
+    size_t len;                 /* bytes of validated records in buf */
+    size_t pos;                 /* offset of the first record not taken */
+    char buf[INO_CHUNK_SIZE];   /* records exactly as the kernel wrote them */
+};
+
+int
+ino_open(ino_watcher *w, size_t max_queued)
+{
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+    if (fd < 0) {
+        return -errno;
+    }
+    w->fd = fd;
+    ino_table_init(&w->table);
+    w->head = w->tail = w->spare = NULL;
+    w->queued = 0;
+    w->max_queued = max_queued ? max_queued : INO_DEFAULT_MAX_QUEUED;
+    return 0;
+}
+
+static void
+free_chunks(ino_chunk *c)
+{
+    while (c != NULL) {
+        ino_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+}
+
+int
+ino_close(ino_watcher *w)
+{
+    int fd = w->fd;
+    int rc = 0;
+
+    if (fd < 0) {
+        return 0;
+    }
+    /* Mark closed before close(2), so a second call is a no-op even if this
+     * one fails; Linux releases the descriptor even on EINTR. */
+    w->fd = -1;
+    if (close(fd) < 0 && errno != EINTR) {
+        rc = -errno;
+    }
+    free_chunks(w->head);
+    free_chunks(w->spare);
+    w->head = w->tail = w->spare = NULL;
+    w->queued = 0;
+    ino_table_free(&w->table);
+    return rc;
+}
+
+int
+ino_add_watch(ino_watcher *w, const char *path, uint32_t mask,
+              ino_entry **out)
+{
+    ino_entry *e;
+    int wd, rc;
+
+    if (w->fd < 0) {
+        return -EBADF;
+    }
+    if ((mask & ~INO_WATCH_BITS) != 0 || (mask & IN_ALL_EVENTS) == 0) {
+        return -EINVAL;
+    }
+    wd = inotify_add_watch(w->fd, path, mask);
+    if (wd < 0) {
+        return -errno;
+    }
+    /* The kernel returns the wd it already has for the same inode. */
+    e = ino_table_find(&w->table, wd);
+    if (e != NULL) {
+        if (mask & IN_MASK_ADD) {
+            e->mask |= mask & ~(uint32_t)IN_MASK_ADD;
+        }
+        else {
+            e->mask = mask;
+        }
+        *out = e;
+        return 0;
+    }
+    rc = ino_table_insert(&w->table, wd, &e);
+    if (rc < 0) {
+        inotify_rm_watch(w->fd, wd);
+        return rc;
+    }
+    e->mask = mask & ~(uint32_t)IN_MASK_ADD;
+    *out = e;
+    return 1;
+}
+
+int
+ino_rm_watch(ino_watcher *w, int32_t wd)
+{
+    ino_entry *e = ino_table_find(&w->table, wd);
+
+    if (e == NULL) {
+        return -ENOENT;
+    }
+    if (e->removed || w->fd < 0) {
+        return 0;
+    }
+    /* EINVAL: the kernel already dropped the watch (its inode was deleted
+     * or unmounted) and its IN_IGNORED is on the way. */
+    if (inotify_rm_watch(w->fd, wd) < 0 && errno != EINVAL) {
+        return -errno;
+    }
+    e->removed = 1;
+    return 0;
+}
+
+void
+ino_forget_watch(ino_watcher *w, int32_t wd)
+{
+    if (w->fd >= 0) {
+        inotify_rm_watch(w->fd, wd);
+    }
+    ino_table_remove(&w->table, wd, NULL);
+}
+
+/* Returns a chunk with at least INO_READ_MIN free bytes at the tail of the
+ * queue, or NULL when out of memory. */
+static ino_chunk *
+tail_with_room(ino_watcher *w)
+{
+    ino_chunk *c = w->tail;
+
+    if (c != NULL && c->pos == c->len) {
+        c->pos = c->len = 0;    /* everything in it was taken: rewind */
+    }
+    if (c != NULL && INO_CHUNK_SIZE - c->len >= INO_READ_MIN) {
+        return c;
+    }
+    if (w->spare != NULL) {
+        c = w->spare;
+        w->spare = NULL;
+    }
+    else if ((c = malloc(sizeof *c)) == NULL) {
+        return NULL;
+    }
+    c->next = NULL;
+    c->len = c->pos = 0;
+    if (w->tail != NULL) {
+        w->tail->next = c;
+    }
+    else {
+        w->head = c;
+    }
+    w->tail = c;
+    return c;
+}
+
+long
+ino_read(ino_watcher *w)
+{
+    long total = 0;
+
+    if (w->fd < 0) {
+        return -EBADF;
+    }
+    while (!ino_full(w)) {
+        ino_chunk *c = tail_with_room(w);
+        size_t room, cap, valid;
+        ssize_t n;
+        long count;
+
+        if (c == NULL) {
+            return total > 0 ? total : -ENOMEM;
+        }
+        /* Read no more records than the bound allows: every record takes
+         * at least INO_RECORD_HEADER bytes, and one full name must fit or
+         * the kernel fails the read with EINVAL. */
+        room = INO_CHUNK_SIZE - c->len;
+        cap = (w->max_queued - w->queued) * INO_RECORD_HEADER;
+        if (cap < INO_CHUNK_SIZE) {
+            cap += INO_NAME_FIELD_MAX;
+            room = room < cap ? room : cap;
+        }
+        n = read(w->fd, c->buf + c->len, room);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+            return -errno;
+        }
+        if (n == 0) {
+            break;
+        }
+        count = ino_validate(c->buf + c->len, (size_t)n, &valid);
+        c->len += valid;
+        if (count < 0) {
+            return count;
+        }
+        w->queued += (size_t)count;
+        total += count;
+    }
+    return total;
+}
+
+/* Unlinks a fully taken chunk from the head, keeping one for reuse. */
+static void
+drop_head(ino_watcher *w)
+{
+    ino_chunk *c = w->head;
+
+    w->head = c->next;
+    if (w->spare == NULL) {
+        w->spare = c;
+    }
+    else {
+        free(c);
+    }
+}
+
+int
+ino_next(ino_watcher *w, ino_event *ev)
+{
+    ino_chunk *c;
+    ino_entry *e;
+
+    while ((c = w->head) != NULL) {
+        if (c->pos >= c->len) {
+            if (c == w->tail) {
+                c->pos = c->len = 0;
+                return 0;
+            }
+            drop_head(w);
+            continue;
+        }
+        if (ino_decode(c->buf, c->len, &c->pos, ev) <= 0) {
+            /* Unreachable: records were validated on arrival. */
+            c->pos = c->len;
+            continue;
+        }
+        w->queued--;
+        if (ev->wd == -1) {
+            return 1;           /* IN_Q_OVERFLOW belongs to no watch */
+        }
+        e = ino_table_find(&w->table, ev->wd);
+        if (e == NULL) {
+            continue;           /* unknown or stale wd */
+        }
+        ev->udata = e->udata;
+        if (ev->mask & IN_IGNORED) {
+            ino_table_remove(&w->table, ev->wd, NULL);
+            ev->released = 1;
+        }
+        return 1;
+    }
+    return 0;
+}
