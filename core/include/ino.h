@@ -109,7 +109,8 @@ int ino_table_insert(ino_table *t, int32_t wd, ino_entry **out);
 /* Removes wd; returns 0 and copies the entry to *old (if not NULL), or
  * -ENOENT. */
 int ino_table_remove(ino_table *t, int32_t wd, ino_entry *old);
-/* Iterates: start with *pos = 0; returns the next entry or NULL. */
+/* Iterates: start with *pos = 0; returns the next entry or NULL.  The
+ * table must not gain or lose entries during an iteration. */
 ino_entry *ino_table_next(const ino_table *t, size_t *pos);
 
 /* ---- watcher ----------------------------------------------------------- */

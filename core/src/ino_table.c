@@ -14,8 +14,11 @@
 static size_t
 table_slot(const ino_table *t, int32_t wd)
 {
-    /* Fibonacci hashing: spreads consecutive wds across the table. */
-    return (size_t)((uint32_t)wd * 2654435769u) & (t->capacity - 1);
+    /* Multiplicative hashing keeping the high bits of the product, which
+     * depend on every bit of the wd. */
+    uint64_t h = (uint64_t)(uint32_t)wd * 0x9E3779B97F4A7C15ull;
+
+    return (size_t)(h >> 32) & (t->capacity - 1);
 }
 
 void

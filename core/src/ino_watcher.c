@@ -26,15 +26,18 @@ struct ino_chunk {
 int
 ino_open(ino_watcher *w, size_t max_queued)
 {
-    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    int fd;
 
+    /* A failed open leaves a watcher that ino_close() accepts. */
+    w->fd = -1;
+    ino_table_init(&w->table);
+    w->head = w->tail = w->spare = NULL;
+    w->queued = 0;
+    fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         return -errno;
     }
     w->fd = fd;
-    ino_table_init(&w->table);
-    w->head = w->tail = w->spare = NULL;
-    w->queued = 0;
     w->max_queued = max_queued ? max_queued : INO_DEFAULT_MAX_QUEUED;
     return 0;
 }
@@ -182,7 +185,7 @@ ino_read(ino_watcher *w)
     }
     while (!ino_full(w)) {
         ino_chunk *c = tail_with_room(w);
-        size_t room, cap, valid;
+        size_t room, left, valid, same;
         ssize_t n;
         long count;
 
@@ -193,9 +196,9 @@ ino_read(ino_watcher *w)
          * at least INO_RECORD_HEADER bytes, and one full name must fit or
          * the kernel fails the read with EINVAL. */
         room = INO_CHUNK_SIZE - c->len;
-        cap = (w->max_queued - w->queued) * INO_RECORD_HEADER;
-        if (cap < INO_CHUNK_SIZE) {
-            cap += INO_NAME_FIELD_MAX;
+        left = w->max_queued - w->queued;
+        if (left < INO_CHUNK_SIZE / INO_RECORD_HEADER) {
+            size_t cap = left * INO_RECORD_HEADER + INO_NAME_FIELD_MAX;
             room = room < cap ? room : cap;
         }
         n = read(w->fd, c->buf + c->len, room);
@@ -212,10 +215,14 @@ ino_read(ino_watcher *w)
             break;
         }
         count = ino_validate(c->buf + c->len, (size_t)n, &valid);
-        c->len += valid;
         if (count < 0) {
+            /* Keep (and count) the well-formed records before the bad
+             * one; what follows it cannot be framed and is dropped. */
+            w->queued += (size_t)ino_validate(c->buf + c->len, valid, &same);
+            c->len += valid;
             return count;
         }
+        c->len += valid;
         w->queued += (size_t)count;
         total += count;
     }
@@ -229,6 +236,7 @@ drop_head(ino_watcher *w)
     ino_chunk *c = w->head;
 
     w->head = c->next;
+    c->next = NULL;
     if (w->spare == NULL) {
         w->spare = c;
     }
