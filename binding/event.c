@@ -33,7 +33,7 @@ event_from_core(WatcherObject *watcher, const ino_event *ev)
          * round-trips through os.fsencode(). */
         name = PyUnicode_DecodeFSDefaultAndSize(ev->name, ev->name_len);
     }
-    e = name == NULL ? NULL : PyObject_New(EventObject, st->event_type);
+    e = name == NULL ? NULL : PyObject_GC_New(EventObject, st->event_type);
     if (e == NULL) {
         Py_XDECREF(name);
         if (ev->released) {
@@ -51,6 +51,7 @@ event_from_core(WatcherObject *watcher, const ino_event *ev)
         e->watch = ev->released ? (PyObject *)watch
                                 : Py_NewRef((PyObject *)watch);
     }
+    PyObject_GC_Track(e);
     return (PyObject *)e;
 }
 
@@ -94,15 +95,43 @@ event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)e;
 }
 
+/* An Event holds its Watch, the Watch its Watcher, and a Watcher (of a
+ * subclass with a __dict__) may hold Events: so Events take part in GC. */
+static int
+event_traverse(EventObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->watch);
+    Py_VISIT(self->pathname);
+    return 0;
+}
+
+static int
+event_clear(EventObject *self)
+{
+    Py_CLEAR(self->watch);
+    Py_CLEAR(self->pathname);
+    return 0;
+}
+
 static void
 event_dealloc(EventObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
 
-    Py_DECREF(self->watch);
-    Py_DECREF(self->pathname);
+    PyObject_GC_UnTrack(self);
+    event_clear(self);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
+}
+
+/* The event's Watch, or NULL for overflow (or after tp_clear). */
+static WatchObject *
+event_watch(EventObject *self)
+{
+    PyObject *w = self->watch;
+
+    return (w == NULL || w == Py_None) ? NULL : (WatchObject *)w;
 }
 
 static PyObject *
@@ -119,18 +148,19 @@ event_repr(EventObject *self)
     if (bits == NULL) {
         return NULL;
     }
-    if (self->watch == Py_None) {
+    if (event_watch(self) == NULL) {
         wd = PyUnicode_FromString("None");
     }
     else {
-        wd = PyUnicode_FromFormat("%d", ((WatchObject *)self->watch)->wd);
+        wd = PyUnicode_FromFormat("%d", event_watch(self)->wd);
     }
     if (wd == NULL) {
         Py_DECREF(bits);
         return NULL;
     }
-    text = PyUnicode_FromFormat("Event(%U, %U, %u, %R)", wd, bits,
-                                (unsigned int)self->cookie, self->pathname);
+    text = PyUnicode_FromFormat(
+        "Event(%U, %U, %u, %R)", wd, bits, (unsigned int)self->cookie,
+        self->pathname ? self->pathname : Py_None);
     Py_DECREF(wd);
     Py_DECREF(bits);
     return text;
@@ -154,10 +184,10 @@ static PyObject *
 event_get_wd(EventObject *self, void *closure)
 {
     (void)closure;
-    if (self->watch == Py_None) {
+    if (event_watch(self) == NULL) {
         Py_RETURN_NONE;
     }
-    return PyLong_FromLong(((WatchObject *)self->watch)->wd);
+    return PyLong_FromLong(event_watch(self)->wd);
 }
 
 /* The watch's pathname joined with the name, like os.path.join(). */
@@ -169,10 +199,13 @@ event_get_path(EventObject *self, void *closure)
     int ends_with_sep;
 
     (void)closure;
-    if (self->watch == Py_None) {
+    if (self->pathname == NULL) {
+        Py_RETURN_NONE;
+    }
+    if (event_watch(self) == NULL || event_watch(self)->pathname == NULL) {
         return Py_NewRef(self->pathname);
     }
-    base = ((WatchObject *)self->watch)->pathname;
+    base = event_watch(self)->pathname;
     n = PyObject_Length(self->pathname);
     if (n <= 0) {
         return n < 0 ? NULL : Py_NewRef(base);
@@ -234,6 +267,8 @@ static PyType_Slot event_slots[] = {
                 "the name."},
     {Py_tp_new, event_new},
     {Py_tp_dealloc, event_dealloc},
+    {Py_tp_traverse, event_traverse},
+    {Py_tp_clear, event_clear},
     {Py_tp_repr, event_repr},
     {Py_tp_members, event_members},
     {Py_tp_getset, event_getset},
@@ -243,7 +278,8 @@ static PyType_Slot event_slots[] = {
 static PyType_Spec event_spec = {
     .name = "inotipy.Event",
     .basicsize = sizeof(EventObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
     .slots = event_slots,
 };
 

@@ -236,19 +236,12 @@ waiter_start(WaiterObject *self, PyObject **presult)
     if (wr->closed) {
         return waiter_fail_closed(self, presult);
     }
-    /* Earlier waiters go first; otherwise take what is ready, polling the
-     * kernel when our queue is empty. */
-    if (PyList_GET_SIZE(wr->waiters) == 0) {
-        event = watcher_take_event(wr);
-        if (event == NULL && !PyErr_Occurred() && watcher_read(wr) == 0) {
-            event = watcher_take_event(wr);
-        }
-        if (event != NULL) {
-            return waiter_return(self, event, presult);
-        }
-        if (PyErr_Occurred()) {
-            return waiter_error(self, presult);
-        }
+    event = watcher_poll(wr);
+    if (event != NULL) {
+        return waiter_return(self, event, presult);
+    }
+    if (PyErr_Occurred()) {
+        return waiter_error(self, presult);
     }
     if (self->timeout == 0) {
         return waiter_return(self, Py_NewRef(Py_None), presult);

@@ -110,8 +110,8 @@ watch_replace_mask(WatchObject *self, PyObject *arg)
     /* The kernel changes a watch only by path: check that the path still
      * names our inode (the same wd comes back). */
     rc = ino_add_watch(&wr->core, PyBytes_AS_STRING(fsname), mask, &e);
-    Py_DECREF(fsname);
     if (rc < 0) {
+        Py_DECREF(fsname);
         errno = -rc;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError,
                                                     self->pathname);
@@ -120,10 +120,21 @@ watch_replace_mask(WatchObject *self, PyObject *arg)
         if (rc == 1) {
             ino_forget_watch(&wr->core, e->wd);
         }
+        else {
+            /* The path now names another of our watches, whose mask the
+             * kernel just replaced: put its mask back. */
+            WatchObject *other = (WatchObject *)e->udata;
+            if (ino_add_watch(&wr->core, PyBytes_AS_STRING(fsname),
+                              other->mask, &e) < 0) {
+                other->mask = e->mask;
+            }
+        }
+        Py_DECREF(fsname);
         errno = ESTALE;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError,
                                                     self->pathname);
     }
+    Py_DECREF(fsname);
     self->mask = e->mask;
     Py_RETURN_NONE;
 }

@@ -331,6 +331,32 @@ watcher_serve(WatcherObject *self)
     return 0;
 }
 
+/* Returns a new reference to the next Event when no live waiter is ahead
+ * of the caller, polling the kernel when our queue is empty; NULL without
+ * an exception when there is none for the caller. */
+PyObject *
+watcher_poll(WatcherObject *self)
+{
+    PyObject *event;
+
+    if (PyList_GET_SIZE(self->waiters) > 0) {
+        /* Earlier waiters go first; serving also drops cancelled ones. */
+        if (watcher_serve(self) < 0 ||
+            (PyList_GET_SIZE(self->waiters) > 0 &&
+             (watcher_read(self) < 0 || watcher_serve(self) < 0))) {
+            return NULL;
+        }
+        if (PyList_GET_SIZE(self->waiters) > 0) {
+            return NULL;
+        }
+    }
+    event = watcher_take_event(self);
+    if (event == NULL && !PyErr_Occurred() && watcher_read(self) == 0) {
+        event = watcher_take_event(self);
+    }
+    return event;
+}
+
 static PyObject *
 watcher_on_readable(WatcherObject *self)
 {
@@ -694,11 +720,10 @@ watcher_get_nowait(WatcherObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *event;
 
-    if (watcher_raise_if_closed(self) < 0 || watcher_read(self) < 0 ||
-        watcher_serve(self) < 0) {
+    if (watcher_raise_if_closed(self) < 0) {
         return NULL;
     }
-    event = watcher_take_event(self);
+    event = watcher_poll(self);
     if (event == NULL && !PyErr_Occurred()) {
         Py_RETURN_NONE;
     }

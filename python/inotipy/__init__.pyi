@@ -15,61 +15,61 @@ __version__: str
 class IN(enum.IntFlag):
     """The kernel's inotify bits, values as in <sys/inotify.h>."""
 
-    ACCESS: int
-    MODIFY: int
-    ATTRIB: int
-    CLOSE_WRITE: int
-    CLOSE_NOWRITE: int
-    CLOSE: int
-    OPEN: int
-    MOVED_FROM: int
-    MOVED_TO: int
-    MOVE: int
-    CREATE: int
-    DELETE: int
-    DELETE_SELF: int
-    MOVE_SELF: int
-    ALL_EVENTS: int
-    UNMOUNT: int
-    Q_OVERFLOW: int
-    IGNORED: int
-    ONLYDIR: int
-    DONT_FOLLOW: int
-    EXCL_UNLINK: int
-    MASK_CREATE: int
-    MASK_ADD: int
-    ISDIR: int
-    ONESHOT: int
-    CLOEXEC: int
-    NONBLOCK: int
+    ACCESS = 0x00000001
+    MODIFY = 0x00000002
+    ATTRIB = 0x00000004
+    CLOSE_WRITE = 0x00000008
+    CLOSE_NOWRITE = 0x00000010
+    CLOSE = 0x00000018
+    OPEN = 0x00000020
+    MOVED_FROM = 0x00000040
+    MOVED_TO = 0x00000080
+    MOVE = 0x000000C0
+    CREATE = 0x00000100
+    DELETE = 0x00000200
+    DELETE_SELF = 0x00000400
+    MOVE_SELF = 0x00000800
+    ALL_EVENTS = 0x00000FFF
+    UNMOUNT = 0x00002000
+    Q_OVERFLOW = 0x00004000
+    IGNORED = 0x00008000
+    ONLYDIR = 0x01000000
+    DONT_FOLLOW = 0x02000000
+    EXCL_UNLINK = 0x04000000
+    MASK_CREATE = 0x10000000
+    MASK_ADD = 0x20000000
+    ISDIR = 0x40000000
+    ONESHOT = 0x80000000
+    CLOEXEC = 0x00080000
+    NONBLOCK = 0x00000800
 
 class EVENT_BIT(enum.IntEnum):
     """The bit number of each single-bit IN name: CREATE is 8."""
 
-    ACCESS: int
-    MODIFY: int
-    ATTRIB: int
-    CLOSE_WRITE: int
-    CLOSE_NOWRITE: int
-    OPEN: int
-    MOVED_FROM: int
-    MOVED_TO: int
-    CREATE: int
-    DELETE: int
-    DELETE_SELF: int
-    MOVE_SELF: int
-    UNMOUNT: int
-    Q_OVERFLOW: int
-    IGNORED: int
-    ONLYDIR: int
-    DONT_FOLLOW: int
-    EXCL_UNLINK: int
-    MASK_CREATE: int
-    MASK_ADD: int
-    ISDIR: int
-    ONESHOT: int
-    CLOEXEC: int
-    NONBLOCK: int
+    ACCESS = 0
+    MODIFY = 1
+    ATTRIB = 2
+    CLOSE_WRITE = 3
+    CLOSE_NOWRITE = 4
+    OPEN = 5
+    MOVED_FROM = 6
+    MOVED_TO = 7
+    CREATE = 8
+    DELETE = 9
+    DELETE_SELF = 10
+    MOVE_SELF = 11
+    UNMOUNT = 13
+    Q_OVERFLOW = 14
+    IGNORED = 15
+    ONLYDIR = 24
+    DONT_FOLLOW = 25
+    EXCL_UNLINK = 26
+    MASK_CREATE = 28
+    MASK_ADD = 29
+    ISDIR = 30
+    ONESHOT = 31
+    CLOEXEC = 19
+    NONBLOCK = 11
     @property
     def mask(self) -> int:
         """The bit as a mask: ``1 << value``."""
@@ -77,7 +77,7 @@ class EVENT_BIT(enum.IntEnum):
 class STOP_ON(enum.Enum):
     """Conditions that end Watcher.iter_async()."""
 
-    TIMEOUT: int
+    TIMEOUT = 1
 
 def decode_mask(mask: int) -> list[EVENT_BIT | str]:
     """The set bits of mask, lowest first, as EVENT_BIT members; an

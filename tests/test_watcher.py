@@ -1,0 +1,326 @@
+"""The Watcher object: creation, its descriptor, closing and its lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import gc
+import inspect
+import os
+from pathlib import Path
+
+import pytest
+
+from inotipy import IN, Watcher, WatcherClosedError
+
+
+def _is_closed_fd(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
+# ---- creation -----------------------------------------------------------------
+
+
+def test_create_is_a_plain_classmethod() -> None:
+    assert not inspect.iscoroutinefunction(Watcher.create)
+    with Watcher.create() as watcher:
+        assert isinstance(watcher, Watcher)
+        assert not inspect.isawaitable(watcher)
+
+
+def test_signatures() -> None:
+    for fn in (Watcher.create, Watcher):
+        params = inspect.signature(fn).parameters
+        assert list(params) == ["flags", "loop", "max_queued"]
+        assert params["flags"].default == 0
+        assert params["loop"].default is None
+        assert params["max_queued"].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params["max_queued"].default == 262144
+
+
+def test_max_queued_is_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        Watcher(0, None, 100)
+
+
+def test_created_outside_a_loop_binds_to_the_first(run, tmp_dir: Path, scaled) -> None:
+    with Watcher.create() as watcher:
+        watcher.watch(tmp_dir, IN.CREATE)
+
+        async def main() -> None:
+            (tmp_dir / "f1").touch()
+            event = await watcher.get(scaled(5))
+            assert event is not None and event.pathname == "f1"
+
+        run(main)
+
+
+def test_watcher_outlives_its_first_loop(run, tmp_dir: Path, scaled) -> None:
+    """Bound to the loop of a first run, it serves a later run once that
+    loop has closed (a script calling asyncio.run() twice)."""
+    names = iter(["f1", "f2", "f3", "f4"])
+
+    async def main() -> None:
+        waiter = asyncio.ensure_future(watcher.get(scaled(5)))
+        await asyncio.sleep(0)  # suspended: the watcher binds to this loop
+        name = next(names)
+        (tmp_dir / name).touch()
+        event = await waiter
+        assert event is not None and event.pathname == name
+
+    with Watcher.create() as watcher:
+        watcher.watch(tmp_dir, IN.CREATE)
+        run(main)
+        run(main)
+
+
+def test_constructor_works_like_create(run, tmp_dir: Path, scaled) -> None:
+    async def main() -> None:
+        with Watcher() as watcher:
+            watcher.watch(tmp_dir, IN.CREATE)
+            (tmp_dir / "f1").touch()
+            event = await watcher.get(scaled(5))
+            assert event is not None and event.pathname == "f1"
+
+    run(main)
+
+
+def test_loop_argument(run, tmp_dir: Path, scaled) -> None:
+    async def main() -> None:
+        with Watcher.create(loop=asyncio.get_running_loop()) as watcher:
+            watcher.watch(tmp_dir, IN.CREATE)
+            (tmp_dir / "f1").touch()
+            event = await watcher.get(scaled(5))
+            assert event is not None and event.pathname == "f1"
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    "flags", [0, IN.CLOEXEC, IN.NONBLOCK, IN.CLOEXEC | IN.NONBLOCK]
+)
+def test_fd_is_always_cloexec_and_nonblocking(flags: int) -> None:
+    with Watcher.create(flags) as watcher:
+        assert fcntl.fcntl(watcher.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        assert fcntl.fcntl(watcher.fd, fcntl.F_GETFL) & os.O_NONBLOCK
+    with Watcher(flags=flags) as watcher:
+        assert fcntl.fcntl(watcher.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        assert fcntl.fcntl(watcher.fd, fcntl.F_GETFL) & os.O_NONBLOCK
+
+
+@pytest.mark.parametrize("flags", [IN.CREATE, 1, 1 << 30, IN.CLOEXEC | 0x4])
+def test_unknown_flag_bits_are_rejected(flags: int) -> None:
+    with pytest.raises(ValueError):
+        Watcher.create(flags)
+    with pytest.raises(ValueError):
+        Watcher(flags)
+
+
+def test_fd_is_an_inotify_descriptor() -> None:
+    with Watcher.create() as watcher:
+        assert watcher.fileno() == watcher.fd
+        assert isinstance(watcher.fd, int)
+        assert os.readlink(f"/proc/self/fd/{watcher.fd}") == "anon_inode:inotify"
+
+
+# ---- closing --------------------------------------------------------------------
+
+
+def test_close_is_idempotent_and_closes_the_fd() -> None:
+    watcher = Watcher.create()
+    fd = watcher.fd
+    assert watcher.closed is False
+    watcher.close()
+    assert watcher.closed is True
+    assert _is_closed_fd(fd)
+    watcher.close()
+    assert watcher.closed is True
+
+
+def test_with_closes() -> None:
+    with Watcher.create() as watcher:
+        fd = watcher.fd
+        assert not watcher.closed
+    assert watcher.closed
+    assert _is_closed_fd(fd)
+
+
+def test_with_closes_on_error() -> None:
+    with pytest.raises(KeyError):
+        with Watcher.create() as watcher:
+            raise KeyError
+    assert watcher.closed
+
+
+def test_async_with_closes(run) -> None:
+    async def main() -> None:
+        created = Watcher.create()
+        async with created as watcher:
+            assert watcher is created
+            assert not watcher.closed
+        assert created.closed
+
+    run(main)
+
+
+def test_operations_on_a_closed_watcher_raise(run, tmp_dir: Path) -> None:
+    async def main() -> None:
+        watcher = Watcher.create()
+        watcher.watch(tmp_dir, IN.CREATE)
+        watcher.close()
+        with pytest.raises(WatcherClosedError):
+            await watcher.get()
+        with pytest.raises(WatcherClosedError):
+            await watcher.get(0)
+        with pytest.raises(WatcherClosedError):
+            watcher.get_nowait()
+        with pytest.raises(WatcherClosedError):
+            watcher.watch(tmp_dir, IN.CREATE)
+
+    run(main)
+
+
+def test_close_wakes_every_pending_waiter(run, scaled) -> None:
+    async def main() -> None:
+        watcher = Watcher.create()
+        waiters = [asyncio.ensure_future(watcher.get()) for _ in range(3)]
+        waiters.append(asyncio.ensure_future(watcher.get(60)))
+        await asyncio.sleep(0)  # lets every waiter start waiting
+        assert not any(w.done() for w in waiters)
+        watcher.close()
+        results = await asyncio.wait_for(
+            asyncio.gather(*waiters, return_exceptions=True), scaled(5)
+        )
+        assert all(isinstance(r, WatcherClosedError) for r in results), results
+
+    run(main)
+
+
+def test_close_from_another_task_ends_async_for(run, tmp_dir: Path, scaled) -> None:
+    async def main() -> None:
+        watcher = Watcher.create()
+        watcher.watch(tmp_dir, IN.CREATE)
+        seen: list[str] = []
+        got_one = asyncio.Event()
+
+        async def consume() -> None:
+            async for event in watcher:
+                seen.append(event.pathname)
+                got_one.set()
+
+        consumer = asyncio.ensure_future(consume())
+        (tmp_dir / "f1").touch()
+        await asyncio.wait_for(got_one.wait(), scaled(5))
+        watcher.close()
+        await asyncio.wait_for(consumer, scaled(5))
+        assert seen == ["f1"]
+
+    run(main)
+
+
+def test_async_for_on_a_closed_watcher_ends_at_once(run) -> None:
+    async def main() -> None:
+        watcher = Watcher.create()
+        watcher.close()
+        async for event in watcher:
+            pytest.fail(f"got {event!r}")
+
+    run(main)
+
+
+def test_get_nowait(run, tmp_dir: Path) -> None:
+    async def main() -> None:
+        with Watcher.create() as watcher:
+            watcher.watch(tmp_dir, IN.CREATE)
+            assert watcher.get_nowait() is None
+            (tmp_dir / "f1").touch()
+            # Without yielding to the loop: get_nowait() reads the kernel.
+            event = watcher.get_nowait()
+            assert event is not None and event.pathname == "f1"
+            assert watcher.get_nowait() is None
+
+    run(main)
+
+
+def test_garbage_collected_open_watcher_warns_and_closes_its_fd(
+    tmp_dir: Path,
+) -> None:
+    watcher = Watcher.create()
+    watcher.watch(tmp_dir, IN.CREATE)
+    fd = watcher.fd
+    with pytest.warns(ResourceWarning):
+        del watcher
+        gc.collect()
+    assert _is_closed_fd(fd)
+
+
+class _WatcherWithState(Watcher):
+    """Applications subclass Watcher and keep state on it."""
+
+
+def test_open_watcher_in_a_reference_cycle_is_collected(tmp_dir: Path) -> None:
+    watcher = _WatcherWithState()
+    watcher.watch(tmp_dir, IN.CREATE)
+    (tmp_dir / "f1").touch()
+    # watcher -> its __dict__ -> Event -> Watch -> watcher
+    watcher.last_event = watcher.get_nowait()
+    assert watcher.last_event is not None
+    fd = watcher.fd
+    try:
+        with pytest.warns(ResourceWarning):
+            del watcher
+            gc.collect()
+        assert _is_closed_fd(fd)
+    finally:
+        # If the cycle was not collected, close it here so that this failure
+        # is not reported a second time as a leaked fd.
+        for obj in gc.get_objects():
+            if isinstance(obj, _WatcherWithState):
+                obj.close()
+
+
+def test_garbage_collected_closed_watcher_does_not_warn() -> None:
+    # filterwarnings = error turns a stray ResourceWarning into a failure.
+    watcher = Watcher.create()
+    watcher.close()
+    del watcher
+    gc.collect()
+
+
+# ---- several watchers ---------------------------------------------------------------
+
+
+def test_watchers_are_independent(run, tmp_path: Path, wait_for_events) -> None:
+    only_a, only_b, both = (tmp_path / n for n in ("a", "b", "both"))
+    for d in (only_a, only_b, both):
+        d.mkdir()
+
+    async def main() -> None:
+        with Watcher.create() as wa, Watcher.create() as wb:
+            assert wa.fd != wb.fd
+            wa.watch(only_a, IN.CREATE)
+            wb.watch(only_b, IN.CREATE)
+            shared_a = wa.watch(both, IN.CREATE)
+            shared_b = wb.watch(both, IN.CREATE)
+            assert shared_a is not shared_b
+            (only_a / "1").touch()
+            (only_b / "2").touch()
+            (both / "3").touch()
+            events_a = await wait_for_events(wa, 2)
+            events_b = await wait_for_events(wb, 2)
+            assert [e.path for e in events_a] == [str(only_a / "1"), str(both / "3")]
+            assert [e.path for e in events_b] == [str(only_b / "2"), str(both / "3")]
+            assert await wa.get(0) is None
+            assert await wb.get(0) is None
+
+            wa.close()
+            (both / "4").touch()
+            [event] = await wait_for_events(wb, 1)
+            assert event.path == str(both / "4")
+            assert event.watch is shared_b
+
+    run(main)
