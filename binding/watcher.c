@@ -730,6 +730,51 @@ watcher_get_nowait(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     return event;
 }
 
+/* Every event that is ready (the kernel polled), at most max_events. */
+static PyObject *
+watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
+                         PyObject *kwds)
+{
+    static char *kwlist[] = {"max_events", NULL};
+    Py_ssize_t max_events = PY_SSIZE_T_MAX;
+    PyObject *list, *event, *limit = Py_None;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get_batch_nowait",
+                                     kwlist, &limit) ||
+        watcher_raise_if_closed(self) < 0) {
+        return NULL;
+    }
+    if (limit != Py_None) {
+        max_events = PyLong_AsSsize_t(limit);
+        if (max_events == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (max_events < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_events must not be negative");
+        return NULL;
+    }
+    list = PyList_New(0);
+    while (list != NULL && PyList_GET_SIZE(list) < max_events) {
+        event = watcher_poll(self);
+        if (event == NULL) {
+            if (PyErr_Occurred()) {
+                Py_CLEAR(list);
+            }
+            break;
+        }
+        if (PyList_Append(list, event) < 0) {
+            /* Keep the event for the next caller rather than lose it. */
+            if (watcher_give_back(self, event) < 0) {
+                PyErr_WriteUnraisable((PyObject *)self);
+            }
+            Py_CLEAR(list);
+        }
+        Py_DECREF(event);
+    }
+    return list;
+}
+
 static PyObject *
 watcher_anext(WatcherObject *self)
 {
@@ -826,6 +871,10 @@ static PyMethodDef watcher_methods[] = {
     {"get_nowait", (PyCFunction)watcher_get_nowait, METH_NOARGS,
      "get_nowait($self, /)\n--\n\nThe next Event if one is ready (the "
      "kernel is polled), else None."},
+    {"get_batch_nowait", (PyCFunction)(void (*)(void))watcher_get_batch_nowait,
+     METH_VARARGS | METH_KEYWORDS,
+     "get_batch_nowait($self, /, max_events=None)\n--\n\nEvery Event that "
+     "is ready (the kernel is polled), at most max_events, as a list."},
     {"close", (PyCFunction)watcher_close, METH_NOARGS,
      "close($self, /)\n--\n\nCloses the watcher; idempotent.  Waiting "
      "get() calls raise WatcherClosedError."},

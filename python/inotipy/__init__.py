@@ -57,6 +57,22 @@ class Watcher(_inotipy.Watcher):
         """The live watches, sorted by pathname."""
         return sorted(self._live_watches(), key=_path_key)
 
+    async def get_batch(
+        self, timeout: float | None = None, max_events: int | None = None
+    ) -> list[Event]:
+        """Waits like get(timeout) for one event, then returns it with all
+        others that are ready (at most max_events); [] on a timeout."""
+        if max_events is not None and max_events < 1:
+            raise ValueError("max_events must be at least 1")
+        first = await self.get(timeout)
+        if first is None:
+            return []
+        rest = self.get_batch_nowait(
+            None if max_events is None else max_events - 1
+        )
+        rest.insert(0, first)
+        return rest
+
     async def iter_async(
         self,
         stop_on: Collection[STOP_ON] | None = None,

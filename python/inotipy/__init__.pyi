@@ -204,6 +204,14 @@ class Watcher:
     def get_nowait(self) -> Event[Any] | None:
         """The next Event if one is ready (the kernel is polled), else
         None."""
+    def get_batch_nowait(self, max_events: int | None = None) -> list[Event[Any]]:
+        """Every Event that is ready (the kernel is polled), at most
+        max_events."""
+    async def get_batch(
+        self, timeout: float | None = None, max_events: int | None = None
+    ) -> list[Event[Any]]:
+        """Waits like get(timeout) for one event, then returns it with all
+        others that are ready (at most max_events); [] on a timeout."""
     def iter_async(
         self,
         stop_on: Collection[STOP_ON] | None = None,
