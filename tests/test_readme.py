@@ -1,0 +1,57 @@
+"""The README's examples run, and its commands are the ones CI uses."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import scaled
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, re.S)
+PYTHON_BLOCKS = [code for lang, code in BLOCKS if lang == "python"]
+SHELL_BLOCKS = [code.strip() for lang, code in BLOCKS if lang == "sh"]
+
+
+def test_readme_has_python_examples() -> None:
+    assert PYTHON_BLOCKS
+
+
+@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
+def test_python_example_runs(index: int, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", PYTHON_BLOCKS[index]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_quick_start_prints_what_the_readme_says(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", PYTHON_BLOCKS[0]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    shown = re.search(r"prints\n\n```text\n(.*?)```", README, re.S)
+    assert shown is not None
+    strip = re.compile(r" /\S+/")  # temp dir names differ run to run
+    expected = [strip.sub(" ", line) for line in shown.group(1).splitlines()]
+    got = [strip.sub(" ", line) for line in proc.stdout.splitlines()]
+    assert got == expected
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    test_command = next(b for b in SHELL_BLOCKS if "pytest" in b)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_command in ci.splitlines()
