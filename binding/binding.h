@@ -21,6 +21,7 @@ typedef struct {
     PyTypeObject *waiter_type;   /* the awaitable get() and __anext__ return */
     PyTypeObject *reader_type;   /* the callback handed to loop.add_reader */
     PyObject *closed_error;      /* WatcherClosedError, a ValueError */
+    PyObject *tree_warning;      /* TreeWarning, a RuntimeWarning */
     PyObject *get_running_loop;  /* asyncio.get_running_loop */
     PyObject *decode_mask;       /* inotipy._constants.decode_mask, imported
                                     on first use by a repr, or NULL */
@@ -64,12 +65,15 @@ typedef struct {
     int fd;                      /* the watcher's fd when made, for repr */
     int valid;                   /* 0 after remove(), close() or IGNORED */
     int is_bytes;                /* names are bytes, like the pathname */
+    int is_tree;                 /* the root of a watch_tree() */
 } WatchObject;
 
 typedef struct {
     PyObject_HEAD
     PyObject *watch;             /* the WatchObject, or None (overflow) */
     PyObject *pathname;          /* the name in the watched directory */
+    PyObject *src;               /* a tree's paired MOVED_TO: the path below
+                                    the root it moved from; else NULL */
     uint32_t mask;               /* the kernel's mask */
     uint32_t cookie;             /* pairs MOVED_FROM with MOVED_TO */
 } EventObject;
@@ -124,5 +128,8 @@ PyObject *watch_new(WatcherObject *watcher, PyObject *pathname, int32_t wd,
 /* event.c */
 int event_init_type(PyObject *module, inotipy_state *st);
 PyObject *event_from_core(WatcherObject *watcher, const ino_event *ev);
+PyObject *event_decode_name(WatchObject *watch, const char *name,
+                            size_t len);
+PyObject *event_join(PyObject *base, PyObject *name);
 
 #endif /* INOTIPY_BINDING_H */

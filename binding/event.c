@@ -7,6 +7,18 @@
 
 #include <structmember.h>
 
+/* Returns a new reference to a name as the watch's names are: bytes for
+ * a bytes watch, else os.fsdecode()d (UTF-8 with surrogateescape on Linux,
+ * so any name round-trips through os.fsencode()). */
+PyObject *
+event_decode_name(WatchObject *watch, const char *name, size_t len)
+{
+    if (watch != NULL && watch->is_bytes) {
+        return PyBytes_FromStringAndSize(name, (Py_ssize_t)len);
+    }
+    return PyUnicode_DecodeFSDefaultAndSize(name, (Py_ssize_t)len);
+}
+
 /* Returns a new Event for a core event, or NULL with an exception.  When
  * ev->released is set the table's reference to the Watch is handed to us
  * (IN_IGNORED): it moves into the Event, and the Watch becomes invalid. */
@@ -16,7 +28,7 @@ event_from_core(WatcherObject *watcher, const ino_event *ev)
     inotipy_state *st = watcher->st;
     WatchObject *watch = (WatchObject *)ev->udata;
     EventObject *e;
-    PyObject *name;
+    PyObject *name, *src;
 
     if (watch != NULL && ev->released) {
         watch->valid = 0;
@@ -25,23 +37,25 @@ event_from_core(WatcherObject *watcher, const ino_event *ev)
         name = Py_NewRef(watch != NULL && watch->is_bytes ? st->empty_bytes
                                                           : st->empty_str);
     }
-    else if (watch != NULL && watch->is_bytes) {
-        name = PyBytes_FromStringAndSize(ev->name, ev->name_len);
-    }
     else {
-        /* os.fsdecode(): UTF-8 with surrogateescape on Linux, so any name
-         * round-trips through os.fsencode(). */
-        name = PyUnicode_DecodeFSDefaultAndSize(ev->name, ev->name_len);
+        name = event_decode_name(watch, ev->name, ev->name_len);
     }
-    e = name == NULL ? NULL : PyObject_GC_New(EventObject, st->event_type);
+    src = (name == NULL || ev->src == NULL)
+              ? NULL
+              : event_decode_name(watch, ev->src, ev->src_len);
+    e = (name == NULL || (ev->src != NULL && src == NULL))
+            ? NULL
+            : PyObject_GC_New(EventObject, st->event_type);
     if (e == NULL) {
         Py_XDECREF(name);
+        Py_XDECREF(src);
         if (ev->released) {
             Py_XDECREF(watch);
         }
         return NULL;
     }
     e->pathname = name;
+    e->src = src;
     e->mask = ev->mask;
     e->cookie = ev->cookie;
     if (watch == NULL) {
@@ -90,6 +104,7 @@ event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     e->watch = Py_NewRef(watch);
     e->pathname = Py_NewRef(pathname);
+    e->src = NULL;
     e->mask = mask;
     e->cookie = cookie;
     return (PyObject *)e;
@@ -103,6 +118,7 @@ event_traverse(EventObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->watch);
     Py_VISIT(self->pathname);
+    Py_VISIT(self->src);
     return 0;
 }
 
@@ -111,6 +127,7 @@ event_clear(EventObject *self)
 {
     Py_CLEAR(self->watch);
     Py_CLEAR(self->pathname);
+    Py_CLEAR(self->src);
     return 0;
 }
 
@@ -190,34 +207,26 @@ event_get_wd(EventObject *self, void *closure)
     return PyLong_FromLong(event_watch(self)->wd);
 }
 
-/* The watch's pathname joined with the name, like os.path.join(). */
-static PyObject *
-event_get_path(EventObject *self, void *closure)
+/* Returns base joined with name like os.path.join() (base alone when name
+ * is empty); both str or both bytes. */
+PyObject *
+event_join(PyObject *base, PyObject *name)
 {
-    PyObject *base, *joined;
-    Py_ssize_t n;
+    PyObject *joined;
+    Py_ssize_t n = PyObject_Length(name);
     int ends_with_sep;
 
-    (void)closure;
-    if (self->pathname == NULL) {
-        Py_RETURN_NONE;
-    }
-    if (event_watch(self) == NULL || event_watch(self)->pathname == NULL) {
-        return Py_NewRef(self->pathname);
-    }
-    base = event_watch(self)->pathname;
-    n = PyObject_Length(self->pathname);
     if (n <= 0) {
         return n < 0 ? NULL : Py_NewRef(base);
     }
-    if (PyBytes_Check(base) != PyBytes_Check(self->pathname)) {
+    if (PyBytes_Check(base) != PyBytes_Check(name)) {
         PyErr_SetString(PyExc_TypeError,
                         "can't join a str path with a bytes name");
         return NULL;
     }
     if (PyBytes_Check(base)) {
         Py_ssize_t blen = PyBytes_GET_SIZE(base);
-        Py_ssize_t nlen = PyBytes_GET_SIZE(self->pathname);
+        Py_ssize_t nlen = PyBytes_GET_SIZE(name);
         char *out;
 
         ends_with_sep = blen > 0 && PyBytes_AS_STRING(base)[blen - 1] == '/';
@@ -231,13 +240,45 @@ event_get_path(EventObject *self, void *closure)
         if (!ends_with_sep) {
             out[blen++] = '/';
         }
-        memcpy(out + blen, PyBytes_AS_STRING(self->pathname), (size_t)nlen);
+        memcpy(out + blen, PyBytes_AS_STRING(name), (size_t)nlen);
         return joined;
     }
     n = PyUnicode_GetLength(base);
     ends_with_sep = n > 0 && PyUnicode_ReadChar(base, n - 1) == '/';
     return PyUnicode_FromFormat(ends_with_sep ? "%U%U" : "%U/%U", base,
-                                self->pathname);
+                                name);
+}
+
+/* The watch's pathname joined with the name. */
+static PyObject *
+event_get_path(EventObject *self, void *closure)
+{
+    WatchObject *watch = event_watch(self);
+
+    (void)closure;
+    if (self->pathname == NULL) {
+        Py_RETURN_NONE;
+    }
+    if (watch == NULL || watch->pathname == NULL) {
+        return Py_NewRef(self->pathname);
+    }
+    return event_join(watch->pathname, self->pathname);
+}
+
+/* For a tree's paired MOVED_TO: where it came from, joined like path. */
+static PyObject *
+event_get_src_path(EventObject *self, void *closure)
+{
+    WatchObject *watch = event_watch(self);
+
+    (void)closure;
+    if (self->src == NULL) {
+        Py_RETURN_NONE;
+    }
+    if (watch == NULL || watch->pathname == NULL) {
+        return Py_NewRef(self->src);
+    }
+    return event_join(watch->pathname, self->src);
 }
 
 static PyMemberDef event_members[] = {
@@ -258,6 +299,9 @@ static PyGetSetDef event_getset[] = {
      "The watch descriptor, or None for IN_Q_OVERFLOW.", NULL},
     {"path", (getter)event_get_path, NULL,
      "The watch's pathname joined with the name.", NULL},
+    {"src_path", (getter)event_get_src_path, NULL,
+     "For a MOVED_TO paired with a MOVED_FROM in the same tree: the path "
+     "it moved from; else None.", NULL},
     {NULL},
 };
 

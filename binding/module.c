@@ -192,8 +192,19 @@ state_init(PyObject *module, inotipy_state *st)
     if (st->closed_error == NULL) {
         return -1;
     }
-    return PyModule_AddObjectRef(module, "WatcherClosedError",
-                                 st->closed_error);
+    if (PyModule_AddObjectRef(module, "WatcherClosedError",
+                              st->closed_error) < 0) {
+        return -1;
+    }
+    st->tree_warning = PyErr_NewExceptionWithDoc(
+        "inotipy.TreeWarning",
+        "Part of a watched tree could not be watched (no permission, or "
+        "the watch limit was reached); the rest is still watched.",
+        PyExc_RuntimeWarning, NULL);
+    if (st->tree_warning == NULL) {
+        return -1;
+    }
+    return PyModule_AddObjectRef(module, "TreeWarning", st->tree_warning);
 }
 
 static int
@@ -220,7 +231,7 @@ fail:
 
 #define STATE_FIELDS(X)                                                     \
     X(watcher_type) X(watch_type) X(event_type) X(waiter_type)              \
-    X(reader_type) X(closed_error) X(get_running_loop) X(decode_mask)       \
+    X(reader_type) X(closed_error) X(tree_warning) X(get_running_loop) X(decode_mask)       \
     X(empty_str) X(empty_bytes) X(s_add_reader) X(s_remove_reader)          \
     X(s_create_future) X(s_set_result) X(s_done) X(s_cancel)                \
     X(s_call_later) X(s_is_closed) X(s_blocking)

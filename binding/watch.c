@@ -24,6 +24,7 @@ watch_new(WatcherObject *watcher, PyObject *pathname, int32_t wd,
     w->fd = watcher->fd_shown;
     w->valid = 1;
     w->is_bytes = PyBytes_Check(pathname);
+    w->is_tree = 0;
     PyObject_GC_Track(w);
     return (PyObject *)w;
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "binding.h"
 
@@ -92,20 +93,33 @@ read_proc_number(const char *path)
     return value;
 }
 
-/* Raises the OSError subclass for a negative errno from a watch call. */
+/* Raises the OSError subclass for a negative errno from a watch call;
+ * in_use is the number of watches the watcher held when it failed. */
 static void
-raise_watch_error(WatcherObject *self, int rc, PyObject *path)
+raise_watch_error(WatcherObject *self, int rc, PyObject *path, size_t in_use)
 {
     PyObject *exc;
 
+    (void)self;
+    if (rc == -EBUSY) {
+        exc = PyObject_CallFunction(
+            PyExc_OSError, "isO", EEXIST,
+            "already watched by this watcher: a watch and a tree, or two "
+            "trees, cannot share a directory", path);
+        if (exc != NULL) {
+            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+            Py_DECREF(exc);
+        }
+        return;
+    }
     if (rc == -ENOSPC) {
         const char *limit = "/proc/sys/fs/inotify/max_user_watches";
         exc = PyObject_CallFunction(
             PyExc_OSError, "iNO", ENOSPC,
             PyUnicode_FromFormat(
                 "inotify watch limit reached: %s is %ld and this watcher "
-                "has %zu watches; raise the limit",
-                limit, read_proc_number(limit), self->core.table.count),
+                "had %zu watches; raise the limit",
+                limit, read_proc_number(limit), in_use),
             path);
         if (exc != NULL) {
             PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
@@ -252,6 +266,41 @@ watcher_read(WatcherObject *self)
     return 0;
 }
 
+/* Issues a TreeWarning for a directory of a tree that could not be
+ * watched or scanned. */
+static int
+warn_tree_error(WatcherObject *self, const ino_event *ev)
+{
+    WatchObject *root = (WatchObject *)ev->udata;
+    PyObject *rel, *path;
+    int rc;
+
+    if (root == NULL) {
+        return 0;
+    }
+    rel = event_decode_name(root, ev->name, ev->name_len);
+    path = rel == NULL ? NULL : event_join(root->pathname, rel);
+    Py_XDECREF(rel);
+    if (path == NULL) {
+        return -1;
+    }
+    if (ev->error == ENOSPC) {
+        rc = PyErr_WarnFormat(
+            self->st->tree_warning, 1,
+            "cannot watch %R: the inotify watch limit "
+            "(/proc/sys/fs/inotify/max_user_watches) is reached with %zu "
+            "watches in this watcher",
+            path, self->core.table.count);
+    }
+    else {
+        rc = PyErr_WarnFormat(self->st->tree_warning, 1,
+                              "cannot watch %R: %s", path,
+                              strerror(ev->error));
+    }
+    Py_DECREF(path);
+    return rc;
+}
+
 /* Returns a new reference to the next Event, or NULL: with an exception
  * set on error, without one when nothing is queued. */
 PyObject *
@@ -268,12 +317,19 @@ watcher_take_event(WatcherObject *self)
         }
         return event;
     }
-    if (!ino_next(&self->core, &ev)) {
-        return NULL;
+    while (ino_next(&self->core, &ev)) {
+        if (ev.error > 0) {
+            /* Not an event: part of a tree could not be watched. */
+            if (warn_tree_error(self, &ev) < 0) {
+                return NULL;
+            }
+            continue;
+        }
+        event = event_from_core(self, &ev);
+        watcher_maybe_resume(self);
+        return event;
     }
-    event = event_from_core(self, &ev);
-    watcher_maybe_resume(self);
-    return event;
+    return NULL;
 }
 
 /* Puts an Event back at the head of the queue (a new reference is taken).
@@ -659,7 +715,7 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
     rc = ino_add_watch(&self->core, PyBytes_AS_STRING(fsname), mask, &e);
     Py_DECREF(fsname);
     if (rc < 0) {
-        raise_watch_error(self, rc, path);
+        raise_watch_error(self, rc, path, self->core.table.count);
         Py_DECREF(path);
         return NULL;
     }
@@ -676,6 +732,97 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     e->udata = Py_NewRef(watch);    /* the table's reference */
+    return watch;
+}
+
+/* Converts exclude globs (str, bytes or PathLike each) into an array of C
+ * strings pointing into *holder (a new list of bytes); returns the count or
+ * -1. */
+static Py_ssize_t
+parse_excludes(PyObject *exclude, PyObject **holder, const char ***out)
+{
+    PyObject *seq, *item, *fsname;
+    Py_ssize_t i, n;
+
+    *out = NULL;
+    *holder = NULL;
+    if (PyUnicode_Check(exclude) || PyBytes_Check(exclude)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "exclude must be a collection of globs, not a str");
+        return -1;
+    }
+    seq = PySequence_Fast(exclude, "exclude must be a collection of globs");
+    if (seq == NULL) {
+        return -1;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    *holder = PyList_New(n);
+    *out = PyMem_Calloc((size_t)n + 1, sizeof(char *));
+    if (*holder == NULL || *out == NULL) {
+        Py_DECREF(seq);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyUnicode_FSConverter(item, &fsname)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        PyList_SET_ITEM(*holder, i, fsname);
+        (*out)[i] = PyBytes_AS_STRING(fsname);
+    }
+    Py_DECREF(seq);
+    return n;
+}
+
+static PyObject *
+watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"path", "mask", "exclude", "follow_symlinks",
+                             NULL};
+    PyObject *pathname, *maskobj = NULL, *exclude = NULL, *path = NULL;
+    PyObject *fsname = NULL, *holder = NULL, *watch = NULL;
+    const char **globs = NULL;
+    int follow = 0, rc;
+    uint32_t mask = INO_EVENT_BITS;
+    Py_ssize_t nglobs = 0;
+    size_t in_use = 0;
+    ino_entry *e;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$Op:watch_tree",
+                                     kwlist, &pathname, &maskobj, &exclude,
+                                     &follow) ||
+        watcher_raise_if_closed(self) < 0 ||
+        (maskobj != NULL && inotipy_parse_mask(maskobj, &mask) < 0) ||
+        inotipy_check_watch_mask(mask) < 0) {
+        return NULL;
+    }
+    if (exclude != NULL &&
+        (nglobs = parse_excludes(exclude, &holder, &globs)) < 0) {
+        goto done;
+    }
+    path = PyOS_FSPath(pathname);
+    if (path == NULL || !PyUnicode_FSConverter(path, &fsname)) {
+        goto done;
+    }
+    rc = ino_add_tree(&self->core, PyBytes_AS_STRING(fsname), mask, globs,
+                      (size_t)nglobs, follow, &e, &in_use);
+    if (rc < 0) {
+        raise_watch_error(self, rc, path, in_use);
+        goto done;
+    }
+    watch = watch_new(self, path, e->wd, mask & INO_EVENT_BITS);
+    if (watch == NULL) {
+        ino_rm_watch(&self->core, e->wd);
+        goto done;
+    }
+    ((WatchObject *)watch)->is_tree = 1;
+    e->udata = Py_NewRef(watch);    /* the table's reference */
+done:
+    Py_XDECREF(path);
+    Py_XDECREF(fsname);
+    Py_XDECREF(holder);
+    PyMem_Free(globs);
     return watch;
 }
 
@@ -853,6 +1000,13 @@ watcher_get_queued(WatcherObject *self, void *closure)
 }
 
 static PyObject *
+watcher_get_watch_count(WatcherObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSize_t(self->core.table.count);
+}
+
+static PyObject *
 watcher_get_max_queued(WatcherObject *self, void *closure)
 {
     (void)closure;
@@ -864,6 +1018,12 @@ static PyMethodDef watcher_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "watch($self, pathname, mask)\n--\n\nWatches a path; returns its "
      "Watch (the same one for the same inode)."},
+    {"watch_tree", (PyCFunction)(void (*)(void))watcher_watch_tree,
+     METH_VARARGS | METH_KEYWORDS,
+     "watch_tree($self, path, mask=IN.ALL_EVENTS, *, exclude=(), "
+     "follow_symlinks=False)\n--\n\nWatches a directory and every "
+     "directory below it, now and later; returns the root's Watch.  "
+     "Events carry the path below the root as their name."},
     {"get", (PyCFunction)(void (*)(void))watcher_get,
      METH_VARARGS | METH_KEYWORDS,
      "get($self, timeout=None)\n--\n\nAwaitable: the next Event, or None "
@@ -895,6 +1055,8 @@ static PyGetSetDef watcher_getset[] = {
      "The event loop the watcher is bound to, or None.", NULL},
     {"queued", (getter)watcher_get_queued, NULL,
      "Events read from the kernel and not yet taken.", NULL},
+    {"watch_count", (getter)watcher_get_watch_count, NULL,
+     "Kernel watches held, a tree's directories included.", NULL},
     {"max_queued", (getter)watcher_get_max_queued, NULL,
      "The bound of the user-space queue, in events.", NULL},
     {NULL},

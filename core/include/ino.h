@@ -52,7 +52,13 @@ typedef struct ino_event {
     uint32_t mask;       /* the kernel's mask, IN_ISDIR and all */
     uint32_t cookie;     /* pairs IN_MOVED_FROM with IN_MOVED_TO, else 0 */
     uint32_t name_len;   /* bytes in name, without the kernel's NUL padding */
-    const char *name;    /* the name inside the watched directory */
+    const char *name;    /* the name inside the watched directory; for a
+                            tree, the path below the tree's root */
+    const char *src;     /* a tree's paired IN_MOVED_TO: the path below the
+                            root it moved from; else NULL */
+    uint32_t src_len;    /* bytes in src */
+    int error;           /* > 0: not an event but a failure to watch part
+                            of a tree (an errno; name is the path) */
     void *udata;         /* the watch's user pointer, NULL for overflow */
     int released;        /* 1 when the watch left the table with this event
                             (IN_IGNORED): the caller now owns udata */
@@ -60,12 +66,29 @@ typedef struct ino_event {
 
 /* One watch in the table.  Pointers to entries stay valid only until the
  * next insertion into or removal from the table. */
+typedef struct ino_node ino_node;
+typedef struct ino_tree ino_tree;
+
 typedef struct ino_entry {
     int32_t wd;          /* the kernel's watch descriptor, > 0; 0 = free */
     uint32_t mask;       /* the mask as last set, without IN_MASK_ADD */
     int removed;         /* 1 after ino_rm_watch(): IN_IGNORED is pending */
-    void *udata;         /* the caller's pointer for this watch */
+    void *udata;         /* the caller's pointer for this watch (for a
+                            tree: set on its root only) */
+    ino_node *node;      /* the directory of a tree this watch is, or NULL
+                            for a plain watch */
 } ino_entry;
+
+/* A map from (owner, name) to a pointer: a tree's children by parent and
+ * name, and the names a scan reported by wd. */
+typedef struct ino_nmap_slot ino_nmap_slot;
+typedef struct ino_nmap {
+    ino_nmap_slot *slots; /* capacity slots */
+    size_t capacity;      /* a power of two, or 0 */
+    size_t count;         /* slots in use */
+} ino_nmap;
+
+typedef struct ino_move ino_move;
 
 /* wd -> entry, an open-addressing hash table with linear probing. */
 typedef struct ino_table {
@@ -84,6 +107,16 @@ typedef struct ino_watcher {
     ino_chunk *spare;    /* one drained chunk kept for reuse, or NULL */
     size_t queued;       /* records read from the kernel, not yet taken */
     size_t max_queued;   /* ino_read() stops once queued reaches this */
+    /* Trees (see ino_tree.c); all empty while the watcher has none. */
+    ino_tree *trees;     /* the watcher's trees, a list */
+    char *scratch;       /* the read buffer while trees exist: records are
+                            then rewritten into the queue, not read into it */
+    ino_nmap children;   /* (parent node, name) -> child node */
+    ino_nmap scanned;    /* (wd, name) -> 1: names a scan reported whose
+                            kernel CREATE may still be on its way */
+    ino_move *moves;     /* IN_MOVED_FROMs waiting for their IN_MOVED_TO */
+    size_t nmoves;       /* entries in moves */
+    size_t moves_cap;    /* room in moves */
 } ino_watcher;
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -129,7 +162,8 @@ ino_fd(const ino_watcher *w)
 
 /* Adds or updates a watch.  Returns 1 when a new entry was made (its udata
  * is NULL: set it), 0 when the kernel returned a wd already in the table
- * (the same inode: its mask is updated), or a negative errno.  *out is the
+ * (the same inode: its mask is updated), -EBUSY when that inode is a
+ * directory of a tree, or another negative errno.  *out is the
  * entry, valid until the table next changes. */
 int ino_add_watch(ino_watcher *w, const char *path, uint32_t mask,
                   ino_entry **out);
@@ -162,6 +196,25 @@ ino_pending(const ino_watcher *w)
 {
     return w->queued > 0;
 }
+
+/* ---- trees ------------------------------------------------------------- */
+
+/* Watches a directory and every directory below it, now and later.  Events
+ * of the whole tree come with the root's wd (and udata), the path below the
+ * root as the name, and src set on a paired IN_MOVED_TO.  A directory that
+ * appears is watched, then scanned, and what the scan finds is reported as
+ * IN_CREATE.  Names matching an exclude glob (fnmatch, on the name alone)
+ * are neither watched nor reported.  mask holds the events to report.
+ * Returns 1 and *out (the root's entry: set its udata) when a tree was
+ * made, -EBUSY when the directory is already watched, or a negative
+ * errno; on failure (ENOSPC, say) everything this call
+ * added is removed again.  *in_use is set to the number of watches the
+ * watcher held when it failed (for messages), if not NULL. */
+int ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
+                 const char *const *exclude, size_t nexclude,
+                 int follow_symlinks, ino_entry **out, size_t *in_use);
+/* The number of directories a tree watches, 0 if wd is no tree root. */
+size_t ino_tree_size(const ino_watcher *w, int32_t wd);
 
 #ifdef __cplusplus
 }

@@ -7,10 +7,17 @@
 #include <errno.h>
 #include <string.h>
 
-#include "ino.h"
+#include "ino_internal.h"
 
 int
 ino_decode(const char *buf, size_t len, size_t *offset, ino_event *ev)
+{
+    return ino_decode_field(buf, len, offset, ev, INO_NAME_FIELD_MAX);
+}
+
+int
+ino_decode_field(const char *buf, size_t len, size_t *offset,
+                 ino_event *ev, size_t max_field)
 {
     size_t off = *offset;
     uint32_t field[4];          /* wd, mask, cookie, len, as the kernel
@@ -27,7 +34,7 @@ ino_decode(const char *buf, size_t len, size_t *offset, ino_event *ev)
      * not be aligned for struct inotify_event. */
     memcpy(field, buf + off, sizeof field);
     name_field = field[3];
-    if (name_field > INO_NAME_FIELD_MAX ||
+    if (name_field > max_field ||
         name_field > len - off - INO_RECORD_HEADER) {
         return -EBADMSG;
     }
@@ -37,6 +44,9 @@ ino_decode(const char *buf, size_t len, size_t *offset, ino_event *ev)
     ev->name = buf + off + INO_RECORD_HEADER;
     /* The kernel pads the name with NULs up to the record size. */
     ev->name_len = (uint32_t)strnlen(ev->name, name_field);
+    ev->src = NULL;
+    ev->src_len = 0;
+    ev->error = 0;
     ev->udata = NULL;
     ev->released = 0;
     *offset = off + INO_RECORD_HEADER + name_field;

@@ -97,7 +97,7 @@ table_grow(ino_table *t)
 int
 ino_table_insert(ino_table *t, int32_t wd, ino_entry **out)
 {
-    ino_entry fresh = {wd, 0, 0, NULL};
+    ino_entry fresh = {wd, 0, 0, NULL, NULL};
     int rc;
 
     if (wd <= 0) {

@@ -6,13 +6,17 @@
  * in place, so an event costs no copy and no allocation of its own.  A read
  * goes into the free tail of the last chunk while at least INO_READ_MIN
  * bytes are free there, which keeps small, frequent reads compact.
+ *
+ * While the watcher has trees, reads go to a scratch buffer instead and
+ * ino_tree.c rewrites the records into the queue (ino_queue_push()).
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "ino.h"
+#include "ino_internal.h"
 
 #define INO_CHUNK_SIZE (64u * 1024u)
 
@@ -33,6 +37,12 @@ ino_open(ino_watcher *w, size_t max_queued)
     ino_table_init(&w->table);
     w->head = w->tail = w->spare = NULL;
     w->queued = 0;
+    w->trees = NULL;
+    w->scratch = NULL;
+    ino_nmap_init(&w->children);
+    ino_nmap_init(&w->scanned);
+    w->moves = NULL;
+    w->nmoves = w->moves_cap = 0;
     fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         return -errno;
@@ -71,6 +81,7 @@ ino_close(ino_watcher *w)
     free_chunks(w->spare);
     w->head = w->tail = w->spare = NULL;
     w->queued = 0;
+    ino_trees_free(w);
     ino_table_free(&w->table);
     return rc;
 }
@@ -94,6 +105,11 @@ ino_add_watch(ino_watcher *w, const char *path, uint32_t mask,
     }
     /* The kernel returns the wd it already has for the same inode. */
     e = ino_table_find(&w->table, wd);
+    if (e != NULL && e->node != NULL) {
+        /* A directory of a tree: give it back the tree's mask. */
+        inotify_add_watch(w->fd, path, e->mask);
+        return -EBUSY;
+    }
     if (e != NULL) {
         if (mask & IN_MASK_ADD) {
             e->mask |= mask & ~(uint32_t)IN_MASK_ADD;
@@ -125,6 +141,9 @@ ino_rm_watch(ino_watcher *w, int32_t wd)
     if (e->removed || w->fd < 0) {
         return 0;
     }
+    if (e->node != NULL) {
+        ino_tree_unwatch(w, e);
+    }
     /* EINVAL: the kernel already dropped the watch (its inode was deleted
      * or unmounted) and its IN_IGNORED is on the way. */
     if (inotify_rm_watch(w->fd, wd) < 0 && errno != EINVAL) {
@@ -143,17 +162,17 @@ ino_forget_watch(ino_watcher *w, int32_t wd)
     ino_table_remove(&w->table, wd, NULL);
 }
 
-/* Returns a chunk with at least INO_READ_MIN free bytes at the tail of the
- * queue, or NULL when out of memory. */
+/* Returns a chunk with at least need free bytes at the tail of the queue,
+ * or NULL when out of memory. */
 static ino_chunk *
-tail_with_room(ino_watcher *w)
+tail_with_room(ino_watcher *w, size_t need)
 {
     ino_chunk *c = w->tail;
 
     if (c != NULL && c->pos == c->len) {
         c->pos = c->len = 0;    /* everything in it was taken: rewind */
     }
-    if (c != NULL && INO_CHUNK_SIZE - c->len >= INO_READ_MIN) {
+    if (c != NULL && INO_CHUNK_SIZE - c->len >= need) {
         return c;
     }
     if (w->spare != NULL) {
@@ -175,6 +194,76 @@ tail_with_room(ino_watcher *w)
     return c;
 }
 
+int
+ino_queue_push(ino_watcher *w, int32_t wd, uint32_t mask, uint32_t cookie,
+               const char *name, size_t name_len, const char *src,
+               size_t src_len)
+{
+    size_t field = 0, need;
+    uint32_t head[4];
+    ino_chunk *c;
+    char *p;
+
+    if (name_len > 0 || src != NULL) {
+        field = name_len + 1 + (src != NULL ? src_len + 1 : 0);
+        field = (field + INO_RECORD_HEADER - 1) & ~(size_t)15;
+    }
+    need = INO_RECORD_HEADER + field;
+    c = tail_with_room(w, need);
+    if (c == NULL) {
+        return -ENOMEM;
+    }
+    head[0] = (uint32_t)wd;
+    head[1] = mask;
+    head[2] = cookie;
+    head[3] = (uint32_t)field;
+    p = c->buf + c->len;
+    memcpy(p, head, sizeof head);
+    memset(p + INO_RECORD_HEADER, 0, field);
+    memcpy(p + INO_RECORD_HEADER, name, name_len);
+    if (src != NULL) {
+        memcpy(p + INO_RECORD_HEADER + name_len + 1, src, src_len);
+    }
+    c->len += need;
+    w->queued++;
+    return 0;
+}
+
+/* ino_read() for a watcher with trees: read into the scratch buffer and
+ * let ino_tree.c rewrite the records into the queue. */
+static long
+read_cooked(ino_watcher *w)
+{
+    size_t before = w->queued, valid;
+    long count;
+    ssize_t n;
+    int rc = 0;
+
+    while (!ino_full(w)) {
+        n = read(w->fd, w->scratch, INO_SCRATCH_SIZE);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ino_tree_drained(w);
+            break;
+        }
+        if (n <= 0) {
+            rc = n < 0 ? -errno : 0;
+            break;
+        }
+        count = ino_validate(w->scratch, (size_t)n, &valid);
+        rc = ino_tree_cook(w, w->scratch, valid);
+        if (rc == 0 && count < 0) {
+            rc = (int)count;
+        }
+        if (rc < 0) {
+            break;
+        }
+    }
+    return rc < 0 ? rc : (long)(w->queued - before);
+}
+
 long
 ino_read(ino_watcher *w)
 {
@@ -183,8 +272,11 @@ ino_read(ino_watcher *w)
     if (w->fd < 0) {
         return -EBADF;
     }
+    if (w->trees != NULL) {
+        return read_cooked(w);
+    }
     while (!ino_full(w)) {
-        ino_chunk *c = tail_with_room(w);
+        ino_chunk *c = tail_with_room(w, INO_READ_MIN);
         size_t room, left, valid, same;
         ssize_t n;
         long count;
@@ -245,6 +337,21 @@ drop_head(ino_watcher *w)
     }
 }
 
+/* Turns the private flags of a queued record into event fields. */
+static void
+unpack_private(ino_event *ev)
+{
+    if (ev->mask & INO_PRIV_SRC) {
+        ev->src = ev->name + ev->name_len + 1;
+        ev->src_len = (uint32_t)strlen(ev->src);
+    }
+    if (ev->mask & INO_PRIV_ERROR) {
+        ev->error = (int)ev->cookie;
+        ev->cookie = 0;
+    }
+    ev->mask &= ~INO_PRIV_BITS;
+}
+
 int
 ino_next(ino_watcher *w, ino_event *ev)
 {
@@ -260,12 +367,14 @@ ino_next(ino_watcher *w, ino_event *ev)
             drop_head(w);
             continue;
         }
-        if (ino_decode(c->buf, c->len, &c->pos, ev) <= 0) {
+        if (ino_decode_field(c->buf, c->len, &c->pos, ev,
+                             INO_QUEUE_FIELD_MAX) <= 0) {
             /* Unreachable: records were validated on arrival. */
             c->pos = c->len;
             continue;
         }
         w->queued--;
+        unpack_private(ev);
         if (ev->wd == -1) {
             return 1;           /* IN_Q_OVERFLOW belongs to no watch */
         }
@@ -275,7 +384,11 @@ ino_next(ino_watcher *w, ino_event *ev)
         }
         ev->udata = e->udata;
         if (ev->mask & IN_IGNORED) {
+            ino_node *root = e->node;
             ino_table_remove(&w->table, ev->wd, NULL);
+            if (root != NULL) {
+                ino_tree_release(w, root);
+            }
             ev->released = 1;
         }
         return 1;

@@ -1,0 +1,175 @@
+/*
+ * ino_nmap.c: a hash map from (owner, name) to a pointer, with linear
+ * probing and backward-shift deletion.  Trees use it to find a directory's
+ * child by name in O(1), and to remember the names a scan reported.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ino_internal.h"
+
+struct ino_nmap_slot {
+    uintptr_t owner;     /* what the name belongs to; 0 marks a free slot */
+    uint32_t hash;       /* of owner and name */
+    uint32_t len;        /* bytes in name */
+    const char *name;    /* owned copy, or the caller's, per the map */
+    void *value;         /* what the key maps to */
+};
+
+#define NMAP_MIN 16u
+
+static uint32_t
+nmap_hash(uintptr_t owner, const char *name, size_t len)
+{
+    /* FNV-1a over the name, seeded with the owner. */
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)owner;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)name[i]) * 1099511628211ull;
+    }
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+void
+ino_nmap_init(ino_nmap *m)
+{
+    m->slots = NULL;
+    m->capacity = m->count = 0;
+}
+
+void
+ino_nmap_free(ino_nmap *m, int owns)
+{
+    size_t i;
+
+    for (i = 0; owns && i < m->capacity; i++) {
+        if (m->slots[i].owner != 0) {
+            free((char *)m->slots[i].name);
+        }
+    }
+    free(m->slots);
+    ino_nmap_init(m);
+}
+
+static ino_nmap_slot *
+nmap_find(const ino_nmap *m, uintptr_t owner, const char *name, size_t len,
+          uint32_t hash)
+{
+    size_t mask = m->capacity - 1, i;
+
+    if (m->capacity == 0) {
+        return NULL;
+    }
+    for (i = hash & mask; m->slots[i].owner != 0; i = (i + 1) & mask) {
+        ino_nmap_slot *s = &m->slots[i];
+        if (s->hash == hash && s->owner == owner && s->len == len &&
+            memcmp(s->name, name, len) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+void *
+ino_nmap_get(const ino_nmap *m, uintptr_t owner, const char *name,
+             size_t len)
+{
+    ino_nmap_slot *s = nmap_find(m, owner, name, len,
+                                 nmap_hash(owner, name, len));
+
+    return s ? s->value : NULL;
+}
+
+static void
+nmap_place(ino_nmap *m, const ino_nmap_slot *slot)
+{
+    size_t mask = m->capacity - 1, i = slot->hash & mask;
+
+    while (m->slots[i].owner != 0) {
+        i = (i + 1) & mask;
+    }
+    m->slots[i] = *slot;
+    m->count++;
+}
+
+static int
+nmap_grow(ino_nmap *m)
+{
+    size_t cap = m->capacity ? m->capacity * 2 : NMAP_MIN, i;
+    ino_nmap bigger;
+
+    bigger.slots = calloc(cap, sizeof(ino_nmap_slot));
+    if (bigger.slots == NULL) {
+        return -ENOMEM;
+    }
+    bigger.capacity = cap;
+    bigger.count = 0;
+    for (i = 0; i < m->capacity; i++) {
+        if (m->slots[i].owner != 0) {
+            nmap_place(&bigger, &m->slots[i]);
+        }
+    }
+    free(m->slots);
+    *m = bigger;
+    return 0;
+}
+
+int
+ino_nmap_put(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
+             void *value, int owns)
+{
+    uint32_t hash = nmap_hash(owner, name, len);
+    ino_nmap_slot *s = nmap_find(m, owner, name, len, hash);
+    ino_nmap_slot fresh = {owner, hash, (uint32_t)len, name, value};
+
+    if (s != NULL) {
+        s->value = value;
+        return 0;
+    }
+    if ((m->count + 1) * 2 > m->capacity && nmap_grow(m) < 0) {
+        return -ENOMEM;
+    }
+    if (owns) {
+        char *copy = malloc(len + 1);
+        if (copy == NULL) {
+            return -ENOMEM;
+        }
+        memcpy(copy, name, len);
+        copy[len] = '\0';
+        fresh.name = copy;
+    }
+    nmap_place(m, &fresh);
+    return 0;
+}
+
+void *
+ino_nmap_del(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
+             int owns)
+{
+    ino_nmap_slot *s = nmap_find(m, owner, name, len,
+                                 nmap_hash(owner, name, len));
+    size_t mask, hole, i, home;
+    void *value;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    value = s->value;
+    if (owns) {
+        free((char *)s->name);
+    }
+    mask = m->capacity - 1;
+    hole = (size_t)(s - m->slots);
+    for (i = (hole + 1) & mask; m->slots[i].owner != 0; i = (i + 1) & mask) {
+        home = m->slots[i].hash & mask;
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            m->slots[hole] = m->slots[i];
+            hole = i;
+        }
+    }
+    memset(&m->slots[hole], 0, sizeof(ino_nmap_slot));
+    m->count--;
+    return value;
+}
