@@ -460,9 +460,13 @@ parse_flags(PyObject *obj)
         return -1;
     }
     if (flags & ~(long)(O_CLOEXEC | O_NONBLOCK)) {
+        /* PyUnicode_FromFormat() takes %lx only from Python 3.12 on. */
+        char hex[24];
+
+        snprintf(hex, sizeof hex, "%#lx", (unsigned long)flags);
         PyErr_Format(PyExc_ValueError,
                      "flags may hold only IN.CLOEXEC and IN.NONBLOCK, "
-                     "not 0x%lx", flags);
+                     "not %s", hex);
         return -1;
     }
     return 0;

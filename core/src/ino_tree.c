@@ -310,13 +310,27 @@ push_error(ino_watcher *w, const ino_tree *t, int err, const char *rel,
 
 /* ---- watching and scanning --------------------------------------------- */
 
+/* 1 when a is b or one of b's ancestors. */
+static int
+is_ancestor(const ino_node *a, const ino_node *b)
+{
+    for (; b != NULL; b = b->parent) {
+        if (a == b) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Watches parent/name.  Returns 1 with *out a new node, 0 with *out an
- * existing node of this tree for the same inode (moved there if it was
- * elsewhere) or NULL (the inode is watched otherwise: left alone), or a
- * negative errno. */
+ * existing node of this tree for the same inode or NULL (the inode is
+ * watched otherwise: left alone), or a negative errno.  With may_move, an
+ * existing node met under another name is taken to have been renamed
+ * unseen (after an overflow) and moved there; otherwise the same directory
+ * reached twice (through a symbolic link) is simply not watched again. */
 static int
 watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
-          size_t len, ino_node **out)
+          size_t len, int may_move, ino_node **out)
 {
     char rel[INO_PATH_CAP], path[INO_PATH_CAP];
     long rl = node_path(parent, name, len, rel), pl;
@@ -334,16 +348,20 @@ watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
     }
     e = ino_table_find(&w->table, wd);
     if (e != NULL) {
-        if (e->node == NULL || e->node->tree != t || e->node->parent == NULL) {
+        n = e->node;
+        if (n == NULL || n->tree != t || n->parent == NULL) {
             return 0;
         }
-        /* The same directory under a new name: a rename we did not see. */
-        *out = e->node;
-        if (e->node->parent != parent || e->node->name_len != len ||
-            memcmp(e->node->name, name, len) != 0) {
-            return node_move(w, e->node, parent, name, len);
+        if (n->parent == parent && n->name_len == len &&
+            memcmp(n->name, name, len) == 0) {
+            *out = n;
+            return 0;
         }
-        return 0;
+        if (!may_move || is_ancestor(n, parent)) {
+            return 0;
+        }
+        *out = n;
+        return node_move(w, n, parent, name, len);
     }
     n = node_new(t, name, len, wd);
     if (n == NULL || node_reserve(w) < 0 ||
@@ -432,7 +450,8 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
     if (!is_dir) {
         return 0;
     }
-    rc = watch_dir(w, t, n, de->d_name, len, &child);
+    rc = watch_dir(w, t, n, de->d_name, len,
+                   mode == SCAN_REPAIR && !t->follow, &child);
     if (rc == 1 || (rc == 0 && child != NULL && mode == SCAN_REPAIR &&
                     !child->seen)) {
         child->seen = 1;
@@ -682,7 +701,7 @@ cook_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
         return 0;
     }
     /* Moved in from outside: watch and scan it like a new directory. */
-    rc = watch_dir(w, t, n, ev->name, ev->name_len, &child);
+    rc = watch_dir(w, t, n, ev->name, ev->name_len, 0, &child);
     if (rc == 1) {
         return scan(w, child, SCAN_NEW);
     }
@@ -727,7 +746,7 @@ cook_named(ino_watcher *w, ino_node *n, const ino_event *ev)
         return -ENOMEM;
     }
     if ((m & IN_CREATE) && (m & IN_ISDIR)) {
-        rc = watch_dir(w, t, n, ev->name, ev->name_len, &child);
+        rc = watch_dir(w, t, n, ev->name, ev->name_len, 0, &child);
         if (rc == 1) {
             return scan(w, child, SCAN_NEW);
         }

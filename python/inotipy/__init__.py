@@ -14,7 +14,13 @@ from typing import Any
 
 from . import _inotipy
 from ._constants import EVENT_BIT, IN, STOP_ON, decode_mask, get_event_loop
-from ._inotipy import DEFAULT_MAX_QUEUED, Event, Watch, WatcherClosedError
+from ._inotipy import (
+    DEFAULT_MAX_QUEUED,
+    Event,
+    TreeWarning,
+    Watch,
+    WatcherClosedError,
+)
 
 __all__ = [
     "DEFAULT_MAX_QUEUED",
@@ -22,6 +28,7 @@ __all__ = [
     "Event",
     "IN",
     "STOP_ON",
+    "TreeWarning",
     "Watch",
     "Watcher",
     "WatcherClosedError",

@@ -90,6 +90,10 @@ class WatcherClosedError(ValueError):
     """An operation on a closed Watcher, or a get() that was waiting when
     the watcher was closed."""
 
+class TreeWarning(RuntimeWarning):
+    """Part of a watched tree could not be watched (no permission, or the
+    watch limit was reached); the rest is still watched."""
+
 class Watch(Generic[_P]):
     """One inotify watch, made by Watcher.watch(); hashable by identity."""
 
@@ -146,6 +150,10 @@ class Event(Generic[_P]):
     @property
     def path(self) -> _P:
         """The watch's pathname joined with the name."""
+    @property
+    def src_path(self) -> _P | None:
+        """For a MOVED_TO paired with a MOVED_FROM in the same tree: the
+        path it moved from; else None."""
 
 class _Get:
     def __await__(self) -> Generator[Any, None, Event[Any] | None]: ...
@@ -177,6 +185,25 @@ class Watcher:
         """Watches a path; the same inode again gives the same Watch.
         Raises the OSError subclass for the path's errno, ValueError for a
         mask with no event bit or unknown bits."""
+    def watch_tree(
+        self,
+        path: _P | os.PathLike[_P],
+        mask: int = ...,
+        *,
+        exclude: Collection[str | bytes] = (),
+        follow_symlinks: bool = False,
+    ) -> Watch[_P]:
+        """Watches a directory and every directory below it, now and later;
+        returns the root's Watch.  Events carry the path below the root as
+        their pathname (event.path is the full path); a directory that
+        appears is watched, then scanned, and what the scan finds is
+        reported as CREATE.  Names matching an exclude glob are neither
+        watched nor reported.  Raises NotADirectoryError for a file, and
+        OSError naming max_user_watches when the limit is reached (nothing
+        of the tree stays watched then)."""
+    @property
+    def watch_count(self) -> int:
+        """Kernel watches held, a tree's directories included."""
     @property
     def watches(self) -> list[Watch[Any]]:
         """The live watches, sorted by pathname."""
