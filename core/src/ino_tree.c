@@ -797,6 +797,7 @@ ino_tree_cook(ino_watcher *w, const char *buf, size_t len)
     int rc = 0;
 
     while (rc >= 0 && ino_decode(buf, len, &off, &ev) > 0) {
+        ev.mask &= ~INO_PRIV_BITS;      /* the kernel's, never ours */
         if (ev.wd == -1) {
             rc = ino_queue_push(w, -1, ev.mask, 0, "", 0, NULL, 0);
             repair(w);

@@ -229,6 +229,25 @@ ino_queue_push(ino_watcher *w, int32_t wd, uint32_t mask, uint32_t cookie,
     return 0;
 }
 
+/* Clears the bits the queue uses for itself (INO_PRIV_BITS) in validated
+ * kernel records, so no record read from the descriptor can pass for one
+ * of ours. */
+static void
+strip_private(char *buf, size_t len)
+{
+    size_t off = 0;
+    uint32_t field[4];
+
+    while (len - off >= INO_RECORD_HEADER) {
+        memcpy(field, buf + off, sizeof field);
+        if (field[1] & INO_PRIV_BITS) {
+            field[1] &= ~INO_PRIV_BITS;
+            memcpy(buf + off, field, sizeof field);
+        }
+        off += INO_RECORD_HEADER + field[3];
+    }
+}
+
 /* ino_read() for a watcher with trees: read into the scratch buffer and
  * let ino_tree.c rewrite the records into the queue. */
 static long
@@ -307,6 +326,7 @@ ino_read(ino_watcher *w)
             break;
         }
         count = ino_validate(c->buf + c->len, (size_t)n, &valid);
+        strip_private(c->buf + c->len, valid);
         if (count < 0) {
             /* Keep (and count) the well-formed records before the bad
              * one; what follows it cannot be framed and is dropped. */
