@@ -35,20 +35,29 @@ def test_python_example_runs(index: int, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_quick_start_prints_what_the_readme_says(tmp_path: Path) -> None:
+# Each example followed by "prints" and a text block must print that.
+PRINTED = re.findall(r"```python\n(.*?)```\n\nprints\n\n```text\n(.*?)```",
+                     README, re.S)
+
+
+def test_readme_shows_output() -> None:
+    assert PRINTED
+
+
+@pytest.mark.parametrize("index", range(len(PRINTED)))
+def test_example_prints_what_the_readme_says(index: int, tmp_path: Path) -> None:
+    code, shown = PRINTED[index]
     proc = subprocess.run(
-        [sys.executable, "-c", PYTHON_BLOCKS[0]],
+        [sys.executable, "-c", code],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=scaled(30),
     )
-    shown = re.search(r"prints\n\n```text\n(.*?)```", README, re.S)
-    assert shown is not None
     strip = re.compile(r" /\S+/")  # temp dir names differ run to run
-    expected = [strip.sub(" ", line) for line in shown.group(1).splitlines()]
+    expected = [strip.sub(" ", line) for line in shown.splitlines()]
     got = [strip.sub(" ", line) for line in proc.stdout.splitlines()]
-    assert got == expected
+    assert got == expected, proc.stderr
 
 
 def test_ci_runs_the_readme_test_command() -> None:
