@@ -54,6 +54,9 @@ typedef struct {
     int reading;                 /* 1 while registered with add_reader */
     int closed;                  /* 1 once close() ran */
     int fd_shown;                /* the descriptor number, kept for reprs */
+    pid_t reader_pid;            /* the process that called add_reader: a
+                                    forked child shares its parent's epoll
+                                    instance and must not touch it */
 } WatcherObject;
 
 typedef struct {

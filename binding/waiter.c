@@ -103,6 +103,44 @@ waiter_cancel_timer(WaiterObject *self)
     Py_DECREF(timer);
 }
 
+/* Called with the exception of a failed fut.cancel() set.  When fut's loop
+ * has been closed (its task was abandoned, not cancelled) that failure is
+ * expected, as cancel() schedules callbacks, and harmless, as nothing can
+ * wait on fut any more: clears it and returns 1.  Else restores it and
+ * returns 0. */
+static int
+cancel_failed_on_closed_loop(PyObject *fut)
+{
+    PyObject *loop, *r = NULL;
+    int closed = 0;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *typ, *val, *tb;
+    PyErr_Fetch(&typ, &val, &tb);
+#endif
+
+    loop = PyObject_CallMethod(fut, "get_loop", NULL);
+    if (loop != NULL) {
+        r = PyObject_CallMethod(loop, "is_closed", NULL);
+        Py_DECREF(loop);
+    }
+    if (r != NULL) {
+        closed = PyObject_IsTrue(r) == 1;
+        Py_DECREF(r);
+    }
+    PyErr_Clear();
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(typ, val, tb);
+#endif
+    if (closed) {
+        PyErr_Clear();
+    }
+    return closed;
+}
+
 /* Leaves the WAITING state without resuming: on throw(), close() or when
  * the waiter is finalized.  Gives a handed-over event back (to the next
  * waiter or the head of the queue) and cancels the future.  Never raises:
@@ -131,7 +169,7 @@ waiter_abandon(WaiterObject *self)
     }
     if (fut != NULL) {
         r = PyObject_CallMethodNoArgs(fut, wr->st->s_cancel);
-        if (r == NULL) {
+        if (r == NULL && !cancel_failed_on_closed_loop(fut)) {
             PyErr_WriteUnraisable(fut);
         }
         Py_XDECREF(r);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "binding.h"
 
@@ -156,6 +157,7 @@ watcher_start_reading(WatcherObject *self)
     }
     Py_DECREF(r);
     self->reading = 1;
+    self->reader_pid = getpid();
     return 0;
 }
 
@@ -184,6 +186,11 @@ watcher_stop_reading(WatcherObject *self)
         return 0;
     }
     self->reading = 0;
+    if (self->reader_pid != getpid()) {
+        /* A forked child: remove_reader() would take the descriptor out
+         * of the epoll instance it shares with its parent. */
+        return 0;
+    }
     closed = loop_is_closed(self);
     if (closed != 0) {
         return closed < 0 ? -1 : 0;     /* a closed loop forgot us */
@@ -196,6 +203,27 @@ watcher_stop_reading(WatcherObject *self)
     return 0;
 }
 
+/* Forgets the waiters when the bound loop was closed under them (without
+ * cancelling their tasks): their futures can be neither resolved, as
+ * call_soon() raises, nor resumed.  Returns 1 when it did, 0 when the loop
+ * is open or there are no waiters, -1 on error. */
+static int
+watcher_forget_dead_waiters(WatcherObject *self)
+{
+    int closed;
+
+    if (self->loop == NULL || PyList_GET_SIZE(self->waiters) == 0) {
+        return 0;
+    }
+    closed = loop_is_closed(self);
+    if (closed == 1 && PyList_SetSlice(self->waiters, 0,
+                                       PyList_GET_SIZE(self->waiters),
+                                       NULL) < 0) {
+        return -1;
+    }
+    return closed;
+}
+
 /* Starts reading again once the consumer has taken half of a full queue.
  * A failure (the loop was closed) is not the caller's concern: the next
  * get() that waits rebinds. */
@@ -203,7 +231,8 @@ static void
 watcher_maybe_resume(WatcherObject *self)
 {
     if (self->reading || self->loop == NULL || self->closed ||
-        self->core.queued > self->core.max_queued / 2) {
+        self->core.queued > self->core.max_queued / 2 ||
+        self->reader_pid != getpid()) {
         return;
     }
     if (watcher_start_reading(self) < 0) {
@@ -395,6 +424,9 @@ watcher_poll(WatcherObject *self)
 {
     PyObject *event;
 
+    if (watcher_forget_dead_waiters(self) < 0) {
+        return NULL;
+    }
     if (PyList_GET_SIZE(self->waiters) > 0) {
         /* Earlier waiters go first; serving also drops cancelled ones. */
         if (watcher_serve(self) < 0 ||
@@ -436,10 +468,15 @@ watcher_open(WatcherObject *self, size_t max_queued)
     int rc = ino_open(&self->core, max_queued);
 
     if (rc == -EMFILE) {
-        PyErr_SetString(PyExc_OSError,
-                        "cannot create an inotify instance: too many open "
-                        "files, or /proc/sys/fs/inotify/max_user_instances "
-                        "reached");
+        /* An OSError with its errno, as for every other failure. */
+        PyObject *exc = PyObject_CallFunction(
+            PyExc_OSError, "is", EMFILE,
+            "cannot create an inotify instance: too many open files, or "
+            "/proc/sys/fs/inotify/max_user_instances reached");
+        if (exc != NULL) {
+            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+            Py_DECREF(exc);
+        }
         return -1;
     }
     if (rc < 0) {
@@ -590,6 +627,9 @@ watcher_close(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     self->closed = 1;
     failed = self->loop != NULL && watcher_stop_reading(self) < 0;
     if (failed) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    if (watcher_forget_dead_waiters(self) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
     watcher_wake_all_closed(self);
@@ -889,6 +929,7 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
     static char *kwlist[] = {"max_events", NULL};
     Py_ssize_t max_events = PY_SSIZE_T_MAX;
     PyObject *list, *event, *limit = Py_None;
+    int gc_was_on;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get_batch_nowait",
                                      kwlist, &limit) ||
@@ -905,6 +946,9 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
         PyErr_SetString(PyExc_ValueError, "max_events must not be negative");
         return NULL;
     }
+    /* The list keeps every Event alive until it returns: with the
+     * collector on, a large batch would be traversed again and again. */
+    gc_was_on = PyGC_Disable();
     list = PyList_New(0);
     while (list != NULL && PyList_GET_SIZE(list) < max_events) {
         event = watcher_poll(self);
@@ -922,6 +966,9 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
             Py_CLEAR(list);
         }
         Py_DECREF(event);
+    }
+    if (gc_was_on) {
+        PyGC_Enable();
     }
     return list;
 }

@@ -125,6 +125,11 @@ ino_nmap_put(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
     ino_nmap_slot fresh = {owner, hash, (uint32_t)len, name, value};
 
     if (s != NULL) {
+        /* A map that does not own its names points at the new value's
+         * copy: the old one may be freed with its owner. */
+        if (!owns) {
+            s->name = name;
+        }
         s->value = value;
         return 0;
     }

@@ -110,7 +110,11 @@ node_unlink(ino_watcher *w, ino_node *n)
     if (p == NULL) {
         return;
     }
-    ino_nmap_del(&w->children, (uintptr_t)p, n->name, n->name_len, 0);
+    /* Another node may have taken the name since (a directory renamed
+     * over this one, or made again while this one was still open). */
+    if (ino_nmap_get(&w->children, (uintptr_t)p, n->name, n->name_len) == n) {
+        ino_nmap_del(&w->children, (uintptr_t)p, n->name, n->name_len, 0);
+    }
     if (n->prev != NULL) {
         n->prev->next = n->next;
     }
@@ -349,7 +353,12 @@ watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
     e = ino_table_find(&w->table, wd);
     if (e != NULL) {
         n = e->node;
-        if (n == NULL || n->tree != t || n->parent == NULL) {
+        if (n == NULL || n->tree != t) {
+            /* Another watch of this watcher: give it its mask back. */
+            inotify_add_watch(w->fd, path, e->mask);
+            return 0;
+        }
+        if (n->parent == NULL) {
             return 0;
         }
         if (n->parent == parent && n->name_len == len &&
@@ -451,7 +460,7 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
         return 0;
     }
     rc = watch_dir(w, t, n, de->d_name, len,
-                   mode == SCAN_REPAIR && !t->follow, &child);
+                   mode == SCAN_REPAIR, &child);
     if (rc == 1 || (rc == 0 && child != NULL && mode == SCAN_REPAIR &&
                     !child->seen)) {
         child->seen = 1;
@@ -700,8 +709,18 @@ cook_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
     if (!(ev->mask & IN_ISDIR)) {
         return 0;
     }
-    /* Moved in from outside: watch and scan it like a new directory. */
-    rc = watch_dir(w, t, n, ev->name, ev->name_len, 0, &child);
+    /* Moved in from outside: watch and scan it like a new directory.  It
+     * may be one of ours that left and came back before the drain: then it
+     * is moved here (may_move) and no longer waits to be unwatched. */
+    rc = watch_dir(w, t, n, ev->name, ev->name_len, 1, &child);
+    if (rc >= 0 && child != NULL) {
+        size_t i;
+        for (i = 0; i < w->nmoves; i++) {
+            if (w->moves[i].node == child) {
+                w->moves[i].node = NULL;
+            }
+        }
+    }
     if (rc == 1) {
         return scan(w, child, SCAN_NEW);
     }
@@ -868,6 +887,15 @@ static void
 tree_unlink(ino_watcher *w, ino_tree *t)
 {
     ino_tree **pp;
+    size_t i;
+
+    /* A pending move from this tree can no longer pair with anything. */
+    for (i = 0; i < w->nmoves; i++) {
+        if (w->moves[i].tree == t) {
+            w->moves[i].tree = NULL;
+            w->moves[i].node = NULL;
+        }
+    }
 
     for (pp = &w->trees; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == t) {
@@ -905,19 +933,20 @@ ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
         (w->scratch = malloc(INO_SCRATCH_SIZE)) == NULL) {
         return -ENOMEM;
     }
+    if (in_use != NULL) {
+        *in_use = w->table.count;
+    }
     t = tree_new(path, mask, exclude, nexclude, follow_symlinks);
     if (t == NULL) {
         return -ENOMEM;
     }
-    wd = inotify_add_watch(w->fd, path, t->watch_mask);
+    /* IN_MASK_CREATE: an inode this watcher already watches fails with
+     * EEXIST instead of having its mask replaced. */
+    wd = inotify_add_watch(w->fd, path, t->watch_mask | IN_MASK_CREATE);
     if (wd < 0) {
-        rc = -errno;
+        rc = errno == EEXIST ? -EBUSY : -errno;
         tree_free(t);
         return rc;
-    }
-    if (ino_table_find(&w->table, wd) != NULL) {
-        tree_free(t);           /* already watched: not ours to change */
-        return -EBUSY;
     }
     t->root = node_new(t, "", 0, wd);
     if (t->root == NULL || ino_table_insert(&w->table, wd, &e) < 0) {

@@ -143,6 +143,8 @@ ino_rm_watch(ino_watcher *w, int32_t wd)
     }
     if (e->node != NULL) {
         ino_tree_unwatch(w, e);
+        /* Removing the children may have moved the root's slot. */
+        e = ino_table_find(&w->table, wd);
     }
     /* EINVAL: the kernel already dropped the watch (its inode was deleted
      * or unmounted) and its IN_IGNORED is on the way. */
@@ -259,7 +261,12 @@ read_cooked(ino_watcher *w)
     int rc = 0;
 
     while (!ino_full(w)) {
-        n = read(w->fd, w->scratch, INO_SCRATCH_SIZE);
+        size_t room = INO_SCRATCH_SIZE, left = w->max_queued - w->queued;
+
+        if (left < INO_SCRATCH_SIZE / INO_RECORD_HEADER) {
+            room = left * INO_RECORD_HEADER + INO_NAME_FIELD_MAX;
+        }
+        n = read(w->fd, w->scratch, room);
         if (n < 0 && errno == EINTR) {
             continue;
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import sys
 from collections.abc import Sequence
 
@@ -58,6 +59,10 @@ async def _run(args: argparse.Namespace) -> int:
                 )
                 return 1
         out = sys.stdout
+        # A character the output's encoding lacks (a name with é on an
+        # ASCII or Latin-1 terminal) is escaped too, never fatal.
+        if isinstance(out, io.TextIOWrapper):
+            out.reconfigure(errors="backslashreplace")
         while True:
             event = await watcher.get(args.timeout)
             if event is None:

@@ -1,0 +1,836 @@
+"""One contender's side of a measurement, run by run.py in a subprocess.
+
+    python consumer.py CONTENDER MODE DIR [--n N] [--ack-fd FD] [--cpu C]
+                       [--flag FILE] [--paths FILE]
+
+It runs under the Python of the contender's own environment (our package
+under the interpreter that has it installed, each peer in its own venv under
+benchmarks/.venvs/), imports only the standard library and that one
+library, and talks to run.py on standard input and output:
+
+    it sets up a watch on DIR (every event bit the library offers), prints
+    READY, and then, by MODE:
+
+    drain     waits for GO on stdin (the events are queued in the kernel by
+              then), takes N events the library's natural way, prints
+              {"seconds": ...}
+    live      takes events until the end marker (an event on DIR itself,
+              which has an empty name) and prints the count, whether an
+              overflow was seen, the receive time of the marker and the CPU
+              time used
+    latency   for each event, writes its receive time (8 bytes,
+              CLOCK_MONOTONIC ns) to the pipe ACK_FD
+    idle      waits for an event that never comes
+    mem_watch adds a watch on every path listed in FILE and prints the
+              growth of RSS (no READY, no DIR watch)
+    mem_queue after GO, makes the library read the N events queued in the
+              kernel into its own memory without handing them out, and
+              prints the growth of RSS
+    tree      watches the tree under DIR recursively, the library's way,
+              and prints the time that took and the growth of RSS (no
+              READY)
+
+Each contender has one class below; its hot loops are written the way that
+library's documentation shows, with the same minimal work per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import resource
+import sys
+import threading
+import time
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+ALL_EVENTS = 0x00000FFF
+Q_OVERFLOW = 0x00004000
+monotonic_ns = time.monotonic_ns
+
+
+def emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def ready() -> None:
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+
+
+def wait_go() -> None:
+    sys.stdin.readline()
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def rss() -> int:
+    gc.collect()
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def ack(fd: int, t: int) -> None:
+    os.write(fd, t.to_bytes(8, "little"))
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
+
+
+class Contender:
+    """The protocol; every method of a mode a contender cannot do raises
+    NotImplementedError, which run.py reports as n/a."""
+
+    def __init__(self, args):
+        self.args = args
+        self.dir = args.dir
+
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def drain(self, n: int) -> float:
+        raise NotImplementedError
+
+    def live(self) -> tuple[int, bool]:
+        raise NotImplementedError
+
+    def latency(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def idle(self) -> None:
+        raise NotImplementedError
+
+    def mem_watch(self, paths: list[str]) -> None:
+        raise NotImplementedError
+
+    def mem_queue(self, n: int) -> int:
+        raise NotImplementedError
+
+    def tree(self, root: str) -> None:
+        raise NotImplementedError
+
+
+# ---- ours ------------------------------------------------------------------
+
+
+class Inotipy(Contender):
+    """This package: get(), async for, or get_batch(), by VARIANT."""
+
+    VARIANT = "for"
+
+    def setup(self):
+        import inotipy
+
+        self.inotipy = inotipy
+        self.loop = new_loop()
+        self.w = inotipy.Watcher()
+        self.w.watch(self.dir, inotipy.IN.ALL_EVENTS)
+
+    def drain(self, n):
+        w = self.w
+
+        async def by_get():
+            get = w.get
+            for _ in range(n):
+                await get()
+
+        async def by_for():
+            i = 0
+            async for _ev in w:
+                i += 1
+                if i == n:
+                    break
+
+        async def by_batch():
+            i = 0
+            while i < n:
+                i += len(await w.get_batch())
+
+        coro = {"get": by_get, "for": by_for, "batch": by_batch}[self.VARIANT]
+        t0 = time.perf_counter()
+        self.loop.run_until_complete(coro())
+        return time.perf_counter() - t0
+
+    def live(self):
+        w = self.w
+
+        async def by_get():
+            get = w.get
+            count = 0
+            while True:
+                ev = await get()
+                if not ev.name:
+                    return count, ev.mask
+                count += 1
+
+        async def by_for():
+            count = 0
+            async for ev in w:
+                if not ev.name:
+                    return count, ev.mask
+                count += 1
+
+        async def by_batch():
+            count = 0
+            while True:
+                for ev in await w.get_batch():
+                    if not ev.name:
+                        return count, ev.mask
+                    count += 1
+
+        coro = {"get": by_get, "for": by_for, "batch": by_batch}[self.VARIANT]
+        count, mask = self.loop.run_until_complete(coro())
+        return count, bool(mask & Q_OVERFLOW)
+
+    def latency(self, fd):
+        w = self.w
+
+        async def by_get():
+            get = w.get
+            while True:
+                await get()
+                ack(fd, monotonic_ns())
+
+        async def by_for():
+            async for _ev in w:
+                ack(fd, monotonic_ns())
+
+        async def by_batch():
+            while True:
+                evs = await w.get_batch()
+                t = monotonic_ns()
+                for _ev in evs:
+                    ack(fd, t)
+
+        coro = {"get": by_get, "for": by_for, "batch": by_batch}[self.VARIANT]
+        self.loop.run_until_complete(coro())
+
+    def idle(self):
+        self.loop.run_until_complete(self.w.get())
+
+    def mem_watch(self, paths):
+        import inotipy
+
+        self.w = inotipy.Watcher()
+        self.r0 = rss()
+        for p in paths:
+            self.w.watch(p, inotipy.IN.ALL_EVENTS)
+
+    def mem_queue(self, n):
+        self.w.get_nowait()         # polls the kernel: reads everything
+        return self.w.queued + 1
+
+    def tree(self, root):
+        import inotipy
+
+        self.w = inotipy.Watcher()
+        self.r0 = rss()
+        t0 = time.perf_counter()
+        self.w.watch_tree(root, inotipy.IN.ALL_EVENTS)
+        return time.perf_counter() - t0
+
+
+class InotipyGet(Inotipy):
+    VARIANT = "get"
+
+
+class InotipyBatch(Inotipy):
+    VARIANT = "batch"
+
+
+# ---- peers -----------------------------------------------------------------
+
+
+class AsyncInotify(Contender):
+    """asyncinotify: `async for event in inotify`."""
+
+    def setup(self):
+        from asyncinotify import Inotify, Mask
+
+        self.Mask = Mask
+        self.loop = new_loop()
+        self.ino = Inotify()
+        self.ino.add_watch(self.dir, Mask(ALL_EVENTS))
+
+    def drain(self, n):
+        ino = self.ino
+
+        async def run():
+            i = 0
+            async for _ev in ino:
+                i += 1
+                if i == n:
+                    break
+
+        t0 = time.perf_counter()
+        self.loop.run_until_complete(run())
+        return time.perf_counter() - t0
+
+    def live(self):
+        ino = self.ino
+
+        async def run():
+            count = 0
+            async for ev in ino:
+                if ev.name is None:
+                    return count, ev.mask
+                count += 1
+
+        count, mask = self.loop.run_until_complete(run())
+        return count, bool(mask & Q_OVERFLOW)
+
+    def latency(self, fd):
+        ino = self.ino
+
+        async def run():
+            async for _ev in ino:
+                ack(fd, monotonic_ns())
+
+        self.loop.run_until_complete(run())
+
+    def idle(self):
+        self.loop.run_until_complete(self.ino.get())
+
+    def tree(self, root):
+        from pathlib import Path
+
+        from asyncinotify import Mask, RecursiveInotify
+
+        self.loop = new_loop()
+        self.ino = RecursiveInotify()
+        self.r0 = rss()
+        t0 = time.perf_counter()
+        self.ino.add_recursive_watch(Path(root), Mask(ALL_EVENTS))
+        return time.perf_counter() - t0
+
+    def mem_watch(self, paths):
+        from asyncinotify import Inotify, Mask
+
+        self.ino = Inotify()
+        self.r0 = rss()
+        for p in paths:
+            self.ino.add_watch(p, Mask(ALL_EVENTS))
+
+
+class AioNotify(Contender):
+    """aionotify: `await watcher.get_event()`.  It swallows IN_Q_OVERFLOW
+    (wd -1 is no alias), so a loss shows only in the count."""
+
+    def setup(self):
+        import aionotify
+
+        self.loop = new_loop()
+        self.w = aionotify.Watcher()
+        self.w.watch(path=self.dir, flags=ALL_EVENTS)
+        self.loop.run_until_complete(self.w.setup(self.loop))
+
+    def drain(self, n):
+        get_event = self.w.get_event
+
+        async def run():
+            for _ in range(n):
+                await get_event()
+
+        t0 = time.perf_counter()
+        self.loop.run_until_complete(run())
+        return time.perf_counter() - t0
+
+    def live(self):
+        get_event = self.w.get_event
+
+        async def run():
+            count = 0
+            while True:
+                ev = await get_event()
+                if not ev.name:
+                    return count, ev.flags
+                count += 1
+
+        count, mask = self.loop.run_until_complete(run())
+        return count, bool(mask & Q_OVERFLOW)
+
+    def latency(self, fd):
+        get_event = self.w.get_event
+
+        async def run():
+            while True:
+                await get_event()
+                ack(fd, monotonic_ns())
+
+        self.loop.run_until_complete(run())
+
+    def idle(self):
+        self.loop.run_until_complete(self.w.get_event())
+
+    def mem_watch(self, paths):
+        import aionotify
+
+        self.loop = new_loop()
+        self.w = aionotify.Watcher()
+        self.r0 = rss()
+        for p in paths:
+            self.w.watch(path=p, flags=ALL_EVENTS)
+        self.loop.run_until_complete(self.w.setup(self.loop))
+
+
+class PyInotify(Contender):
+    """pyinotify: its AsyncioNotifier calls a ProcessEvent handler."""
+
+    def _handler(self, on_event):
+        import pyinotify
+
+        class Handler(pyinotify.ProcessEvent):
+            def process_default(self, event):
+                on_event(event)
+
+        return Handler()
+
+    def setup(self):
+        import pyinotify
+
+        self.pyinotify = pyinotify
+        self.loop = new_loop()
+        self.wm = pyinotify.WatchManager()
+        self.wm.add_watch(self.dir, ALL_EVENTS)
+
+    def _run(self, on_event):
+        # The notifier adds its reader at once, so it is made only when the
+        # loop is about to run (the events wait in the kernel until then).
+        self.notifier = self.pyinotify.AsyncioNotifier(
+            self.wm, self.loop, default_proc_fun=self._handler(on_event))
+
+    def drain(self, n):
+        done = self.loop.create_future()
+        count = 0
+
+        def on_event(event):
+            nonlocal count
+            count += 1
+            if count == n:
+                done.set_result(None)
+
+        t0 = time.perf_counter()
+        self._run(on_event)
+        self.loop.run_until_complete(done)
+        return time.perf_counter() - t0
+
+    def live(self):
+        done = self.loop.create_future()
+        count = 0
+
+        def on_event(event):
+            nonlocal count
+            if not event.name:
+                if not done.done():
+                    done.set_result(event.mask)
+                return
+            count += 1
+
+        self._run(on_event)
+        mask = self.loop.run_until_complete(done)
+        return count, bool(mask & Q_OVERFLOW)
+
+    def latency(self, fd):
+        self._run(lambda event: ack(fd, monotonic_ns()))
+        self.loop.run_forever()
+
+    def idle(self):
+        self._run(lambda event: None)
+        self.loop.run_forever()
+
+    def mem_watch(self, paths):
+        import pyinotify
+
+        self.wm = pyinotify.WatchManager()
+        self.r0 = rss()
+        for p in paths:
+            self.wm.add_watch(p, ALL_EVENTS)
+
+    def tree(self, root):
+        import pyinotify
+
+        self.wm = pyinotify.WatchManager()
+        self.r0 = rss()
+        t0 = time.perf_counter()
+        self.wm.add_watch(root, ALL_EVENTS, rec=True, auto_add=True)
+        return time.perf_counter() - t0
+
+    def mem_queue(self, n):
+        self.notifier = self.pyinotify.Notifier(self.wm)
+        self.notifier.read_events()
+        return len(self.notifier._eventq)
+
+
+class InotifySimple(Contender):
+    """inotify_simple: synchronous `for event in inotify.read()`."""
+
+    def setup(self):
+        from inotify_simple import INotify
+
+        self.ino = INotify()
+        self.ino.add_watch(self.dir, ALL_EVENTS)
+
+    def drain(self, n):
+        read = self.ino.read
+        t0 = time.perf_counter()
+        i = 0
+        while i < n:
+            for _ev in read():
+                i += 1
+        return time.perf_counter() - t0
+
+    def live(self):
+        read = self.ino.read
+        count = 0
+        while True:
+            for ev in read():
+                if not ev.name:
+                    return count, bool(ev.mask & Q_OVERFLOW)
+                count += 1
+
+    def latency(self, fd):
+        read = self.ino.read
+        while True:
+            events = read()
+            t = monotonic_ns()
+            for _ev in events:
+                ack(fd, t)
+
+    def idle(self):
+        self.ino.read()
+
+    def mem_watch(self, paths):
+        from inotify_simple import INotify
+
+        self.ino = INotify()
+        self.r0 = rss()
+        for p in paths:
+            self.ino.add_watch(p, ALL_EVENTS)
+
+    def mem_queue(self, n):
+        self.held = self.ino.read()
+        return len(self.held)
+
+
+class Watchdog(Contender):
+    """watchdog: an Observer thread calls a FileSystemEventHandler.  It
+    reads the kernel in a thread of its own from the moment it starts, so
+    for drain the main thread holds the GIL (a long switch interval and a
+    busy loop on a shared flag) while the events are made: they wait in
+    the kernel until the flag is set."""
+
+    def _observer(self, path, recursive, handler):
+        from watchdog.observers import Observer
+
+        self.observer = Observer()
+        self.observer.schedule(handler, path, recursive=recursive)
+        self.observer.start()
+
+    def _handler(self, on_file, on_dir_attrib=None, on_modified=None):
+        from watchdog.events import FileSystemEventHandler
+
+        class Handler(FileSystemEventHandler):
+            def on_created(self, event):
+                on_file(event)
+
+            def on_deleted(self, event):
+                on_file(event)
+
+            def on_attrib(self, event):
+                if on_dir_attrib is not None and event.is_directory:
+                    on_dir_attrib(event)
+
+            def on_modified(self, event):
+                if on_modified is not None and not event.is_directory:
+                    on_modified(event)
+
+        return Handler()
+
+    def setup(self):
+        self.done = threading.Event()
+        self.count = 0
+        self.target = -1
+        self.t_end = 0
+
+        def on_file(event):
+            self.count += 1
+            if self.count == self.target:
+                self.done.set()
+
+        def on_dir_attrib(event):
+            if not self.done.is_set():
+                self.t_end = monotonic_ns()
+                self.done.set()
+
+        def on_modified(event):
+            if self.ack_fd is not None:
+                ack(self.ack_fd, monotonic_ns())
+
+        self.ack_fd = self.args.ack_fd if self.args.mode == "latency" else None
+        self._observer(self.dir, False,
+                       self._handler(on_file, on_dir_attrib, on_modified))
+
+    def before_ready(self):
+        if self.args.mode == "drain":
+            import mmap
+
+            f = open(self.args.flag, "r+b")
+            self.flag = mmap.mmap(f.fileno(), 1)
+            sys.setswitchinterval(100.0)
+
+    def drain(self, n):
+        flag = self.flag
+        self.target = n
+        while flag[0] == 0:         # holds the GIL: nothing else runs
+            pass
+        sys.setswitchinterval(0.005)
+        t0 = time.perf_counter()
+        self.done.wait()
+        return time.perf_counter() - t0
+
+    def live(self):
+        self.done.wait()
+        return self.count, False
+
+    def latency(self, fd):
+        threading.Event().wait()
+
+    def idle(self):
+        threading.Event().wait()
+
+    def tree(self, root):
+        from watchdog.observers import Observer
+
+        self.observer = Observer()
+        self.r0 = rss()
+        t0 = time.perf_counter()
+        self.observer.schedule(self._handler(lambda e: None), root,
+                               recursive=True)
+        self.observer.start()       # adds the watches before it returns
+        return time.perf_counter() - t0
+
+    def mem_watch(self, paths):
+        # Its natural way to watch many directories: one recursive watch.
+        from watchdog.observers import Observer
+
+        base = os.path.dirname(paths[0])
+        self.observer = Observer()
+        self.r0 = rss()
+        self.observer.schedule(self._handler(lambda e: None), base,
+                               recursive=True)
+        self.observer.start()
+
+
+class Watchfiles(Contender):
+    """watchfiles: `async for changes in awatch(path)`, sets of (change,
+    path), no filter.  Its Rust thread reads the kernel from the moment the
+    watch is made, so drain does not apply."""
+
+    def setup(self):
+        self.loop = new_loop()
+
+    def _start(self, path):
+        from watchfiles import awatch
+
+        self.agen = awatch(path, watch_filter=None)
+        self.first = self.loop.create_task(self.agen.__anext__())
+        # The watch is made when the generator first runs.
+        self.loop.run_until_complete(asyncio.sleep(0.3))
+
+    def before_ready(self):
+        if self.args.mode in ("live", "latency", "idle"):
+            self._start(self.dir)
+
+    def live(self):
+        agen, first, end = self.agen, self.first, self.dir
+
+        async def run():
+            count = 0
+            changes = await first
+            while True:
+                for _change, path in changes:
+                    if path == end:
+                        return count + len(changes) - 1
+                count += len(changes)
+                changes = await agen.__anext__()
+
+        return self.loop.run_until_complete(run()), False
+
+    def latency(self, fd):
+        agen, first = self.agen, self.first
+
+        async def run():
+            changes = await first
+            while True:
+                t = monotonic_ns()
+                for _c in changes:
+                    ack(fd, t)
+                changes = await agen.__anext__()
+
+        self.loop.run_until_complete(run())
+
+    def idle(self):
+        self.loop.run_until_complete(self.first)
+
+    def mem_watch(self, paths):
+        base = os.path.dirname(paths[0])
+        self.loop = new_loop()
+        self.r0 = rss()
+        self._start(base)
+
+
+class Inotipy011(Contender):
+    """inotipy 0.1.1, the original pure-Python package of the same name:
+    `await watcher.get()`."""
+
+    def setup(self):
+        import inotipy
+
+        if hasattr(inotipy, "_inotipy"):
+            raise SystemExit("this is not inotipy 0.1.1")
+        self.inotipy = inotipy
+        self.loop = new_loop()
+        self.w = inotipy.Watcher.create(loop=self.loop)
+        self.w.watch(self.dir, ALL_EVENTS)
+
+    def drain(self, n):
+        get = self.w.get
+
+        async def run():
+            for _ in range(n):
+                await get()
+
+        t0 = time.perf_counter()
+        self.loop.run_until_complete(run())
+        return time.perf_counter() - t0
+
+    def live(self):
+        get = self.w.get
+
+        async def run():
+            count = 0
+            while True:
+                ev = await get()
+                if not ev.pathname:
+                    return count, ev.mask
+                count += 1
+
+        count, mask = self.loop.run_until_complete(run())
+        return count, bool(mask & Q_OVERFLOW)
+
+    def latency(self, fd):
+        get = self.w.get
+
+        async def run():
+            while True:
+                await get()
+                ack(fd, monotonic_ns())
+
+        self.loop.run_until_complete(run())
+
+    def idle(self):
+        self.loop.run_until_complete(self.w.get())
+
+    def mem_watch(self, paths):
+        import inotipy
+
+        self.loop = new_loop()
+        self.w = inotipy.Watcher.create(loop=self.loop)
+        self.r0 = rss()
+        self.watches = [self.w.watch(p, ALL_EVENTS) for p in paths]
+
+
+CONTENDERS = {
+    "inotipy-get": InotipyGet,
+    "inotipy-for": Inotipy,
+    "inotipy-batch": InotipyBatch,
+    "asyncinotify": AsyncInotify,
+    "aionotify": AioNotify,
+    "pyinotify": PyInotify,
+    "inotify_simple": InotifySimple,
+    "watchdog": Watchdog,
+    "watchfiles": Watchfiles,
+    "inotipy-0.1.1": Inotipy011,
+}
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("contender", choices=sorted(CONTENDERS))
+    p.add_argument("mode", choices=["drain", "live", "latency", "idle",
+                                    "mem_watch", "mem_queue", "tree"])
+    p.add_argument("dir")
+    p.add_argument("--n", type=int, default=0)
+    p.add_argument("--ack-fd", type=int, default=-1)
+    p.add_argument("--cpu", type=int, default=-1)
+    p.add_argument("--flag", default=None)
+    p.add_argument("--paths", default=None)
+    args = p.parse_args(argv)
+    if args.cpu >= 0:
+        os.sched_setaffinity(0, {args.cpu})
+    c = CONTENDERS[args.contender](args)
+
+    try:
+        if args.mode == "mem_watch":
+            with open(args.paths) as f:
+                paths = f.read().split("\n")
+            c.mem_watch(paths)
+            grown = rss() - c.r0
+            emit({"bytes_per_watch": grown / len(paths), "watches": len(paths),
+                  "rss_growth": grown})
+            return 0
+        if args.mode == "tree":
+            seconds = c.tree(args.dir)
+            grown = rss() - c.r0
+            emit({"seconds": seconds, "rss_growth": grown})
+            return 0
+        c.setup()
+        if hasattr(c, "before_ready"):
+            c.before_ready()
+        if args.mode == "mem_queue":
+            r0 = rss()
+            ready()
+            wait_go()
+            held = c.mem_queue(args.n)
+            grown = rss() - r0
+            emit({"bytes_per_event": grown / max(held, 1), "held": held,
+                  "rss_growth": grown})
+        elif args.mode == "drain":
+            ready()
+            if not isinstance(c, Watchdog):
+                wait_go()
+            seconds = c.drain(args.n)
+            emit({"seconds": seconds, "events": args.n})
+        elif args.mode == "live":
+            cpu0 = cpu_seconds()
+            ready()
+            count, overflow = c.live()
+            t_end = getattr(c, "t_end", 0) or monotonic_ns()
+            emit({"events": count, "overflow": overflow, "t_end_ns": t_end,
+                  "cpu_s": cpu_seconds() - cpu0})
+        elif args.mode == "latency":
+            ready()
+            c.latency(args.ack_fd)
+        elif args.mode == "idle":
+            ready()
+            c.idle()
+    except NotImplementedError:
+        emit({"skipped": "%s has no %s mode" % (args.contender, args.mode)})
+    sys.stdout.flush()
+    # Skip the teardown of threads and loops: the numbers are out.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,95 @@
+"""Draws benchmarks/results.png from benchmarks/results.json.
+
+    python plot.py results.json results.png
+
+run.py runs it in benchmarks/.venvs/plot (matplotlib from PyPI).
+"""
+
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+OURS = ("inotipy-get", "inotipy-for", "inotipy-batch")
+SHORT = {
+    "raw-c": "raw C",
+    "inotipy-get": "inotipy\nget()",
+    "inotipy-for": "inotipy\nasync for",
+    "inotipy-batch": "inotipy\nget_batch()",
+    "inotipy-0.1.1": "inotipy\n0.1.1",
+    "inotify_simple": "inotify_\nsimple",
+    "asyncinotify": "async-\ninotify",
+}
+
+
+def color(name):
+    if name == "raw-c":
+        return "#777777"
+    if name in OURS:
+        return "#1f77b4"
+    return "#ff7f0e"
+
+
+def short(y):
+    if y >= 1e6:
+        return "%.2fM" % (y / 1e6)
+    if y >= 1e3:
+        return "%.0fk" % (y / 1e3)
+    return "%.0f" % y
+
+
+def panel(ax, summary, names, metric, title, *, log=False, fmt="%.3g",
+          scale=1.0):
+    xs, ys, cs = [], [], []
+    for n in names:
+        v = summary[n].get(metric)
+        if v is None:
+            continue
+        xs.append(SHORT.get(n, n))
+        ys.append(v * scale)
+        cs.append(color(n))
+    bars = ax.bar(range(len(xs)), ys, color=cs)
+    ax.set_xticks(range(len(xs)))
+    ax.set_xticklabels(xs, fontsize=7, rotation=0)
+    ax.set_title(title, fontsize=10)
+    if log and ys and min(ys) > 0:
+        ax.set_yscale("log")
+    for b, y in zip(bars, ys):
+        ax.annotate(short(y) if fmt == "si" else fmt % y, (b.get_x() + b.get_width() / 2, b.get_height()),
+                    ha="center", va="bottom", fontsize=6)
+    ax.tick_params(axis="y", labelsize=7)
+
+
+def main(src, dst):
+    with open(src) as f:
+        r = json.load(f)
+    s = r["summary"]
+    names = list(s)
+    single = [n for n in names if n not in ("inotipy-get", "inotipy-batch")]
+    fig, axes = plt.subplots(3, 2, figsize=(14, 12))
+    panel(axes[0][0], s, names, "drain_rate",
+          "drain: events/s from a full kernel queue (log)", log=True,
+          fmt="si")
+    panel(axes[0][1], s, names, "live_rate",
+          "live: events/s delivered with no loss", fmt="si")
+    panel(axes[1][0], s, names, "live_cpu_s_per_million",
+          "live: CPU seconds per million events", fmt="%.2f")
+    panel(axes[1][1], s, names, "latency_p50_us",
+          "latency p50, microseconds (log)", log=True, fmt="%.0f")
+    panel(axes[2][0], s, single, "idle_wakeups_per_s",
+          "idle: wake-ups per second", fmt="%.1f")
+    panel(axes[2][1], s, single, "mem_bytes_per_watch",
+          "RSS bytes per watch", fmt="%.0f")
+    m = r["machine"]
+    fig.suptitle("inotipy benchmarks, %s: %s, %s CPUs, Linux %s, Python %s"
+                 % (r["date"][:10], m["cpu_model"], m["cpus"], m["kernel"],
+                    m["python"]), fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(dst, dpi=90)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

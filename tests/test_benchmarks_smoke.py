@@ -1,0 +1,43 @@
+"""The benchmark suite's smoke mode still runs end to end.
+
+`python benchmarks/run.py --smoke` measures a few thousand events with the
+installed package and the raw C reader only: no peer venvs, no network, a
+few seconds.  This keeps benchmarks/ from rotting; it asserts nothing about
+speed.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "benchmarks" / "run.py"
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"),
+                       reason="inotify is Linux only"),
+    pytest.mark.skipif(shutil.which("cc") is None,
+                       reason="the benchmarks compile C helpers with cc"),
+]
+
+
+def test_smoke_run_prints_the_tables():
+    before = sorted(p.name for p in (ROOT / "benchmarks").iterdir())
+    r = subprocess.run([sys.executable, str(RUN), "--smoke"],
+                       capture_output=True, text=True, timeout=100,
+                       cwd=str(ROOT), stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    out = r.stdout
+    assert "| contender | drain ev/s |" in out
+    assert "| contender | latency p50 |" in out
+    for row in ("| raw C reader |", "| inotipy get() |",
+                "| inotipy async for |", "| inotipy get_batch() |"):
+        assert row in out
+    assert "| target | value | goal | met |" in out
+    assert "smoke run" in out
+    # The smoke run writes nothing into the repository (no results, no
+    # venvs).
+    assert sorted(p.name for p in (ROOT / "benchmarks").iterdir()) == before
