@@ -2,7 +2,7 @@
  * fuzz_decode.c: a libFuzzer target for the event decoder and the
  * watcher's queue (core/src/ino_decode.c, core/src/ino_watcher.c).
  *
- * Build and run with .ci/fuzz (clang, -fsanitize=fuzzer,address,undefined).
+ * Build (with -Icore/include -Icore/src) and run with .ci/fuzz (clang, -fsanitize=fuzzer,address,undefined).
  * core/fuzz/replay.c gives the same target a main() so that the committed
  * corpus and every crash reproducer also run under gcc and valgrind from
  * the pytest suite (tests/test_bad_input.py).
@@ -28,7 +28,8 @@
  *    time, as the kernel does (a read never splits a record), and the
  *    events handed out must be exactly those a model predicts: every
  *    record of a wd in the table or of wd -1, in order, with the right
- *    udata, and IN_IGNORED releasing its entry.  In hostile mode the
+ *    udata, and IN_IGNORED releasing its entry (the mask as written, less
+ *    the bits the queue keeps for itself, INO_PRIV_BITS).  In hostile mode the
  *    payload is written in arbitrary pieces (records split across reads,
  *    garbage lengths): ino_read() may fail with -EBADMSG, but memory stays
  *    sound and the queue's count returns to zero.
@@ -45,6 +46,7 @@
 #include <unistd.h>
 
 #include "ino.h"
+#include "ino_internal.h"   /* INO_PRIV_BITS */
 
 #define FUZZ_WDS 8              /* wds 1..FUZZ_WDS may be in the table */
 #define FUZZ_BATCH INO_READ_MIN /* bytes of whole records per write in
@@ -201,7 +203,7 @@ model_next(fuzz_queue *q, fuzz_record *r)
             continue;
         }
         r->wd = ev.wd;
-        r->mask = ev.mask;
+        r->mask = ev.mask & ~INO_PRIV_BITS;
         r->cookie = ev.cookie;
         r->name_len = ev.name_len;
         r->name = ev.name;

@@ -3,7 +3,7 @@
  * compiler (and valgrind) can run the committed corpus and the crash
  * reproducers as a regression test:
  *
- *     cc -D_GNU_SOURCE -Icore/include core/fuzz/fuzz_decode.c \
+ *     cc -D_GNU_SOURCE -Icore/include -Icore/src core/fuzz/fuzz_decode.c \
  *        core/fuzz/replay.c core/src/ino_*.c -o replay
  *     ./replay core/fuzz/corpus/decode core/fuzz/regressions
  *

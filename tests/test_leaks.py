@@ -1,0 +1,534 @@
+"""Leak checks, each in a child process of its own: create and destroy
+watchers, watches, events, waiters and errors in loops, and show that
+descriptors, object counts, reference counts, the C heap and RSS come back
+to their baseline.  And a soak: events through `async for` with a flat RSS.
+
+The soak passes 200,000 events by default; INOTIPY_SOAK=1 makes it ten
+million (and INOTIPY_SOAK=N, N events), which takes a minute or two per
+loop: `INOTIPY_SOAK=1 python -m pytest tests/test_leaks.py -k soak -s`.
+
+This file is also the child: `python tests/test_leaks.py SCENARIO LOOP DIR`
+runs one scenario and prints its measurements as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import json
+import math
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve()
+SOAK = os.environ.get("INOTIPY_SOAK", "")
+SOAK_EVENTS = 10_000_000 if SOAK == "1" else int(SOAK or 200_000)
+
+
+# ---- measuring (in the child) -------------------------------------------------------
+
+
+def _malloc_in_use() -> int | None:
+    """Bytes the C heap has handed out (glibc's mallinfo2), or None."""
+    try:
+        libc = ctypes.CDLL(None)
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    fn.restype = Mallinfo2
+    info = fn()
+    return int(info.uordblks + info.hblkhd)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+OUR_TYPES = ("Watcher", "Watch", "Event", "GetAwaitable", "Reader")
+
+
+def snapshot(sentinels: dict[str, Any]) -> dict[str, Any]:
+    gc.collect()
+    gc.collect()
+    objects = gc.get_objects()
+    counts = dict.fromkeys(OUR_TYPES, 0)
+    for obj in objects:
+        name = type(obj).__name__
+        if name in counts and type(obj).__module__.startswith("inotipy"):
+            counts[name] += 1
+    del objects
+    return {
+        "fds": sorted(os.listdir("/proc/self/fd")),
+        "objects": counts,
+        "gc_objects": len(gc.get_objects()),
+        # Python's allocator: a leaked object of any type is a block.
+        "blocks": sys.getallocatedblocks(),
+        "refs": {key: sys.getrefcount(obj) for key, obj in sentinels.items()},
+        "malloc": _malloc_in_use(),
+        "rss": _rss(),
+    }
+
+
+def our_types() -> dict[str, type]:
+    """Our heap types: every instance, tracked by the GC or not (the
+    reader), holds a reference to its type, so a leaked instance shows in
+    the type's reference count."""
+    import inotipy
+    from inotipy import _inotipy
+
+    watcher = inotipy.Watcher()
+    awaitable = watcher.get(0)
+    reader = [
+        r for r in gc.get_referents(watcher) if type(r).__name__ == "Reader"
+    ][0]
+    types = {
+        "type:Watcher": inotipy.Watcher,
+        "type:_Watcher": _inotipy.Watcher,
+        "type:Watch": _inotipy.Watch,
+        "type:Event": _inotipy.Event,
+        "type:GetAwaitable": type(awaitable),
+        "type:Reader": type(reader),
+    }
+    awaitable.close()
+    watcher.close()
+    return types
+
+
+# ---- scenarios (in the child) -------------------------------------------------------
+#
+# Each returns (body, sentinels): body(n) runs n rounds; the sentinels are
+# objects whose reference counts must not change.
+
+
+def _touch(directory: Path, name: str) -> None:
+    fd = os.open(directory / name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+    os.close(fd)
+
+
+async def _scenario_watchers(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    from inotipy import IN, Watcher
+
+    path = str(d)
+    loop = asyncio.get_running_loop()
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            if i % 4 == 0:
+                with Watcher() as w:
+                    w.watch(path, IN.CREATE)
+                    assert await w.get(0) is None
+            elif i % 4 == 1:
+                async with Watcher.create(loop=loop) as w:
+                    w.watch(path, IN.CREATE)
+                    assert await w.get(1e-4) is None  # binds, arms a timer
+            elif i % 4 == 2:
+                w = Watcher()
+                w.watch(os.fsencode(path), IN.CREATE)
+                w.close()
+                w.close()
+            else:
+                # Dropped open: the finalizer warns and closes.
+                w = Watcher()
+                w.watch(path, IN.CREATE)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ResourceWarning)
+                    del w
+                    gc.collect()
+
+    return body, {"path": path, "loop": loop}
+
+
+async def _scenario_watches(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    from inotipy import IN, Watcher
+
+    watcher = Watcher()
+    subdirs = [d / f"d{i}" for i in range(8)]
+    for sub in subdirs:
+        sub.mkdir()
+    paths = [str(s) for s in subdirs]
+    bpath = os.fsencode(paths[0])
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            path = paths[i % len(paths)]
+            watch = watcher.watch(path, IN.CREATE)
+            assert watcher.watch(path, IN.DELETE | IN.MASK_ADD) is watch
+            watch.replace_mask(IN.CREATE | IN.MOVE)
+            repr(watch)
+            watch.remove()
+            watch.remove()
+            event = await watcher.get(5)
+            assert event is not None and event.mask == IN.IGNORED
+            bwatch = watcher.watch(bpath, IN.CREATE)
+            watcher.watches
+            bwatch.remove()
+            assert (await watcher.get(5)).watch is bwatch
+        assert watcher.watches == []
+
+    return body, {"watcher": watcher, "path0": paths[0], "bpath": bpath}
+
+
+async def _scenario_events(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    from inotipy import IN, Watcher
+
+    watcher = Watcher()
+    watch = watcher.watch(d, IN.CREATE | IN.DELETE | IN.MOVE)
+    bwatcher = Watcher()
+    bwatch = bwatcher.watch(os.fsencode(d), IN.CREATE)
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            name = f"f{i % 16}\n\xff" if i % 3 == 0 else f"f{i % 16}"
+            _touch(d, name)
+            os.rename(d / name, d / "moved")
+            os.unlink(d / "moved")
+            kind = i % 4
+            if kind == 0:
+                events = [await watcher.get(5) for _ in range(4)]
+            elif kind == 1:
+                events = []
+                async for event in watcher:
+                    events.append(event)
+                    if len(events) == 4:
+                        break
+            elif kind == 2:
+                events = await watcher.get_batch(5)
+                while len(events) < 4:
+                    events += watcher.get_batch_nowait()
+            else:
+                events = []
+                while len(events) < 4:
+                    event = watcher.get_nowait()
+                    if event is not None:
+                        events.append(event)
+            assert [e.watch for e in events] == [watch] * 4
+            [repr(e) + repr(e.path) + repr(e.name) + repr(e.wd) for e in events]
+            event = await bwatcher.get(5)
+            assert isinstance(event.pathname, bytes) and event.watch is bwatch
+
+    return body, {"watcher": watcher, "watch": watch, "bwatch": bwatch}
+
+
+async def _scenario_waiters(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    from inotipy import IN, Watcher, WatcherClosedError
+
+    watcher = Watcher()
+    watch = watcher.watch(d, IN.CREATE)
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            kind = i % 5
+            if kind == 0:
+                assert await watcher.get(1e-4) is None  # timed out
+            elif kind == 1:
+                task = asyncio.ensure_future(watcher.get())
+                await asyncio.sleep(0)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            elif kind == 2:
+                try:
+                    await asyncio.wait_for(watcher.get(), 1e-4)
+                except asyncio.TimeoutError:
+                    pass
+            elif kind == 3:
+                # Cancelled after its event was handed over: given back.
+                task = asyncio.ensure_future(watcher.get(5))
+                await asyncio.sleep(0)
+                _touch(d, "x")
+                await asyncio.sleep(0)
+                task.cancel()
+                results = await asyncio.gather(task, return_exceptions=True)
+                if isinstance(results[0], asyncio.CancelledError):
+                    assert (await watcher.get(5)).pathname == "x"
+                os.unlink(d / "x")
+            else:
+                other = Watcher()
+                waiting = [asyncio.ensure_future(other.get(5)) for _ in range(3)]
+                await asyncio.sleep(0)
+                other.close()
+                for result in await asyncio.gather(*waiting, return_exceptions=True):
+                    assert isinstance(result, WatcherClosedError)
+        assert await watcher.get(0) is None
+
+    return body, {"watcher": watcher, "watch": watch}
+
+
+async def _scenario_errors(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    from inotipy import IN, Watcher, WatcherClosedError
+
+    watcher = Watcher()
+    closed = Watcher()
+    closed.close()
+    afile = d / "file"
+    afile.touch()
+    missing = str(d / "missing")
+    bad: list[tuple[Any, Any, type[BaseException]]] = [
+        (missing, IN.CREATE, FileNotFoundError),
+        (os.fsencode(missing), IN.CREATE, FileNotFoundError),
+        ("a\0b", IN.CREATE, ValueError),
+        (str(afile), IN.CREATE | IN.ONLYDIR, NotADirectoryError),
+        (d, 0, ValueError),
+        (d, IN.CREATE | IN.ISDIR, ValueError),
+        (d, "x", TypeError),
+        (123, IN.CREATE, TypeError),
+        ("\ud800", IN.CREATE, UnicodeEncodeError),
+        ("x" * 5000, IN.CREATE, OSError),
+    ]
+
+    async def body(n: int) -> None:
+        for _ in range(n):
+            for path, mask, exc in bad:
+                try:
+                    watcher.watch(path, mask)
+                except exc:
+                    pass
+            for timeout in (math.nan, "1"):
+                try:
+                    watcher.get(timeout)
+                except (ValueError, TypeError):
+                    pass
+            for call in (closed.get_nowait, lambda: closed.watch(d, IN.CREATE)):
+                try:
+                    call()
+                except WatcherClosedError:
+                    pass
+            try:
+                await closed.get()
+            except WatcherClosedError:
+                pass
+            for kwargs in ({"flags": 1 << 40}, {"max_queued": 0}):
+                try:
+                    Watcher(**kwargs)
+                except ValueError:
+                    pass
+
+    return body, {"watcher": watcher, "closed": closed, "missing": missing}
+
+
+async def _scenario_bounded(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """A small max_queued: reading stops and resumes over and over."""
+    from inotipy import IN, Watcher
+
+    watcher = Watcher(max_queued=8)
+    watcher.watch(d, IN.CREATE)
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            names = [f"b{i}-{j}" for j in range(40)]
+            for name in names:
+                _touch(d, name)
+            got = []
+            while len(got) < len(names):
+                got.append((await watcher.get(5)).pathname)
+            assert got == names
+            for name in names:
+                os.unlink(d / name)
+
+    return body, {"watcher": watcher}
+
+
+SCENARIOS = {
+    # Closing an inotify descriptor that has watches costs the kernel a
+    # few milliseconds (an RCU grace period): fewer rounds here.
+    "watchers": (_scenario_watchers, 50, 200),
+    "watches": (_scenario_watches, 400, 2000),
+    "events": (_scenario_events, 400, 2000),
+    "waiters": (_scenario_waiters, 300, 1500),
+    "errors": (_scenario_errors, 400, 2000),
+    "bounded": (_scenario_bounded, 20, 60),
+}
+
+
+async def run_scenario(name: str, directory: Path) -> dict[str, Any]:
+    factory, warm, rounds = SCENARIOS[name]
+    body, sentinels = await factory(directory)
+    sentinels.update(our_types())
+    await body(warm)  # caches, free lists, interned strings, lazy imports
+    before = snapshot(sentinels)
+    await body(rounds)
+    middle = snapshot(sentinels)
+    await body(rounds)
+    after = snapshot(sentinels)
+    for obj in sentinels.values():
+        if type(obj).__name__ == "Watcher":
+            obj.close()
+    return {"rounds": rounds, "before": before, "middle": middle, "after": after}
+
+
+# ---- the soak (in the child) ---------------------------------------------------------
+
+
+async def soak(directory: Path, total: int) -> dict[str, Any]:
+    """Passes total IN_MODIFY events through one `async for`, in bursts the
+    kernel queue holds; samples RSS and the C heap twenty times."""
+    from inotipy import IN, Watcher
+
+    burst = 4096
+    fds = [
+        os.open(directory / name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+        for name in ("a", "b")
+    ]
+    samples: list[tuple[int, int, int | None]] = []
+    every = max(total // 20, 1)
+    seen = 0
+    overflows = 0
+    caught_up = asyncio.Event()
+    target = 0
+    with Watcher() as watcher:
+        watcher.watch(directory, IN.MODIFY)
+
+        async def consume() -> None:
+            nonlocal seen, overflows
+            async for event in watcher:
+                if event.watch is None:
+                    overflows += 1
+                seen += 1
+                if seen % every == 0:
+                    samples.append((seen, _rss(), _malloc_in_use()))
+                if seen == target:
+                    caught_up.set()
+                    if seen >= total:
+                        return
+
+        consumer = asyncio.ensure_future(consume())
+        written = 0
+        while written < total:
+            n = min(burst, total - written)
+            # Alternate files: the kernel merges an event only into an
+            # identical one at the tail of its queue.
+            for i in range(n):
+                os.pwrite(fds[i & 1], b"x", 0)
+            written += n
+            target = written
+            caught_up.clear()
+            await asyncio.wait_for(caught_up.wait(), 60)
+        await asyncio.wait_for(consumer, 60)
+    for fd in fds:
+        os.close(fd)
+    return {"seen": seen, "overflows": overflows, "samples": samples}
+
+
+def child_main(argv: list[str]) -> int:
+    what, kind, directory = argv[1], argv[2], Path(argv[3])
+    if kind == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    try:
+        if what == "soak":
+            result = loop.run_until_complete(soak(directory, int(argv[4])))
+        else:
+            result = loop.run_until_complete(run_scenario(what, directory))
+    finally:
+        loop.close()
+    print(json.dumps(result))
+    return 0
+
+
+# ---- the tests (in pytest) ------------------------------------------------------------
+
+
+def _run_child(args: list[str], timeout: float) -> dict[str, Any]:
+    # -X dev off, warnings as errors: a stray warning is a failure too.
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(HERE), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+# Growth allowed between two equal runs of a scenario.  A leak of one small
+# object per round would exceed them (rounds are in the thousands).
+MALLOC_SLACK = 16 * 1024
+RSS_SLACK = 1024 * 1024
+GC_OBJECTS_SLACK = 20
+
+
+def blocks_slack(scenario: str) -> int:
+    """Allocator blocks a second run may keep: timers and loop internals
+    vary with timing on a busy machine (up to ~170 blocks seen), while a
+    leak of one block per round shows as at least `rounds` blocks."""
+    return max(100, SCENARIOS[scenario][2] // 4)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_returns_to_baseline(run, tmp_dir: Path, scaled, scenario: str) -> None:
+    result = _run_child([scenario, run.kind, str(tmp_dir)], timeout=scaled(120))
+    before, middle, after = result["before"], result["middle"], result["after"]
+    for snap in (middle, after):
+        assert snap["fds"] == before["fds"], "descriptors leaked"
+        assert snap["objects"] == before["objects"], "inotipy objects leaked"
+        assert snap["refs"] == before["refs"], "references leaked"
+        assert snap["gc_objects"] - before["gc_objects"] <= GC_OBJECTS_SLACK
+    # Python's allocator: the second run allocates no more than it frees
+    # (the first may still fill caches: asyncio's timer heap, free lists).
+    # 0 under PYTHONMALLOC=malloc.
+    if before["blocks"]:
+        growth = (middle["blocks"] - before["blocks"], after["blocks"] - middle["blocks"])
+        assert growth[1] <= blocks_slack(scenario), f"Python allocations leaked: {growth}"
+    # The heap: the second run costs no more than the first did.  (Under
+    # PYTHONMALLOC=malloc or a sanitizer, every Python object is on it, and
+    # its high-water mark moves more: RSS is checked only natively.)
+    if before["malloc"] is not None and not os.environ.get("LD_PRELOAD"):
+        first = middle["malloc"] - before["malloc"]
+        second = after["malloc"] - middle["malloc"]
+        assert second <= MALLOC_SLACK, (first, second)
+        assert after["rss"] - middle["rss"] <= RSS_SLACK
+
+
+def test_soak_async_for_has_a_flat_rss(run, tmp_dir: Path, scaled) -> None:
+    total = SOAK_EVENTS
+    timeout = scaled(120 + total / 20_000)
+    result = _run_child(["soak", run.kind, str(tmp_dir), str(total)], timeout=timeout)
+    assert result["seen"] == total
+    assert result["overflows"] == 0
+    samples = result["samples"]
+    assert len(samples) >= 20
+    # From the second sample on (after warm-up) RSS stays within 1 MiB.
+    rss = [s[1] for s in samples[1:]]
+    heap = [s[2] for s in samples[1:] if s[2] is not None]
+    print(
+        f"\nsoak {run.kind}: {total} events, RSS {rss[0] / 2**20:.1f}"
+        f"..{max(rss) / 2**20:.1f} MiB, last {rss[-1] / 2**20:.1f} MiB; "
+        f"heap {heap[0] / 2**20 if heap else 0:.2f}..{max(heap) / 2**20 if heap else 0:.2f} MiB"
+    )
+    if not os.environ.get("LD_PRELOAD"):
+        assert max(rss) - rss[0] <= RSS_SLACK, rss
+        if heap:
+            assert max(heap) - heap[0] <= RSS_SLACK, heap
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv))
