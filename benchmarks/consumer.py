@@ -27,8 +27,9 @@ library, and talks to run.py on standard input and output:
               kernel into its own memory without handing them out, and
               prints the growth of RSS
     tree      watches the tree under DIR recursively, the library's way,
-              and prints the time that took and the growth of RSS (no
-              READY)
+              and prints the time that took, the growth of RSS and the
+              number of inotify watches the process holds (counted from
+              /proc/self/fdinfo, the same way for every library) (no READY)
 
 Each contender has one class below; its hot loops are written the way that
 library's documentation shows, with the same minimal work per event.
@@ -74,6 +75,19 @@ def rss() -> int:
     gc.collect()
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE
+
+
+def inotify_watches() -> int:
+    """The inotify watches this process holds, from /proc/self/fdinfo:
+    one `inotify wd:` line per watch, whatever the library."""
+    n = 0
+    for fd in os.listdir("/proc/self/fdinfo"):
+        try:
+            with open("/proc/self/fdinfo/" + fd, "rb") as f:
+                n += f.read().count(b"\ninotify wd:")
+        except OSError:
+            pass
+    return n
 
 
 def ack(fd: int, t: int) -> None:
@@ -235,8 +249,10 @@ class Inotipy(Contender):
         self.w = inotipy.Watcher()
         self.r0 = rss()
         t0 = time.perf_counter()
-        self.w.watch_tree(root, inotipy.IN.ALL_EVENTS)
-        return time.perf_counter() - t0
+        self.w.watch_tree(root)     # mask=IN.ALL_EVENTS, the default
+        t = time.perf_counter() - t0
+        self.watch_count = self.w.watch_count
+        return t
 
 
 class InotipyGet(Inotipy):
@@ -616,7 +632,14 @@ class Watchdog(Contender):
         self.observer.schedule(self._handler(lambda e: None), root,
                                recursive=True)
         self.observer.start()       # adds the watches before it returns
-        return time.perf_counter() - t0
+        t = time.perf_counter() - t0
+        # Its walk opens every watched directory, which queues IN_OPEN,
+        # IN_ACCESS and IN_CLOSE_NOWRITE events; past the kernel queue's
+        # 16,384 its reader thread sees IN_Q_OVERFLOW and walks the tree
+        # again, removing and adding watches, from start() on: the count
+        # read after start() is then a moving number.
+        self.watches_moving = True
+        return t
 
     def mem_watch(self, paths):
         # Its natural way to watch many directories: one recursive watch.
@@ -687,6 +710,19 @@ class Watchfiles(Contender):
         self.r0 = rss()
         self._start(base)
 
+    def tree(self, root):
+        # watch() and awatch() build a RustNotify and then wait in its
+        # watch() for changes: the watches all exist when the constructor
+        # returns (notify's inotify backend adds them, recursively, before
+        # its watch() call returns), so the constructor is the setup time.
+        # The arguments are those watch(root) passes by default.
+        from watchfiles._rust_notify import RustNotify
+
+        self.r0 = rss()
+        t0 = time.perf_counter()
+        self.rn = RustNotify([root], False, False, 300, True, False)
+        return time.perf_counter() - t0
+
 
 class Inotipy011(Contender):
     """inotipy 0.1.1, the original pure-Python package of the same name:
@@ -749,6 +785,19 @@ class Inotipy011(Contender):
         self.watches = [self.w.watch(p, ALL_EVENTS) for p in paths]
 
 
+class InotifyRecursive(Contender):
+    """inotifyrecursive (on inotify_simple): only the tree phase."""
+
+    def tree(self, root):
+        from inotifyrecursive import INotify
+
+        self.ino = INotify()
+        self.r0 = rss()
+        t0 = time.perf_counter()
+        self.ino.add_watch_recursive(root, ALL_EVENTS)
+        return time.perf_counter() - t0
+
+
 CONTENDERS = {
     "inotipy-get": InotipyGet,
     "inotipy-for": Inotipy,
@@ -760,6 +809,7 @@ CONTENDERS = {
     "watchdog": Watchdog,
     "watchfiles": Watchfiles,
     "inotipy-0.1.1": Inotipy011,
+    "inotifyrecursive": InotifyRecursive,
 }
 
 
@@ -793,7 +843,13 @@ def main(argv: list[str]) -> int:
         if args.mode == "tree":
             seconds = c.tree(args.dir)
             grown = rss() - c.r0
-            emit({"seconds": seconds, "rss_growth": grown})
+            out = {"seconds": seconds, "rss_growth": grown,
+                   "watches": inotify_watches()}
+            if hasattr(c, "watch_count"):
+                out["watch_count"] = c.watch_count
+            if getattr(c, "watches_moving", False):
+                out["watches_moving"] = True
+            emit(out)
             return 0
         c.setup()
         if hasattr(c, "before_ready"):

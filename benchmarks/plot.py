@@ -63,13 +63,37 @@ def panel(ax, summary, names, metric, title, *, log=False, fmt="%.3g",
     ax.tick_params(axis="y", labelsize=7)
 
 
+def trees(axes, t):
+    """Seconds to watch each tree size, one panel per size."""
+    if not t or t.get("status") != "ran" or "sizes" not in t:
+        for ax in axes:
+            ax.set_visible(False)
+        return
+    for ax, n in zip(axes, t["sizes"]):
+        runs = t["runs"].get(str(n), {})
+        s = {}
+        for name, rs in runs.items():
+            v = sorted(x["seconds"] for x in rs if "seconds" in x)
+            if v:
+                s[name] = {"seconds": v[len(v) // 2] if len(v) % 2 else
+                           (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2}
+        names = list(s)
+        SHORT.setdefault("inotifyrecursive", "inotify-\nrecursive")
+        panel(ax, s, names, "seconds", "trees: seconds to watch %s "
+              "directories (one recursive call)" % "{:,}".format(n),
+              fmt="%.3g")
+        ax.set_xticklabels([("inotipy\nwatch_tree()" if x == "inotipy-for"
+                             else SHORT.get(x, x)) for x in names],
+                           fontsize=7)
+
+
 def main(src, dst):
     with open(src) as f:
         r = json.load(f)
     s = r["summary"]
     names = list(s)
     single = [n for n in names if n not in ("inotipy-get", "inotipy-batch")]
-    fig, axes = plt.subplots(3, 2, figsize=(14, 12))
+    fig, axes = plt.subplots(4, 2, figsize=(14, 16))
     panel(axes[0][0], s, names, "drain_rate",
           "drain: events/s from a full kernel queue (log)", log=True,
           fmt="si")
@@ -83,6 +107,7 @@ def main(src, dst):
           "idle: wake-ups per second", fmt="%.1f")
     panel(axes[2][1], s, single, "mem_bytes_per_watch",
           "RSS bytes per watch", fmt="%.0f")
+    trees(axes[3], r.get("trees"))
     m = r["machine"]
     fig.suptitle("inotipy benchmarks, %s: %s, %s CPUs, Linux %s, Python %s"
                  % (r["date"][:10], m["cpu_model"], m["cpus"], m["kernel"],

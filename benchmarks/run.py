@@ -17,7 +17,11 @@ PyPI into its own venv under benchmarks/.venvs/:
     latency  a write in another process to the consumer resuming: p50, p99
     idle     CPU time and wake-ups of a watcher with nothing happening
     memory   RSS per watch, and per event read into the library's memory
-    trees    a hook for Watcher.watch_tree(), skipped until it exists
+    trees    watching a balanced tree of 10,000 and of 100,000 directories:
+             time of the recursive watch call and RSS per directory, ours
+             (Watcher.watch_tree()) against a raw C walk
+             (benchmarks/raw_tree.c, the limit) and the peers' recursive
+             modes
 
 Prints tables (medians of the repetitions; ratios to the raw C reader and
 to the best peer), saves benchmarks/results.json (raw numbers, machine) and
@@ -45,6 +49,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 VENVS = HERE / ".venvs"
 QUEUE_SYSCTL = "/proc/sys/fs/inotify/max_queued_events"
+WATCHES_SYSCTL = "/proc/sys/fs/inotify/max_user_watches"
 
 # The peers, pinned so that runs stay comparable; each gets its own venv.
 PEERS = {
@@ -56,6 +61,10 @@ PEERS = {
     "watchfiles": "watchfiles==1.3.0",
     # Shares our module name, hence a venv of its own like every peer.
     "inotipy-0.1.1": "inotipy==0.1.1",
+}
+# Peers that take part in the trees phase only.
+TREE_PEERS = {
+    "inotifyrecursive": "inotifyrecursive==0.3.5",
 }
 PLOT_REQUIREMENT = "matplotlib==3.10.8"
 
@@ -73,8 +82,22 @@ NOT_APPLICABLE = {
     "watch exists: nothing can be queued before it starts",
 }
 
-# Peers with no recursive mode, or none that can be timed from outside.
-NO_TREE = {"aionotify", "inotify_simple", "inotipy-0.1.1", "watchfiles"}
+# Peers with no recursive mode.
+NO_TREE = {"aionotify", "inotify_simple", "inotipy-0.1.1"}
+# What each contender's tree time is the time of.
+TREE_HOW = {
+    RAW: "raw_tree.c: opendir/readdir/d_type walk, inotify_add_watch on "
+    "every directory",
+    "inotipy-for": "Watcher().watch_tree(root) until it returns",
+    "asyncinotify": "RecursiveInotify().add_recursive_watch(root, mask)",
+    "pyinotify": "WatchManager().add_watch(root, mask, rec=True, "
+    "auto_add=True)",
+    "watchdog": "Observer().schedule(h, root, recursive=True) + start() "
+    "(start() adds the watches before it returns)",
+    "watchfiles": "RustNotify([root], ..., recursive=True), what watch() and "
+    "awatch() build first (its constructor adds every watch)",
+    "inotifyrecursive": "INotify().add_watch_recursive(root, mask)",
+}
 
 # Sizes: the full run and the smoke run.
 FULL = dict(
@@ -83,7 +106,7 @@ FULL = dict(
     latency_samples=1000, latency_seconds=3.0, latency_reps=3,
     idle_seconds=10.0,
     mem_watches=20_000, mem_events=100_000, mem_reps=3,
-    tree_fanout=(20, 10, 10),
+    tree_sizes=(10_000, 100_000), tree_fanout=10, tree_reps=3,
 )
 SMOKE = dict(
     drain_events=4_000, drain_reps=1,
@@ -91,7 +114,7 @@ SMOKE = dict(
     latency_samples=50, latency_seconds=1.0, latency_reps=1,
     idle_seconds=0.5,
     mem_watches=500, mem_events=2_000, mem_reps=1,
-    tree_fanout=(4, 5, 5),
+    tree_sizes=(300, 2_000), tree_fanout=10, tree_reps=1,
 )
 
 CHILDREN: list[subprocess.Popen] = []
@@ -288,7 +311,7 @@ def compile_c(workdir: Path) -> dict:
         raise SystemExit("a C compiler (cc) is needed for the generator and "
                          "the raw C reader")
     out = {}
-    for name in ("gen", "raw_reader"):
+    for name in ("gen", "raw_reader", "raw_tree"):
         exe = workdir / name
         subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-o", str(exe),
                         str(HERE / (name + ".c"))], check=True)
@@ -372,6 +395,48 @@ class QueueLimit:
         return False
 
 
+class WatchLimit:
+    """Makes sure max_user_watches leaves room for the largest tree (plus
+    headroom for the other inotify users of this uid), raising it if it
+    must (root only) and always restoring it."""
+
+    HEADROOM = 32768
+
+    def __init__(self, dirs: int):
+        self.needed = dirs + self.HEADROOM
+        self.old = None
+        self.set_to = None
+
+    def __enter__(self):
+        cur = read_int(WATCHES_SYSCTL)
+        if cur is None or cur >= self.needed:
+            return self
+        try:
+            with open(WATCHES_SYSCTL, "w") as f:
+                f.write(str(self.needed))
+        except OSError as e:
+            raise SystemExit(
+                "the trees phase needs %s >= %d (it is %d) and cannot raise "
+                "it (%s): run as root" % (WATCHES_SYSCTL, self.needed, cur,
+                                          e))
+        self.old, self.set_to = cur, self.needed
+        log("  %s raised from %d to %d" % (WATCHES_SYSCTL, cur, self.needed))
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is None:
+            return False
+        cur = read_int(WATCHES_SYSCTL)
+        if cur == self.set_to:
+            with open(WATCHES_SYSCTL, "w") as f:
+                f.write(str(self.old))
+            log("  %s restored to %d" % (WATCHES_SYSCTL, self.old))
+        else:
+            log("  %s was changed by someone else meanwhile (%s); left "
+                "alone" % (WATCHES_SYSCTL, cur))
+        return False
+
+
 # ---- the bench -------------------------------------------------------------
 
 
@@ -388,6 +453,7 @@ class Bench:
         self.cpu_consumer = cpus[0]
         self.cpu_gen = cpus[1] if len(cpus) > 1 else cpus[0]
         self.errors: list[str] = []
+        self.tree_peers: list[str] = []
 
     # -- helpers
 
@@ -719,53 +785,122 @@ class Bench:
 
     # -- trees
 
+    def tree_contenders(self):
+        return [RAW] + [c for c in self.mem_contenders()
+                        if c != RAW and c not in NO_TREE] + \
+            [c for c in self.tree_peers if c in self.pythons]
+
+    @staticmethod
+    def make_tree(root: Path, n: int, fan: int) -> int:
+        """Exactly N directories under and including ROOT, breadth first,
+        FAN subdirectories per directory (the last level partly filled).
+        Returns the depth."""
+        os.mkdir(root)
+        level, made, depth = [str(root)], 1, 0
+        while made < n:
+            nxt = []
+            for parent in level:
+                for k in range(fan):
+                    if made == n:
+                        break
+                    d = "%s/d%d" % (parent, k)
+                    os.mkdir(d)
+                    nxt.append(d)
+                    made += 1
+            level = nxt
+            depth += 1
+        return depth
+
+    def tree_once(self, name, root: Path, n: int) -> dict:
+        if name == RAW:
+            c = Proc([self.bins["raw_tree"], root, self.cpu_consumer],
+                     errlog=self.errlog(name))
+        else:
+            c = self.consumer(name, "tree", root)
+        try:
+            r = c.json(600)
+        finally:
+            c.kill()
+        if "seconds" in r:
+            r["bytes_per_dir"] = r["rss_growth"] / n
+            r["dirs_per_s"] = n / r["seconds"]
+            counts = [r["watches"]] + ([r["watch_count"]]
+                                       if "watch_count" in r else [])
+            if any(x != n for x in counts) and r.get("watches_moving"):
+                r["watch_mismatch"] = True
+            elif any(x != n for x in counts):
+                raise Failed("%s watched %s of %d directories" % (
+                    name, "/".join(map(str, counts)), n))
+        return r
+
+    def tree_attempts(self, name, root: Path, n: int, tries: int = 3):
+        """tree_once, tried again when watches were refused: the limit
+        (max_user_watches) is one for the whole uid, and other work on the
+        machine (this project's own tests lower it for a moment) can make
+        a run lose watches (ENOSPC; pyinotify and watchdog skip the
+        directory silently, which the watch count catches).  Failed
+        attempts are kept in the run's record."""
+        failed = []
+        for i in range(tries):
+            before = read_int(WATCHES_SYSCTL)
+            try:
+                r = self.tree_once(name, root, n)
+            except Failed as e:
+                after = read_int(WATCHES_SYSCTL)
+                failed.append({"error": str(e)[-300:],
+                               "max_user_watches": [before, after]})
+                log("  trees %d %s: attempt %d failed: %s" % (
+                    n, name, i + 1, str(e)[-200:]))
+                kill_children()
+                continue
+            if failed:
+                r["failed_attempts"] = failed
+            return r
+        msg = "trees %d %s: %s" % (n, name, failed[-1]["error"])
+        log("  FAILED " + msg)
+        self.errors.append(msg)
+        return {"error": failed[-1]["error"], "failed_attempts": failed}
+
     def phase_trees(self) -> dict:
         """Watching a tree of directories: the time the recursive watch
         call takes and RSS per directory, ours (Watcher.watch_tree())
-        against the peers' recursive modes.  Skipped while ours has no
-        watch_tree().  The place to add tree event streams (events made
-        across the tree, drain and live as above) once that API settles."""
+        against the raw C walk and the peers' recursive modes, each in a
+        process of its own (its watches go with it), on trees of every
+        size in tree_sizes.  The place to add tree event streams (events
+        made across the tree, drain and live as above)."""
         code = "import inotipy; print(hasattr(inotipy.Watcher, 'watch_tree'))"
         r = subprocess.run([self.pythons["inotipy-for"], "-c", code],
                            capture_output=True, text=True)
         if r.stdout.strip() != "True":
             return {"status": "skipped",
                     "reason": "inotipy.Watcher has no watch_tree() yet"}
-        root = self.workdir / "nested"
-        dirs = 1
+        sizes = list(self.cfg["tree_sizes"])
         fan = self.cfg["tree_fanout"]
-
-        def make(d, depth):
-            nonlocal dirs
-            if depth == len(fan):
-                return
-            for i in range(fan[depth]):
-                sub = d / ("n%03d" % i)
-                sub.mkdir()
-                dirs += 1
-                make(sub, depth + 1)
-
-        root.mkdir()
-        make(root, 0)
-        out = {"status": "ran", "dirs": dirs, "runs": {}}
-        for name in self.mem_contenders():
-            if name == RAW or name in NO_TREE:
-                continue
-            for _ in range(self.cfg["mem_reps"]):
-                def once():
-                    c = self.consumer(name, "tree", root)
-                    try:
-                        return c.json(300)
-                    finally:
-                        c.kill()
-                r = self.guarded("trees", name, once)
-                if "seconds" in r:
-                    r["bytes_per_dir"] = r["rss_growth"] / dirs
-                    r["dirs_per_s"] = dirs / r["seconds"]
-                out["runs"].setdefault(name, []).append(r)
-                if "skipped" in r:
-                    break
-        shutil.rmtree(root)
+        reps = self.cfg["tree_reps"]
+        names = self.tree_contenders()
+        out = {"status": "ran", "sizes": sizes, "fanout": fan, "reps": reps,
+               "depth": {}, "how": {n: TREE_HOW.get(n, "") for n in names},
+               "runs": {}}
+        with WatchLimit(max(sizes)):
+            out["max_user_watches"] = read_int(WATCHES_SYSCTL)
+            for n in sizes:
+                root = self.workdir / ("tree%d" % n)
+                depth = self.make_tree(root, n, fan)
+                out["depth"][str(n)] = depth
+                log("  %d directories (%d per directory, depth %d), %d reps"
+                    % (n, fan, depth, reps))
+                runs = {}
+                # Repetitions outside, contenders inside: a busy spell on
+                # the machine hits one repetition of everyone, not every
+                # repetition of one.
+                for _ in range(reps):
+                    for name in names:
+                        if "skipped" in (runs.get(name) or [{}])[-1]:
+                            continue
+                        r = self.tree_attempts(name, root, n)
+                        runs.setdefault(name, []).append(r)
+                out["runs"][str(n)] = runs
+                shutil.rmtree(root)
         return out
 
 
@@ -984,20 +1119,128 @@ def targets(summary) -> list[dict]:
     return t
 
 
+def tree_label(name):
+    if name == "inotipy-for":
+        return "inotipy watch_tree()"
+    return LABELS.get(name, name).replace("reader", "walk")
+
+
+def tree_summary(trees):
+    """{size: {name: (median seconds, median bytes/dir, runs ok, runs)}}
+    for a trees result of this format (sizes), else None."""
+    if not trees or trees.get("status") != "ran" or "sizes" not in trees:
+        return None
+    out = {}
+    for n in trees["sizes"]:
+        runs = trees["runs"].get(str(n), {})
+        out[n] = {}
+        for name, rs in runs.items():
+            ok = [x for x in rs if "seconds" in x]
+            out[n][name] = {
+                "seconds": med(rs, "seconds"),
+                "bytes_per_dir": med(rs, "bytes_per_dir"),
+                "ok": len(ok), "runs": len(rs),
+                "moving": sum(1 for x in rs if x.get("watch_mismatch")),
+                "skipped": next((x["skipped"] for x in rs
+                                 if "skipped" in x), None),
+                "error": next((x["error"] for x in rs if "error" in x),
+                              None),
+            }
+    return out
+
+
+def tree_targets(trees) -> list[dict]:
+    ts = tree_summary(trees)
+    if not ts:
+        return []
+    t = []
+    for n, row in ts.items():
+        ours = row.get("inotipy-for", {}).get("seconds")
+        c = row.get(RAW, {}).get("seconds")
+        if ours and c:
+            t.append({"target": "trees %s dirs: watch_tree() vs raw C walk "
+                      "(time ratio)" % "{:,}".format(n),
+                      "value": round(ours / c, 2), "goal": "<= 1.3x",
+                      "met": ours / c <= 1.3})
+        peers = [(v["seconds"], k) for k, v in row.items()
+                 if k not in OURS and k != RAW and v.get("seconds")]
+        if ours and peers:
+            best, who = min(peers)
+            t.append({"target": "trees %s dirs: fastest peer (%s) / "
+                      "watch_tree() (time)" % ("{:,}".format(n), who),
+                      "value": round(best / ours, 2), "goal": "> 1x",
+                      "met": best > ours})
+    return t
+
+
 def trees_text(trees) -> str:
     if trees.get("status") != "ran":
         return "Trees: %s (%s)" % (trees["status"], trees["reason"])
-    lines = ["Trees: one recursive watch on a tree of %d directories" %
-             trees["dirs"], "",
-             "| contender | setup ms | dirs/s | RSS/dir |",
-             "|---|---:|---:|---:|"]
-    for name, runs in trees["runs"].items():
-        secs = med(runs, "seconds")
-        lines.append("| %s | %s | %s | %s |" % (
-            "inotipy watch_tree()" if name == "inotipy-for" else name,
-            fmt_num(secs * 1e3 if secs is not None else None),
-            fmt_num(med(runs, "dirs_per_s")),
-            fmt_num(med(runs, "bytes_per_dir"), " B")))
+    ts = tree_summary(trees)
+    if ts is None:      # the older format: one tree, no raw C walk
+        lines = ["Trees: one recursive watch on a tree of %d directories" %
+                 trees["dirs"], "",
+                 "| contender | setup ms | dirs/s | RSS/dir |",
+                 "|---|---:|---:|---:|"]
+        for name, runs in trees["runs"].items():
+            secs = med(runs, "seconds")
+            lines.append("| %s | %s | %s | %s |" % (
+                tree_label(name),
+                fmt_num(secs * 1e3 if secs is not None else None),
+                fmt_num(med(runs, "dirs_per_s")),
+                fmt_num(med(runs, "bytes_per_dir"), " B")))
+        return "\n".join(lines)
+    sizes = trees["sizes"]
+    names = []
+    for n in sizes:
+        names += [k for k in ts[n] if k not in names]
+    head = "| contender |"
+    rule = "|---|"
+    for n in sizes:
+        k = "{:,}".format(n)
+        head += " %s dirs: s | RSS/dir | vs C |" % k
+        rule += "---:|---:|---:|"
+    lines = ["Trees: one recursive watch on a balanced tree (%d "
+             "subdirectories per directory) of %s directories; median of %d"
+             % (trees["fanout"], " and of ".join("{:,}".format(n)
+                                                 for n in sizes),
+                trees["reps"]), "", head, rule]
+    for name in names:
+        cells = [tree_label(name)]
+        for n in sizes:
+            v = ts[n].get(name)
+            c = ts[n].get(RAW, {}).get("seconds")
+            if v is None or v["seconds"] is None:
+                why = "n/a" if v is None else \
+                    "not measured" if v["skipped"] else "failed"
+                cells += [why, "", ""]
+                continue
+            secs = v["seconds"]
+            cells += ["%.3g" % secs + ("" if v["ok"] == v["runs"] else
+                                       " (%d/%d ok)" % (v["ok"], v["runs"]))
+                      + (" (m)" if v.get("moving") else ""),
+                      fmt_num(v["bytes_per_dir"], " B"),
+                      ratio(secs, c)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if any(v.get("moving") for row in ts.values() for v in row.values()):
+        lines.append("(m): the watch count read after the call was not the "
+                     "number of directories in some repetitions: the "
+                     "library's own thread, on IN_Q_OVERFLOW (its walk "
+                     "queues open/access/close events on the directories it "
+                     "has watched, past the kernel queue's size), walks the "
+                     "tree again after the call returned.")
+    lines.append("vs C: time over the raw C walk's (lower is better).  "
+                 "Every contender runs in a process of its own, watches "
+                 "every directory (checked from /proc/self/fdinfo, and "
+                 "watch_count for ours) and exits before the next starts.  "
+                 "RSS/dir: RSS growth over the call / directories (kernel "
+                 "memory for the watches, the same for all, is not in "
+                 "RSS).  What is timed:")
+    for name in names:
+        how = trees.get("how", {}).get(name)
+        if how:
+            lines.append("- %s: %s" % (tree_label(name), how))
     return "\n".join(lines)
 
 
@@ -1050,13 +1293,16 @@ def main(argv=None) -> int:
     _IDLE_SECONDS[0] = cfg["idle_seconds"]
     phases = set(args.phases.split(","))
     names = [RAW] + OURS + ([] if args.smoke else list(PEERS))
+    tree_peers = [] if args.smoke or "trees" not in phases else \
+        list(TREE_PEERS)
     if args.only:
         wanted = args.only.split(",")
-        unknown = set(wanted) - set(names)
+        unknown = set(wanted) - set(names) - set(tree_peers)
         if unknown:
             raise SystemExit("unknown contenders: %s (known: %s)" % (
-                ", ".join(sorted(unknown)), ", ".join(names)))
+                ", ".join(sorted(unknown)), ", ".join(names + tree_peers)))
         names = [n for n in names if n in wanted]
+        tree_peers = [n for n in tree_peers if n in wanted]
     out_path = Path(args.out) if args.out else (
         None if args.smoke else HERE / "results.json")
 
@@ -1090,10 +1336,21 @@ def main(argv=None) -> int:
                     continue
                 module = PEERS[name].split("==")[0]
                 versions[name] = installed_version(pythons[name], module)
+        for name in list(tree_peers):
+            try:
+                pythons[name] = ensure_venv(name, TREE_PEERS[name])
+            except (subprocess.CalledProcessError, OSError) as e:
+                log("  cannot install %s: %s; left out" % (name, e))
+                setup_errors.append("setup %s: %s" % (name, e))
+                tree_peers.remove(name)
+                continue
+            versions[name] = installed_version(
+                pythons[name], TREE_PEERS[name].split("==")[0])
         raw = {k: {} for k in ("drain", "mem_queue", "live", "latency",
                                "idle", "mem_watch")}
         bench = Bench(args, cfg, names, pythons, bins, workdir)
         bench.errors.extend(setup_errors)
+        bench.tree_peers = tree_peers
         need = max(cfg["drain_events"], cfg["mem_events"]) + 1024
         if "drain" in phases or "mem_queue" in phases:
             with QueueLimit(need):
@@ -1119,11 +1376,15 @@ def main(argv=None) -> int:
         if "mem_watch" in phases:
             log("memory per watch: %d watches" % cfg["mem_watches"])
             raw["mem_watch"] = bench.phase_mem_watch()
-        trees = bench.phase_trees() if "trees" in phases else None
+        trees = None
+        if "trees" in phases:
+            log("trees: %s directories" % " and ".join(
+                "{:,}".format(n) for n in cfg["tree_sizes"]))
+            trees = bench.phase_trees()
 
         summary = summarize(raw, names)
         table = tables(summary, names, raw)
-        ts = targets(summary)
+        ts = targets(summary) + tree_targets(trees)
         print()
         print(table)
         print()
@@ -1172,7 +1433,7 @@ def report(path: Path) -> int:
     summary = summarize(r["raw"], names)
     print(tables(summary, names, r["raw"]))
     print()
-    print(targets_text(targets(summary)))
+    print(targets_text(targets(summary) + tree_targets(r.get("trees"))))
     if r.get("trees"):
         print("\n" + trees_text(r["trees"]))
     m = r["machine"]

@@ -408,3 +408,25 @@ def _check_unreadable(top: Path) -> None:
     assert counted == "1 TreeWarning"
     assert "locked" in message and "Permission denied" in message
     assert watched == "2"          # the root and open/, not locked/
+
+
+def test_own_scan_does_not_overflow_the_kernel_queue(run, tmp_dir: Path) -> None:
+    # Listing 6,000 directories makes ~24,000 OPEN/ACCESS/CLOSE_NOWRITE
+    # events in the watched directories themselves, more than the kernel's
+    # default queue of 16,384: the scan must absorb them as it goes, or an
+    # overflow (and a repair scan, overflowing again) would follow.
+    for a in range(20):
+        for b in range(300):
+            (tmp_dir / str(a) / str(b)).mkdir(parents=True)
+
+    async def main() -> None:
+        with Watcher() as w:
+            w.watch_tree(tmp_dir)
+            assert w.watch_count == 1 + 20 + 6000
+            (tmp_dir / "7" / "7" / "x").touch()
+            events = await wait_for_events(
+                w, lambda evs: any(e.mask & IN.CLOSE_WRITE for e in evs))
+            assert not [e for e in events if e.mask & IN.Q_OVERFLOW]
+            assert {e.pathname for e in events} == {"7/7/x"}
+
+    run(main)

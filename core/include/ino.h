@@ -114,6 +114,11 @@ typedef struct ino_watcher {
     ino_nmap children;   /* (parent node, name) -> child node */
     ino_nmap scanned;    /* (wd, name) -> 1: names a scan reported whose
                             kernel CREATE may still be on its way */
+    char *backlog;       /* kernel records read while a scan ran, cooked
+                            after the batch being cooked (ino_tree.c) */
+    size_t backlog_len;  /* bytes in backlog */
+    size_t backlog_cap;  /* room in backlog */
+    char *absorb_buf;    /* the read buffer of those reads */
     ino_move *moves;     /* IN_MOVED_FROMs waiting for their IN_MOVED_TO */
     size_t nmoves;       /* entries in moves */
     size_t moves_cap;    /* room in moves */

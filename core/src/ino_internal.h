@@ -45,6 +45,7 @@ void *ino_nmap_del(ino_nmap *m, uintptr_t owner, const char *name,
 
 /* Trees (ino_tree.c). */
 int ino_tree_cook(ino_watcher *w, const char *buf, size_t len);
+int ino_tree_cook_backlog(ino_watcher *w);
 void ino_tree_drained(ino_watcher *w);
 void ino_tree_unwatch(ino_watcher *w, ino_entry *root);
 void ino_tree_release(ino_watcher *w, ino_node *root);

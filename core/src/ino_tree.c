@@ -509,6 +509,95 @@ scan_one(ino_watcher *w, ino_node *n, enum scan_mode mode, worklist *todo)
     return rc;
 }
 
+/* 1 for a record trees never report: a read of one of their directories
+ * (their own scans make these by the thousand). */
+static int
+is_tree_dir_read(const ino_watcher *w, const ino_event *ev)
+{
+    const ino_entry *e;
+
+    if (!(ev->mask & IN_ISDIR) ||
+        !(ev->mask & (IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE))) {
+        return 0;
+    }
+    e = ino_table_find(&w->table, ev->wd);
+    return e != NULL && e->node != NULL;
+}
+
+static int
+backlog_append(ino_watcher *w, const char *rec, size_t len)
+{
+    if (w->backlog_len + len > w->backlog_cap) {
+        size_t cap = w->backlog_cap ? w->backlog_cap * 2 : INO_SCRATCH_SIZE;
+        char *grown;
+        while (cap < w->backlog_len + len) {
+            cap *= 2;
+        }
+        if ((grown = realloc(w->backlog, cap)) == NULL) {
+            return -ENOMEM;
+        }
+        w->backlog = grown;
+        w->backlog_cap = cap;
+    }
+    memcpy(w->backlog + w->backlog_len, rec, len);
+    w->backlog_len += len;
+    return 0;
+}
+
+/* Reads what the kernel queued while a scan runs, so that the scan's own
+ * reads of directories cannot overflow the kernel's queue (and make a
+ * repair scan, which would overflow it again).  Those reads are dropped,
+ * as cooking would drop them; every other record is kept, in order, in the
+ * backlog, which is cooked after the batch being cooked now. */
+static void
+absorb(ino_watcher *w)
+{
+    ssize_t n;
+    size_t valid, off;
+    ino_event ev;
+
+    if (w->absorb_buf == NULL &&
+        (w->absorb_buf = malloc(INO_SCRATCH_SIZE)) == NULL) {
+        return;
+    }
+    for (;;) {
+        n = read(w->fd, w->absorb_buf, INO_SCRATCH_SIZE);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;
+        }
+        ino_validate(w->absorb_buf, (size_t)n, &valid);
+        for (off = 0; off < valid;) {
+            size_t start = off;
+            ino_decode(w->absorb_buf, valid, &off, &ev);
+            if (!is_tree_dir_read(w, &ev) &&
+                backlog_append(w, w->absorb_buf + start, off - start) < 0) {
+                return;
+            }
+        }
+    }
+}
+
+int
+ino_tree_cook_backlog(ino_watcher *w)
+{
+    int rc = 0;
+
+    /* Cooking may scan, and a scan may absorb more: take the backlog out
+     * before cooking it. */
+    while (rc >= 0 && w->backlog_len > 0) {
+        char *buf = w->backlog;
+        size_t len = w->backlog_len;
+        w->backlog = NULL;
+        w->backlog_len = w->backlog_cap = 0;
+        rc = ino_tree_cook(w, buf, len);
+        free(buf);
+    }
+    return rc < 0 ? rc : 0;
+}
+
 /* Scans a watched directory and, breadth first, every new directory found
  * below it (each watched before it is scanned).  One directory stream is
  * open at a time, however deep the tree. */
@@ -520,7 +609,11 @@ scan(ino_watcher *w, ino_node *start, enum scan_mode mode)
 
     while (rc == 0 && todo.head < todo.len) {
         rc = scan_one(w, todo.items[todo.head++], mode, &todo);
+        if ((todo.head & 63) == 0) {
+            absorb(w);
+        }
     }
+    absorb(w);
     free(todo.items);
     return rc;
 }
@@ -1026,4 +1119,9 @@ ino_trees_free(ino_watcher *w)
     ino_nmap_free(&w->scanned, 1);
     free(w->scratch);
     w->scratch = NULL;
+    free(w->backlog);
+    w->backlog = NULL;
+    w->backlog_len = w->backlog_cap = 0;
+    free(w->absorb_buf);
+    w->absorb_buf = NULL;
 }

@@ -43,6 +43,8 @@ ino_open(ino_watcher *w, size_t max_queued)
     ino_nmap_init(&w->scanned);
     w->moves = NULL;
     w->nmoves = w->moves_cap = 0;
+    w->backlog = w->absorb_buf = NULL;
+    w->backlog_len = w->backlog_cap = 0;
     fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         return -errno;
@@ -258,9 +260,9 @@ read_cooked(ino_watcher *w)
     size_t before = w->queued, valid;
     long count;
     ssize_t n;
-    int rc = 0;
+    int rc = ino_tree_cook_backlog(w);
 
-    while (!ino_full(w)) {
+    while (rc == 0 && !ino_full(w)) {
         size_t room = INO_SCRATCH_SIZE, left = w->max_queued - w->queued;
 
         if (left < INO_SCRATCH_SIZE / INO_RECORD_HEADER) {
@@ -280,6 +282,9 @@ read_cooked(ino_watcher *w)
         }
         count = ino_validate(w->scratch, (size_t)n, &valid);
         rc = ino_tree_cook(w, w->scratch, valid);
+        if (rc >= 0) {
+            rc = ino_tree_cook_backlog(w);
+        }
         if (rc == 0 && count < 0) {
             rc = (int)count;
         }
@@ -298,7 +303,7 @@ ino_read(ino_watcher *w)
     if (w->fd < 0) {
         return -EBADF;
     }
-    if (w->trees != NULL) {
+    if (w->trees != NULL || w->backlog_len > 0) {
         return read_cooked(w);
     }
     while (!ino_full(w)) {
