@@ -403,7 +403,20 @@ REPLAY_SOURCES = ["core/fuzz/fuzz_decode.c", "core/fuzz/replay.c"]
 
 @pytest.fixture(scope="module")
 def replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fuzz target with replay.c's main(), built by the C compiler."""
+    """The decoder fuzz target with replay.c's main()."""
+    return _build_replay(tmp_path_factory, REPLAY_SOURCES)
+
+
+@pytest.fixture(scope="module")
+def tree_replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tree fuzz target with replay.c's main()."""
+    return _build_replay(
+        tmp_path_factory, ["core/fuzz/fuzz_tree.c", "core/fuzz/replay.c"]
+    )
+
+
+def _build_replay(tmp_path_factory: pytest.TempPathFactory, sources: list[str]) -> Path:
+    """A fuzz target with replay.c's main(), built by the C compiler."""
     cc = os.environ.get("CC", "").split() or [
         shutil.which(n) or n for n in ("cc", "gcc", "clang") if shutil.which(n)
     ][:1]
@@ -422,7 +435,7 @@ def replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "-Icore/include",
         "-Icore/src",
         *os.environ.get("INOTIPY_C_TEST_CFLAGS", "").split(),
-        *REPLAY_SOURCES,
+        *sources,
         *core,
         "-o",
         str(binary),
@@ -473,3 +486,19 @@ def test_decoder_corpus_under_valgrind(replay_binary: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     count = len(_inputs("corpus/decode") + _inputs("regressions"))
     assert proc.stdout.strip() == f"{count} passed, 0 failed"
+
+
+@pytest.mark.parametrize(
+    "path",
+    _inputs("corpus/tree") + _inputs("regressions-tree"),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_tree_survives_fuzz_input(tree_replay_binary: Path, path: Path) -> None:
+    # Each input is a sequence of real filesystem operations on a tree,
+    # checked against a walk of the tree (core/fuzz/fuzz_tree.c).
+    proc = subprocess.run(
+        [str(tree_replay_binary), str(path)], capture_output=True, text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1 passed, 0 failed"

@@ -768,12 +768,37 @@ cook_ignored(ino_watcher *w, ino_node *n, const ino_event *ev)
     return push(w, t, ev->mask, 0, "", 0, NULL, 0);
 }
 
+/* Watches the directory now at n/ev->name, moving a node of this tree
+ * found there under another name (a rename the events have not told yet,
+ * or one that came back) and scanning it when it is new to the tree. */
+static int
+watch_dir_and_scan(ino_watcher *w, ino_tree *t, ino_node *n,
+                   const ino_event *ev)
+{
+    ino_node *child;
+    size_t i;
+    int rc = watch_dir(w, t, n, ev->name, ev->name_len, !t->follow, &child);
+
+    /* The directory is at its new place, in the tree: a MOVED_FROM that
+     * named it (by the path as it is now) did not take it out. */
+    if (rc >= 0 && child != NULL) {
+        for (i = 0; i < w->nmoves; i++) {
+            if (w->moves[i].node == child) {
+                w->moves[i].node = NULL;
+            }
+        }
+    }
+    if (rc == 1) {
+        return scan(w, child, SCAN_NEW);
+    }
+    return rc;
+}
+
 static int
 cook_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
               const char *rel, size_t rel_len)
 {
     ino_tree *t = n->tree;
-    ino_node *child;
     ino_move m;
     int rc, paired = move_take(w, ev->cookie, &m);
 
@@ -787,7 +812,15 @@ cook_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
                       m.src_len);
         }
         free(m.src);
-        return rc;
+        if (rc < 0 || !(ev->mask & IN_ISDIR)) {
+            return rc;
+        }
+        /* The node was found by the path as it is when the events are
+         * read, which later renames may have changed: make sure the
+         * directory now at the new path is the one watched (or watch and
+         * scan it, if it was not watched at all). */
+        rc = watch_dir_and_scan(w, t, n, ev);
+        return rc == -ENOMEM ? rc : 0;
     }
     if (paired) {
         if (m.node != NULL) {
@@ -804,19 +837,8 @@ cook_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
     }
     /* Moved in from outside: watch and scan it like a new directory.  It
      * may be one of ours that left and came back before the drain: then it
-     * is moved here (may_move) and no longer waits to be unwatched. */
-    rc = watch_dir(w, t, n, ev->name, ev->name_len, 1, &child);
-    if (rc >= 0 && child != NULL) {
-        size_t i;
-        for (i = 0; i < w->nmoves; i++) {
-            if (w->moves[i].node == child) {
-                w->moves[i].node = NULL;
-            }
-        }
-    }
-    if (rc == 1) {
-        return scan(w, child, SCAN_NEW);
-    }
+     * is moved here and no longer waits to be unwatched. */
+    rc = watch_dir_and_scan(w, t, n, ev);
     return rc == -ENOMEM ? rc : 0;
 }
 
@@ -858,10 +880,7 @@ cook_named(ino_watcher *w, ino_node *n, const ino_event *ev)
         return -ENOMEM;
     }
     if ((m & IN_CREATE) && (m & IN_ISDIR)) {
-        rc = watch_dir(w, t, n, ev->name, ev->name_len, 0, &child);
-        if (rc == 1) {
-            return scan(w, child, SCAN_NEW);
-        }
+        rc = watch_dir_and_scan(w, t, n, ev);
         if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR) {
             return push_error(w, t, -rc, rel, (size_t)rl);
         }
