@@ -433,6 +433,21 @@ worklist_push(worklist *l, ino_node *n)
     return 0;
 }
 
+/* The directory is in the tree, where watch_dir() just found it: a
+ * pending MOVED_FROM that named it (its MOVED_TO never to come, as the
+ * place it went was not watched yet) did not take it out. */
+static void
+keep_in_tree(ino_watcher *w, const ino_node *child)
+{
+    size_t i;
+
+    for (i = 0; i < w->nmoves; i++) {
+        if (w->moves[i].node == child) {
+            w->moves[i].node = NULL;
+        }
+    }
+}
+
 /* Handles one entry found by a scan of n.  Returns 0 or a negative errno
  * that ends the scan. */
 static int
@@ -459,8 +474,16 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
     if (!is_dir) {
         return 0;
     }
+    /* A directory of the tree met under another name was renamed (or
+     * moved here) by events not read yet: move its node here, where it is
+     * now.  (Not while following links when not repairing: then it may be
+     * the same directory reached twice.) */
     rc = watch_dir(w, t, n, de->d_name, len,
-                   mode == SCAN_REPAIR, &child);
+                   mode == SCAN_REPAIR || (mode == SCAN_NEW && !t->follow),
+                   &child);
+    if (rc == 0 && child != NULL) {
+        keep_in_tree(w, child);
+    }
     if (rc == 1 || (rc == 0 && child != NULL && mode == SCAN_REPAIR &&
                     !child->seen)) {
         child->seen = 1;
@@ -776,17 +799,10 @@ watch_dir_and_scan(ino_watcher *w, ino_tree *t, ino_node *n,
                    const ino_event *ev)
 {
     ino_node *child;
-    size_t i;
     int rc = watch_dir(w, t, n, ev->name, ev->name_len, !t->follow, &child);
 
-    /* The directory is at its new place, in the tree: a MOVED_FROM that
-     * named it (by the path as it is now) did not take it out. */
     if (rc >= 0 && child != NULL) {
-        for (i = 0; i < w->nmoves; i++) {
-            if (w->moves[i].node == child) {
-                w->moves[i].node = NULL;
-            }
-        }
+        keep_in_tree(w, child);
     }
     if (rc == 1) {
         return scan(w, child, SCAN_NEW);
