@@ -98,6 +98,36 @@ struct WaiterObject {
     int anext;                   /* 1: from __anext__, closing ends it */
 };
 
+/* The exception being raised, set aside while code that may raise runs
+ * (a finalizer, say) and put back after. */
+typedef struct {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc;
+#else
+    PyObject *typ, *val, *tb;
+#endif
+} inotipy_saved_error;
+
+static inline void
+inotipy_error_save(inotipy_saved_error *saved)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    saved->exc = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&saved->typ, &saved->val, &saved->tb);
+#endif
+}
+
+static inline void
+inotipy_error_restore(inotipy_saved_error *saved)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(saved->exc);
+#else
+    PyErr_Restore(saved->typ, saved->val, saved->tb);
+#endif
+}
+
 /* module.c */
 inotipy_state *inotipy_state_of_type(PyTypeObject *type);
 PyObject *inotipy_decode_mask_repr(inotipy_state *st, uint32_t mask);

@@ -113,13 +113,9 @@ cancel_failed_on_closed_loop(PyObject *fut)
 {
     PyObject *loop, *r = NULL;
     int closed = 0;
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *exc = PyErr_GetRaisedException();
-#else
-    PyObject *typ, *val, *tb;
-    PyErr_Fetch(&typ, &val, &tb);
-#endif
+    inotipy_saved_error saved;
 
+    inotipy_error_save(&saved);
     loop = PyObject_CallMethod(fut, "get_loop", NULL);
     if (loop != NULL) {
         r = PyObject_CallMethod(loop, "is_closed", NULL);
@@ -130,11 +126,7 @@ cancel_failed_on_closed_loop(PyObject *fut)
         Py_DECREF(r);
     }
     PyErr_Clear();
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(exc);
-#else
-    PyErr_Restore(typ, val, tb);
-#endif
+    inotipy_error_restore(&saved);
     if (closed) {
         PyErr_Clear();
     }
@@ -449,16 +441,11 @@ waiter_await(WaiterObject *self)
 static void
 waiter_finalize(WaiterObject *self)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *exc = PyErr_GetRaisedException();
+    inotipy_saved_error saved;
+
+    inotipy_error_save(&saved);
     waiter_abandon(self);
-    PyErr_SetRaisedException(exc);
-#else
-    PyObject *typ, *val, *tb;
-    PyErr_Fetch(&typ, &val, &tb);
-    waiter_abandon(self);
-    PyErr_Restore(typ, val, tb);
-#endif
+    inotipy_error_restore(&saved);
 }
 
 static int

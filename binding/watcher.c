@@ -655,13 +655,9 @@ static void
 watcher_finalize(WatcherObject *self)
 {
     PyObject *r;
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *exc = PyErr_GetRaisedException();
-#else
-    PyObject *typ, *val, *tb;
-    PyErr_Fetch(&typ, &val, &tb);
-#endif
+    inotipy_saved_error saved;
 
+    inotipy_error_save(&saved);
     if (!self->closed) {
         if (PyErr_ResourceWarning((PyObject *)self, 1,
                                   "unclosed inotipy watcher %R", self) < 0) {
@@ -673,11 +669,7 @@ watcher_finalize(WatcherObject *self)
         }
         Py_XDECREF(r);
     }
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(exc);
-#else
-    PyErr_Restore(typ, val, tb);
-#endif
+    inotipy_error_restore(&saved);
 }
 
 static int
