@@ -430,3 +430,21 @@ def test_own_scan_does_not_overflow_the_kernel_queue(run, tmp_dir: Path) -> None
             assert {e.pathname for e in events} == {"7/7/x"}
 
     run(main)
+
+
+def test_reads_of_files_are_reported_in_every_directory(run, tmp_dir: Path) -> None:
+    # The first scan watches without the read bits (its own listings would
+    # flood the queue) and adds them after: they must be there at the end.
+    (tmp_dir / "a" / "b").mkdir(parents=True)
+    (tmp_dir / "a" / "b" / "f").write_text("x")
+
+    async def main() -> None:
+        with Watcher() as w:
+            w.watch_tree(tmp_dir, IN.OPEN | IN.ACCESS | IN.CLOSE_NOWRITE)
+            assert (tmp_dir / "a" / "b" / "f").read_text() == "x"
+            events = await wait_for_events(w, 3)
+            assert [(e.mask, e.pathname) for e in events] == [
+                (IN.OPEN, "a/b/f"), (IN.ACCESS, "a/b/f"),
+                (IN.CLOSE_NOWRITE, "a/b/f")]
+
+    run(main)

@@ -1042,6 +1042,36 @@ tree_abort(ino_watcher *w, ino_tree *t)
     tree_free(t);
 }
 
+/* Gives every directory of a new tree its full mask, after the first scan
+ * (see ino_add_tree()).  A directory whose path now leads elsewhere keeps
+ * the mask it has; the watch made by mistake there is removed again. */
+static void
+add_read_bits(ino_watcher *w, ino_tree *t)
+{
+    char rel[INO_PATH_CAP], path[INO_PATH_CAP];
+    size_t pos = 0;
+    ino_entry *e;
+    long rl;
+    int wd;
+
+    while ((e = ino_table_next(&w->table, &pos)) != NULL) {
+        if (e->node == NULL || e->node->tree != t) {
+            continue;
+        }
+        rl = node_path(e->node, NULL, 0, rel);
+        if (rl < 0 || full_path(t, rel, (size_t)rl, path) < 0) {
+            continue;
+        }
+        wd = inotify_add_watch(w->fd, path, t->watch_mask);
+        if (wd == e->wd) {
+            e->mask = t->watch_mask;
+        }
+        else if (wd >= 0 && ino_table_find(&w->table, wd) == NULL) {
+            inotify_rm_watch(w->fd, wd);
+        }
+    }
+}
+
 int
 ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
              const char *const *exclude, size_t nexclude,
@@ -1049,6 +1079,7 @@ ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
 {
     ino_tree *t;
     ino_entry *e;
+    uint32_t full_mask;
     int wd, rc;
 
     if (w->fd < 0) {
@@ -1070,6 +1101,12 @@ ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
     }
     /* IN_MASK_CREATE: an inode this watcher already watches fails with
      * EEXIST instead of having its mask replaced. */
+    /* The first scan lists every directory, and each listing would make
+     * OPEN, ACCESS and CLOSE_NOWRITE events in two watches, all of which a
+     * tree drops: watch without those bits while it runs, and add them
+     * once it is done (add_read_bits()). */
+    full_mask = t->watch_mask;
+    t->watch_mask &= ~(uint32_t)(IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE);
     wd = inotify_add_watch(w->fd, path, t->watch_mask | IN_MASK_CREATE);
     if (wd < 0) {
         rc = errno == EEXIST ? -EBUSY : -errno;
@@ -1095,6 +1132,10 @@ ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
         }
         tree_abort(w, t);
         return rc;
+    }
+    if (full_mask != t->watch_mask) {
+        t->watch_mask = full_mask;
+        add_read_bits(w, t);
     }
     *out = ino_table_find(&w->table, wd);
     return 1;
