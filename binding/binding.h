@@ -14,6 +14,8 @@
 #include "ino.h"
 
 /* Everything the module owns; one per module object (multi-phase init). */
+#define INOTIPY_EVENT_FREE_MAX 64
+
 typedef struct {
     PyTypeObject *watcher_type;  /* _inotipy.Watcher, subclassed in Python */
     PyTypeObject *watch_type;    /* _inotipy.Watch */
@@ -37,6 +39,10 @@ typedef struct {
     PyObject *s_call_later;
     PyObject *s_is_closed;
     PyObject *s_blocking;        /* "_asyncio_future_blocking" */
+    /* Deallocated Events kept for reuse (untracked, refcount 0, fields
+     * cleared): the event path then neither allocates nor frees them. */
+    PyObject *free_events[INOTIPY_EVENT_FREE_MAX];
+    int n_free_events;
 } inotipy_state;
 
 typedef struct WaiterObject WaiterObject;

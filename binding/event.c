@@ -13,10 +13,31 @@
 PyObject *
 event_decode_name(WatchObject *watch, const char *name, size_t len)
 {
+    uint64_t high = 0, word;
+    PyObject *s;
+    size_t i = 0;
+
     if (watch != NULL && watch->is_bytes) {
         return PyBytes_FromStringAndSize(name, (Py_ssize_t)len);
     }
-    return PyUnicode_DecodeFSDefaultAndSize(name, (Py_ssize_t)len);
+    /* Most names are ASCII, which decodes to itself under any codec the
+     * filesystem encoding can be on Linux: copy those straight into a
+     * compact string and leave the codec machinery for the rest. */
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&word, name + i, 8);
+        high |= word;
+    }
+    for (; i < len; i++) {
+        high |= (unsigned char)name[i];
+    }
+    if (high & UINT64_C(0x8080808080808080)) {
+        return PyUnicode_DecodeFSDefaultAndSize(name, (Py_ssize_t)len);
+    }
+    s = PyUnicode_New((Py_ssize_t)len, 127);
+    if (s != NULL) {
+        memcpy(PyUnicode_1BYTE_DATA(s), name, len);
+    }
+    return s;
 }
 
 /* Returns a new Event for a core event, or NULL with an exception.  When
@@ -43,9 +64,16 @@ event_from_core(WatcherObject *watcher, const ino_event *ev)
     src = (name == NULL || ev->src == NULL)
               ? NULL
               : event_decode_name(watch, ev->src, ev->src_len);
-    e = (name == NULL || (ev->src != NULL && src == NULL))
-            ? NULL
-            : PyObject_GC_New(EventObject, st->event_type);
+    if (name == NULL || (ev->src != NULL && src == NULL)) {
+        e = NULL;
+    }
+    else if (st->n_free_events > 0) {
+        e = (EventObject *)PyObject_Init(
+            st->free_events[--st->n_free_events], st->event_type);
+    }
+    else {
+        e = PyObject_GC_New(EventObject, st->event_type);
+    }
     if (e == NULL) {
         Py_XDECREF(name);
         Py_XDECREF(src);
@@ -131,14 +159,23 @@ event_clear(EventObject *self)
     return 0;
 }
 
+/* The type is final, so its module state is the one the Event came from;
+ * once the module is being cleared (event_type NULL), Events are freed. */
 static void
 event_dealloc(EventObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    inotipy_state *st = PyType_GetModuleState(tp);
 
     PyObject_GC_UnTrack(self);
     event_clear(self);
-    tp->tp_free((PyObject *)self);
+    if (st != NULL && st->event_type == tp &&
+        st->n_free_events < INOTIPY_EVENT_FREE_MAX) {
+        st->free_events[st->n_free_events++] = (PyObject *)self;
+    }
+    else {
+        tp->tp_free((PyObject *)self);
+    }
     Py_DECREF(tp);
 }
 

@@ -253,6 +253,9 @@ inotipy_clear(PyObject *module)
 #define CLEAR(field) Py_CLEAR(st->field);
     STATE_FIELDS(CLEAR)
 #undef CLEAR
+    while (st->n_free_events > 0) {
+        PyObject_GC_Del(st->free_events[--st->n_free_events]);
+    }
     return 0;
 }
 

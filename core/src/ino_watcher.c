@@ -233,23 +233,34 @@ ino_queue_push(ino_watcher *w, int32_t wd, uint32_t mask, uint32_t cookie,
     return 0;
 }
 
-/* Clears the bits the queue uses for itself (INO_PRIV_BITS) in validated
- * kernel records, so no record read from the descriptor can pass for one
- * of ours. */
-static void
-strip_private(char *buf, size_t len)
+/* Frames the records the kernel wrote at buf (the bounds ino_validate()
+ * checks), clearing the bits the queue uses for itself (INO_PRIV_BITS) so
+ * that no record read from the descriptor can pass for one of ours: one
+ * walk over the headers.  Sets *valid to the bytes of the well-formed
+ * records and *count to their number; returns 0, or -EBADMSG when a
+ * malformed record follows them. */
+static int
+frame_kernel_records(char *buf, size_t len, size_t *valid, size_t *count)
 {
-    size_t off = 0;
+    size_t off = 0, n = 0;
     uint32_t field[4];
 
     while (len - off >= INO_RECORD_HEADER) {
         memcpy(field, buf + off, sizeof field);
+        if (field[3] > INO_NAME_FIELD_MAX ||
+            field[3] > len - off - INO_RECORD_HEADER) {
+            break;
+        }
         if (field[1] & INO_PRIV_BITS) {
             field[1] &= ~INO_PRIV_BITS;
             memcpy(buf + off, field, sizeof field);
         }
         off += INO_RECORD_HEADER + field[3];
+        n++;
     }
+    *valid = off;
+    *count = n;
+    return off < len ? -EBADMSG : 0;
 }
 
 /* ino_read() for a watcher with trees: read into the scratch buffer and
@@ -308,9 +319,9 @@ ino_read(ino_watcher *w)
     }
     while (!ino_full(w)) {
         ino_chunk *c = tail_with_room(w, INO_READ_MIN);
-        size_t room, left, valid, same;
+        size_t room, left, valid, count;
         ssize_t n;
-        long count;
+        int rc;
 
         if (c == NULL) {
             return total > 0 ? total : -ENOMEM;
@@ -337,18 +348,15 @@ ino_read(ino_watcher *w)
         if (n == 0) {
             break;
         }
-        count = ino_validate(c->buf + c->len, (size_t)n, &valid);
-        strip_private(c->buf + c->len, valid);
-        if (count < 0) {
-            /* Keep (and count) the well-formed records before the bad
-             * one; what follows it cannot be framed and is dropped. */
-            w->queued += (size_t)ino_validate(c->buf + c->len, valid, &same);
-            c->len += valid;
-            return count;
-        }
+        /* On a malformed record, keep (and count) the well-formed ones
+         * before it; what follows it cannot be framed and is dropped. */
+        rc = frame_kernel_records(c->buf + c->len, (size_t)n, &valid, &count);
         c->len += valid;
-        w->queued += (size_t)count;
-        total += count;
+        w->queued += count;
+        if (rc < 0) {
+            return rc;
+        }
+        total += (long)count;
     }
     return total;
 }
