@@ -146,7 +146,7 @@ int inotipy_types_add(PyObject *module, PyType_Spec *spec, PyObject *base,
 int watcher_init_type(PyObject *module, inotipy_state *st);
 int watcher_raise_if_closed(WatcherObject *self);
 PyObject *watcher_take_event(WatcherObject *self);
-PyObject *watcher_poll(WatcherObject *self);
+PyObject *watcher_poll(WatcherObject *self, int read_kernel);
 int watcher_read(WatcherObject *self);
 int watcher_serve(WatcherObject *self);
 int watcher_ensure_loop(WatcherObject *self);

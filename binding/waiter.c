@@ -266,7 +266,7 @@ waiter_start(WaiterObject *self, PyObject **presult)
     if (wr->closed) {
         return waiter_fail_closed(self, presult);
     }
-    event = watcher_poll(wr);
+    event = watcher_poll(wr, 1);
     if (event != NULL) {
         return waiter_return(self, event, presult);
     }

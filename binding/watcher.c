@@ -417,10 +417,11 @@ watcher_serve(WatcherObject *self)
 }
 
 /* Returns a new reference to the next Event when no live waiter is ahead
- * of the caller, polling the kernel when our queue is empty; NULL without
- * an exception when there is none for the caller. */
+ * of the caller, polling the kernel when our queue is empty (unless
+ * read_kernel is 0); NULL without an exception when there is none for the
+ * caller. */
 PyObject *
-watcher_poll(WatcherObject *self)
+watcher_poll(WatcherObject *self, int read_kernel)
 {
     PyObject *event;
 
@@ -430,7 +431,7 @@ watcher_poll(WatcherObject *self)
     if (PyList_GET_SIZE(self->waiters) > 0) {
         /* Earlier waiters go first; serving also drops cancelled ones. */
         if (watcher_serve(self) < 0 ||
-            (PyList_GET_SIZE(self->waiters) > 0 &&
+            (read_kernel && PyList_GET_SIZE(self->waiters) > 0 &&
              (watcher_read(self) < 0 || watcher_serve(self) < 0))) {
             return NULL;
         }
@@ -439,7 +440,8 @@ watcher_poll(WatcherObject *self)
         }
     }
     event = watcher_take_event(self);
-    if (event == NULL && !PyErr_Occurred() && watcher_read(self) == 0) {
+    if (event == NULL && read_kernel && !PyErr_Occurred() &&
+        watcher_read(self) == 0) {
         event = watcher_take_event(self);
     }
     return event;
@@ -906,7 +908,7 @@ watcher_get_nowait(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     if (watcher_raise_if_closed(self) < 0) {
         return NULL;
     }
-    event = watcher_poll(self);
+    event = watcher_poll(self, 1);
     if (event == NULL && !PyErr_Occurred()) {
         Py_RETURN_NONE;
     }
@@ -921,7 +923,7 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
     static char *kwlist[] = {"max_events", NULL};
     Py_ssize_t max_events = PY_SSIZE_T_MAX;
     PyObject *list, *event, *limit = Py_None;
-    int gc_was_on;
+    int gc_was_on, read_kernel = 1;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get_batch_nowait",
                                      kwlist, &limit) ||
@@ -943,7 +945,14 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
     gc_was_on = PyGC_Disable();
     list = PyList_New(0);
     while (list != NULL && PyList_GET_SIZE(list) < max_events) {
-        event = watcher_poll(self);
+        /* Once a read of this call saw the kernel's queue empty, what
+         * came after it is for the next call: no read only to hear
+         * EAGAIN. */
+        event = watcher_poll(self, 0);
+        if (event == NULL && read_kernel && !PyErr_Occurred()) {
+            event = watcher_poll(self, 1);
+            read_kernel = !self->core.drained;
+        }
         if (event == NULL) {
             if (PyErr_Occurred()) {
                 Py_CLEAR(list);

@@ -107,6 +107,8 @@ typedef struct ino_watcher {
     ino_chunk *spare;    /* one drained chunk kept for reuse, or NULL */
     size_t queued;       /* records read from the kernel, not yet taken */
     size_t max_queued;   /* ino_read() stops once queued reaches this */
+    int drained;         /* 1 when the last ino_read() saw the kernel's
+                            queue empty (see ino_read()) */
     /* Trees (see ino_tree.c); all empty while the watcher has none. */
     ino_tree *trees;     /* the watcher's trees, a list */
     char *scratch;       /* the read buffer while trees exist: records are
@@ -180,10 +182,17 @@ int ino_rm_watch(ino_watcher *w, int32_t wd);
  * back a watch whose caller-side object could not be made). */
 void ino_forget_watch(ino_watcher *w, int32_t wd);
 
-/* Reads from the descriptor until EAGAIN or until the queue holds
- * max_queued events.  Returns the number of events queued by this call, or
- * a negative errno (-EBADMSG if the kernel wrote a malformed record: the
- * well-formed records before it are kept). */
+/* Reads from the descriptor until the kernel's queue is seen empty or
+ * until our queue holds max_queued events.  The kernel's queue is seen
+ * empty at EAGAIN, or when a read leaves room for a whole record unused
+ * (the kernel fills a read while records fit): then no second read is
+ * spent to hear EAGAIN, and w->drained is set (it is cleared when a read
+ * stops for want of room).  With level-triggered readiness a caller that
+ * finds w->drained set may wait for readiness instead of reading: records
+ * that came after that read make the descriptor readable.  Returns the
+ * number of events queued by this call, or a negative errno (-EBADMSG if
+ * the kernel wrote a malformed record: the well-formed records before it
+ * are kept). */
 long ino_read(ino_watcher *w);
 /* 1 when the queue is at its bound and ino_read() would read nothing. */
 static inline int

@@ -37,6 +37,7 @@ ino_open(ino_watcher *w, size_t max_queued)
     ino_table_init(&w->table);
     w->head = w->tail = w->spare = NULL;
     w->queued = 0;
+    w->drained = 0;
     w->trees = NULL;
     w->scratch = NULL;
     ino_nmap_init(&w->children);
@@ -284,9 +285,11 @@ read_cooked(ino_watcher *w)
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            w->drained = 1;
             ino_tree_drained(w);
             break;
         }
+        w->drained = 0;
         if (n <= 0) {
             rc = n < 0 ? -errno : 0;
             break;
@@ -341,6 +344,7 @@ ino_read(ino_watcher *w)
                 continue;
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                w->drained = 1;
                 break;
             }
             return -errno;
@@ -348,6 +352,9 @@ ino_read(ino_watcher *w)
         if (n == 0) {
             break;
         }
+        /* Room for one more whole record left over: the kernel had no
+         * more when it filled this read. */
+        w->drained = room - (size_t)n >= INO_READ_MIN;
         /* On a malformed record, keep (and count) the well-formed ones
          * before it; what follows it cannot be framed and is dropped. */
         rc = frame_kernel_records(c->buf + c->len, (size_t)n, &valid, &count);
@@ -357,6 +364,9 @@ ino_read(ino_watcher *w)
             return rc;
         }
         total += (long)count;
+        if (w->drained) {
+            break;
+        }
     }
     return total;
 }
