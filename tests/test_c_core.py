@@ -114,3 +114,115 @@ def test_c_unit_valgrind(source, build, tmp_path):
     proc = run(VALGRIND + [str(build(source))], tmp_path, VALGRIND_TIMEOUT)
     assert proc.returncode == 0, describe(proc)
     assert SUMMARY.search(proc.stdout), describe(proc)
+
+
+# ---- the C core as a library: core/examples/inowatch.c ---------------------
+#
+# A C program that uses the core with its own poll() loop, no Python
+# involved; these tests build it like the unit tests and drive it with
+# real files.
+
+EXAMPLE = ROOT / "core" / "examples" / "inowatch.c"
+# IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+NAME_EVENTS = "0x3c0"
+
+
+def example_lines(child, count):
+    return [tuple(line.split("\t")) for line in child.read_lines(count)]
+
+
+def test_example_watch_prints_events(build, spawn, tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    child = spawn([str(build(EXAMPLE)), "-m", NAME_EVENTS, "-n", "4", str(d)])
+    child.wait_watching()
+    (d / "f1").touch()
+    os.rename(d / "f1", d / "f2")
+    os.unlink(d / "f2")
+    lines = example_lines(child, 4)
+    cookie = lines[1][2]
+    assert lines == [
+        (f"{d}/f1", "CREATE", "0"),
+        (f"{d}/f1", "MOVED_FROM", cookie),
+        (f"{d}/f2", "MOVED_TO", cookie),
+        (f"{d}/f2", "DELETE", "0"),
+    ]
+    assert cookie != "0"
+    status, out, err = child.finish()
+    assert (status, out) == (0, ""), err
+    assert err == "watching 1\n"
+
+
+def run_example_tree(binary, spawn, tmp_path, prefix=(), deadline=5.0):
+    """A tree from the C program: new directories watched and scanned,
+    true paths after a rename, a paired move with its source, excludes."""
+    d = tmp_path / "tree"
+    d.mkdir()
+    child = spawn(list(prefix) + [str(binary), "-r", "-x", ".git", "-m",
+                                  NAME_EVENTS, "-n", "6", str(d)])
+    child.wait_watching(deadline)
+    (d / ".git").mkdir()
+    (d / ".git" / "index").touch()
+    (d / "a" / "b").mkdir(parents=True)
+    (d / "a" / "b" / "f").touch()
+    lines = example_lines(child, 3)
+    assert sorted(lines) == [
+        (f"{d}/a", "CREATE|ISDIR", "0"),
+        (f"{d}/a/b", "CREATE|ISDIR", "0"),
+        (f"{d}/a/b/f", "CREATE", "0"),
+    ]
+    os.rename(d / "a" / "b", d / "a" / "c")
+    (d / "a" / "c" / "g").touch()
+    lines = example_lines(child, 3)
+    cookie = lines[0][2]
+    assert lines == [
+        (f"{d}/a/b", "MOVED_FROM|ISDIR", cookie),
+        (f"{d}/a/c", "MOVED_TO|ISDIR", cookie, f"{d}/a/b"),
+        (f"{d}/a/c/g", "CREATE", "0"),
+    ]
+    return child.finish(deadline)
+
+
+def test_example_tree(build, spawn, tmp_path):
+    status, out, err = run_example_tree(build(EXAMPLE), spawn, tmp_path)
+    assert (status, out) == (0, ""), err
+
+
+def test_example_tree_under_valgrind(build, spawn, tmp_path):
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind not on PATH")
+    if SANITIZED:
+        pytest.skip("built with a sanitizer, which valgrind cannot host")
+    status, out, err = run_example_tree(
+        build(EXAMPLE), spawn, tmp_path, prefix=VALGRIND, deadline=60.0)
+    assert (status, out) == (0, ""), err
+
+
+def test_example_timeout_and_errors(build, tmp_path):
+    binary = str(build(EXAMPLE))
+    proc = run([binary, "-t", "0.1", str(tmp_path)], tmp_path, RUN_TIMEOUT)
+    assert (proc.returncode, proc.stdout) == (2, ""), describe(proc)
+    missing = tmp_path / "missing"
+    proc = run([binary, str(missing)], tmp_path, RUN_TIMEOUT)
+    assert proc.returncode == 1, describe(proc)
+    assert f"{missing}: No such file or directory" in proc.stderr
+    proc = run([binary], tmp_path, RUN_TIMEOUT)
+    assert proc.returncode == 1 and "usage:" in proc.stderr, describe(proc)
+
+
+def test_readme_c_example_compiles(tmp_path):
+    """The program in core/README.md builds, warning-free, against ino.h."""
+    compiler = find_compiler()
+    if compiler is None:
+        pytest.skip("no C compiler")
+    text = (ROOT / "core" / "README.md").read_text()
+    blocks = re.findall(r"```c\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) == 1
+    source = tmp_path / "readme_example.c"
+    source.write_text(blocks[0])
+    sources = sorted((ROOT / "core" / "src").glob("*.c"))
+    proc = subprocess.run(
+        compiler + CFLAGS + [str(source)] + [str(s) for s in sources]
+        + ["-o", str(tmp_path / "readme_example")],
+        cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr

@@ -223,7 +223,11 @@ ino_pending(const ino_watcher *w)
  * made, -EBUSY when the directory is already watched, or a negative
  * errno; on failure (ENOSPC, say) everything this call
  * added is removed again.  *in_use is set to the number of watches the
- * watcher held when it failed (for messages), if not NULL. */
+ * watcher held when it failed (for messages), if not NULL.  While it scans
+ * it reads the kernel's queue (so that a large tree cannot overflow it):
+ * what it read waits in the watcher and does not make the descriptor
+ * readable, so call ino_read() and take events before waiting for
+ * readiness again. */
 int ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
                  const char *const *exclude, size_t nexclude,
                  int follow_symlinks, ino_entry **out, size_t *in_use);
