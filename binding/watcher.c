@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "binding.h"
@@ -974,6 +975,198 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
     return list;
 }
 
+/* ---- change sets (awatch) ---------------------------------------------- */
+
+/* Which of the three kinds an event's mask is: 0 added, 1 modified, 2
+ * deleted, -1 none (opens, reads, IGNORED). */
+static int
+change_kind(uint32_t mask)
+{
+    if (mask & (IN_CREATE | IN_MOVED_TO)) {
+        return 0;
+    }
+    if (mask & (IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF |
+                IN_UNMOUNT)) {
+        return 2;
+    }
+    if (mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE)) {
+        return 1;
+    }
+    return -1;
+}
+
+/* Adds (kinds[kind], watch path joined with name) to the set.  As in
+ * watchfiles, a path added in this set is not also reported modified. */
+static int
+add_change(PyObject *changes, PyObject *const *kinds, int kind,
+           WatchObject *watch, PyObject *name)
+{
+    PyObject *path, *item;
+    int rc = 0;
+
+    if (kind < 0 || watch == NULL) {
+        return 0;
+    }
+    path = event_join(watch->pathname, name);
+    if (path == NULL) {
+        return -1;
+    }
+    if (kind == 1) {
+        item = PyTuple_Pack(2, kinds[0], path);
+        rc = item == NULL ? -1 : PySet_Contains(changes, item);
+        Py_XDECREF(item);
+    }
+    if (rc != 0) {
+        Py_DECREF(path);
+        return rc < 0 ? -1 : 0;
+    }
+    item = PyTuple_Pack(2, kinds[kind], path);
+    Py_DECREF(path);
+    if (item == NULL) {
+        return -1;
+    }
+    rc = PySet_Add(changes, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+/* Adds one Event object (the one get() returned, or one given back). */
+static int
+add_event_change(PyObject *changes, PyObject *const *kinds, PyObject *obj,
+                 int *overflowed)
+{
+    EventObject *e = (EventObject *)obj;
+    PyObject *w = e->watch;
+
+    if (e->mask & IN_Q_OVERFLOW) {
+        *overflowed = 1;
+        return 0;
+    }
+    if (w == NULL || w == Py_None || e->pathname == NULL) {
+        return 0;
+    }
+    return add_change(changes, kinds, change_kind(e->mask),
+                      (WatchObject *)w, e->pathname);
+}
+
+/* Adds one core event without making an Event for it. */
+static int
+add_core_change(WatcherObject *self, PyObject *changes,
+                PyObject *const *kinds, const ino_event *ev,
+                int *overflowed)
+{
+    WatchObject *watch = (WatchObject *)ev->udata;
+    PyObject *name;
+    int kind = change_kind(ev->mask), rc = 0;
+
+    if (ev->mask & IN_Q_OVERFLOW) {
+        *overflowed = 1;
+    }
+    else if (kind >= 0 && watch != NULL) {
+        name = ev->name_len == 0
+                   ? Py_NewRef(watch->is_bytes ? self->st->empty_bytes
+                                               : self->st->empty_str)
+                   : event_decode_name(watch, ev->name, ev->name_len);
+        rc = name == NULL ? -1
+                          : add_change(changes, kinds, kind, watch, name);
+        Py_XDECREF(name);
+    }
+    if (watch != NULL && ev->released) {
+        /* IN_IGNORED: the table's reference to the Watch is ours. */
+        watch->valid = 0;
+        Py_DECREF(watch);
+    }
+    return rc;
+}
+
+/* _take_changes(changes, added, modified, deleted, first=None, /)
+ * Moves every event that is ready (the kernel polled, as
+ * get_batch_nowait() does; earlier get() waiters are served first) into
+ * the set as (kind, path) tuples, and first (an Event) with them.
+ * Returns (events taken, whether IN_Q_OVERFLOW was among them). */
+static PyObject *
+watcher_take_changes(WatcherObject *self, PyObject *const *args,
+                     Py_ssize_t nargs)
+{
+    PyObject *changes, *first = Py_None, *event;
+    PyObject *kinds[3];
+    Py_ssize_t taken = 0;
+    int overflowed = 0, read_kernel = 1;
+    ino_event ev;
+
+    if (nargs < 4 || nargs > 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_take_changes(changes, added, modified, deleted, "
+                        "first=None)");
+        return NULL;
+    }
+    changes = args[0];
+    kinds[0] = args[1];
+    kinds[1] = args[2];
+    kinds[2] = args[3];
+    if (nargs == 5) {
+        first = args[4];
+    }
+    if (!PySet_Check(changes)) {
+        PyErr_SetString(PyExc_TypeError, "changes must be a set");
+        return NULL;
+    }
+    if (first != Py_None) {
+        if (!PyObject_TypeCheck(first, self->st->event_type)) {
+            PyErr_SetString(PyExc_TypeError, "first must be an Event");
+            return NULL;
+        }
+        if (add_event_change(changes, kinds, first, &overflowed) < 0) {
+            return NULL;
+        }
+        taken++;
+    }
+    if (watcher_raise_if_closed(self) < 0 || watcher_serve(self) < 0) {
+        return NULL;
+    }
+    for (;;) {
+        if (PyList_GET_SIZE(self->waiters) > 0) {
+            break;              /* a get() still waits: it goes first */
+        }
+        if (PyList_GET_SIZE(self->returned) > 0) {
+            event = watcher_take_event(self);
+            if (event == NULL ||
+                add_event_change(changes, kinds, event, &overflowed) < 0) {
+                Py_XDECREF(event);
+                return NULL;
+            }
+            Py_DECREF(event);
+            taken++;
+            continue;
+        }
+        if (ino_next(&self->core, &ev)) {
+            if (ev.error > 0) {
+                if (warn_tree_error(self, &ev) < 0) {
+                    return NULL;
+                }
+                continue;
+            }
+            if (add_core_change(self, changes, kinds, &ev, &overflowed) < 0) {
+                return NULL;
+            }
+            watcher_maybe_resume(self);
+            taken++;
+            continue;
+        }
+        if (!read_kernel) {
+            break;
+        }
+        if (watcher_read(self) < 0) {
+            return NULL;
+        }
+        read_kernel = !self->core.drained;
+        if (!ino_pending(&self->core)) {
+            break;
+        }
+    }
+    return Py_BuildValue("nO", taken, overflowed ? Py_True : Py_False);
+}
+
 static PyObject *
 watcher_anext(WatcherObject *self)
 {
@@ -1087,6 +1280,8 @@ static PyMethodDef watcher_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "get_batch_nowait($self, /, max_events=None)\n--\n\nEvery Event that "
      "is ready (the kernel is polled), at most max_events, as a list."},
+    {"_take_changes", (PyCFunction)(void (*)(void))watcher_take_changes,
+     METH_FASTCALL, NULL},
     {"close", (PyCFunction)watcher_close, METH_NOARGS,
      "close($self, /)\n--\n\nCloses the watcher; idempotent.  Waiting "
      "get() calls raise WatcherClosedError."},

@@ -354,6 +354,47 @@ async def _scenario_bounded(d: Path) -> tuple[Callable[[int], Awaitable[None]], 
     return body, {"watcher": watcher}
 
 
+async def _scenario_changes(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """awatch() over a tree, and _take_changes() handing back a Watch whose
+    IN_IGNORED it took."""
+    import shutil
+
+    from inotipy import IN, Change, Watcher, awatch
+
+    tree = d / "tree"
+    tree.mkdir()
+    # A timeout of 1 ms yielding an empty set starts the generator (and
+    # its watches) before the first round's changes.
+    agen = awatch(tree, debounce=0, step=0, watch_filter=None,
+                  rust_timeout=1, yield_on_timeout=True)
+    assert await agen.__anext__() == set()
+    watcher = Watcher()
+    gone = (Change.deleted, str(tree / "g"))
+
+    async def body(n: int) -> None:
+        for _ in range(n):
+            (tree / "sub").mkdir()
+            (tree / "sub" / "f").write_text("x")
+            os.rename(tree / "sub" / "f", tree / "g")
+            shutil.rmtree(tree / "sub")
+            (tree / "g").unlink()
+            seen: set[Any] = set()
+            while gone not in seen:
+                seen |= await asyncio.wait_for(agen.__anext__(), 5)
+            f = d / "file"
+            f.write_text("x")
+            watcher.watch(f, IN.DELETE_SELF)
+            f.unlink()
+            changes: set[Any] = set()
+            taken, overflowed = watcher._take_changes(
+                changes, Change.added, Change.modified, Change.deleted)
+            assert (taken, overflowed) == (2, False)    # DELETE_SELF, IGNORED
+            assert changes == {(Change.deleted, str(f))}
+            assert watcher.watch_count == 0
+
+    return body, {"watcher": watcher, "agen": agen}
+
+
 SCENARIOS = {
     # Closing an inotify descriptor that has watches costs the kernel a
     # few milliseconds (an RCU grace period): fewer rounds here.
@@ -363,6 +404,7 @@ SCENARIOS = {
     "waiters": (_scenario_waiters, 300, 1500),
     "errors": (_scenario_errors, 400, 2000),
     "bounded": (_scenario_bounded, 20, 60),
+    "changes": (_scenario_changes, 200, 1000),
 }
 
 
@@ -379,6 +421,8 @@ async def run_scenario(name: str, directory: Path) -> dict[str, Any]:
     for obj in sentinels.values():
         if type(obj).__name__ == "Watcher":
             obj.close()
+        elif hasattr(obj, "aclose"):
+            await obj.aclose()
     return {"rounds": rounds, "before": before, "middle": middle, "after": after}
 
 

@@ -92,5 +92,28 @@ async def managed() -> None:
         other.watch(".", IN.DELETE_SELF)
 
 
+async def reload_on_change() -> None:
+    stop = asyncio.Event()
+    async for changes in inotipy.awatch(
+        "src", Path("tests"), watch_filter=inotipy.PythonFilter(),
+        debounce=800, step=50, stop_event=stop,
+    ):
+        for change, path in changes:
+            if change is inotipy.Change.deleted:
+                print(change.raw_str(), path.upper())
+        stop.set()
+
+    def keep(change: inotipy.Change, path: str) -> bool:
+        return change != inotipy.Change.added
+
+    for batch in inotipy.watch(".", watch_filter=keep, exclude=("*.tmp",),
+                               rust_timeout=0, raise_interrupt=False):
+        first: inotipy.FileChange = next(iter(batch))
+        print(first[1])
+        break
+    only: inotipy.BaseFilter = inotipy.DefaultFilter(ignore_dirs=("build",))
+    print(only(inotipy.Change.modified, "/x/build/y"))
+
+
 if __name__ == "__main__":
     asyncio.run(managed())

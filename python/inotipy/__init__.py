@@ -13,6 +13,15 @@ from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 from . import _inotipy
+from ._changes import (
+    BaseFilter,
+    Change,
+    DefaultFilter,
+    FileChange,
+    PythonFilter,
+    awatch,
+    watch,
+)
 from ._constants import EVENT_BIT, IN, STOP_ON, decode_mask, get_event_loop
 from ._inotipy import (
     DEFAULT_MAX_QUEUED,
@@ -25,15 +34,22 @@ from ._inotipy import (
 __all__ = [
     "DEFAULT_MAX_QUEUED",
     "EVENT_BIT",
+    "BaseFilter",
+    "Change",
+    "DefaultFilter",
     "Event",
+    "FileChange",
     "IN",
+    "PythonFilter",
     "STOP_ON",
     "TreeWarning",
     "Watch",
     "Watcher",
     "WatcherClosedError",
+    "awatch",
     "decode_mask",
     "get_event_loop",
+    "watch",
 ]
 
 __version__ = "0.2.0.dev0"

@@ -3,7 +3,14 @@
 import asyncio
 import enum
 import os
-from collections.abc import AsyncIterator, Collection
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Sequence,
+)
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Generator, Generic, TypeVar
 
@@ -265,3 +272,84 @@ class Watcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+# ---- change sets (awatch / watch): watchfiles' arguments and results ------
+
+class Change(enum.IntEnum):
+    """The kind of a change, numbered as watchfiles numbers them."""
+
+    added = 1
+    modified = 2
+    deleted = 3
+    def raw_str(self) -> str: ...
+
+FileChange = tuple[Change, str]
+
+class BaseFilter:
+    """Ignores paths by directory name, name pattern (regex, on the last
+    component) and prefix; call it with (change, path): True keeps."""
+
+    ignore_dirs: Sequence[str]
+    ignore_entity_patterns: Sequence[str]
+    ignore_paths: Sequence[str | Path]
+    def __init__(self) -> None: ...
+    def __call__(self, change: Change, path: str) -> bool: ...
+
+class DefaultFilter(BaseFilter):
+    """Ignores what editors, VCSs, caches and package managers leave."""
+
+    def __init__(
+        self,
+        *,
+        ignore_dirs: Sequence[str] | None = None,
+        ignore_entity_patterns: Sequence[str] | None = None,
+        ignore_paths: Sequence[str | Path] | None = None,
+    ) -> None: ...
+
+class PythonFilter(DefaultFilter):
+    """DefaultFilter, and only .py, .pyx, .pyd (and extra_extensions)."""
+
+    extensions: tuple[str, ...]
+    def __init__(
+        self,
+        *,
+        ignore_paths: Sequence[str | Path] | None = None,
+        extra_extensions: Sequence[str] = (),
+    ) -> None: ...
+
+def awatch(
+    *paths: Path | str,
+    watch_filter: Callable[[Change, str], bool] | None = ...,
+    debounce: int = 1600,
+    step: int = 50,
+    stop_event: Any = None,
+    rust_timeout: int | None = None,
+    yield_on_timeout: bool = False,
+    debug: bool | None = None,
+    raise_interrupt: bool | None = None,
+    force_polling: bool | None = None,
+    poll_delay_ms: int = 300,
+    recursive: bool = True,
+    ignore_permission_denied: bool | None = None,
+    exclude: Sequence[str] = (),
+) -> AsyncGenerator[set[FileChange], None]:
+    """Yields sets of (Change, path), grouped while changes keep coming
+    (at most debounce ms, until step ms pass without one)."""
+
+def watch(
+    *paths: Path | str,
+    watch_filter: Callable[[Change, str], bool] | None = ...,
+    debounce: int = 1600,
+    step: int = 50,
+    stop_event: Any = None,
+    rust_timeout: int = 5000,
+    yield_on_timeout: bool = False,
+    debug: bool | None = None,
+    raise_interrupt: bool = True,
+    force_polling: bool | None = None,
+    poll_delay_ms: int = 300,
+    recursive: bool = True,
+    ignore_permission_denied: bool | None = None,
+    exclude: Sequence[str] = (),
+) -> Generator[set[FileChange], None, None]:
+    """The blocking twin of awatch(), for code without an event loop."""

@@ -1,0 +1,455 @@
+"""Change sets for reloaders: ``awatch()`` and its blocking twin ``watch()``.
+
+They take the arguments of ``watchfiles.awatch`` / ``watchfiles.watch`` and
+yield the same thing, sets of ``(Change, path)``, so a user of watchfiles
+can switch by changing the import.  The engine is the C one: events are
+turned into ``(kind, path)`` tuples in C (``Watcher._take_changes``) without
+an ``Event`` object each, trees are watched with ``watch_tree()``, and the
+directories a filter ignores by name are never watched at all.  What stays
+here is timing (debounce and step) and the filter call, per change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import re
+import select
+import time
+import warnings
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Generator,
+    Iterator,
+    Sequence,
+)
+from contextlib import contextmanager, nullcontext
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from . import _inotipy
+from ._constants import IN
+from ._inotipy import TreeWarning, WatcherClosedError
+
+__all__ = [
+    "BaseFilter",
+    "Change",
+    "DefaultFilter",
+    "FileChange",
+    "PythonFilter",
+    "awatch",
+    "watch",
+]
+
+
+class Change(IntEnum):
+    """The kind of a change, as watchfiles numbers them."""
+
+    added = 1
+    modified = 2
+    deleted = 3
+
+    def raw_str(self) -> str:
+        """The name: ``'added'``, ``'modified'`` or ``'deleted'``."""
+        return self.name
+
+
+FileChange = tuple[Change, str]
+
+# What a change set needs from the kernel.  CLOSE_WRITE would only repeat
+# what MODIFY says; opens and reads are no change.
+CHANGE_MASK = (
+    IN.CREATE | IN.DELETE | IN.MODIFY | IN.ATTRIB | IN.MOVED_FROM
+    | IN.MOVED_TO | IN.DELETE_SELF | IN.MOVE_SELF
+)
+_KINDS = (Change.added, Change.modified, Change.deleted)
+
+
+class BaseFilter:
+    """A filter by directory names, name patterns and path prefixes.
+
+    Subclass it and set ``ignore_dirs`` (names: a path with one of them
+    as a component is ignored), ``ignore_entity_patterns`` (regular
+    expressions searched in the last component) and ``ignore_paths``
+    (prefixes).  Calling it with ``(change, path)`` returns True to keep
+    the change.  Trees watched through ``awatch()``/``watch()`` do not
+    even watch the directories named in ``ignore_dirs``.
+    """
+
+    ignore_dirs: Sequence[str] = ()
+    ignore_entity_patterns: Sequence[str] = ()
+    ignore_paths: Sequence[str | Path] = ()
+
+    def __init__(self) -> None:
+        self._ignore_dirs = frozenset(self.ignore_dirs)
+        patterns = list(self.ignore_entity_patterns)
+        self._ignore_entity_regex = (
+            re.compile("|".join("(?:%s)" % p for p in patterns))
+            if patterns else None
+        )
+        self._ignore_paths = tuple(str(p) for p in self.ignore_paths)
+
+    def __call__(self, change: Change, path: str) -> bool:
+        parts = path.lstrip(os.sep).split(os.sep)
+        if not self._ignore_dirs.isdisjoint(parts):
+            return False
+        regex = self._ignore_entity_regex
+        if regex is not None and regex.search(parts[-1]):
+            return False
+        if self._ignore_paths and path.startswith(self._ignore_paths):
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return "%s(ignore_dirs=%r, ignore_entity_patterns=%r, " \
+            "ignore_paths=%r)" % (
+                type(self).__name__, tuple(self.ignore_dirs),
+                tuple(self.ignore_entity_patterns), tuple(self.ignore_paths))
+
+
+class DefaultFilter(BaseFilter):
+    """Ignores what editors, VCSs, caches and package managers leave."""
+
+    ignore_dirs: Sequence[str] = (
+        "__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", ".idea",
+        "node_modules", ".mypy_cache", ".pytest_cache", ".hypothesis",
+    )
+    ignore_entity_patterns: Sequence[str] = (
+        r"\.py[cod]$",          # compiled Python
+        r"\.___jb_...___$",     # JetBrains safe-write copies
+        r"\.sw.$",              # vim swap files
+        r"~$",                  # backup files
+        r"^\.\#",               # emacs lock files
+        r"^\.DS_Store$",
+        r"^flycheck_",
+    )
+
+    def __init__(
+        self,
+        *,
+        ignore_dirs: Sequence[str] | None = None,
+        ignore_entity_patterns: Sequence[str] | None = None,
+        ignore_paths: Sequence[str | Path] | None = None,
+    ) -> None:
+        if ignore_dirs is not None:
+            self.ignore_dirs = ignore_dirs
+        if ignore_entity_patterns is not None:
+            self.ignore_entity_patterns = ignore_entity_patterns
+        if ignore_paths is not None:
+            self.ignore_paths = ignore_paths
+        super().__init__()
+
+
+class PythonFilter(DefaultFilter):
+    """DefaultFilter, and only files ending in .py, .pyx, .pyd (and
+    ``extra_extensions``)."""
+
+    def __init__(
+        self,
+        *,
+        ignore_paths: Sequence[str | Path] | None = None,
+        extra_extensions: Sequence[str] = (),
+    ) -> None:
+        self.extensions = (".py", ".pyx", ".pyd") + tuple(extra_extensions)
+        super().__init__(ignore_paths=ignore_paths)
+
+    def __call__(self, change: Change, path: str) -> bool:
+        return path.endswith(self.extensions) and super().__call__(
+            change, path)
+
+
+def _dirs_never_watched(watch_filter: object) -> tuple[str, ...]:
+    """The names a filter rejects wherever they appear in a path, when we
+    know its call does (ours, not overridden): those directories need no
+    watch.  Glob characters are escaped: the names are matched as they
+    are."""
+    if not isinstance(watch_filter, BaseFilter) or type(
+            watch_filter).__call__ not in (BaseFilter.__call__,
+                                           PythonFilter.__call__):
+        return ()
+    return tuple(re.sub(r"([*?\[])", r"[\1]", name)
+                 for name in sorted(watch_filter._ignore_dirs))
+
+
+class _ChangeWatcher:
+    """The watcher behind one awatch()/watch() call."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path | str],
+        *,
+        watch_filter: Callable[[Change, str], bool] | None,
+        recursive: bool,
+        exclude: Sequence[str],
+        ignore_permission_denied: bool,
+    ) -> None:
+        if not paths:
+            raise ValueError("awatch() and watch() need at least one path")
+        self.filter = watch_filter
+        self.quiet = ignore_permission_denied
+        self.roots: list[str] = []
+        excludes = tuple(exclude) + _dirs_never_watched(watch_filter)
+        self.watcher = _inotipy.Watcher()
+        try:
+            with self._warnings():
+                for p in paths:
+                    # Absolute, as watchfiles reports paths (normalized).
+                    self._add(os.path.abspath(p), recursive, excludes)
+        except BaseException:
+            self.watcher.close()
+            raise
+
+    def _add(self, path: str, recursive: bool,
+             excludes: tuple[str, ...]) -> None:
+        try:
+            if recursive and os.path.isdir(path):
+                self.watcher.watch_tree(path, CHANGE_MASK, exclude=excludes)
+            else:
+                self.watcher.watch(path, CHANGE_MASK)
+        except PermissionError:
+            if not self.quiet:
+                raise
+            return
+        self.roots.append(path)
+
+    def _warnings(self) -> Any:
+        """Silences TreeWarnings when permission errors are to be ignored."""
+        return _quiet_tree_warnings() if self.quiet else nullcontext()
+
+    def take(self, changes: set[Any], first: Any = None) -> int:
+        """Moves what is ready into the set; returns the events taken."""
+        with self._warnings():
+            if first is None:
+                taken, overflowed = self.watcher._take_changes(
+                    changes, *_KINDS)
+            else:
+                taken, overflowed = self.watcher._take_changes(
+                    changes, *_KINDS, first)
+        if overflowed:
+            # The kernel dropped events: which files changed is unknown,
+            # so every root counts as modified (a reloader reloads).
+            changes.update((Change.modified, root) for root in self.roots)
+        return int(taken)
+
+    def finish(self, raw: set[Any]) -> set[FileChange]:
+        if self.filter is None:
+            return raw
+        keep = self.filter
+        return {c for c in raw if keep(c[0], c[1])}
+
+    @property
+    def gone(self) -> bool:
+        """True once nothing is watched any more (every root deleted)."""
+        return self.watcher.closed or self.watcher.watch_count == 0
+
+    def close(self) -> None:
+        self.watcher.close()
+
+
+@contextmanager
+def _quiet_tree_warnings() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TreeWarning)
+        yield
+
+
+def _check_numbers(debounce: int, step: int, timeout: int) -> None:
+    for name, value in (("debounce", debounce), ("step", step),
+                        ("rust_timeout", timeout)):
+        if value < 0:
+            raise ValueError("%s must not be negative" % name)
+
+
+async def awatch(
+    *paths: Path | str,
+    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),
+    debounce: int = 1_600,
+    step: int = 50,
+    stop_event: Any = None,
+    rust_timeout: int | None = None,
+    yield_on_timeout: bool = False,
+    debug: bool | None = None,
+    raise_interrupt: bool | None = None,
+    force_polling: bool | None = None,
+    poll_delay_ms: int = 300,
+    recursive: bool = True,
+    ignore_permission_denied: bool | None = None,
+    exclude: Sequence[str] = (),
+) -> AsyncGenerator[set[FileChange], None]:
+    """Yields sets of ``(Change, path)``: changes grouped while they keep
+    coming, at most ``debounce`` ms, until ``step`` ms pass without one.
+
+    The arguments are watchfiles'.  ``stop_event`` (an ``asyncio.Event``,
+    an ``anyio.Event``, anything with ``wait()`` or ``is_set()``) ends the
+    iteration when set.  ``rust_timeout`` (ms, 5000 when None, 0 for
+    none) is how long to wait before yielding an empty set, which happens
+    only with ``yield_on_timeout``.  ``exclude`` adds globs of names that
+    are neither watched nor reported.  ``debug``, ``force_polling`` and
+    ``poll_delay_ms`` are accepted and ignored: there is no polling here.
+    The iteration ends when every watched path is gone.
+    """
+    if raise_interrupt is not None:
+        warnings.warn(
+            "raise_interrupt is deprecated for awatch(): a KeyboardInterrupt "
+            "cancels the coroutine", DeprecationWarning, stacklevel=2)
+    timeout = 5_000 if rust_timeout is None else rust_timeout
+    _check_numbers(debounce, step, timeout)
+    cw = _ChangeWatcher(paths, watch_filter=watch_filter,
+                        recursive=recursive, exclude=exclude,
+                        ignore_permission_denied=bool(
+                            ignore_permission_denied))
+    stopper: asyncio.Future[Any] | None = None
+    # asyncio.Event and anyio.Event are awaited; threading.Event's wait()
+    # would block the loop, so it is only looked at (is_set()).
+    can_wait = stop_event is not None and inspect.iscoroutinefunction(
+        getattr(stop_event, "wait", None))
+    try:
+        if stop_event is not None and can_wait:
+            stopper = asyncio.ensure_future(stop_event.wait())
+            stopper.add_done_callback(lambda _f: cw.close())
+        while True:
+            if stop_event is not None and stop_event.is_set():
+                return
+            try:
+                raw = await _gather_async(cw, debounce, step, timeout,
+                                          None if can_wait else stop_event)
+            except WatcherClosedError:
+                return
+            if raw is None:
+                if yield_on_timeout:
+                    yield set()
+                continue
+            changes = cw.finish(raw)
+            if changes:
+                yield changes
+            if cw.gone:
+                return
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+        cw.close()
+
+
+async def _gather_async(
+    cw: _ChangeWatcher, debounce: int, step: int, timeout: int,
+    poll_stop: Any,
+) -> set[Any] | None:
+    """One group of changes; None when timeout ms pass without one.  With
+    a stop event that cannot be awaited (poll_stop), it is looked at
+    every step ms while waiting."""
+    loop = asyncio.get_running_loop()
+    w = cw.watcher
+    changes: set[Any] = set()
+    start = loop.time()
+    while True:
+        wait = None if timeout == 0 else timeout / 1000 - (loop.time() - start)
+        if poll_stop is not None:
+            wait = step / 1000 if wait is None else min(wait, step / 1000)
+        if wait is not None and wait <= 0:
+            return None
+        first = await w.get(wait)
+        if first is not None:
+            break
+        if poll_stop is not None and poll_stop.is_set():
+            return changes
+        if timeout and loop.time() - start >= timeout / 1000:
+            return None
+    first_at = loop.time()
+    cw.take(changes, first)
+    while not cw.gone:
+        left = debounce / 1000 - (loop.time() - first_at)
+        if left <= 0:
+            break
+        event = await w.get(min(step / 1000, left))
+        if event is None:
+            break
+        cw.take(changes, event)
+    return changes
+
+
+def watch(
+    *paths: Path | str,
+    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),
+    debounce: int = 1_600,
+    step: int = 50,
+    stop_event: Any = None,
+    rust_timeout: int = 5_000,
+    yield_on_timeout: bool = False,
+    debug: bool | None = None,
+    raise_interrupt: bool = True,
+    force_polling: bool | None = None,
+    poll_delay_ms: int = 300,
+    recursive: bool = True,
+    ignore_permission_denied: bool | None = None,
+    exclude: Sequence[str] = (),
+) -> Generator[set[FileChange], None, None]:
+    """The blocking twin of awatch(), for code without an event loop:
+    the same arguments (watchfiles'), the same sets.  ``stop_event`` is
+    anything with ``is_set()`` (a ``threading.Event``, say), looked at
+    every ``step`` ms while waiting.  A KeyboardInterrupt ends the
+    iteration quietly unless ``raise_interrupt``."""
+    _check_numbers(debounce, step, rust_timeout)
+    cw = _ChangeWatcher(paths, watch_filter=watch_filter,
+                        recursive=recursive, exclude=exclude,
+                        ignore_permission_denied=bool(
+                            ignore_permission_denied))
+    poller = select.poll()
+    poller.register(cw.watcher.fileno(), select.POLLIN)
+    try:
+        while True:
+            if stop_event is not None and stop_event.is_set():
+                return
+            try:
+                raw = _gather_sync(cw, poller, debounce, step, rust_timeout,
+                                   stop_event)
+            except KeyboardInterrupt:
+                if raise_interrupt:
+                    raise
+                return
+            if raw is None:
+                if yield_on_timeout:
+                    yield set()
+                continue
+            changes = cw.finish(raw)
+            if changes:
+                yield changes
+            if cw.gone:
+                return
+    finally:
+        cw.close()
+
+
+def _poll_ms(seconds: float | None) -> int | None:
+    if seconds is None:
+        return None
+    return max(0, int(seconds * 1000 + 0.999))
+
+
+def _gather_sync(
+    cw: _ChangeWatcher, poller: Any, debounce: int, step: int,
+    timeout: int, stop_event: Any,
+) -> set[Any] | None:
+    changes: set[Any] = set()
+    start = time.monotonic()
+    # Take first, wait after: what a tree's scan read is already ours and
+    # would not make the descriptor readable.
+    while cw.take(changes) == 0:
+        if stop_event is not None and stop_event.is_set():
+            return changes
+        wait = None if timeout == 0 else timeout / 1000 - (
+            time.monotonic() - start)
+        if wait is not None and wait <= 0:
+            return None
+        if stop_event is not None:
+            wait = step / 1000 if wait is None else min(wait, step / 1000)
+        poller.poll(_poll_ms(wait))
+    first_at = time.monotonic()
+    while not cw.gone:
+        left = debounce / 1000 - (time.monotonic() - first_at)
+        if left <= 0 or not poller.poll(_poll_ms(min(step / 1000, left))):
+            break
+        cw.take(changes)
+    return changes
