@@ -53,24 +53,38 @@ ino_decode_field(const char *buf, size_t len, size_t *offset,
     return 1;
 }
 
-long
-ino_validate(const char *buf, size_t len, size_t *valid_len)
+int
+ino_frame(char *buf, size_t len, int strip, size_t *valid, size_t *count)
 {
-    size_t off = 0;
-    long count = 0;
+    size_t off = 0, n = 0;
     uint32_t field[4];
 
-    /* Framing needs only the headers: the same bounds ino_decode()
-     * checks, without finding each name's length. */
     while (len - off >= INO_RECORD_HEADER) {
         memcpy(field, buf + off, sizeof field);
         if (field[3] > INO_NAME_FIELD_MAX ||
             field[3] > len - off - INO_RECORD_HEADER) {
             break;
         }
+        if (strip && (field[1] & INO_PRIV_BITS)) {
+            field[1] &= ~INO_PRIV_BITS;
+            memcpy(buf + off, field, sizeof field);
+        }
         off += INO_RECORD_HEADER + field[3];
-        count++;
+        n++;
     }
-    *valid_len = off;
-    return off < len ? -EBADMSG : count;
+    *valid = off;
+    *count = n;
+    return off < len ? -EBADMSG : 0;
+}
+
+long
+ino_validate(const char *buf, size_t len, size_t *valid_len)
+{
+    size_t count;
+
+    /* Without strip, ino_frame() only reads. */
+    if (ino_frame((char *)buf, len, 0, valid_len, &count) < 0) {
+        return -EBADMSG;
+    }
+    return (long)count;
 }

@@ -23,6 +23,15 @@
  */
 #define INO_SCRATCH_SIZE (64u * 1024u)
 
+/* Frames the kernel's records in buf[0..len): sets *valid to the bytes of
+ * the well-formed ones and *count to their number, and returns 0, or
+ * -EBADMSG when a malformed record (truncated, or a name field over
+ * INO_NAME_FIELD_MAX) follows them.  Only the headers are read; with
+ * strip set, the queue's private bits are cleared from each record's mask
+ * so that no kernel record can pass for one of ours. */
+int ino_frame(char *buf, size_t len, int strip, size_t *valid,
+              size_t *count);
+
 /* ino_decode() with another bound on the name field. */
 int ino_decode_field(const char *buf, size_t len, size_t *offset,
                      ino_event *ev, size_t max_field);

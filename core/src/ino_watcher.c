@@ -234,36 +234,6 @@ ino_queue_push(ino_watcher *w, int32_t wd, uint32_t mask, uint32_t cookie,
     return 0;
 }
 
-/* Frames the records the kernel wrote at buf (the bounds ino_validate()
- * checks), clearing the bits the queue uses for itself (INO_PRIV_BITS) so
- * that no record read from the descriptor can pass for one of ours: one
- * walk over the headers.  Sets *valid to the bytes of the well-formed
- * records and *count to their number; returns 0, or -EBADMSG when a
- * malformed record follows them. */
-static int
-frame_kernel_records(char *buf, size_t len, size_t *valid, size_t *count)
-{
-    size_t off = 0, n = 0;
-    uint32_t field[4];
-
-    while (len - off >= INO_RECORD_HEADER) {
-        memcpy(field, buf + off, sizeof field);
-        if (field[3] > INO_NAME_FIELD_MAX ||
-            field[3] > len - off - INO_RECORD_HEADER) {
-            break;
-        }
-        if (field[1] & INO_PRIV_BITS) {
-            field[1] &= ~INO_PRIV_BITS;
-            memcpy(buf + off, field, sizeof field);
-        }
-        off += INO_RECORD_HEADER + field[3];
-        n++;
-    }
-    *valid = off;
-    *count = n;
-    return off < len ? -EBADMSG : 0;
-}
-
 /* ino_read() for a watcher with trees: read into the scratch buffer and
  * let ino_tree.c rewrite the records into the queue. */
 static long
@@ -357,7 +327,7 @@ ino_read(ino_watcher *w)
         w->drained = room - (size_t)n >= INO_READ_MIN;
         /* On a malformed record, keep (and count) the well-formed ones
          * before it; what follows it cannot be framed and is dropped. */
-        rc = frame_kernel_records(c->buf + c->len, (size_t)n, &valid, &count);
+        rc = ino_frame(c->buf + c->len, (size_t)n, 1, &valid, &count);
         c->len += valid;
         w->queued += count;
         if (rc < 0) {

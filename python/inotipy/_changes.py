@@ -234,11 +234,16 @@ class _ChangeWatcher:
             changes.update((Change.modified, root) for root in self.roots)
         return int(taken)
 
-    def finish(self, raw: set[Any]) -> set[FileChange]:
-        if self.filter is None:
-            return raw
-        keep = self.filter
-        return {c for c in raw if keep(c[0], c[1])}
+    def result(self, raw: set[Any] | None,
+               yield_on_timeout: bool) -> set[FileChange] | None:
+        """What to yield for a group (None for a timeout): the filtered
+        set, or None when there is nothing to yield."""
+        if raw is None:
+            return set() if yield_on_timeout else None
+        if self.filter is not None:
+            keep = self.filter
+            raw = {c for c in raw if keep(c[0], c[1])}
+        return raw or None
 
     @property
     def gone(self) -> bool:
@@ -318,12 +323,8 @@ async def awatch(
                                           None if can_wait else stop_event)
             except WatcherClosedError:
                 return
-            if raw is None:
-                if yield_on_timeout:
-                    yield set()
-                continue
-            changes = cw.finish(raw)
-            if changes:
+            changes = cw.result(raw, yield_on_timeout)
+            if changes is not None:
                 yield changes
             if cw.gone:
                 return
@@ -409,12 +410,8 @@ def watch(
                 if raise_interrupt:
                     raise
                 return
-            if raw is None:
-                if yield_on_timeout:
-                    yield set()
-                continue
-            changes = cw.finish(raw)
-            if changes:
+            changes = cw.result(raw, yield_on_timeout)
+            if changes is not None:
                 yield changes
             if cw.gone:
                 return
