@@ -240,3 +240,59 @@ def test_run_mode_errors(tmp_dir: Path, scaled) -> None:
         inotipy(str(tmp_dir), "--", str(tmp_dir / "no-such-program")),
         capture_output=True, text=True, timeout=scaled(30))
     assert result.returncode == 1 and "cannot run" in result.stderr
+
+
+def gone(pid: str | int, scaled) -> bool:
+    end = time.monotonic() + scaled(10)
+    while os.path.exists("/proc/%s" % pid):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                if f.read().split(")")[-1].split()[0] == "Z":
+                    return True     # exited, waiting to be reaped
+        except OSError:
+            pass
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)    # polls a condition, against a deadline
+    return True
+
+
+BACKGROUND = "sleep 300 & echo $! >> \"$1\""
+
+
+def test_run_mode_stops_what_the_command_left_running(
+        spawn, tmp_dir: Path, tmp_path: Path, scaled) -> None:
+    """The command exits at once, leaving a process behind in its group:
+    a restart stops that one too, and SIGTERM to inotipy stops the rest."""
+    pids = tmp_path / "pids"
+    child = spawn(inotipy(str(tmp_dir), "--step", "20", "--",
+                          "sh", "-c", BACKGROUND, "sh", str(pids)))
+    child.wait_watching()
+
+    def started(n: int) -> list[str]:
+        end = time.monotonic() + scaled(10)
+        while True:
+            got = pids.read_text().split() if pids.exists() else []
+            if len(got) >= n:
+                return got
+            assert time.monotonic() < end, got
+            time.sleep(0.01)    # polls a condition, against a deadline
+
+    first = started(1)[0]
+    (tmp_dir / "x.py").touch()
+    second = started(2)[1]
+    assert gone(first, scaled), "the first run's sleep was left behind"
+    child.signal(signal.SIGTERM)
+    status, _, err = child.finish()
+    assert status == 143, err
+    assert gone(second, scaled), "SIGTERM left the command's sleep behind"
+
+
+def test_bad_format_is_a_usage_error(tmp_dir: Path, scaled) -> None:
+    for fmt in ("{foo} {path}", "{path", "{0}"):
+        result = subprocess.run(inotipy(str(tmp_dir), "--format", fmt),
+                                capture_output=True, text=True,
+                                timeout=scaled(30))
+        assert result.returncode == 1, result.stderr
+        assert "bad --format" in result.stderr
+        assert "Traceback" not in result.stderr

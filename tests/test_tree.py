@@ -448,3 +448,20 @@ def test_reads_of_files_are_reported_in_every_directory(run, tmp_dir: Path) -> N
                 (IN.CLOSE_NOWRITE, "a/b/f")]
 
     run(main)
+
+
+def test_a_root_given_as_a_link_is_followed(run, tmp_dir: Path) -> None:
+    """follow_symlinks is about links below the root: the root a caller
+    names is followed, and its events carry the name given."""
+    (tmp_dir / "real" / "sub").mkdir(parents=True)
+    os.symlink(tmp_dir / "real", tmp_dir / "link")
+
+    async def main() -> None:
+        with Watcher() as w:
+            w.watch_tree(tmp_dir / "link", IN.CREATE)
+            assert w.watch_count == 2
+            (tmp_dir / "real" / "sub" / "f").touch()
+            [event] = await wait_for_events(w, 1)
+            assert event.path == str(tmp_dir / "link" / "sub" / "f")
+
+    run(main)

@@ -1062,7 +1062,11 @@ add_read_bits(ino_watcher *w, ino_tree *t)
         if (rl < 0 || full_path(t, rel, (size_t)rl, path) < 0) {
             continue;
         }
-        wd = inotify_add_watch(w->fd, path, t->watch_mask);
+        /* The root is followed if it is a link (see ino_add_tree()). */
+        wd = inotify_add_watch(w->fd, path,
+                               e->node == t->root
+                                   ? t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW
+                                   : t->watch_mask);
         if (wd == e->wd) {
             e->mask = t->watch_mask;
         }
@@ -1107,7 +1111,11 @@ ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
      * once it is done (add_read_bits()). */
     full_mask = t->watch_mask;
     t->watch_mask &= ~(uint32_t)(IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE);
-    wd = inotify_add_watch(w->fd, path, t->watch_mask | IN_MASK_CREATE);
+    /* The root itself is followed when it is a symbolic link, as the
+     * path the caller named (follow_symlinks is about links below it). */
+    wd = inotify_add_watch(w->fd, path,
+                           (t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW) |
+                               IN_MASK_CREATE);
     if (wd < 0) {
         rc = errno == EEXIST ? -EBUSY : -errno;
         tree_free(t);

@@ -85,19 +85,17 @@ class BaseFilter:
 
     def __init__(self) -> None:
         self._ignore_dirs = frozenset(self.ignore_dirs)
-        patterns = list(self.ignore_entity_patterns)
-        self._ignore_entity_regex = (
-            re.compile("|".join("(?:%s)" % p for p in patterns))
-            if patterns else None
-        )
+        # One regex each: a pattern may carry its own flags or groups.
+        self._ignore_entity_regexes = tuple(
+            re.compile(p) for p in self.ignore_entity_patterns)
         self._ignore_paths = tuple(str(p) for p in self.ignore_paths)
 
     def __call__(self, change: Change, path: str) -> bool:
         parts = path.lstrip(os.sep).split(os.sep)
         if not self._ignore_dirs.isdisjoint(parts):
             return False
-        regex = self._ignore_entity_regex
-        if regex is not None and regex.search(parts[-1]):
+        name = parts[-1]
+        if any(r.search(name) for r in self._ignore_entity_regexes):
             return False
         if self._ignore_paths and path.startswith(self._ignore_paths):
             return False
@@ -174,6 +172,54 @@ def _dirs_never_watched(watch_filter: object) -> tuple[str, ...]:
                  for name in sorted(watch_filter._ignore_dirs))
 
 
+class _Root:
+    """A path given to awatch()/watch(): as shown in changes, and real."""
+
+    def __init__(self, given: Path | str | bytes) -> None:
+        text = os.fsdecode(os.fspath(given))
+        # Absolute, as watchfiles reports paths (and normalized).
+        self.shown = os.path.abspath(text)
+        self.real = os.path.realpath(self.shown)
+        self.is_dir = os.path.isdir(self.shown)
+
+    def inside(self, other: _Root) -> bool:
+        """True when other is a directory tree that holds this path."""
+        return other.is_dir and (
+            self.real == other.real
+            or self.real.startswith(other.real.rstrip(os.sep) + os.sep))
+
+
+def _plan(roots: list[_Root], recursive: bool) -> tuple[
+        list[_Root], dict[str, set[str]]]:
+    """Which directories to watch, and which files through their parent.
+
+    Repeated paths count once, and with trees a path inside another
+    tree is left to it.  A file is watched through its directory, for
+    its name only, so that it survives being replaced (an editor's safe
+    write renames a new file over it) and being deleted and made again.
+    Returns the directories (or, without trees, any path that is not a
+    file) and {parent directory: names of files watched in it}."""
+    dirs: list[_Root] = []
+    files: dict[str, set[str]] = {}
+    seen: set[str] = set()
+    # Shorter real paths first, so that a tree comes before what it holds.
+    for root in sorted(roots, key=lambda r: len(r.real)):
+        if root.real in seen:
+            continue
+        seen.add(root.real)
+        if recursive and any(root.inside(d) for d in dirs):
+            continue
+        if root.is_dir or not os.path.lexists(root.shown):
+            dirs.append(root)       # a missing path fails in watch()
+            continue
+        parent, name = os.path.split(root.shown)
+        if not recursive and any(d.is_dir and d.real == os.path.realpath(
+                parent) for d in dirs):
+            continue                # its directory is watched anyway
+        files.setdefault(parent, set()).add(name)
+    return dirs, files
+
+
 class _ChangeWatcher:
     """The watcher behind one awatch()/watch() call."""
 
@@ -191,29 +237,42 @@ class _ChangeWatcher:
         self.filter = watch_filter
         self.quiet = ignore_permission_denied
         self.roots: list[str] = []
+        dirs, files = _plan([_Root(p) for p in paths], recursive)
+        # Changes in a directory watched only for some of its files are
+        # kept for those files alone.
+        self.only_parents = frozenset(files)
+        self.only = frozenset(os.path.join(parent, name)
+                              for parent, names in files.items()
+                              for name in names)
         excludes = tuple(exclude) + _dirs_never_watched(watch_filter)
         self.watcher = _inotipy.Watcher()
         try:
             with self._warnings():
-                for p in paths:
-                    # Absolute, as watchfiles reports paths (normalized).
-                    self._add(os.path.abspath(p), recursive, excludes)
+                for root in dirs:
+                    self._add(root.shown, recursive and root.is_dir,
+                              excludes)
+                for parent in files:
+                    self._add(parent, False, excludes)
         except BaseException:
             self.watcher.close()
             raise
+        self.roots.extend(sorted(self.only))
 
-    def _add(self, path: str, recursive: bool,
+    def _add(self, path: str, tree: bool,
              excludes: tuple[str, ...]) -> None:
         try:
-            if recursive and os.path.isdir(path):
-                self.watcher.watch_tree(path, CHANGE_MASK, exclude=excludes)
+            if tree:
+                # Links to directories are followed, as watchfiles does.
+                self.watcher.watch_tree(path, CHANGE_MASK, exclude=excludes,
+                                        follow_symlinks=True)
             else:
                 self.watcher.watch(path, CHANGE_MASK)
         except PermissionError:
             if not self.quiet:
                 raise
             return
-        self.roots.append(path)
+        if path not in self.only_parents:
+            self.roots.append(path)
 
     def _warnings(self) -> Any:
         """Silences TreeWarnings when permission errors are to be ignored."""
@@ -240,10 +299,18 @@ class _ChangeWatcher:
         set, or None when there is nothing to yield."""
         if raw is None:
             return set() if yield_on_timeout else None
+        if self.only_parents:
+            raw = {c for c in raw if self._wanted(c[1])}
         if self.filter is not None:
             keep = self.filter
             raw = {c for c in raw if keep(c[0], c[1])}
         return raw or None
+
+    def _wanted(self, path: str) -> bool:
+        if path in self.only:
+            return True
+        return path not in self.only_parents and (
+            os.path.dirname(path) not in self.only_parents)
 
     @property
     def gone(self) -> bool:
@@ -259,6 +326,14 @@ def _quiet_tree_warnings() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TreeWarning)
         yield
+
+
+def _ignoring_permissions(flag: bool | None) -> bool:
+    """As watchfiles: None means the WATCHFILES_IGNORE_PERMISSION_DENIED
+    environment variable, set and not empty."""
+    if flag is None:
+        return bool(os.environ.get("WATCHFILES_IGNORE_PERMISSION_DENIED"))
+    return flag
 
 
 def _check_numbers(debounce: int, step: int, timeout: int) -> None:
@@ -289,12 +364,15 @@ async def awatch(
 
     The arguments are watchfiles'.  ``stop_event`` (an ``asyncio.Event``,
     an ``anyio.Event``, anything with ``wait()`` or ``is_set()``) ends the
-    iteration when set.  ``rust_timeout`` (ms, 5000 when None, 0 for
-    none) is how long to wait before yielding an empty set, which happens
-    only with ``yield_on_timeout``.  ``exclude`` adds globs of names that
-    are neither watched nor reported.  ``debug``, ``force_polling`` and
-    ``poll_delay_ms`` are accepted and ignored: there is no polling here.
-    The iteration ends when every watched path is gone.
+    iteration when set.  With ``yield_on_timeout``, an empty set is
+    yielded after ``rust_timeout`` ms (5000 when None) without a change;
+    without it there is no timer.  Paths are watched as watchfiles watches
+    them: repeated and nested ones once, links followed, a file through
+    its directory (so that it survives an editor's safe write), and a
+    deleted path is waited for, not an end.  ``exclude`` adds globs of
+    names that are neither watched nor reported.  ``debug``,
+    ``force_polling`` and ``poll_delay_ms`` are accepted and ignored:
+    there is no polling here.
     """
     if raise_interrupt is not None:
         warnings.warn(
@@ -302,9 +380,11 @@ async def awatch(
             "cancels the coroutine", DeprecationWarning, stacklevel=2)
     timeout = 5_000 if rust_timeout is None else rust_timeout
     _check_numbers(debounce, step, timeout)
+    if not yield_on_timeout:
+        timeout = 0     # a timeout would yield nothing: no timer at all
     cw = _ChangeWatcher(paths, watch_filter=watch_filter,
                         recursive=recursive, exclude=exclude,
-                        ignore_permission_denied=bool(
+                        ignore_permission_denied=_ignoring_permissions(
                             ignore_permission_denied))
     stopper: asyncio.Future[Any] | None = None
     # asyncio.Event and anyio.Event are awaited; threading.Event's wait()
@@ -326,8 +406,6 @@ async def awatch(
             changes = cw.result(raw, yield_on_timeout)
             if changes is not None:
                 yield changes
-            if cw.gone:
-                return
     finally:
         if stopper is not None:
             stopper.cancel()
@@ -393,9 +471,11 @@ def watch(
     every ``step`` ms while waiting.  A KeyboardInterrupt ends the
     iteration quietly unless ``raise_interrupt``."""
     _check_numbers(debounce, step, rust_timeout)
+    if not yield_on_timeout:
+        rust_timeout = 0    # a timeout would yield nothing: no timer at all
     cw = _ChangeWatcher(paths, watch_filter=watch_filter,
                         recursive=recursive, exclude=exclude,
-                        ignore_permission_denied=bool(
+                        ignore_permission_denied=_ignoring_permissions(
                             ignore_permission_denied))
     poller = select.poll()
     poller.register(cw.watcher.fileno(), select.POLLIN)
@@ -413,8 +493,6 @@ def watch(
             changes = cw.result(raw, yield_on_timeout)
             if changes is not None:
                 yield changes
-            if cw.gone:
-                return
     finally:
         cw.close()
 

@@ -436,32 +436,44 @@ def _redraw(stats: _Stats | None, drawn: int) -> int:
 
 
 class _Child:
+    """The command, in a process group of its own: stopping it stops
+    whatever it started too, even once it has exited itself."""
+
     def __init__(self, command: Sequence[str], grace: float) -> None:
         self.command = list(command)
         self.grace = grace
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        # A session of its own: stopping it stops what it started too.
         self.proc = subprocess.Popen(self.command, start_new_session=True)
 
     async def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
+        group = proc.pid            # the session leader's pid is its group
+        proc.poll()                 # reap a leader that exited: no zombie
+        if not _signal_group(group, signal.SIGTERM):
+            proc.wait()
             return
         deadline = time.monotonic() + self.grace
-        while proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)   # polls the child's exit, bounded
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
+        while time.monotonic() < deadline:
+            proc.poll()
+            if not _signal_group(group, 0):
+                break
+            await asyncio.sleep(0.02)   # polls the group's exit, bounded
+        else:
+            _signal_group(group, signal.SIGKILL)
+        proc.wait()
+
+
+def _signal_group(group: int, signum: int) -> bool:
+    """Sends signum to a process group; False when none of it is left."""
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _describe(changes: Iterable[tuple[Any, str]]) -> str:
@@ -498,6 +510,19 @@ async def _run_command(args: argparse.Namespace, command: list[str]) -> int:
         print("inotipy: cannot run %r: %s" % (command[0], e.strerror or e),
               file=sys.stderr)
         return EXIT_ERROR
+    # SIGTERM and SIGHUP end us like Ctrl-C does: through the finally
+    # below, which stops the command, never leaving it behind.
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    caught: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        caught.append(signum)
+        if task is not None:
+            task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
         async for changes in awatch(*args.paths, watch_filter=keep,
                                     debounce=args.debounce, step=args.step,
@@ -509,8 +534,14 @@ async def _run_command(args: argparse.Namespace, command: list[str]) -> int:
     except OSError as e:
         print("inotipy: %s" % e, file=sys.stderr)
         return EXIT_ERROR
+    except asyncio.CancelledError:
+        if not caught:
+            raise                       # Ctrl-C: asyncio.run() says so
+        return 128 + caught[0]
     finally:
         await child.stop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
     return EXIT_OK
 
 
@@ -533,6 +564,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         mask = 0
         for m in args.events:
             mask |= m
+    if args.format is not None:
+        try:
+            args.format.format(path="", name="", events="", mask=0,
+                               cookie=0, wd=0, src="", time="")
+        except (KeyError, IndexError, ValueError) as e:
+            _parser().error("bad --format %r: %s (fields: {path} {name} "
+                            "{events} {mask} {cookie} {wd} {src} {time})"
+                            % (args.format, e))
     if command and (args.stats or args.json or args.format is not None):
         _parser().error("a COMMAND runs on its own: no --stats, --json or "
                         "--format with it")
