@@ -218,6 +218,31 @@ def test_example_tree_under_valgrind(build, spawn, tmp_path):
     assert (status, out) == (0, ""), err
 
 
+@pytest.mark.parametrize("tool", ["native", "valgrind"])
+def test_example_once_removes_each_watch(build, spawn, tmp_path, tool):
+    """-o: ino_rm_watch() after a path's first event; its IN_IGNORED hands
+    the watch's pointer back; with no watch left the program ends."""
+    if tool == "valgrind" and (shutil.which("valgrind") is None or SANITIZED):
+        pytest.skip("valgrind not usable here")
+    prefix = VALGRIND if tool == "valgrind" else []
+    deadline = 60.0 if prefix else 5.0
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    child = spawn(prefix + [str(build(EXAMPLE)), "-o", "-m", "0x100",
+                            str(a), str(b)])
+    assert wait_started(child, deadline) == "watching 2\n"
+    (a / "x").touch()
+    (a / "y").touch()       # after the removal: not printed
+    lines = example_lines(child, 2, deadline)
+    assert lines == [(f"{a}/x", "CREATE", "0"), (str(a), "IGNORED", "0")]
+    (b / "z").touch()
+    lines = example_lines(child, 2, deadline)
+    assert lines == [(f"{b}/z", "CREATE", "0"), (str(b), "IGNORED", "0")]
+    status, out, err = child.finish(deadline)
+    assert (status, out, err) == (0, "", "")
+
+
 def test_example_timeout_and_errors(build, tmp_path):
     binary = str(build(EXAMPLE))
     proc = run([binary, "-t", "0.1", str(tmp_path)], tmp_path, RUN_TIMEOUT)

@@ -9,13 +9,15 @@
  * bits by name joined with '|', FROM the old path of a paired move in a
  * tree.
  *
- *   inowatch [-r] [-m MASK] [-x GLOB]... [-n COUNT] [-t SECONDS] PATH...
+ *   inowatch [-r] [-o] [-m MASK] [-x GLOB]... [-n COUNT] [-t SECONDS] PATH...
  *
  *   -r          watch each PATH as a tree (every directory below it, now
  *               and later)
  *   -m MASK     the events to watch, a number (default IN_ALL_EVENTS)
  *   -x GLOB     in trees, neither watch nor report names matching GLOB
  *   -n COUNT    exit after COUNT events
+ *   -o          once: stop watching a path after its first event
+ *               (ino_rm_watch(); its IN_IGNORED follows)
  *   -t SECONDS  exit when SECONDS pass without an event
  *
  * Once every watch is set it writes "watching N" to standard error.  Exit
@@ -78,7 +80,7 @@ print_path(const char *base, const char *name, size_t len)
 static int
 usage(void)
 {
-    fputs("usage: inowatch [-r] [-m MASK] [-x GLOB]... [-n COUNT] "
+    fputs("usage: inowatch [-r] [-o] [-m MASK] [-x GLOB]... [-n COUNT] "
           "[-t SECONDS] PATH...\n", stderr);
     return 1;
 }
@@ -128,14 +130,22 @@ add_one(ino_watcher *w, const char *path, uint32_t mask, int tree,
     return 0;
 }
 
-/* Prints every queued event; returns how many were printed. */
+/* Prints every queued event; returns how many were printed.  With once,
+ * a watch is removed after its first event, and what its removal leaves
+ * queued is not printed (but for the IN_IGNORED that closes it). */
 static long
-print_events(ino_watcher *w, long budget)
+print_events(ino_watcher *w, long budget, int once)
 {
     ino_event ev;
     long printed = 0;
 
     while (printed < budget && ino_next(w, &ev)) {
+        const ino_entry *e = ev.wd < 0 ? NULL : ino_table_find(&w->table,
+                                                               ev.wd);
+
+        if (once && e != NULL && e->removed && !(ev.mask & IN_IGNORED)) {
+            continue;
+        }
         if (ev.error > 0) {
             /* Not an event: part of a tree could not be watched. */
             fprintf(stderr, "inowatch: cannot watch %.*s below %s: %s\n",
@@ -158,6 +168,13 @@ print_events(ino_watcher *w, long budget)
             /* IN_IGNORED: the watch is gone and its udata is ours. */
             free(ev.udata);
         }
+        else if (once && e != NULL && !e->removed) {
+            int rc = ino_rm_watch(w, ev.wd);
+
+            if (rc < 0) {
+                fprintf(stderr, "inowatch: rm_watch: %s\n", strerror(-rc));
+            }
+        }
         printed++;
     }
     fflush(stdout);
@@ -172,16 +189,19 @@ main(int argc, char **argv)
     uint32_t mask = IN_ALL_EVENTS;
     long count = -1, seen = 0;
     double seconds = -1;
-    int tree = 0, opt, status = 1, timeout_ms, i;
+    int tree = 0, once = 0, opt, status = 1, timeout_ms, i;
     ino_watcher w;
 
     if (exclude == NULL) {
         return 1;
     }
-    while ((opt = getopt(argc, argv, "rm:x:n:t:")) != -1) {
+    while ((opt = getopt(argc, argv, "rom:x:n:t:")) != -1) {
         switch (opt) {
         case 'r':
             tree = 1;
+            break;
+        case 'o':
+            once = 1;
             break;
         case 'm':
             mask = (uint32_t)strtoul(optarg, NULL, 0);
@@ -231,7 +251,7 @@ main(int argc, char **argv)
             fprintf(stderr, "inowatch: read: %s\n", strerror((int)-rc));
             goto done;
         }
-        seen += print_events(&w, count < 0 ? LONG_MAX : count - seen);
+        seen += print_events(&w, count < 0 ? LONG_MAX : count - seen, once);
         if (count >= 0 && seen >= count) {
             status = 0;
             goto done;
