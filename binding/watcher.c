@@ -1125,8 +1125,10 @@ watcher_take_changes(WatcherObject *self, PyObject *const *args,
         return NULL;
     }
     for (;;) {
-        if (PyList_GET_SIZE(self->waiters) > 0) {
-            break;              /* a get() still waits: it goes first */
+        /* A warning filter, or the kinds' __hash__ and __eq__, run Python
+         * code that may have closed the watcher: then stop here. */
+        if (self->closed || PyList_GET_SIZE(self->waiters) > 0) {
+            break;              /* or a get() still waits: it goes first */
         }
         if (PyList_GET_SIZE(self->returned) > 0) {
             event = watcher_take_event(self);

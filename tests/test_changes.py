@@ -550,3 +550,23 @@ def test_watch_blocking_keyboard_interrupt(
     child.wait_watching()
     child.signal(signal.SIGINT)
     assert child.finish()[:2] == (status, output)
+
+
+def test_take_changes_survives_a_close_from_python(tmp_dir: Path) -> None:
+    """_take_changes() calls back into Python (hashing the kinds); a kind
+    whose hash closes the watcher stops it cleanly, nothing lost so far."""
+    watcher = inotipy.Watcher()
+
+    class Closing(int):
+        def __hash__(self) -> int:
+            watcher.close()
+            return 1
+
+    watcher.watch(tmp_dir, inotipy.IN.CREATE)
+    for name in ("a", "b", "c"):
+        (tmp_dir / name).touch()
+    changes: set[Any] = set()
+    taken, overflowed = watcher._take_changes(
+        changes, Closing(1), Closing(2), Closing(3))
+    assert watcher.closed and not overflowed
+    assert taken == 1 and len(changes) == 1
