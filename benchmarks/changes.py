@@ -134,14 +134,19 @@ def main() -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--quick", action="store_true",
                    help="2,000 files in 20 directories, one repetition")
+    p.add_argument("--smoke", action="store_true",
+                   help="--quick with ours only: no venv, no network, "
+                   "nothing written (what CI runs)")
     p.add_argument("--out", default=str(HERE / "results-changes.json"))
     args = p.parse_args()
-    if args.quick:
+    if args.quick or args.smoke:
         args.files, args.dirs, args.reps = 2_000, 20, 1
     ours_env = dict(os.environ)
     contenders = [("inotipy", sys.executable, ours_env)]
-    wf = ensure_venv("watchfiles", WATCHFILES)
-    contenders.append(("watchfiles", str(wf), clean_env()))
+    wf = None
+    if not args.smoke:
+        wf = ensure_venv("watchfiles", WATCHFILES)
+        contenders.append(("watchfiles", str(wf), clean_env()))
     results: dict[str, list[dict]] = {}
     for rep in range(args.reps):
         for lib, python, env in contenders:
@@ -163,7 +168,7 @@ def main() -> int:
     print("\nmedians of %d; burst: %d files in %d new directories, %.2f s "
           "(median)" % (args.reps, args.files, args.dirs, statistics.median(
               r["burst_seconds"] for runs in results.values() for r in runs)))
-    if not args.quick:
+    if not (args.quick or args.smoke) and wf is not None:
         Path(args.out).write_text(json.dumps({
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "machine": {"platform": platform.platform(),

@@ -41,3 +41,13 @@ def test_smoke_run_prints_the_tables():
     # The smoke run writes nothing into the repository (no results, no
     # venvs).
     assert sorted(p.name for p in (ROOT / "benchmarks").iterdir()) == before
+
+
+def test_changes_smoke_run():
+    """benchmarks/changes.py --smoke: ours only, 2,000 files; every one of
+    them must be reported (that is correctness, not speed)."""
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "changes.py"),
+                        "--smoke"], capture_output=True, text=True,
+                       timeout=100, cwd=str(ROOT), stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "| inotipy | 2000 |" in r.stdout, r.stdout
