@@ -228,13 +228,30 @@ class _ChangeWatcher:
         paths: Sequence[Path | str],
         *,
         watch_filter: Callable[[Change, str], bool] | None,
+        debounce: int,
+        step: int,
+        timeout: int,
+        yield_on_timeout: bool,
         recursive: bool,
         exclude: Sequence[str],
-        ignore_permission_denied: bool,
+        ignore_permission_denied: bool | None,
     ) -> None:
         if not paths:
             raise ValueError("awatch() and watch() need at least one path")
+        for name, value in (("debounce", debounce), ("step", step),
+                            ("rust_timeout", timeout)):
+            if value < 0:
+                raise ValueError("%s must not be negative" % name)
+        # In seconds.  A timeout that would yield nothing is no timer.
+        self.debounce = debounce / 1000
+        self.step = step / 1000
+        self.timeout = timeout / 1000 if yield_on_timeout else 0.0
+        self.yield_on_timeout = yield_on_timeout
         self.filter = watch_filter
+        if ignore_permission_denied is None:
+            # As watchfiles: the environment variable, set and not empty.
+            ignore_permission_denied = bool(os.environ.get(
+                "WATCHFILES_IGNORE_PERMISSION_DENIED"))
         self.quiet = ignore_permission_denied
         self.roots: list[str] = []
         dirs, files = _plan([_Root(p) for p in paths], recursive)
@@ -293,12 +310,11 @@ class _ChangeWatcher:
             changes.update((Change.modified, root) for root in self.roots)
         return int(taken)
 
-    def result(self, raw: set[Any] | None,
-               yield_on_timeout: bool) -> set[FileChange] | None:
+    def result(self, raw: set[Any] | None) -> set[FileChange] | None:
         """What to yield for a group (None for a timeout): the filtered
         set, or None when there is nothing to yield."""
         if raw is None:
-            return set() if yield_on_timeout else None
+            return set() if self.yield_on_timeout else None
         if self.only_parents:
             raw = {c for c in raw if self._wanted(c[1])}
         if self.filter is not None:
@@ -315,7 +331,7 @@ class _ChangeWatcher:
     @property
     def gone(self) -> bool:
         """True once nothing is watched any more (every root deleted)."""
-        return self.watcher.closed or self.watcher.watch_count == 0
+        return bool(self.watcher.closed or self.watcher.watch_count == 0)
 
     def close(self) -> None:
         self.watcher.close()
@@ -326,21 +342,6 @@ def _quiet_tree_warnings() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TreeWarning)
         yield
-
-
-def _ignoring_permissions(flag: bool | None) -> bool:
-    """As watchfiles: None means the WATCHFILES_IGNORE_PERMISSION_DENIED
-    environment variable, set and not empty."""
-    if flag is None:
-        return bool(os.environ.get("WATCHFILES_IGNORE_PERMISSION_DENIED"))
-    return flag
-
-
-def _check_numbers(debounce: int, step: int, timeout: int) -> None:
-    for name, value in (("debounce", debounce), ("step", step),
-                        ("rust_timeout", timeout)):
-        if value < 0:
-            raise ValueError("%s must not be negative" % name)
 
 
 async def awatch(
@@ -378,14 +379,11 @@ async def awatch(
         warnings.warn(
             "raise_interrupt is deprecated for awatch(): a KeyboardInterrupt "
             "cancels the coroutine", DeprecationWarning, stacklevel=2)
-    timeout = 5_000 if rust_timeout is None else rust_timeout
-    _check_numbers(debounce, step, timeout)
-    if not yield_on_timeout:
-        timeout = 0     # a timeout would yield nothing: no timer at all
-    cw = _ChangeWatcher(paths, watch_filter=watch_filter,
-                        recursive=recursive, exclude=exclude,
-                        ignore_permission_denied=_ignoring_permissions(
-                            ignore_permission_denied))
+    cw = _ChangeWatcher(
+        paths, watch_filter=watch_filter, debounce=debounce, step=step,
+        timeout=5_000 if rust_timeout is None else rust_timeout,
+        yield_on_timeout=yield_on_timeout, recursive=recursive,
+        exclude=exclude, ignore_permission_denied=ignore_permission_denied)
     stopper: asyncio.Future[Any] | None = None
     # asyncio.Event and anyio.Event are awaited; threading.Event's wait()
     # would block the loop, so it is only looked at (is_set()).
@@ -399,11 +397,11 @@ async def awatch(
             if stop_event is not None and stop_event.is_set():
                 return
             try:
-                raw = await _gather_async(cw, debounce, step, timeout,
-                                          None if can_wait else stop_event)
+                raw = await _gather_async(
+                    cw, None if can_wait else stop_event)
             except WatcherClosedError:
                 return
-            changes = cw.result(raw, yield_on_timeout)
+            changes = cw.result(raw)
             if changes is not None:
                 yield changes
     finally:
@@ -412,37 +410,32 @@ async def awatch(
         cw.close()
 
 
-async def _gather_async(
-    cw: _ChangeWatcher, debounce: int, step: int, timeout: int,
-    poll_stop: Any,
-) -> set[Any] | None:
-    """One group of changes; None when timeout ms pass without one.  With
-    a stop event that cannot be awaited (poll_stop), it is looked at
-    every step ms while waiting."""
+async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
+    """One group of changes; None when the timeout passes without one.
+    With a stop event that cannot be awaited (poll_stop), it is looked at
+    every step while waiting."""
     loop = asyncio.get_running_loop()
     w = cw.watcher
     changes: set[Any] = set()
     start = loop.time()
     while True:
-        wait = None if timeout == 0 else timeout / 1000 - (loop.time() - start)
-        if poll_stop is not None:
-            wait = step / 1000 if wait is None else min(wait, step / 1000)
+        wait = cw.timeout - (loop.time() - start) if cw.timeout else None
         if wait is not None and wait <= 0:
             return None
+        if poll_stop is not None:
+            wait = cw.step if wait is None else min(wait, cw.step)
         first = await w.get(wait)
         if first is not None:
             break
         if poll_stop is not None and poll_stop.is_set():
             return changes
-        if timeout and loop.time() - start >= timeout / 1000:
-            return None
     first_at = loop.time()
     cw.take(changes, first)
     while not cw.gone:
-        left = debounce / 1000 - (loop.time() - first_at)
+        left = cw.debounce - (loop.time() - first_at)
         if left <= 0:
             break
-        event = await w.get(min(step / 1000, left))
+        event = await w.get(min(cw.step, left))
         if event is None:
             break
         cw.take(changes, event)
@@ -470,13 +463,11 @@ def watch(
     anything with ``is_set()`` (a ``threading.Event``, say), looked at
     every ``step`` ms while waiting.  A KeyboardInterrupt ends the
     iteration quietly unless ``raise_interrupt``."""
-    _check_numbers(debounce, step, rust_timeout)
-    if not yield_on_timeout:
-        rust_timeout = 0    # a timeout would yield nothing: no timer at all
-    cw = _ChangeWatcher(paths, watch_filter=watch_filter,
-                        recursive=recursive, exclude=exclude,
-                        ignore_permission_denied=_ignoring_permissions(
-                            ignore_permission_denied))
+    cw = _ChangeWatcher(
+        paths, watch_filter=watch_filter, debounce=debounce, step=step,
+        timeout=rust_timeout, yield_on_timeout=yield_on_timeout,
+        recursive=recursive, exclude=exclude,
+        ignore_permission_denied=ignore_permission_denied)
     poller = select.poll()
     poller.register(cw.watcher.fileno(), select.POLLIN)
     try:
@@ -484,13 +475,12 @@ def watch(
             if stop_event is not None and stop_event.is_set():
                 return
             try:
-                raw = _gather_sync(cw, poller, debounce, step, rust_timeout,
-                                   stop_event)
+                raw = _gather_sync(cw, poller, stop_event)
             except KeyboardInterrupt:
                 if raise_interrupt:
                     raise
                 return
-            changes = cw.result(raw, yield_on_timeout)
+            changes = cw.result(raw)
             if changes is not None:
                 yield changes
     finally:
@@ -503,10 +493,8 @@ def _poll_ms(seconds: float | None) -> int | None:
     return max(0, int(seconds * 1000 + 0.999))
 
 
-def _gather_sync(
-    cw: _ChangeWatcher, poller: Any, debounce: int, step: int,
-    timeout: int, stop_event: Any,
-) -> set[Any] | None:
+def _gather_sync(cw: _ChangeWatcher, poller: Any,
+                 stop_event: Any) -> set[Any] | None:
     changes: set[Any] = set()
     start = time.monotonic()
     # Take first, wait after: what a tree's scan read is already ours and
@@ -514,17 +502,16 @@ def _gather_sync(
     while cw.take(changes) == 0:
         if stop_event is not None and stop_event.is_set():
             return changes
-        wait = None if timeout == 0 else timeout / 1000 - (
-            time.monotonic() - start)
+        wait = cw.timeout - (time.monotonic() - start) if cw.timeout else None
         if wait is not None and wait <= 0:
             return None
         if stop_event is not None:
-            wait = step / 1000 if wait is None else min(wait, step / 1000)
+            wait = cw.step if wait is None else min(wait, cw.step)
         poller.poll(_poll_ms(wait))
     first_at = time.monotonic()
     while not cw.gone:
-        left = debounce / 1000 - (time.monotonic() - first_at)
-        if left <= 0 or not poller.poll(_poll_ms(min(step / 1000, left))):
+        left = cw.debounce - (time.monotonic() - first_at)
+        if left <= 0 or not poller.poll(_poll_ms(min(cw.step, left))):
             break
         cw.take(changes)
     return changes
