@@ -1132,9 +1132,20 @@ watcher_take_changes(WatcherObject *self, PyObject *const *args,
         }
         if (PyList_GET_SIZE(self->returned) > 0) {
             event = watcher_take_event(self);
-            if (event == NULL ||
-                add_event_change(changes, kinds, event, &overflowed) < 0) {
-                Py_XDECREF(event);
+            if (event == NULL) {
+                return NULL;
+            }
+            if (add_event_change(changes, kinds, event, &overflowed) < 0) {
+                /* Keep the event for the next caller rather than lose it;
+                 * the error that stopped us is the one to raise. */
+                inotipy_saved_error saved;
+
+                inotipy_error_save(&saved);
+                if (watcher_give_back(self, event) < 0) {
+                    PyErr_WriteUnraisable((PyObject *)self);
+                }
+                inotipy_error_restore(&saved);
+                Py_DECREF(event);
                 return NULL;
             }
             Py_DECREF(event);
