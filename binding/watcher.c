@@ -138,7 +138,7 @@ raise_watch_error(WatcherObject *self, int rc, PyObject *path, size_t in_use)
 static PyObject *
 call_loop(WatcherObject *self, PyObject *name, PyObject *arg)
 {
-    PyObject *fd = PyLong_FromLong(self->core.fd), *r;
+    PyObject *fd = PyLong_FromLong(ino_fd(&self->core)), *r;
 
     if (fd == NULL) {
         return NULL;
@@ -232,7 +232,7 @@ static void
 watcher_maybe_resume(WatcherObject *self)
 {
     if (self->reading || self->loop == NULL || self->closed ||
-        self->core.queued > self->core.max_queued / 2 ||
+        ino_queued(&self->core) > ino_max_queued(&self->core) / 2 ||
         self->reader_pid != getpid()) {
         return;
     }
@@ -320,7 +320,7 @@ warn_tree_error(WatcherObject *self, const ino_event *ev)
             "cannot watch %R: the inotify watch limit "
             "(/proc/sys/fs/inotify/max_user_watches) is reached with %zu "
             "watches in this watcher",
-            path, self->core.table.count);
+            path, ino_watch_count(&self->core));
     }
     else {
         rc = PyErr_WarnFormat(self->st->tree_warning, 1,
@@ -487,7 +487,7 @@ watcher_open(WatcherObject *self, size_t max_queued)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    self->fd_shown = self->core.fd;
+    self->fd_shown = ino_fd(&self->core);
     return 0;
 }
 
@@ -754,7 +754,7 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
     rc = ino_add_watch(&self->core, PyBytes_AS_STRING(fsname), mask, &e);
     Py_DECREF(fsname);
     if (rc < 0) {
-        raise_watch_error(self, rc, path, self->core.table.count);
+        raise_watch_error(self, rc, path, ino_watch_count(&self->core));
         Py_DECREF(path);
         return NULL;
     }
@@ -952,7 +952,7 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
         event = watcher_poll(self, 0);
         if (event == NULL && read_kernel && !PyErr_Occurred()) {
             event = watcher_poll(self, 1);
-            read_kernel = !self->core.drained;
+            read_kernel = !ino_drained(&self->core);
         }
         if (event == NULL) {
             if (PyErr_Occurred()) {
@@ -1172,7 +1172,7 @@ watcher_take_changes(WatcherObject *self, PyObject *const *args,
         if (watcher_read(self) < 0) {
             return NULL;
         }
-        read_kernel = !self->core.drained;
+        read_kernel = !ino_drained(&self->core);
         if (!ino_pending(&self->core)) {
             break;
         }
@@ -1192,7 +1192,7 @@ watcher_fileno(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     if (watcher_raise_if_closed(self) < 0) {
         return NULL;
     }
-    return PyLong_FromLong(self->core.fd);
+    return PyLong_FromLong(ino_fd(&self->core));
 }
 
 static PyObject *
@@ -1232,7 +1232,7 @@ static PyObject *
 watcher_get_fd(WatcherObject *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromLong(self->core.fd);
+    return PyLong_FromLong(ino_fd(&self->core));
 }
 
 static PyObject *
@@ -1253,7 +1253,7 @@ static PyObject *
 watcher_get_queued(WatcherObject *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromSize_t(self->core.queued +
+    return PyLong_FromSize_t(ino_queued(&self->core) +
                              (size_t)PyList_GET_SIZE(self->returned));
 }
 
@@ -1261,14 +1261,14 @@ static PyObject *
 watcher_get_watch_count(WatcherObject *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromSize_t(self->core.table.count);
+    return PyLong_FromSize_t(ino_watch_count(&self->core));
 }
 
 static PyObject *
 watcher_get_max_queued(WatcherObject *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromSize_t(self->core.max_queued);
+    return PyLong_FromSize_t(ino_max_queued(&self->core));
 }
 
 static PyMethodDef watcher_methods[] = {

@@ -28,7 +28,7 @@ TEST_SOURCES = sorted(TESTS_DIR.glob("test_*.c"))
 
 # Paths are relative to ROOT, the compiler's working directory.
 CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g",
-          "-Icore/include"]
+          "-Icore/include", "-Icore/src"]
 EXTRA_CFLAGS = shlex.split(os.environ.get("INOTIPY_C_TEST_CFLAGS", ""))
 SANITIZED = any(f.startswith("-fsanitize") for f in EXTRA_CFLAGS)
 VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full",

@@ -256,7 +256,7 @@ main(int argc, char **argv)
             status = 0;
             goto done;
         }
-        if (w.table.count == 0) {
+        if (ino_watch_count(&w) == 0) {
             status = 0;         /* every watch is gone */
             goto done;
         }

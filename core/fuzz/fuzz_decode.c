@@ -249,13 +249,13 @@ queue_take(fuzz_queue *q, int kernel)
     ino_event ev;
 
     for (n = 0; n < q->take; n++) {
-        size_t before = q->w.queued;
+        size_t before = ino_queued(&q->w);
 
         if (!ino_next(&q->w, &ev)) {
-            FUZZ_CHECK(q->w.queued == 0);
+            FUZZ_CHECK(ino_queued(&q->w) == 0);
             break;
         }
-        FUZZ_CHECK(q->w.queued < before);
+        FUZZ_CHECK(ino_queued(&q->w) < before);
         check_event(q, &ev, kernel);
     }
     return n;
@@ -332,7 +332,7 @@ run_hostile(fuzz_queue *q, const char *payload, size_t len, size_t piece)
             FUZZ_CHECK(pipe_unread(q) < left);
         }
     }
-    FUZZ_CHECK(q->w.queued == 0);
+    FUZZ_CHECK(ino_queued(&q->w) == 0);
 }
 
 static void

@@ -36,7 +36,7 @@
  *    component and no excluded component; src only on a paired
  *    IN_MOVED_TO, and a path of the same kind; error records carry a
  *    path too;
- * 2. w.queued == 0 once drained;
+ * 2. ino_queued(&w) == 0 once drained;
  * 3. ino_tree_size(root) equals the number of directories a walk of
  *    "tree" finds (the root included, excluded names skipped, symlinks
  *    not followed), and the kernel's watch count (/proc/self/fdinfo)
@@ -349,13 +349,13 @@ take(fuzz_tree *f, long n)
     ino_event ev;
 
     for (k = 0; n < 0 || k < n; k++) {
-        size_t before = f->w.queued;
+        size_t before = ino_queued(&f->w);
 
         if (!ino_next(&f->w, &ev)) {
-            FUZZ_CHECK(f->w.queued == 0);
+            FUZZ_CHECK(ino_queued(&f->w) == 0);
             break;
         }
-        FUZZ_CHECK(f->w.queued < before);
+        FUZZ_CHECK(ino_queued(&f->w) < before);
         check_event(f, &ev);
         f->events++;
     }
@@ -384,7 +384,7 @@ drain(fuzz_tree *f)
             break;
         }
     }
-    FUZZ_CHECK(f->w.queued == 0);
+    FUZZ_CHECK(ino_queued(&f->w) == 0);
 }
 
 /* ---- operations --------------------------------------------------------- */
@@ -572,9 +572,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 tsize, walked, f.hazard, f.errors);
     }
     FUZZ_CHECK(size_ok);
-    FUZZ_CHECK(kernel_watches(f.w.fd) == f.w.table.count);
-    FUZZ_CHECK(f.w.table.count == tsize);
-    FUZZ_CHECK(!ino_pending(&f.w) && f.w.queued == 0);
+    FUZZ_CHECK(kernel_watches(f.w.fd) == ino_watch_count(&f.w));
+    FUZZ_CHECK(ino_watch_count(&f.w) == tsize);
+    FUZZ_CHECK(!ino_pending(&f.w) && ino_queued(&f.w) == 0);
     FUZZ_CHECK(ino_close(&f.w) == 0);
     return 0;
 }

@@ -166,6 +166,30 @@ ino_fd(const ino_watcher *w)
 {
     return w->fd;
 }
+/* The number of watches in the table (trees' directories included). */
+static inline size_t
+ino_watch_count(const ino_watcher *w)
+{
+    return w->table.count;
+}
+/* Records read from the kernel and not yet taken by ino_next(). */
+static inline size_t
+ino_queued(const ino_watcher *w)
+{
+    return w->queued;
+}
+/* The bound on ino_queued() given to ino_open(). */
+static inline size_t
+ino_max_queued(const ino_watcher *w)
+{
+    return w->max_queued;
+}
+/* 1 when the last ino_read() saw the kernel's queue empty. */
+static inline int
+ino_drained(const ino_watcher *w)
+{
+    return w->drained;
+}
 
 /* Adds or updates a watch.  Returns 1 when a new entry was made (its udata
  * is NULL: set it), 0 when the kernel returned a wd already in the table

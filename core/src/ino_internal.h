@@ -60,4 +60,21 @@ void ino_tree_unwatch(ino_watcher *w, ino_entry *root);
 void ino_tree_release(ino_watcher *w, ino_node *root);
 void ino_trees_free(ino_watcher *w);
 
+/* White-box views of the trees' private state, for the core's own tests. */
+static inline size_t
+ino_trees_nodes(const ino_watcher *w)
+{
+    return w->children.count;
+}
+static inline size_t
+ino_trees_pending_moves(const ino_watcher *w)
+{
+    return w->nmoves;
+}
+static inline int
+ino_trees_none(const ino_watcher *w)
+{
+    return w->trees == NULL;
+}
+
 #endif /* INO_INTERNAL_H */

@@ -30,7 +30,7 @@ feed_from_pipe(ino_watcher *w)
 }
 
 /* ino_watcher.c, ino_read(): on -EBADMSG the valid prefix is added to the
- * chunk (c->len += valid) but its records are not added to w->queued.
+ * chunk (c->len += valid) but its records are not added to ino_queued(w).
  * ino_next() then hands them out and decrements queued below zero: it
  * wraps to SIZE_MAX, ino_full() stays 1, and ino_read() never reads
  * again.  Input: one 16-byte record, then a 4-byte stub. */
@@ -50,10 +50,10 @@ test_badmsg_prefix_is_counted(void)
     CHECK_EQ(write(in, bytes, sizeof bytes), (long)sizeof bytes);
     CHECK_EQ(ino_read(&w), -EBADMSG);
     /* "the well-formed records before it are kept": one is queued. */
-    CHECK_EQ(w.queued, 1);
+    CHECK_EQ(ino_queued(&w), 1);
     CHECK_EQ(ino_pending(&w), 1);
     CHECK_EQ(ino_next(&w, &ev), 0);         /* wd 1 is unknown: skipped */
-    CHECK_EQ(w.queued, 0);
+    CHECK_EQ(ino_queued(&w), 0);
     /* And the watcher still reads. */
     CHECK_EQ(write(in, record, sizeof record), (long)sizeof record);
     CHECK_EQ(ino_read(&w), 1);

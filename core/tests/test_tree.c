@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "ino.h"
+#include "ino_internal.h"   /* white-box views of the trees */
 #include "check.h"
 
 #define WAIT_MS 2000
@@ -411,8 +412,8 @@ kernel_watches(int fd)
 static void
 consistent(const ino_watcher *w, size_t ntrees, size_t nodes)
 {
-    CHECK_EQ(kernel_watches(w->fd), w->table.count);
-    CHECK_EQ(w->children.count, nodes - ntrees);
+    CHECK_EQ(kernel_watches(w->fd), ino_watch_count(w));
+    CHECK_EQ(ino_trees_nodes(w), nodes - ntrees);
 }
 
 static size_t walk_dirs;
@@ -499,7 +500,7 @@ test_initial_tree(void)
     open_watcher(&w, 0);
     wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, &marker);
     CHECK_EQ(ino_tree_size(&w, wd), CHECK_COUNT(dirs) + 1);
-    CHECK_EQ(w.table.count, CHECK_COUNT(dirs) + 1);
+    CHECK_EQ(ino_watch_count(&w), CHECK_COUNT(dirs) + 1);
     consistent(&w, 1, CHECK_COUNT(dirs) + 1);
     CHECK_EQ(ino_tree_size(&w, wd + 1), 0);     /* not a root */
     CHECK_EQ(ino_tree_size(&w, 9999), 0);
@@ -733,7 +734,7 @@ test_rename_inside(void)
     recs_free(&r);
     CHECK_EQ(ino_tree_size(&w, wd), 6);
     consistent(&w, 1, 6);
-    CHECK_EQ(w.nmoves, 0);
+    CHECK_EQ(ino_trees_pending_moves(&w), 0);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -789,7 +790,7 @@ test_move_out(void)
     CHECK_EQ(r.v[0].mask, IN_MOVED_FROM | IN_ISDIR);
     CHECK(strcmp(r.v[0].name, "a") == 0 && r.v[0].cookie != 0);
     recs_free(&r);
-    CHECK_EQ(w.nmoves, 0);
+    CHECK_EQ(ino_trees_pending_moves(&w), 0);
     CHECK_EQ(ino_tree_size(&w, wd), 2);
     consistent(&w, 1, 2);
 
@@ -1070,7 +1071,7 @@ test_rm_root_releases(void)
     CHECK_EQ(ino_rm_watch(&w, wd), 0);
     e = ino_table_find(&w.table, wd);
     CHECK(e != NULL && e->removed == 1 && e->udata == &marker);
-    CHECK_EQ(w.table.count, 1);                 /* the root's, till IGNORED */
+    CHECK_EQ(ino_watch_count(&w), 1);                 /* the root's, till IGNORED */
     CHECK_EQ(kernel_watches(w.fd), 0);
     CHECK_EQ(ino_rm_watch(&w, wd), 0);          /* a repeat is harmless */
     collect_wait(&w, &r);
@@ -1087,10 +1088,10 @@ test_rm_root_releases(void)
     CHECK(r.v[r.n - 1].udata == &marker);
     CHECK_EQ(r.v[r.n - 1].name[0], '\0');
     recs_free(&r);
-    CHECK_EQ(w.table.count, 0);
-    CHECK(w.trees == NULL);
-    CHECK_EQ(w.children.count, 0);
-    CHECK_EQ(w.nmoves, 0);
+    CHECK_EQ(ino_watch_count(&w), 0);
+    CHECK(ino_trees_none(&w));
+    CHECK_EQ(ino_trees_nodes(&w), 0);
+    CHECK_EQ(ino_trees_pending_moves(&w), 0);
     CHECK_EQ(ino_tree_size(&w, wd), 0);
     CHECK_EQ(ino_rm_watch(&w, wd), -ENOENT);
     touch_at(tp("after"));
@@ -1135,9 +1136,9 @@ test_root_deleted(void)
     CHECK(r.n >= 1 && r.v[r.n - 1].mask == IN_IGNORED &&
           r.v[r.n - 1].released == 1);
     recs_free(&r);
-    CHECK(w.trees == NULL);
-    CHECK_EQ(w.table.count, 0);
-    CHECK_EQ(w.children.count, 0);
+    CHECK(ino_trees_none(&w));
+    CHECK_EQ(ino_watch_count(&w), 0);
+    CHECK_EQ(ino_trees_nodes(&w), 0);
     CHECK_EQ(kernel_watches(w.fd), 0);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
@@ -1169,7 +1170,7 @@ test_two_trees_and_busy(void)
     CHECK_EQ(ino_add_tree(&w, tmp_path("out"), TREE_MASK, NULL, 0, 0, &e,
                           NULL), -EBUSY);
     CHECK_EQ(ino_add_watch(&w, tp("a"), IN_CREATE, &e), -EBUSY);
-    CHECK_EQ(w.table.count, 5);
+    CHECK_EQ(ino_watch_count(&w), 5);
     touch_at(tp("a/x"));
     touch_at(tmp_path("out/b/y"));
     touch_at(tmp_path("plain/z"));
@@ -1201,8 +1202,8 @@ test_two_trees_and_busy(void)
     CHECK(r.v[find(&r, IN_CREATE, "p")].udata == &m3);
     CHECK_EQ(r.n, 2);
     recs_free(&r);
-    CHECK_EQ(kernel_watches(w.fd), w.table.count);
-    CHECK_EQ(w.children.count, 1 + 2);
+    CHECK_EQ(kernel_watches(w.fd), ino_watch_count(&w));
+    CHECK_EQ(ino_trees_nodes(&w), 1 + 2);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -1226,7 +1227,7 @@ test_add_tree_errors(void)
              -EINVAL);
     CHECK_EQ(ino_add_tree(&w, tp(""), IN_CREATE | 0x1000, NULL, 0, 0, &e,
                           NULL), -EINVAL);
-    CHECK_EQ(w.table.count, 0);
+    CHECK_EQ(ino_watch_count(&w), 0);
     CHECK_EQ(kernel_watches(w.fd), 0);
     CHECK_EQ(ino_close(&w), 0);
     CHECK_EQ(ino_add_tree(&w, tp(""), TREE_MASK, NULL, 0, 0, &e, NULL),
@@ -1319,7 +1320,7 @@ test_overflow_repair(void)
     CHECK_EQ(count_dirs(tmp_path("tree")), 7);
     CHECK_EQ(ino_tree_size(&w, wd), count_dirs(tmp_path("tree")));
     consistent(&w, 1, 7);
-    CHECK_EQ(w.nmoves, 0);
+    CHECK_EQ(ino_trees_pending_moves(&w), 0);
     /* The repaired watches report with the right paths; what left does
      * not report. */
     touch_at(tp("n1/n2/n3/x"));
@@ -1549,17 +1550,17 @@ enospc_rollback_body(room_ctx *c)
 
     open_watcher(&w, 0);
     CHECK_EQ(ino_add_watch(&w, tmp_path("out"), IN_CREATE, &e), 1);
-    CHECK_EQ(w.table.count, 1);
+    CHECK_EQ(ino_watch_count(&w), 1);
     room_set(c, 1, 15);
     rc = ino_add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, &e,
                       &in_use);
     CHECK_EQ(rc, -ENOSPC);
     CHECK(in_use == 16);                /* counted before the rollback */
-    CHECK_EQ(w.table.count, 1);
+    CHECK_EQ(ino_watch_count(&w), 1);
     CHECK_EQ(kernel_watches(w.fd), 1);
-    CHECK(w.trees == NULL);
-    CHECK_EQ(w.children.count, 0);
-    CHECK_EQ(w.queued, 0);
+    CHECK(ino_trees_none(&w));
+    CHECK_EQ(ino_trees_nodes(&w), 0);
+    CHECK_EQ(ino_queued(&w), 0);
     /* The rolled-back watches' IN_IGNOREDs are skipped. */
     expect_quiet(&w);
     /* Nothing was left behind: with room, the whole tree can be added. */
@@ -1668,7 +1669,7 @@ test_symlink_loop_follow(void)
     open_watcher(&w, 0);
     wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 1, NULL);
     CHECK_EQ(ino_tree_size(&w, wd), 4);
-    CHECK_EQ(w.table.count, 4);
+    CHECK_EQ(ino_watch_count(&w), 4);
     consistent(&w, 1, 4);
     touch_at(tp("a/b/x"));
     touch_at(tp("a/b/c/y"));
@@ -1970,7 +1971,7 @@ bug_bound_ignored(void)
     }
     n = ino_read(&w);
     CHECK(n > 0);
-    CHECK(w.queued <= 4 + 1);                   /* fails: 40 */
+    CHECK(ino_queued(&w) <= 4 + 1);                   /* fails: 40 */
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }

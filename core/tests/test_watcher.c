@@ -235,7 +235,7 @@ test_add_watch_twice(void)
                            &e), 0);
     CHECK(e->wd == wd && e->udata == &marker);
     CHECK_EQ(e->mask, IN_DELETE | IN_CREATE);
-    CHECK_EQ(w.table.count, 1);
+    CHECK_EQ(ino_watch_count(&w), 1);
 
     /* The kernel holds the merged mask too. */
     touch("d/f");
@@ -341,7 +341,7 @@ test_rm_watch_releases(void)
     CHECK_EQ(ino_rm_watch(&w, wd), 0);     /* a repeat is harmless */
     expect_event(&w, wd, IN_CREATE, "before", &marker);
     expect_released(&w, wd, &marker);
-    CHECK_EQ(w.table.count, 0);
+    CHECK_EQ(ino_watch_count(&w), 0);
     CHECK_EQ(ino_rm_watch(&w, wd), -ENOENT);
     touch("after");                         /* the kernel watch is gone */
     expect_quiet(&w);
@@ -366,7 +366,7 @@ test_rm_watch_after_delete(void)
     expect_event(&w, wd, IN_DELETE_SELF, "", &marker);
     CHECK_EQ(ino_rm_watch(&w, wd), 0);
     expect_released(&w, wd, &marker);
-    CHECK_EQ(w.table.count, 0);
+    CHECK_EQ(ino_watch_count(&w), 0);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -423,7 +423,7 @@ test_forgotten_wd_skipped(void)
     expect_quiet(&w);
     ino_forget_watch(&w, wa);               /* a second time: a no-op */
     ino_forget_watch(&w, 12345);            /* and an unknown wd */
-    CHECK_EQ(w.table.count, 1);
+    CHECK_EQ(ino_watch_count(&w), 1);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -504,7 +504,7 @@ test_bound_full_drain(void)
     while ((n = ino_read(&w)) > 0) {
         reads++;
         CHECK(n <= (long)(BOUND + BOUND_SLACK));
-        CHECK(w.queued <= BOUND + BOUND_SLACK);
+        CHECK(ino_queued(&w) <= BOUND + BOUND_SLACK);
         CHECK(ino_full(&w) || taken + (size_t)n == BOUND_EVENTS);
         CHECK_EQ(ino_read(&w), 0);          /* full: reads nothing */
         while (ino_pending(&w)) {
@@ -541,7 +541,7 @@ test_bound_partial_drain(void)
             take_chain_event(&w, wd, taken++, &cookie);
         }
         CHECK(ino_read(&w) >= 0);
-        CHECK(w.queued <= BOUND + BOUND_SLACK);
+        CHECK(ino_queued(&w) <= BOUND + BOUND_SLACK);
     }
     CHECK_EQ(taken, BOUND_EVENTS);
     expect_quiet(&w);
@@ -674,7 +674,7 @@ test_queue_spans_chunks(void)
             CHECK(ev.wd == wd && ev.mask == IN_MODIFY);
             CHECK(name_is(&ev, taken++ % 2 == 0 ? "x" : "y"));
         }
-        CHECK_EQ(w.queued, written - taken);
+        CHECK_EQ(ino_queued(&w), written - taken);
     }
     drain_alternating(&w, &taken);
     CHECK_EQ(taken, written);
@@ -728,7 +728,7 @@ test_close_idempotent(void)
     CHECK_EQ(ino_fd(&w), -1);
     CHECK_EQ(ino_close(&w), 0);
     CHECK_EQ(ino_fd(&w), -1);
-    CHECK_EQ(w.table.count, 0);
+    CHECK_EQ(ino_watch_count(&w), 0);
     CHECK_EQ(ino_pending(&w), 0);
     CHECK_EQ(ino_next(&w, &ev), 0);
     CHECK_EQ(ino_read(&w), -EBADF);
@@ -760,11 +760,11 @@ test_add_watch_errors(void)
     /* Errors the kernel finds come back as they are. */
     CHECK_EQ(ino_add_watch(&w, tmp_path("file"), IN_CREATE | IN_ONLYDIR,
                            &e), -ENOTDIR);
-    CHECK_EQ(w.table.count, 0);
+    CHECK_EQ(ino_watch_count(&w), 0);
     add_dir_watch(&w, ".", IN_CREATE, NULL);
     CHECK_EQ(ino_add_watch(&w, tmp_root, IN_DELETE | IN_MASK_CREATE, &e),
              -EEXIST);
-    CHECK_EQ(w.table.count, 1);
+    CHECK_EQ(ino_watch_count(&w), 1);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -810,9 +810,9 @@ test_short_read_means_drained(void)
     tmp_make();
     open_watcher(&w, 0);
     wd = add_dir_watch(&w, ".", IN_CREATE, NULL);
-    CHECK(!w.drained);                  /* nothing read yet */
+    CHECK(!ino_drained(&w));                  /* nothing read yet */
     CHECK_EQ(ino_read(&w), 0);          /* EAGAIN */
-    CHECK(w.drained);
+    CHECK(ino_drained(&w));
     touch("a");
     touch("b");
     touch("c");
@@ -821,7 +821,7 @@ test_short_read_means_drained(void)
     if (!under_a_reading_tool()) {
         CHECK_EQ(read_syscalls() - before, 2);  /* the look at syscr + one */
     }
-    CHECK(w.drained);
+    CHECK(ino_drained(&w));
     expect_event(&w, wd, IN_CREATE, "a", NULL);
     expect_event(&w, wd, IN_CREATE, "b", NULL);
     expect_event(&w, wd, IN_CREATE, "c", NULL);
@@ -834,7 +834,7 @@ test_short_read_means_drained(void)
     rename_chain(BOUND_EVENTS / 2);
     CHECK(ino_read(&w) > 0);
     CHECK(ino_full(&w));
-    CHECK(!w.drained);
+    CHECK(!ino_drained(&w));
     CHECK_EQ(ino_close(&w), 0);
     (void)wd;
     tmp_remove();
