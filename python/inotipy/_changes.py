@@ -6,7 +6,8 @@ can switch by changing the import.  The engine is the C one: events are
 turned into ``(kind, path)`` tuples in C (``Watcher._take_changes``) without
 an ``Event`` object each, trees are watched with ``watch_tree()``, and the
 directories a filter ignores by name are never watched at all.  What stays
-here is timing (debounce and step) and the filter call, per change.
+here is which paths to watch, timing (debounce and step) and the filter
+call, per change; the filters themselves are in ``_filters``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import re
 import select
 import time
 import warnings
@@ -32,17 +32,10 @@ from typing import Any
 
 from . import _inotipy
 from ._constants import IN
+from ._filters import DefaultFilter, dirs_never_watched
 from ._inotipy import TreeWarning, WatcherClosedError
 
-__all__ = [
-    "BaseFilter",
-    "Change",
-    "DefaultFilter",
-    "FileChange",
-    "PythonFilter",
-    "awatch",
-    "watch",
-]
+__all__ = ["Change", "FileChange", "awatch", "watch"]
 
 
 class Change(IntEnum):
@@ -66,110 +59,6 @@ CHANGE_MASK = (
     | IN.MOVED_TO | IN.DELETE_SELF | IN.MOVE_SELF
 )
 _KINDS = (Change.added, Change.modified, Change.deleted)
-
-
-class BaseFilter:
-    """A filter by directory names, name patterns and path prefixes.
-
-    Subclass it and set ``ignore_dirs`` (names: a path with one of them
-    as a component is ignored), ``ignore_entity_patterns`` (regular
-    expressions searched in the last component) and ``ignore_paths``
-    (prefixes).  Calling it with ``(change, path)`` returns True to keep
-    the change.  Trees watched through ``awatch()``/``watch()`` do not
-    even watch the directories named in ``ignore_dirs``.
-    """
-
-    ignore_dirs: Sequence[str] = ()
-    ignore_entity_patterns: Sequence[str] = ()
-    ignore_paths: Sequence[str | Path] = ()
-
-    def __init__(self) -> None:
-        self._ignore_dirs = frozenset(self.ignore_dirs)
-        # One regex each: a pattern may carry its own flags or groups.
-        self._ignore_entity_regexes = tuple(
-            re.compile(p) for p in self.ignore_entity_patterns)
-        self._ignore_paths = tuple(str(p) for p in self.ignore_paths)
-
-    def __call__(self, change: Change, path: str) -> bool:
-        parts = path.lstrip(os.sep).split(os.sep)
-        if not self._ignore_dirs.isdisjoint(parts):
-            return False
-        name = parts[-1]
-        if any(r.search(name) for r in self._ignore_entity_regexes):
-            return False
-        if self._ignore_paths and path.startswith(self._ignore_paths):
-            return False
-        return True
-
-    def __repr__(self) -> str:
-        return "%s(ignore_dirs=%r, ignore_entity_patterns=%r, " \
-            "ignore_paths=%r)" % (
-                type(self).__name__, tuple(self.ignore_dirs),
-                tuple(self.ignore_entity_patterns), tuple(self.ignore_paths))
-
-
-class DefaultFilter(BaseFilter):
-    """Ignores what editors, VCSs, caches and package managers leave."""
-
-    ignore_dirs: Sequence[str] = (
-        "__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", ".idea",
-        "node_modules", ".mypy_cache", ".pytest_cache", ".hypothesis",
-    )
-    ignore_entity_patterns: Sequence[str] = (
-        r"\.py[cod]$",          # compiled Python
-        r"\.___jb_...___$",     # JetBrains safe-write copies
-        r"\.sw.$",              # vim swap files
-        r"~$",                  # backup files
-        r"^\.\#",               # emacs lock files
-        r"^\.DS_Store$",
-        r"^flycheck_",
-    )
-
-    def __init__(
-        self,
-        *,
-        ignore_dirs: Sequence[str] | None = None,
-        ignore_entity_patterns: Sequence[str] | None = None,
-        ignore_paths: Sequence[str | Path] | None = None,
-    ) -> None:
-        if ignore_dirs is not None:
-            self.ignore_dirs = ignore_dirs
-        if ignore_entity_patterns is not None:
-            self.ignore_entity_patterns = ignore_entity_patterns
-        if ignore_paths is not None:
-            self.ignore_paths = ignore_paths
-        super().__init__()
-
-
-class PythonFilter(DefaultFilter):
-    """DefaultFilter, and only files ending in .py, .pyx, .pyd (and
-    ``extra_extensions``)."""
-
-    def __init__(
-        self,
-        *,
-        ignore_paths: Sequence[str | Path] | None = None,
-        extra_extensions: Sequence[str] = (),
-    ) -> None:
-        self.extensions = (".py", ".pyx", ".pyd") + tuple(extra_extensions)
-        super().__init__(ignore_paths=ignore_paths)
-
-    def __call__(self, change: Change, path: str) -> bool:
-        return path.endswith(self.extensions) and super().__call__(
-            change, path)
-
-
-def _dirs_never_watched(watch_filter: object) -> tuple[str, ...]:
-    """The names a filter rejects wherever they appear in a path, when we
-    know its call does (ours, not overridden): those directories need no
-    watch.  Glob characters are escaped: the names are matched as they
-    are."""
-    if not isinstance(watch_filter, BaseFilter) or type(
-            watch_filter).__call__ not in (BaseFilter.__call__,
-                                           PythonFilter.__call__):
-        return ()
-    return tuple(re.sub(r"([*?\[])", r"[\1]", name)
-                 for name in sorted(watch_filter._ignore_dirs))
 
 
 class _Root:
@@ -261,7 +150,7 @@ class _ChangeWatcher:
         self.only = frozenset(os.path.join(parent, name)
                               for parent, names in files.items()
                               for name in names)
-        excludes = tuple(exclude) + _dirs_never_watched(watch_filter)
+        excludes = tuple(exclude) + dirs_never_watched(watch_filter)
         self.watcher = _inotipy.Watcher()
         try:
             with self._warnings():

@@ -27,9 +27,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from . import IN, Event, Watcher, WatcherClosedError
-from ._changes import DefaultFilter, awatch
-from ._constants import EVENT_BIT, decode_mask
+from ._changes import awatch
+from ._constants import EVENT_BIT, IN, decode_mask
+from ._filters import DefaultFilter
+from ._inotipy import Event, WatcherClosedError
+from ._watcher import Watcher
 
 EXIT_OK, EXIT_ERROR, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -271,7 +273,7 @@ def _formatter(args: argparse.Namespace, colour: bool) -> Any:
             })
         return as_json
     if args.format is not None:
-        fmt = args.format.encode("latin-1", "backslashreplace").decode(
+        fmt: str = args.format.encode("latin-1", "backslashreplace").decode(
             "unicode_escape")           # \t and \n as the shell gave them
 
         def formatted(event: Event[Any]) -> str:
@@ -559,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.max_events is not None and args.max_events < 1:
         _parser().error("--max-events must be at least 1")
-    mask = IN.ALL_EVENTS
+    mask: int = IN.ALL_EVENTS
     if args.events:
         mask = 0
         for m in args.events:
