@@ -6,14 +6,16 @@ can switch by changing the import.  The engine is the C one: events are
 turned into ``(kind, path)`` tuples in C (``Watcher._take_changes``) without
 an ``Event`` object each, trees are watched with ``watch_tree()``, and the
 directories a filter ignores by name are never watched at all.  What stays
-here is which paths to watch, timing (debounce and step) and the filter
-call, per change; the filters themselves are in ``_filters``.
+here is which paths to watch, when a group of changes is complete (debounce
+and step, in one sans-I/O ``_Grouper`` that both share) and the filter call,
+per change; the filters themselves are in ``_filters``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import os
 import select
 import time
@@ -109,6 +111,49 @@ def _plan(roots: list[_Root], recursive: bool) -> tuple[
     return dirs, files
 
 
+class _Grouper:
+    """When one group of changes is complete: debounce and step, without
+    I/O, so that awatch() and watch() share the deadlines.
+
+    The caller asks next_wait() how long to wait for a change, waits that
+    long in its own way, and calls on_change() when the first change
+    arrives.  Until then the wait is the rest of the timeout (none when
+    timeout is 0), cut to one step when a stop event is to be looked at
+    every step; after it, a step, cut to what is left of the debounce.
+    A wait that passes without a change ends the group.
+    """
+
+    def __init__(self, *, debounce: float, step: float, timeout: float,
+                 every_step: bool, clock: Callable[[], float]) -> None:
+        self.debounce = debounce
+        self.step = step
+        self.timeout = timeout
+        self.every_step = every_step
+        self.clock = clock
+        self.start = clock()
+        self.first_at: float | None = None
+
+    def next_wait(self) -> float | None:
+        """Seconds to wait for the next change (math.inf: no limit), or
+        None when the group is over: the timeout passed before a first
+        change, or the debounce after it."""
+        now = self.clock()
+        if self.first_at is None:
+            left = self.timeout - (now - self.start) if self.timeout \
+                else math.inf
+            if left <= 0:
+                return None
+            return min(left, self.step) if self.every_step else left
+        left = self.debounce - (now - self.first_at)
+        if left <= 0:
+            return None
+        return min(self.step, left)
+
+    def on_change(self) -> None:
+        """The first change of the group arrived: the debounce starts."""
+        self.first_at = self.clock()
+
+
 class _ChangeWatcher:
     """The watcher behind one awatch()/watch() call."""
 
@@ -163,6 +208,13 @@ class _ChangeWatcher:
             self.watcher.close()
             raise
         self.roots.extend(sorted(self.only))
+
+    def grouper(self, clock: Callable[[], float],
+                every_step: bool) -> _Grouper:
+        """The deadlines of one group, read on clock (in seconds)."""
+        return _Grouper(debounce=self.debounce, step=self.step,
+                        timeout=self.timeout, every_step=every_step,
+                        clock=clock)
 
     def _add(self, path: str, tree: bool,
              excludes: tuple[str, ...]) -> None:
@@ -305,26 +357,24 @@ async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
     every step while waiting."""
     loop = asyncio.get_running_loop()
     w = cw.watcher
+    group = cw.grouper(loop.time, poll_stop is not None)
     changes: set[Any] = set()
-    start = loop.time()
     while True:
-        wait = cw.timeout - (loop.time() - start) if cw.timeout else None
-        if wait is not None and wait <= 0:
+        wait = group.next_wait()
+        if wait is None:
             return None
-        if poll_stop is not None:
-            wait = cw.step if wait is None else min(wait, cw.step)
         first = await w.get(wait)
         if first is not None:
             break
         if poll_stop is not None and poll_stop.is_set():
             return changes
-    first_at = loop.time()
+    group.on_change()
     cw.take(changes, first)
     while not cw.gone:
-        left = cw.debounce - (loop.time() - first_at)
-        if left <= 0:
+        wait = group.next_wait()
+        if wait is None:
             break
-        event = await w.get(min(cw.step, left))
+        event = await w.get(wait)
         if event is None:
             break
         cw.take(changes, event)
@@ -376,31 +426,33 @@ def watch(
         cw.close()
 
 
-def _poll_ms(seconds: float | None) -> int | None:
-    if seconds is None:
+def _poll_ms(seconds: float) -> int | None:
+    """A wait in seconds as poll() takes it: ms rounded up, None for no
+    limit."""
+    if seconds == math.inf:
         return None
     return max(0, int(seconds * 1000 + 0.999))
 
 
 def _gather_sync(cw: _ChangeWatcher, poller: Any,
                  stop_event: Any) -> set[Any] | None:
+    """One group of changes, as _gather_async() makes it, waiting in
+    poll(); stop_event is looked at every step while waiting."""
+    group = cw.grouper(time.monotonic, stop_event is not None)
     changes: set[Any] = set()
-    start = time.monotonic()
     # Take first, wait after: what a tree's scan read is already ours and
     # would not make the descriptor readable.
     while cw.take(changes) == 0:
         if stop_event is not None and stop_event.is_set():
             return changes
-        wait = cw.timeout - (time.monotonic() - start) if cw.timeout else None
-        if wait is not None and wait <= 0:
+        wait = group.next_wait()
+        if wait is None:
             return None
-        if stop_event is not None:
-            wait = cw.step if wait is None else min(wait, cw.step)
         poller.poll(_poll_ms(wait))
-    first_at = time.monotonic()
+    group.on_change()
     while not cw.gone:
-        left = cw.debounce - (time.monotonic() - first_at)
-        if left <= 0 or not poller.poll(_poll_ms(min(cw.step, left))):
+        wait = group.next_wait()
+        if wait is None or not poller.poll(_poll_ms(wait)):
             break
         cw.take(changes)
     return changes
