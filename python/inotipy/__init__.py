@@ -12,6 +12,8 @@ Watcher on top of it (_watcher), the enums (_constants), the filters
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from ._changes import Change, FileChange, awatch, watch
 from ._constants import EVENT_BIT, IN, STOP_ON, decode_mask, get_event_loop
 from ._filters import BaseFilter, DefaultFilter, PythonFilter
@@ -45,4 +47,11 @@ __all__ = [
     "watch",
 ]
 
-__version__ = "0.2.0.dev0"
+try:
+    # One source: meson.build's project version, which the build puts in
+    # the distribution's metadata.
+    __version__ = _metadata.version("inotipy")
+except _metadata.PackageNotFoundError:
+    # Installed without it: by `meson install` itself (as a distribution
+    # may package it), or copied into an application.
+    __version__ = "0+unknown"
