@@ -57,8 +57,14 @@ FileChange = tuple[Change, str]
 # What a change set needs from the kernel.  CLOSE_WRITE would only repeat
 # what MODIFY says; opens and reads are no change.
 CHANGE_MASK = (
-    IN.CREATE | IN.DELETE | IN.MODIFY | IN.ATTRIB | IN.MOVED_FROM
-    | IN.MOVED_TO | IN.DELETE_SELF | IN.MOVE_SELF
+    IN.CREATE
+    | IN.DELETE
+    | IN.MODIFY
+    | IN.ATTRIB
+    | IN.MOVED_FROM
+    | IN.MOVED_TO
+    | IN.DELETE_SELF
+    | IN.MOVE_SELF
 )
 _KINDS = (Change.added, Change.modified, Change.deleted)
 
@@ -77,11 +83,13 @@ class _Root:
         """True when other is a directory tree that holds this path."""
         return other.is_dir and (
             self.real == other.real
-            or self.real.startswith(other.real.rstrip(os.sep) + os.sep))
+            or self.real.startswith(other.real.rstrip(os.sep) + os.sep)
+        )
 
 
-def _plan(roots: list[_Root], recursive: bool) -> tuple[
-        list[_Root], dict[str, set[str]]]:
+def _plan(
+    roots: list[_Root], recursive: bool
+) -> tuple[list[_Root], dict[str, set[str]]]:
     """Which directories to watch, and which files through their parent.
 
     Repeated paths count once, and with trees a path inside another
@@ -101,12 +109,13 @@ def _plan(roots: list[_Root], recursive: bool) -> tuple[
         if recursive and any(root.inside(d) for d in dirs):
             continue
         if root.is_dir or not os.path.lexists(root.shown):
-            dirs.append(root)       # a missing path fails in watch()
+            dirs.append(root)  # a missing path fails in watch()
             continue
         parent, name = os.path.split(root.shown)
-        if not recursive and any(d.is_dir and d.real == os.path.realpath(
-                parent) for d in dirs):
-            continue                # its directory is watched anyway
+        if not recursive and any(
+            d.is_dir and d.real == os.path.realpath(parent) for d in dirs
+        ):
+            continue  # its directory is watched anyway
         files.setdefault(parent, set()).add(name)
     return dirs, files
 
@@ -123,8 +132,15 @@ class _Grouper:
     A wait that passes without a change ends the group.
     """
 
-    def __init__(self, *, debounce: float, step: float, timeout: float,
-                 every_step: bool, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        debounce: float,
+        step: float,
+        timeout: float,
+        every_step: bool,
+        clock: Callable[[], float],
+    ) -> None:
         self.debounce = debounce
         self.step = step
         self.timeout = timeout
@@ -139,8 +155,9 @@ class _Grouper:
         change, or the debounce after it."""
         now = self.clock()
         if self.first_at is None:
-            left = self.timeout - (now - self.start) if self.timeout \
-                else math.inf
+            left = (
+                self.timeout - (now - self.start) if self.timeout else math.inf
+            )
             if left <= 0:
                 return None
             return min(left, self.step) if self.every_step else left
@@ -172,10 +189,13 @@ class _ChangeWatcher:
     ) -> None:
         if not paths:
             raise ValueError("awatch() and watch() need at least one path")
-        for name, value in (("debounce", debounce), ("step", step),
-                            ("rust_timeout", timeout)):
+        for name, value in (
+            ("debounce", debounce),
+            ("step", step),
+            ("rust_timeout", timeout),
+        ):
             if value < 0:
-                raise ValueError("%s must not be negative" % name)
+                raise ValueError(f"{name} must not be negative")
         # In seconds.  A timeout that would yield nothing is no timer.
         self.debounce = debounce / 1000
         self.step = step / 1000
@@ -184,24 +204,26 @@ class _ChangeWatcher:
         self.filter = watch_filter
         if ignore_permission_denied is None:
             # As watchfiles: the environment variable, set and not empty.
-            ignore_permission_denied = bool(os.environ.get(
-                "WATCHFILES_IGNORE_PERMISSION_DENIED"))
+            ignore_permission_denied = bool(
+                os.environ.get("WATCHFILES_IGNORE_PERMISSION_DENIED")
+            )
         self.quiet = ignore_permission_denied
         self.roots: list[str] = []
         dirs, files = _plan([_Root(p) for p in paths], recursive)
         # Changes in a directory watched only for some of its files are
         # kept for those files alone.
         self.only_parents = frozenset(files)
-        self.only = frozenset(os.path.join(parent, name)
-                              for parent, names in files.items()
-                              for name in names)
+        self.only = frozenset(
+            os.path.join(parent, name)
+            for parent, names in files.items()
+            for name in names
+        )
         excludes = tuple(exclude) + dirs_never_watched(watch_filter)
         self.watcher = _inotipy.Watcher()
         try:
             with self._warnings():
                 for root in dirs:
-                    self._add(root.shown, recursive and root.is_dir,
-                              excludes)
+                    self._add(root.shown, recursive and root.is_dir, excludes)
                 for parent in files:
                     self._add(parent, False, excludes)
         except BaseException:
@@ -209,20 +231,25 @@ class _ChangeWatcher:
             raise
         self.roots.extend(sorted(self.only))
 
-    def grouper(self, clock: Callable[[], float],
-                every_step: bool) -> _Grouper:
+    def grouper(
+        self, clock: Callable[[], float], every_step: bool
+    ) -> _Grouper:
         """The deadlines of one group, read on clock (in seconds)."""
-        return _Grouper(debounce=self.debounce, step=self.step,
-                        timeout=self.timeout, every_step=every_step,
-                        clock=clock)
+        return _Grouper(
+            debounce=self.debounce,
+            step=self.step,
+            timeout=self.timeout,
+            every_step=every_step,
+            clock=clock,
+        )
 
-    def _add(self, path: str, tree: bool,
-             excludes: tuple[str, ...]) -> None:
+    def _add(self, path: str, tree: bool, excludes: tuple[str, ...]) -> None:
         try:
             if tree:
                 # Links to directories are followed, as watchfiles does.
-                self.watcher.watch_tree(path, CHANGE_MASK, exclude=excludes,
-                                        follow_symlinks=True)
+                self.watcher.watch_tree(
+                    path, CHANGE_MASK, exclude=excludes, follow_symlinks=True
+                )
             else:
                 self.watcher.watch(path, CHANGE_MASK)
         except PermissionError:
@@ -241,10 +268,12 @@ class _ChangeWatcher:
         with self._warnings():
             if first is None:
                 taken, overflowed = self.watcher._take_changes(
-                    changes, *_KINDS)
+                    changes, *_KINDS
+                )
             else:
                 taken, overflowed = self.watcher._take_changes(
-                    changes, *_KINDS, first)
+                    changes, *_KINDS, first
+                )
         if overflowed:
             # The kernel dropped events: which files changed is unknown,
             # so every root counts as modified (a reloader reloads).
@@ -267,7 +296,8 @@ class _ChangeWatcher:
         if path in self.only:
             return True
         return path not in self.only_parents and (
-            os.path.dirname(path) not in self.only_parents)
+            os.path.dirname(path) not in self.only_parents
+        )
 
     @property
     def gone(self) -> bool:
@@ -287,7 +317,8 @@ def _quiet_tree_warnings() -> Iterator[None]:
 
 async def awatch(
     *paths: Path | str,
-    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),
+    # One filter for every call, as watchfiles has it: nothing changes it.
+    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),  # noqa: B008
     debounce: int = 1_600,
     step: int = 50,
     stop_event: Any = None,
@@ -319,17 +350,27 @@ async def awatch(
     if raise_interrupt is not None:
         warnings.warn(
             "raise_interrupt is deprecated for awatch(): a KeyboardInterrupt "
-            "cancels the coroutine", DeprecationWarning, stacklevel=2)
+            "cancels the coroutine",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     cw = _ChangeWatcher(
-        paths, watch_filter=watch_filter, debounce=debounce, step=step,
+        paths,
+        watch_filter=watch_filter,
+        debounce=debounce,
+        step=step,
         timeout=5_000 if rust_timeout is None else rust_timeout,
-        yield_on_timeout=yield_on_timeout, recursive=recursive,
-        exclude=exclude, ignore_permission_denied=ignore_permission_denied)
+        yield_on_timeout=yield_on_timeout,
+        recursive=recursive,
+        exclude=exclude,
+        ignore_permission_denied=ignore_permission_denied,
+    )
     stopper: asyncio.Future[Any] | None = None
     # asyncio.Event and anyio.Event are awaited; threading.Event's wait()
     # would block the loop, so it is only looked at (is_set()).
     can_wait = stop_event is not None and inspect.iscoroutinefunction(
-        getattr(stop_event, "wait", None))
+        getattr(stop_event, "wait", None)
+    )
     try:
         if stop_event is not None and can_wait:
             stopper = asyncio.ensure_future(stop_event.wait())
@@ -338,8 +379,7 @@ async def awatch(
             if stop_event is not None and stop_event.is_set():
                 return
             try:
-                raw = await _gather_async(
-                    cw, None if can_wait else stop_event)
+                raw = await _gather_async(cw, None if can_wait else stop_event)
             except WatcherClosedError:
                 return
             changes = cw.result(raw)
@@ -383,7 +423,8 @@ async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
 
 def watch(
     *paths: Path | str,
-    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),
+    # One filter for every call, as watchfiles has it: nothing changes it.
+    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),  # noqa: B008
     debounce: int = 1_600,
     step: int = 50,
     stop_event: Any = None,
@@ -403,10 +444,16 @@ def watch(
     every ``step`` ms while waiting.  A KeyboardInterrupt ends the
     iteration quietly unless ``raise_interrupt``."""
     cw = _ChangeWatcher(
-        paths, watch_filter=watch_filter, debounce=debounce, step=step,
-        timeout=rust_timeout, yield_on_timeout=yield_on_timeout,
-        recursive=recursive, exclude=exclude,
-        ignore_permission_denied=ignore_permission_denied)
+        paths,
+        watch_filter=watch_filter,
+        debounce=debounce,
+        step=step,
+        timeout=rust_timeout,
+        yield_on_timeout=yield_on_timeout,
+        recursive=recursive,
+        exclude=exclude,
+        ignore_permission_denied=ignore_permission_denied,
+    )
     poller = select.poll()
     poller.register(cw.watcher.fileno(), select.POLLIN)
     try:
@@ -434,8 +481,9 @@ def _poll_ms(seconds: float) -> int | None:
     return max(0, int(seconds * 1000 + 0.999))
 
 
-def _gather_sync(cw: _ChangeWatcher, poller: Any,
-                 stop_event: Any) -> set[Any] | None:
+def _gather_sync(
+    cw: _ChangeWatcher, poller: Any, stop_event: Any
+) -> set[Any] | None:
     """One group of changes, as _gather_async() makes it, waiting in
     poll(); stop_event is looked at every step while waiting."""
     group = cw.grouper(time.monotonic, stop_event is not None)

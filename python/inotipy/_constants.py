@@ -89,7 +89,7 @@ def decode_mask(mask: int) -> list[EVENT_BIT | str]:
     n = 0
     while mask:
         if mask & 1:
-            bits.append(_BITS.get(n, "?%d" % n))
+            bits.append(_BITS.get(n, f"?{n}"))
         mask >>= 1
         n += 1
     return bits

@@ -35,7 +35,8 @@ class BaseFilter:
         self._ignore_dirs = frozenset(self.ignore_dirs)
         # One regex each: a pattern may carry its own flags or groups.
         self._ignore_entity_regexes = tuple(
-            re.compile(p) for p in self.ignore_entity_patterns)
+            re.compile(p) for p in self.ignore_entity_patterns
+        )
         self._ignore_paths = tuple(str(p) for p in self.ignore_paths)
 
     @property
@@ -51,30 +52,39 @@ class BaseFilter:
         name = parts[-1]
         if any(r.search(name) for r in self._ignore_entity_regexes):
             return False
-        if self._ignore_paths and path.startswith(self._ignore_paths):
-            return False
-        return True
+        return not (self._ignore_paths and path.startswith(self._ignore_paths))
 
     def __repr__(self) -> str:
-        return "%s(ignore_dirs=%r, ignore_entity_patterns=%r, " \
-            "ignore_paths=%r)" % (
-                type(self).__name__, tuple(self.ignore_dirs),
-                tuple(self.ignore_entity_patterns), tuple(self.ignore_paths))
+        return (
+            f"{type(self).__name__}("
+            f"ignore_dirs={tuple(self.ignore_dirs)!r}, "
+            f"ignore_entity_patterns={tuple(self.ignore_entity_patterns)!r}, "
+            f"ignore_paths={tuple(self.ignore_paths)!r})"
+        )
 
 
 class DefaultFilter(BaseFilter):
     """Ignores what editors, VCSs, caches and package managers leave."""
 
     ignore_dirs: Sequence[str] = (
-        "__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", ".idea",
-        "node_modules", ".mypy_cache", ".pytest_cache", ".hypothesis",
+        "__pycache__",
+        ".git",
+        ".hg",
+        ".svn",
+        ".tox",
+        ".venv",
+        ".idea",
+        "node_modules",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".hypothesis",
     )
     ignore_entity_patterns: Sequence[str] = (
-        r"\.py[cod]$",          # compiled Python
-        r"\.___jb_...___$",     # JetBrains safe-write copies
-        r"\.sw.$",              # vim swap files
-        r"~$",                  # backup files
-        r"^\.\#",               # emacs lock files
+        r"\.py[cod]$",  # compiled Python
+        r"\.___jb_...___$",  # JetBrains safe-write copies
+        r"\.sw.$",  # vim swap files
+        r"~$",  # backup files
+        r"^\.\#",  # emacs lock files
         r"^\.DS_Store$",
         r"^flycheck_",
     )
@@ -110,7 +120,8 @@ class PythonFilter(DefaultFilter):
 
     def __call__(self, change: Change, path: str) -> bool:
         return path.endswith(self.extensions) and super().__call__(
-            change, path)
+            change, path
+        )
 
 
 def dirs_never_watched(watch_filter: object) -> tuple[str, ...]:
@@ -119,8 +130,10 @@ def dirs_never_watched(watch_filter: object) -> tuple[str, ...]:
     watch.  Glob characters are escaped: the names are matched as they
     are."""
     if not isinstance(watch_filter, BaseFilter) or type(
-            watch_filter).__call__ not in (BaseFilter.__call__,
-                                           PythonFilter.__call__):
+        watch_filter
+    ).__call__ not in (BaseFilter.__call__, PythonFilter.__call__):
         return ()
-    return tuple(re.sub(r"([*?\[])", r"[\1]", name)
-                 for name in sorted(watch_filter.ignored_dir_names))
+    return tuple(
+        re.sub(r"([*?\[])", r"[\1]", name)
+        for name in sorted(watch_filter.ignored_dir_names)
+    )

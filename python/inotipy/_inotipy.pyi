@@ -153,14 +153,18 @@ class Watcher:
     @property
     def max_queued(self) -> int:
         """The bound of the user-space queue, in events."""
-    def get(self, timeout: float | None = None) -> _GetAwaitable[Event[Any] | None]:
+    def get(
+        self, timeout: float | None = None
+    ) -> _GetAwaitable[Event[Any] | None]:
         """Awaitable: the next Event, or None when timeout seconds pass
         first (a deadline).  get(0) polls the kernel; a negative timeout
         is 0.  Cancelling loses no event."""
     def get_nowait(self) -> Event[Any] | None:
         """The next Event if one is ready (the kernel is polled), else
         None."""
-    def get_batch_nowait(self, max_events: int | None = None) -> list[Event[Any]]:
+    def get_batch_nowait(
+        self, max_events: int | None = None
+    ) -> list[Event[Any]]:
         """Every Event that is ready (the kernel is polled), at most
         max_events."""
     def close(self) -> None:

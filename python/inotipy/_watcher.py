@@ -80,8 +80,8 @@ class Watcher(_inotipy.Watcher):
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else "fd=%d" % self.fd
-        return "<%s %s>" % (type(self).__name__, state)
+        state = "closed" if self.closed else f"fd={self.fd}"
+        return f"<{type(self).__name__} {state}>"
 
 
 def _path_key(watch: Watch[Any]) -> bytes:
