@@ -1,17 +1,17 @@
-"""The fixtures every test may use; the helpers behind them, and any a test
-imports by name, are in tests/support.py.
+"""The fixtures every test may use; the helpers behind them, and any a
+test imports by name, are in tests/support.py.
 
-- ``run``: runs a coroutine function to completion on a fresh event loop.  It is
-  parametrised over the default asyncio loop and uvloop, so every async test runs
-  on both by construction, and it fails a test whose loop reported an unhandled
-  exception.
+- ``run``: runs a coroutine function to completion on a fresh event loop.
+  It is parametrised over the default asyncio loop and uvloop, so every
+  async test runs on both by construction, and it fails a test whose loop
+  reported an unhandled exception.
 - ``scaled``, ``wait_for_events``, ``kernel_watches``: the helpers of those
   names, as fixtures.
 - ``no_fd_leak`` (autouse): fails a test that leaves file descriptors open.
 - ``tmp_dir``: an empty directory of the test's own.
 - ``inotify_sysctl``: changes a /proc/sys/fs/inotify limit and puts it back.
-- ``spawn``: starts a child process whose output is read line by line against a
-  deadline, and which is killed at teardown.
+- ``spawn``: starts a child process whose output is read line by line
+  against a deadline, and which is killed at teardown.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from support import (
     wait_for_events,
 )
 
-# ---- markers ---------------------------------------------------------------
+# ---- markers ----------------------------------------------------------------
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -44,7 +44,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("needs root")
 
 
-# ---- deadlines ---------------------------------------------------------------
+# ---- deadlines --------------------------------------------------------------
 
 
 @pytest.fixture(name="scaled")
@@ -57,7 +57,7 @@ def wait_for_events_fixture() -> Callable[..., Awaitable[list[Any]]]:
     return wait_for_events
 
 
-# ---- event loops -----------------------------------------------------------
+# ---- event loops ------------------------------------------------------------
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,7 +80,7 @@ def run(request: pytest.FixtureRequest) -> Iterator[LoopRunner]:
     runner.check()
 
 
-# ---- file descriptors --------------------------------------------------------
+# ---- file descriptors -------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +89,9 @@ def no_fd_leak() -> Iterator[None]:
     yield
     gc.collect()
     after = open_fds()
-    leaked = {fd: target for fd, target in after.items() if before.get(fd) != target}
+    leaked = {
+        fd: target for fd, target in after.items() if before.get(fd) != target
+    }
     if leaked:
         pytest.fail(f"file descriptors left open: {leaked}")
 
@@ -99,7 +101,7 @@ def kernel_watches_fixture() -> Callable[..., dict[int, int]]:
     return kernel_watches
 
 
-# ---- directories and limits --------------------------------------------------
+# ---- directories and limits -------------------------------------------------
 
 
 @pytest.fixture
@@ -119,7 +121,7 @@ def inotify_sysctl() -> Iterator[InotifySysctl]:
         sysctl.restore()
 
 
-# ---- child processes ---------------------------------------------------------
+# ---- child processes --------------------------------------------------------
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-# ---- deadlines ---------------------------------------------------------------
+# ---- deadlines --------------------------------------------------------------
 
 TIMEOUT_SCALE = float(os.environ.get("INOTIPY_TEST_TIMEOUT_SCALE") or "1")
 
@@ -47,7 +47,7 @@ def scaled(seconds: float) -> float:
     return seconds * TIMEOUT_SCALE
 
 
-# ---- event loops -----------------------------------------------------------
+# ---- event loops ------------------------------------------------------------
 
 LOOP_KINDS = ("asyncio", "uvloop")
 
@@ -123,7 +123,7 @@ class LoopRunner:
             pytest.fail("unhandled loop exceptions:\n" + "\n".join(lines))
 
 
-# ---- waiting for events ----------------------------------------------------
+# ---- waiting for events -----------------------------------------------------
 
 
 async def wait_for_events(
@@ -157,17 +157,16 @@ async def wait_for_events(
     return events
 
 
-# ---- file descriptors and watches ------------------------------------------
+# ---- file descriptors and watches -------------------------------------------
 
 
 def open_fds() -> dict[int, str]:
     """The descriptors this process holds, as {fd: what it points to}."""
     fds = {}
     for name in os.listdir("/proc/self/fd"):
-        try:
+        # OSError: the descriptor that listed the directory, now closed.
+        with contextlib.suppress(OSError):
             fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:
-            pass  # the descriptor that listed the directory, now closed
     return fds
 
 
@@ -182,11 +181,12 @@ def kernel_watches(fd: int, pid: int | str = "self") -> dict[int, int]:
     return watches
 
 
-# ---- limits ------------------------------------------------------------------
+# ---- limits -----------------------------------------------------------------
 
 
 class InotifySysctl:
-    """Sets /proc/sys/fs/inotify limits; ``restore()`` puts back the old ones."""
+    """Sets /proc/sys/fs/inotify limits; ``restore()`` puts back the old
+    ones."""
 
     def __init__(self) -> None:
         self.saved: dict[Path, str] = {}
@@ -220,7 +220,7 @@ class InotifySysctl:
             path.write_text(old + "\n")
 
 
-# ---- child processes ---------------------------------------------------------
+# ---- child processes --------------------------------------------------------
 
 
 class Child:
@@ -258,7 +258,9 @@ class Child:
                 pytest.fail("child never watched anything")
             time.sleep(0.01)  # polls a condition, against the deadline above
 
-    def read_lines(self, count: int, deadline: float = DEFAULT_DEADLINE) -> list[str]:
+    def read_lines(
+        self, count: int, deadline: float = DEFAULT_DEADLINE
+    ) -> list[str]:
         """Reads ``count`` lines of stdout; fails the test at the deadline."""
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
@@ -268,7 +270,9 @@ class Child:
             while self._pending.count(b"\n") < count:
                 remaining = end - time.monotonic()
                 if remaining <= 0 or not sel.select(remaining):
-                    pytest.fail(f"deadline passed; stdout so far: {self._pending!r}")
+                    pytest.fail(
+                        f"deadline passed; stdout so far: {self._pending!r}"
+                    )
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     pytest.fail(f"stdout ended early: {self._pending!r}")
@@ -277,7 +281,9 @@ class Child:
         self._pending = b"\n".join(lines[count:])
         return [line.decode() for line in lines[:count]]
 
-    def finish(self, deadline: float = DEFAULT_DEADLINE) -> tuple[int, str, str]:
+    def finish(
+        self, deadline: float = DEFAULT_DEADLINE
+    ) -> tuple[int, str, str]:
         """Waits for the child to exit; returns (status, stdout, stderr),
         stdout being what ``read_lines`` has not taken yet."""
         try:
@@ -286,7 +292,11 @@ class Child:
             self.proc.kill()
             out, err = self.proc.communicate()
             pytest.fail(f"child did not exit; stderr: {err.decode()!r}")
-        return self.proc.returncode, (self._pending + out).decode(), err.decode()
+        return (
+            self.proc.returncode,
+            (self._pending + out).decode(),
+            err.decode(),
+        )
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)

@@ -20,10 +20,19 @@ class Clock:
         return self.now
 
 
-def grouper(clock: Clock, timeout: float = 0.0, every_step: bool = False,
-            step: float = 0.25) -> _Grouper:
-    return _Grouper(debounce=1.5, step=step, timeout=timeout,
-                    every_step=every_step, clock=clock)
+def grouper(
+    clock: Clock,
+    timeout: float = 0.0,
+    every_step: bool = False,
+    step: float = 0.25,
+) -> _Grouper:
+    return _Grouper(
+        debounce=1.5,
+        step=step,
+        timeout=timeout,
+        every_step=every_step,
+        clock=clock,
+    )
 
 
 def test_without_a_timeout_the_first_change_has_no_deadline() -> None:
@@ -54,7 +63,7 @@ def test_after_the_first_change_a_step_at_most_until_the_debounce() -> None:
     group = grouper(clock, timeout=5.0)
     clock.now += 4.0
     group.on_change()
-    clock.now += 1.0            # past the timeout, which no longer counts
+    clock.now += 1.0  # past the timeout, which no longer counts
     assert group.next_wait() == 0.25
     clock.now += 0.375
     assert group.next_wait() == 0.125
