@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from ._changes import Change, FileChange, awatch, watch
-from ._constants import EVENT_BIT, IN, STOP_ON, decode_mask, get_event_loop
+from ._changes import FileChange, awatch, watch
+from ._constants import (
+    EVENT_BIT,
+    IN,
+    STOP_ON,
+    Change,
+    decode_mask,
+    get_event_loop,
+)
 from ._filters import BaseFilter, DefaultFilter, PythonFilter
 from ._inotipy import (
     DEFAULT_MAX_QUEUED,

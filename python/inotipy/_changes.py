@@ -28,28 +28,15 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import contextmanager, nullcontext
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from . import _inotipy
-from ._constants import IN
+from ._constants import IN, Change
 from ._filters import DefaultFilter, dirs_never_watched
 from ._inotipy import TreeWarning, WatcherClosedError
 
-__all__ = ["Change", "FileChange", "awatch", "watch"]
-
-
-class Change(IntEnum):
-    """The kind of a change, as watchfiles numbers them."""
-
-    added = 1
-    modified = 2
-    deleted = 3
-
-    def raw_str(self) -> str:
-        """The name: ``'added'``, ``'modified'`` or ``'deleted'``."""
-        return self.name
+__all__ = ["FileChange", "awatch", "watch"]
 
 
 FileChange = tuple[Change, str]

@@ -8,10 +8,8 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ._changes import Change
+from ._constants import Change
 
 __all__ = ["BaseFilter", "DefaultFilter", "PythonFilter"]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Collection
-from typing import Any
 
 from . import _inotipy
 from ._constants import STOP_ON
@@ -23,6 +22,9 @@ class Watcher(_inotipy.Watcher):
     """
 
     __slots__ = ()
+    # Shown as inotipy.Watcher, where users find it (and where it was
+    # defined before this module).
+    __module__ = "inotipy"
 
     @classmethod
     def create(
@@ -36,13 +38,13 @@ class Watcher(_inotipy.Watcher):
         return cls(flags, loop, max_queued=max_queued)
 
     @property
-    def watches(self) -> list[Watch[Any]]:
+    def watches(self) -> list[Watch]:
         """The live watches, sorted by pathname."""
         return sorted(self._live_watches(), key=_path_key)
 
     async def get_batch(
         self, timeout: float | None = None, max_events: int | None = None
-    ) -> list[Event[Any]]:
+    ) -> list[Event]:
         """Waits like get(timeout) for one event, then returns it with all
         others that are ready (at most max_events); [] on a timeout."""
         if max_events is not None and max_events < 1:
@@ -60,7 +62,7 @@ class Watcher(_inotipy.Watcher):
         self,
         stop_on: Collection[STOP_ON] | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[Event[Any] | None]:
+    ) -> AsyncIterator[Event | None]:
         """Yields get(timeout) results; on a timeout yields None, or stops
         when STOP_ON.TIMEOUT is in stop_on.  Ends when the watcher closes."""
         stop_on_timeout = stop_on is not None and STOP_ON.TIMEOUT in stop_on
@@ -84,5 +86,5 @@ class Watcher(_inotipy.Watcher):
         return f"<{type(self).__name__} {state}>"
 
 
-def _path_key(watch: Watch[Any]) -> bytes:
+def _path_key(watch: Watch) -> bytes:
     return os.fsencode(watch.pathname)
