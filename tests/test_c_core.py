@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import scaled
+from support import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = ROOT / "core" / "tests"

@@ -16,7 +16,7 @@ import pytest
 
 import inotipy
 from inotipy import BaseFilter, Change, DefaultFilter, PythonFilter, awatch
-from conftest import DEFAULT_DEADLINE, scaled
+from support import DEFAULT_DEADLINE, scaled
 
 A, M, D = Change.added, Change.modified, Change.deleted
 # Quick grouping for tests: changes made together land in one set.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import scaled
+from support import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -14,7 +14,7 @@ import pytest
 
 import inotipy
 from inotipy import IN, Watcher
-from conftest import scaled, wait_for_events
+from support import scaled, wait_for_events
 
 # A separate process that, ROUNDS times in a row, makes a chain of DEPTH
 # directories with `mkdir -p` semantics and at once writes a file at every

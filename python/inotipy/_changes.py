@@ -6,15 +6,17 @@ can switch by changing the import.  The engine is the C one: events are
 turned into ``(kind, path)`` tuples in C (``Watcher._take_changes``) without
 an ``Event`` object each, trees are watched with ``watch_tree()``, and the
 directories a filter ignores by name are never watched at all.  What stays
-here is timing (debounce and step) and the filter call, per change.
+here is which paths to watch, when a group of changes is complete (debounce
+and step, in one sans-I/O ``_Grouper`` that both share) and the filter call,
+per change; the filters themselves are in ``_filters``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import os
-import re
 import select
 import time
 import warnings
@@ -26,35 +28,15 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import contextmanager, nullcontext
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from . import _inotipy
-from ._constants import IN
+from ._constants import IN, Change
+from ._filters import DefaultFilter, dirs_never_watched
 from ._inotipy import TreeWarning, WatcherClosedError
 
-__all__ = [
-    "BaseFilter",
-    "Change",
-    "DefaultFilter",
-    "FileChange",
-    "PythonFilter",
-    "awatch",
-    "watch",
-]
-
-
-class Change(IntEnum):
-    """The kind of a change, as watchfiles numbers them."""
-
-    added = 1
-    modified = 2
-    deleted = 3
-
-    def raw_str(self) -> str:
-        """The name: ``'added'``, ``'modified'`` or ``'deleted'``."""
-        return self.name
+__all__ = ["FileChange", "awatch", "watch"]
 
 
 FileChange = tuple[Change, str]
@@ -62,114 +44,16 @@ FileChange = tuple[Change, str]
 # What a change set needs from the kernel.  CLOSE_WRITE would only repeat
 # what MODIFY says; opens and reads are no change.
 CHANGE_MASK = (
-    IN.CREATE | IN.DELETE | IN.MODIFY | IN.ATTRIB | IN.MOVED_FROM
-    | IN.MOVED_TO | IN.DELETE_SELF | IN.MOVE_SELF
+    IN.CREATE
+    | IN.DELETE
+    | IN.MODIFY
+    | IN.ATTRIB
+    | IN.MOVED_FROM
+    | IN.MOVED_TO
+    | IN.DELETE_SELF
+    | IN.MOVE_SELF
 )
 _KINDS = (Change.added, Change.modified, Change.deleted)
-
-
-class BaseFilter:
-    """A filter by directory names, name patterns and path prefixes.
-
-    Subclass it and set ``ignore_dirs`` (names: a path with one of them
-    as a component is ignored), ``ignore_entity_patterns`` (regular
-    expressions searched in the last component) and ``ignore_paths``
-    (prefixes).  Calling it with ``(change, path)`` returns True to keep
-    the change.  Trees watched through ``awatch()``/``watch()`` do not
-    even watch the directories named in ``ignore_dirs``.
-    """
-
-    ignore_dirs: Sequence[str] = ()
-    ignore_entity_patterns: Sequence[str] = ()
-    ignore_paths: Sequence[str | Path] = ()
-
-    def __init__(self) -> None:
-        self._ignore_dirs = frozenset(self.ignore_dirs)
-        # One regex each: a pattern may carry its own flags or groups.
-        self._ignore_entity_regexes = tuple(
-            re.compile(p) for p in self.ignore_entity_patterns)
-        self._ignore_paths = tuple(str(p) for p in self.ignore_paths)
-
-    def __call__(self, change: Change, path: str) -> bool:
-        parts = path.lstrip(os.sep).split(os.sep)
-        if not self._ignore_dirs.isdisjoint(parts):
-            return False
-        name = parts[-1]
-        if any(r.search(name) for r in self._ignore_entity_regexes):
-            return False
-        if self._ignore_paths and path.startswith(self._ignore_paths):
-            return False
-        return True
-
-    def __repr__(self) -> str:
-        return "%s(ignore_dirs=%r, ignore_entity_patterns=%r, " \
-            "ignore_paths=%r)" % (
-                type(self).__name__, tuple(self.ignore_dirs),
-                tuple(self.ignore_entity_patterns), tuple(self.ignore_paths))
-
-
-class DefaultFilter(BaseFilter):
-    """Ignores what editors, VCSs, caches and package managers leave."""
-
-    ignore_dirs: Sequence[str] = (
-        "__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", ".idea",
-        "node_modules", ".mypy_cache", ".pytest_cache", ".hypothesis",
-    )
-    ignore_entity_patterns: Sequence[str] = (
-        r"\.py[cod]$",          # compiled Python
-        r"\.___jb_...___$",     # JetBrains safe-write copies
-        r"\.sw.$",              # vim swap files
-        r"~$",                  # backup files
-        r"^\.\#",               # emacs lock files
-        r"^\.DS_Store$",
-        r"^flycheck_",
-    )
-
-    def __init__(
-        self,
-        *,
-        ignore_dirs: Sequence[str] | None = None,
-        ignore_entity_patterns: Sequence[str] | None = None,
-        ignore_paths: Sequence[str | Path] | None = None,
-    ) -> None:
-        if ignore_dirs is not None:
-            self.ignore_dirs = ignore_dirs
-        if ignore_entity_patterns is not None:
-            self.ignore_entity_patterns = ignore_entity_patterns
-        if ignore_paths is not None:
-            self.ignore_paths = ignore_paths
-        super().__init__()
-
-
-class PythonFilter(DefaultFilter):
-    """DefaultFilter, and only files ending in .py, .pyx, .pyd (and
-    ``extra_extensions``)."""
-
-    def __init__(
-        self,
-        *,
-        ignore_paths: Sequence[str | Path] | None = None,
-        extra_extensions: Sequence[str] = (),
-    ) -> None:
-        self.extensions = (".py", ".pyx", ".pyd") + tuple(extra_extensions)
-        super().__init__(ignore_paths=ignore_paths)
-
-    def __call__(self, change: Change, path: str) -> bool:
-        return path.endswith(self.extensions) and super().__call__(
-            change, path)
-
-
-def _dirs_never_watched(watch_filter: object) -> tuple[str, ...]:
-    """The names a filter rejects wherever they appear in a path, when we
-    know its call does (ours, not overridden): those directories need no
-    watch.  Glob characters are escaped: the names are matched as they
-    are."""
-    if not isinstance(watch_filter, BaseFilter) or type(
-            watch_filter).__call__ not in (BaseFilter.__call__,
-                                           PythonFilter.__call__):
-        return ()
-    return tuple(re.sub(r"([*?\[])", r"[\1]", name)
-                 for name in sorted(watch_filter._ignore_dirs))
 
 
 class _Root:
@@ -186,11 +70,13 @@ class _Root:
         """True when other is a directory tree that holds this path."""
         return other.is_dir and (
             self.real == other.real
-            or self.real.startswith(other.real.rstrip(os.sep) + os.sep))
+            or self.real.startswith(other.real.rstrip(os.sep) + os.sep)
+        )
 
 
-def _plan(roots: list[_Root], recursive: bool) -> tuple[
-        list[_Root], dict[str, set[str]]]:
+def _plan(
+    roots: list[_Root], recursive: bool
+) -> tuple[list[_Root], dict[str, set[str]]]:
     """Which directories to watch, and which files through their parent.
 
     Repeated paths count once, and with trees a path inside another
@@ -210,14 +96,66 @@ def _plan(roots: list[_Root], recursive: bool) -> tuple[
         if recursive and any(root.inside(d) for d in dirs):
             continue
         if root.is_dir or not os.path.lexists(root.shown):
-            dirs.append(root)       # a missing path fails in watch()
+            dirs.append(root)  # a missing path fails in watch()
             continue
         parent, name = os.path.split(root.shown)
-        if not recursive and any(d.is_dir and d.real == os.path.realpath(
-                parent) for d in dirs):
-            continue                # its directory is watched anyway
+        if not recursive and any(
+            d.is_dir and d.real == os.path.realpath(parent) for d in dirs
+        ):
+            continue  # its directory is watched anyway
         files.setdefault(parent, set()).add(name)
     return dirs, files
+
+
+class _Grouper:
+    """When one group of changes is complete: debounce and step, without
+    I/O, so that awatch() and watch() share the deadlines.
+
+    The caller asks next_wait() how long to wait for a change, waits that
+    long in its own way, and calls on_change() when the first change
+    arrives.  Until then the wait is the rest of the timeout (none when
+    timeout is 0), cut to one step when a stop event is to be looked at
+    every step; after it, a step, cut to what is left of the debounce.
+    A wait that passes without a change ends the group.
+    """
+
+    def __init__(
+        self,
+        *,
+        debounce: float,
+        step: float,
+        timeout: float,
+        every_step: bool,
+        clock: Callable[[], float],
+    ) -> None:
+        self.debounce = debounce
+        self.step = step
+        self.timeout = timeout
+        self.every_step = every_step
+        self.clock = clock
+        self.start = clock()
+        self.first_at: float | None = None
+
+    def next_wait(self) -> float | None:
+        """Seconds to wait for the next change (math.inf: no limit), or
+        None when the group is over: the timeout passed before a first
+        change, or the debounce after it."""
+        now = self.clock()
+        if self.first_at is None:
+            left = (
+                self.timeout - (now - self.start) if self.timeout else math.inf
+            )
+            if left <= 0:
+                return None
+            return min(left, self.step) if self.every_step else left
+        left = self.debounce - (now - self.first_at)
+        if left <= 0:
+            return None
+        return min(self.step, left)
+
+    def on_change(self) -> None:
+        """The first change of the group arrived: the debounce starts."""
+        self.first_at = self.clock()
 
 
 class _ChangeWatcher:
@@ -238,10 +176,13 @@ class _ChangeWatcher:
     ) -> None:
         if not paths:
             raise ValueError("awatch() and watch() need at least one path")
-        for name, value in (("debounce", debounce), ("step", step),
-                            ("rust_timeout", timeout)):
+        for name, value in (
+            ("debounce", debounce),
+            ("step", step),
+            ("rust_timeout", timeout),
+        ):
             if value < 0:
-                raise ValueError("%s must not be negative" % name)
+                raise ValueError(f"{name} must not be negative")
         # In seconds.  A timeout that would yield nothing is no timer.
         self.debounce = debounce / 1000
         self.step = step / 1000
@@ -250,24 +191,26 @@ class _ChangeWatcher:
         self.filter = watch_filter
         if ignore_permission_denied is None:
             # As watchfiles: the environment variable, set and not empty.
-            ignore_permission_denied = bool(os.environ.get(
-                "WATCHFILES_IGNORE_PERMISSION_DENIED"))
+            ignore_permission_denied = bool(
+                os.environ.get("WATCHFILES_IGNORE_PERMISSION_DENIED")
+            )
         self.quiet = ignore_permission_denied
         self.roots: list[str] = []
         dirs, files = _plan([_Root(p) for p in paths], recursive)
         # Changes in a directory watched only for some of its files are
         # kept for those files alone.
         self.only_parents = frozenset(files)
-        self.only = frozenset(os.path.join(parent, name)
-                              for parent, names in files.items()
-                              for name in names)
-        excludes = tuple(exclude) + _dirs_never_watched(watch_filter)
+        self.only = frozenset(
+            os.path.join(parent, name)
+            for parent, names in files.items()
+            for name in names
+        )
+        excludes = tuple(exclude) + dirs_never_watched(watch_filter)
         self.watcher = _inotipy.Watcher()
         try:
             with self._warnings():
                 for root in dirs:
-                    self._add(root.shown, recursive and root.is_dir,
-                              excludes)
+                    self._add(root.shown, recursive and root.is_dir, excludes)
                 for parent in files:
                     self._add(parent, False, excludes)
         except BaseException:
@@ -275,13 +218,25 @@ class _ChangeWatcher:
             raise
         self.roots.extend(sorted(self.only))
 
-    def _add(self, path: str, tree: bool,
-             excludes: tuple[str, ...]) -> None:
+    def grouper(
+        self, clock: Callable[[], float], every_step: bool
+    ) -> _Grouper:
+        """The deadlines of one group, read on clock (in seconds)."""
+        return _Grouper(
+            debounce=self.debounce,
+            step=self.step,
+            timeout=self.timeout,
+            every_step=every_step,
+            clock=clock,
+        )
+
+    def _add(self, path: str, tree: bool, excludes: tuple[str, ...]) -> None:
         try:
             if tree:
                 # Links to directories are followed, as watchfiles does.
-                self.watcher.watch_tree(path, CHANGE_MASK, exclude=excludes,
-                                        follow_symlinks=True)
+                self.watcher.watch_tree(
+                    path, CHANGE_MASK, exclude=excludes, follow_symlinks=True
+                )
             else:
                 self.watcher.watch(path, CHANGE_MASK)
         except PermissionError:
@@ -300,10 +255,12 @@ class _ChangeWatcher:
         with self._warnings():
             if first is None:
                 taken, overflowed = self.watcher._take_changes(
-                    changes, *_KINDS)
+                    changes, *_KINDS
+                )
             else:
                 taken, overflowed = self.watcher._take_changes(
-                    changes, *_KINDS, first)
+                    changes, *_KINDS, first
+                )
         if overflowed:
             # The kernel dropped events: which files changed is unknown,
             # so every root counts as modified (a reloader reloads).
@@ -326,7 +283,8 @@ class _ChangeWatcher:
         if path in self.only:
             return True
         return path not in self.only_parents and (
-            os.path.dirname(path) not in self.only_parents)
+            os.path.dirname(path) not in self.only_parents
+        )
 
     @property
     def gone(self) -> bool:
@@ -346,7 +304,8 @@ def _quiet_tree_warnings() -> Iterator[None]:
 
 async def awatch(
     *paths: Path | str,
-    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),
+    # One filter for every call, as watchfiles has it: nothing changes it.
+    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),  # noqa: B008
     debounce: int = 1_600,
     step: int = 50,
     stop_event: Any = None,
@@ -378,17 +337,27 @@ async def awatch(
     if raise_interrupt is not None:
         warnings.warn(
             "raise_interrupt is deprecated for awatch(): a KeyboardInterrupt "
-            "cancels the coroutine", DeprecationWarning, stacklevel=2)
+            "cancels the coroutine",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     cw = _ChangeWatcher(
-        paths, watch_filter=watch_filter, debounce=debounce, step=step,
+        paths,
+        watch_filter=watch_filter,
+        debounce=debounce,
+        step=step,
         timeout=5_000 if rust_timeout is None else rust_timeout,
-        yield_on_timeout=yield_on_timeout, recursive=recursive,
-        exclude=exclude, ignore_permission_denied=ignore_permission_denied)
+        yield_on_timeout=yield_on_timeout,
+        recursive=recursive,
+        exclude=exclude,
+        ignore_permission_denied=ignore_permission_denied,
+    )
     stopper: asyncio.Future[Any] | None = None
     # asyncio.Event and anyio.Event are awaited; threading.Event's wait()
     # would block the loop, so it is only looked at (is_set()).
     can_wait = stop_event is not None and inspect.iscoroutinefunction(
-        getattr(stop_event, "wait", None))
+        getattr(stop_event, "wait", None)
+    )
     try:
         if stop_event is not None and can_wait:
             stopper = asyncio.ensure_future(stop_event.wait())
@@ -397,8 +366,7 @@ async def awatch(
             if stop_event is not None and stop_event.is_set():
                 return
             try:
-                raw = await _gather_async(
-                    cw, None if can_wait else stop_event)
+                raw = await _gather_async(cw, None if can_wait else stop_event)
             except WatcherClosedError:
                 return
             changes = cw.result(raw)
@@ -416,26 +384,24 @@ async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
     every step while waiting."""
     loop = asyncio.get_running_loop()
     w = cw.watcher
+    group = cw.grouper(loop.time, poll_stop is not None)
     changes: set[Any] = set()
-    start = loop.time()
     while True:
-        wait = cw.timeout - (loop.time() - start) if cw.timeout else None
-        if wait is not None and wait <= 0:
+        wait = group.next_wait()
+        if wait is None:
             return None
-        if poll_stop is not None:
-            wait = cw.step if wait is None else min(wait, cw.step)
         first = await w.get(wait)
         if first is not None:
             break
         if poll_stop is not None and poll_stop.is_set():
             return changes
-    first_at = loop.time()
+    group.on_change()
     cw.take(changes, first)
     while not cw.gone:
-        left = cw.debounce - (loop.time() - first_at)
-        if left <= 0:
+        wait = group.next_wait()
+        if wait is None:
             break
-        event = await w.get(min(cw.step, left))
+        event = await w.get(wait)
         if event is None:
             break
         cw.take(changes, event)
@@ -444,7 +410,8 @@ async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
 
 def watch(
     *paths: Path | str,
-    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),
+    # One filter for every call, as watchfiles has it: nothing changes it.
+    watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),  # noqa: B008
     debounce: int = 1_600,
     step: int = 50,
     stop_event: Any = None,
@@ -464,10 +431,16 @@ def watch(
     every ``step`` ms while waiting.  A KeyboardInterrupt ends the
     iteration quietly unless ``raise_interrupt``."""
     cw = _ChangeWatcher(
-        paths, watch_filter=watch_filter, debounce=debounce, step=step,
-        timeout=rust_timeout, yield_on_timeout=yield_on_timeout,
-        recursive=recursive, exclude=exclude,
-        ignore_permission_denied=ignore_permission_denied)
+        paths,
+        watch_filter=watch_filter,
+        debounce=debounce,
+        step=step,
+        timeout=rust_timeout,
+        yield_on_timeout=yield_on_timeout,
+        recursive=recursive,
+        exclude=exclude,
+        ignore_permission_denied=ignore_permission_denied,
+    )
     poller = select.poll()
     poller.register(cw.watcher.fileno(), select.POLLIN)
     try:
@@ -487,31 +460,34 @@ def watch(
         cw.close()
 
 
-def _poll_ms(seconds: float | None) -> int | None:
-    if seconds is None:
+def _poll_ms(seconds: float) -> int | None:
+    """A wait in seconds as poll() takes it: ms rounded up, None for no
+    limit."""
+    if seconds == math.inf:
         return None
     return max(0, int(seconds * 1000 + 0.999))
 
 
-def _gather_sync(cw: _ChangeWatcher, poller: Any,
-                 stop_event: Any) -> set[Any] | None:
+def _gather_sync(
+    cw: _ChangeWatcher, poller: Any, stop_event: Any
+) -> set[Any] | None:
+    """One group of changes, as _gather_async() makes it, waiting in
+    poll(); stop_event is looked at every step while waiting."""
+    group = cw.grouper(time.monotonic, stop_event is not None)
     changes: set[Any] = set()
-    start = time.monotonic()
     # Take first, wait after: what a tree's scan read is already ours and
     # would not make the descriptor readable.
     while cw.take(changes) == 0:
         if stop_event is not None and stop_event.is_set():
             return changes
-        wait = cw.timeout - (time.monotonic() - start) if cw.timeout else None
-        if wait is not None and wait <= 0:
+        wait = group.next_wait()
+        if wait is None:
             return None
-        if stop_event is not None:
-            wait = cw.step if wait is None else min(wait, cw.step)
         poller.poll(_poll_ms(wait))
-    first_at = time.monotonic()
+    group.on_change()
     while not cw.gone:
-        left = cw.debounce - (time.monotonic() - first_at)
-        if left <= 0 or not poller.poll(_poll_ms(min(cw.step, left))):
+        wait = group.next_wait()
+        if wait is None or not poller.poll(_poll_ms(wait)):
             break
         cw.take(changes)
     return changes

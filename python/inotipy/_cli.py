@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import fnmatch
 import io
@@ -24,20 +25,22 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
-from . import IN, Event, Watcher, WatcherClosedError
-from ._changes import DefaultFilter, awatch
-from ._constants import EVENT_BIT, decode_mask
+from ._changes import awatch
+from ._constants import EVENT_BIT, IN, decode_mask
+from ._filters import DefaultFilter
+from ._inotipy import Event, WatcherClosedError
+from ._watcher import Watcher
 
 EXIT_OK, EXIT_ERROR, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # ANSI colours by the kind of event, for terminals.
 _COLOURS = (
-    (IN.CREATE | IN.MOVED_TO, "\x1b[32m"),                  # green
+    (IN.CREATE | IN.MOVED_TO, "\x1b[32m"),  # green
     (IN.DELETE | IN.DELETE_SELF | IN.MOVED_FROM, "\x1b[31m"),  # red
-    (IN.MODIFY | IN.CLOSE_WRITE | IN.ATTRIB, "\x1b[33m"),    # yellow
+    (IN.MODIFY | IN.CLOSE_WRITE | IN.ATTRIB, "\x1b[33m"),  # yellow
     (IN.MOVE_SELF | IN.Q_OVERFLOW | IN.UNMOUNT, "\x1b[35m"),  # magenta
 )
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
@@ -53,10 +56,11 @@ def _mask(text: str) -> int:
             mask |= IN[name]
         except KeyError:
             raise argparse.ArgumentTypeError(
-                "unknown event %r (names of inotipy.IN, e.g. CREATE,MODIFY)"
-                % name) from None
+                f"unknown event {name!r} (names of inotipy.IN, e.g. "
+                "CREATE,MODIFY)"
+            ) from None
     if not mask & IN.ALL_EVENTS:
-        raise argparse.ArgumentTypeError("no event named in %r" % text)
+        raise argparse.ArgumentTypeError(f"no event named in {text!r}")
     return mask
 
 
@@ -64,9 +68,9 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("not a number: %r" % text) from None
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value >= 0:
-        raise argparse.ArgumentTypeError("must not be negative: %r" % text)
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value
 
 
@@ -75,7 +79,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, "%s: error: %s\n" % (self.prog, message))
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,47 +93,98 @@ def _parser() -> argparse.ArgumentParser:
         "130 interrupted.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="what to watch")
-    p.add_argument("-r", "--recursive", action="store_true",
-                   help="watch directories as trees: every directory below, "
-                   "now and later (always on with a COMMAND)")
-    p.add_argument("-e", "--events", type=_mask, action="append",
-                   metavar="EVENT[,EVENT]",
-                   help="events to watch, names of inotipy.IN "
-                   "(CREATE,MODIFY,...; default: all)")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                   help="skip names matching GLOB (in trees: not even "
-                   "watched); repeatable")
-    p.add_argument("--include", action="append", default=[], metavar="GLOB",
-                   help="report only names matching GLOB; repeatable")
-    p.add_argument("-t", "--timeout", type=_seconds, metavar="SECONDS",
-                   help="exit after SECONDS without an event (status 2 if "
-                   "there was none at all); with --stats, the period")
-    p.add_argument("-n", "--max-events", type=int, metavar="N",
-                   help="exit after N events")
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="watch directories as trees: every directory below, "
+        "now and later (always on with a COMMAND)",
+    )
+    p.add_argument(
+        "-e",
+        "--events",
+        type=_mask,
+        action="append",
+        metavar="EVENT[,EVENT]",
+        help="events to watch, names of inotipy.IN "
+        "(CREATE,MODIFY,...; default: all)",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip names matching GLOB (in trees: not even "
+        "watched); repeatable",
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="report only names matching GLOB; repeatable",
+    )
+    p.add_argument(
+        "-t",
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="exit after SECONDS without an event (status 2 if "
+        "there was none at all); with --stats, the period",
+    )
+    p.add_argument(
+        "-n", "--max-events", type=int, metavar="N", help="exit after N events"
+    )
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--format", metavar="FMT",
-                     help="a str.format() line per event: {path} {name} "
-                     "{events} {mask} {cookie} {wd} {src} {time}")
-    out.add_argument("--json", action="store_true",
-                     help="one JSON object per event and line")
-    out.add_argument("--stats", action="store_true",
-                     help="count events per path and print a table at the "
-                     "end (after --timeout, --max-events or Ctrl-C)")
-    p.add_argument("--color", choices=("auto", "always", "never"),
-                   default="auto", help="colour on a terminal (auto, "
-                   "unless NO_COLOR is set)")
-    p.add_argument("--debounce", type=int, default=1600, metavar="MS",
-                   help="with a COMMAND: group changes for at most MS ms")
-    p.add_argument("--step", type=int, default=50, metavar="MS",
-                   help="with a COMMAND: restart once MS ms pass without "
-                   "a change")
-    p.add_argument("--grace", type=_seconds, default=5.0, metavar="SECONDS",
-                   help="with a COMMAND: time it has to exit after SIGTERM "
-                   "before SIGKILL")
+    out.add_argument(
+        "--format",
+        metavar="FMT",
+        help="a str.format() line per event: {path} {name} "
+        "{events} {mask} {cookie} {wd} {src} {time}",
+    )
+    out.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per event and line",
+    )
+    out.add_argument(
+        "--stats",
+        action="store_true",
+        help="count events per path and print a table at the "
+        "end (after --timeout, --max-events or Ctrl-C)",
+    )
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour on a terminal (auto, unless NO_COLOR is set)",
+    )
+    p.add_argument(
+        "--debounce",
+        type=int,
+        default=1600,
+        metavar="MS",
+        help="with a COMMAND: group changes for at most MS ms",
+    )
+    p.add_argument(
+        "--step",
+        type=int,
+        default=50,
+        metavar="MS",
+        help="with a COMMAND: restart once MS ms pass without a change",
+    )
+    p.add_argument(
+        "--grace",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="with a COMMAND: time it has to exit after SIGTERM "
+        "before SIGKILL",
+    )
     return p
 
 
-# ---- shared helpers ----------------------------------------------------------
+# ---- shared helpers ---------------------------------------------------------
 
 
 def _use_colour(stream: TextIO, choice: str) -> bool:
@@ -160,7 +215,7 @@ def _safe(text: str | bytes) -> str:
         code = ord(ch)
         if ch == "\\":
             out.append("\\\\")
-        elif 0xDC80 <= code <= 0xDCFF:          # an undecodable byte
+        elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte
             out.append("\\x%02x" % (code - 0xDC00))
         elif not ch.isprintable():
             out.append(ch.encode("unicode_escape").decode("ascii"))
@@ -170,8 +225,9 @@ def _safe(text: str | bytes) -> str:
 
 
 def _event_names(mask: int) -> list[str]:
-    return [b.name if isinstance(b, EVENT_BIT) else b
-            for b in decode_mask(mask)]
+    return [
+        b.name if isinstance(b, EVENT_BIT) else b for b in decode_mask(mask)
+    ]
 
 
 def _text(value: str | bytes) -> str:
@@ -197,7 +253,7 @@ class _Selection:
         if self.exclude and _matches(name, self.exclude):
             return False
         if self.include and not event.pathname:
-            return False                # the watched path itself
+            return False  # the watched path itself
         return not self.include or _matches(name, self.include)
 
 
@@ -210,8 +266,10 @@ def _open_watcher(args: argparse.Namespace, mask: int) -> Watcher | int:
             else:
                 watcher.watch(path, mask)
         except OSError as e:
-            print("inotipy: cannot watch %r: %s" % (path, e.strerror or e),
-                  file=sys.stderr)
+            print(
+                f"inotipy: cannot watch {path!r}: {e.strerror or e}",
+                file=sys.stderr,
+            )
             watcher.close()
             return EXIT_ERROR
     return watcher
@@ -246,45 +304,60 @@ class _Status:
             return
         self.last = now
         elapsed = max(now - self.started, 1e-9)
-        sys.stderr.write("\r\x1b[K%s%d events, %.0f/s, %d watches%s" % (
-            _DIM, count, count / elapsed, watches, _RESET))
+        sys.stderr.write(
+            f"\r\x1b[K{_DIM}{count} events, {count / elapsed:.0f}/s, "
+            f"{watches} watches{_RESET}"
+        )
         sys.stderr.flush()
         self.shown = True
 
 
-# ---- printing events -----------------------------------------------------------
+# ---- printing events --------------------------------------------------------
 
 
 def _formatter(args: argparse.Namespace, colour: bool) -> Any:
     if args.json:
+
         def as_json(event: Event[Any]) -> str:
-            return json.dumps({
-                "time": time.time(),
-                "path": _text(event.path),
-                "name": _text(event.pathname),
-                "events": _event_names(event.mask),
-                "mask": event.mask,
-                "cookie": event.cookie,
-                "wd": event.wd,
-                "src_path": None if event.src_path is None
-                else _text(event.src_path),
-            })
+            return json.dumps(
+                {
+                    "time": time.time(),
+                    "path": _text(event.path),
+                    "name": _text(event.pathname),
+                    "events": _event_names(event.mask),
+                    "mask": event.mask,
+                    "cookie": event.cookie,
+                    "wd": event.wd,
+                    "src_path": None
+                    if event.src_path is None
+                    else _text(event.src_path),
+                }
+            )
+
         return as_json
     if args.format is not None:
-        fmt = args.format.encode("latin-1", "backslashreplace").decode(
-            "unicode_escape")           # \t and \n as the shell gave them
+        fmt: str = args.format.encode("latin-1", "backslashreplace").decode(
+            "unicode_escape"
+        )  # \t and \n as the shell gave them
 
         def formatted(event: Event[Any]) -> str:
             names = ",".join(_event_names(event.mask))
             line = fmt.format(
-                path=_safe(event.path), name=_safe(event.pathname),
-                events=names, mask=event.mask, cookie=event.cookie,
-                wd=event.wd, src=_safe(event.src_path or ""),
+                path=_safe(event.path),
+                name=_safe(event.pathname),
+                events=names,
+                mask=event.mask,
+                cookie=event.cookie,
+                wd=event.wd,
+                src=_safe(event.src_path or ""),
                 time=datetime.datetime.now().isoformat(
-                    timespec="milliseconds"))
+                    timespec="milliseconds"
+                ),
+            )
             if colour:
                 return _colour_of(event.mask) + line + _RESET
             return line
+
         return formatted
 
     def plain(event: Event[Any]) -> str:
@@ -293,6 +366,7 @@ def _formatter(args: argparse.Namespace, colour: bool) -> Any:
         if colour:
             return _colour_of(event.mask) + line + _RESET
         return line
+
     return plain
 
 
@@ -343,7 +417,7 @@ async def _print_events(args: argparse.Namespace, mask: int) -> int:
             status.clear()
 
 
-# ---- --stats -------------------------------------------------------------------
+# ---- --stats ----------------------------------------------------------------
 
 
 class _Stats:
@@ -360,19 +434,28 @@ class _Stats:
         self.total += 1
 
     def table(self, limit: int | None = None) -> list[str]:
-        columns = sorted({n for c in self.per_path.values() for n in c}
-                         - {"total"})
-        rows = sorted(self.per_path.items(),
-                      key=lambda kv: (-kv[1]["total"], kv[0]))
+        columns = sorted(
+            {n for c in self.per_path.values() for n in c} - {"total"}
+        )
+        rows = sorted(
+            self.per_path.items(), key=lambda kv: (-kv[1]["total"], kv[0])
+        )
         head = ["total"] + [c.lower() for c in columns] + ["path"]
         widths = [max(len(h), 6) for h in head[:-1]]
-        lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))
-                 + "  path"]
+        # widths has no column for the path, the last heading.
+        lines = [
+            "  ".join(h.rjust(w) for h, w in zip(head, widths, strict=False))
+            + "  path"
+        ]
         for path, counts in rows[:limit]:
             cells = [counts["total"]] + [counts.get(c, 0) for c in columns]
-            lines.append("  ".join(str(v).rjust(w)
-                                   for v, w in zip(cells, widths))
-                         + "  " + path)
+            lines.append(
+                "  ".join(
+                    str(v).rjust(w) for v, w in zip(cells, widths, strict=True)
+                )
+                + "  "
+                + path
+            )
         return lines
 
 
@@ -413,7 +496,7 @@ async def _stats(args: argparse.Namespace, mask: int) -> int:
             if live:
                 _redraw(None, drawn)
     print("\n".join(stats.table()))
-    print("%d events" % stats.total)
+    print(f"{stats.total} events")
     return status
 
 
@@ -421,18 +504,18 @@ def _redraw(stats: _Stats | None, drawn: int) -> int:
     """Replaces the previous live table on stderr; returns its height."""
     err = sys.stderr
     if drawn:
-        err.write("\x1b[%dF\x1b[J" % drawn)
+        err.write(f"\x1b[{drawn}F\x1b[J")
     if stats is None:
         err.flush()
         return 0
-    lines = ["%s%d events so far%s" % (_DIM, stats.total, _RESET)]
+    lines = [f"{_DIM}{stats.total} events so far{_RESET}"]
     lines += stats.table(limit=15)
     err.write("\n".join(lines) + "\n")
     err.flush()
     return len(lines)
 
 
-# ---- running a command -------------------------------------------------------------
+# ---- running a command ------------------------------------------------------
 
 
 class _Child:
@@ -451,8 +534,8 @@ class _Child:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        group = proc.pid            # the session leader's pid is its group
-        proc.poll()                 # reap a leader that exited: no zombie
+        group = proc.pid  # the session leader's pid is its group
+        proc.poll()  # reap a leader that exited: no zombie
         if not _signal_group(group, signal.SIGTERM):
             proc.wait()
             return
@@ -461,7 +544,7 @@ class _Child:
             proc.poll()
             if not _signal_group(group, 0):
                 break
-            await asyncio.sleep(0.02)   # polls the group's exit, bounded
+            await asyncio.sleep(0.02)  # polls the group's exit, bounded
         else:
             _signal_group(group, signal.SIGKILL)
         proc.wait()
@@ -478,40 +561,48 @@ def _signal_group(group: int, signum: int) -> bool:
 
 def _describe(changes: Iterable[tuple[Any, str]]) -> str:
     items = sorted(changes)
-    shown = ", ".join("%s %s" % (c.raw_str(), _safe(p)) for c, p in items[:3])
+    shown = ", ".join(f"{c.raw_str()} {_safe(p)}" for c, p in items[:3])
     more = len(items) - 3
-    return shown + (" and %d more" % more if more > 0 else "")
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
-async def _run_command(args: argparse.Namespace, command: list[str]) -> int:
-    colour = _use_colour(sys.stderr, args.color)
-    note = (_DIM + "inotipy: %s" + _RESET) if colour else "inotipy: %s"
-    include = args.include
+class _Restarts:
+    """Which changes restart the command: --include and --exclude on the
+    path, then DefaultFilter."""
 
-    def keep(change: Any, path: str) -> bool:
-        if include and not _matches(path, include):
+    def __init__(self, include: Sequence[str], exclude: Sequence[str]):
+        self.include = include
+        self.exclude = exclude
+        self.default = DefaultFilter()
+
+    def __call__(self, change: Any, path: str) -> bool:
+        if self.include and not _matches(path, self.include):
             return False
-        if args.exclude and _matches(path, args.exclude):
+        if self.exclude and _matches(path, self.exclude):
             return False
-        return default(change, path)
+        return self.default(change, path)
 
-    default = DefaultFilter()
-    # What the filter drops by directory name need not even be watched.
-    excludes = list(args.exclude) + list(default.ignore_dirs)
-    child = _Child(command, args.grace)
-    for path in args.paths:
+
+def _note(text: str, colour: bool) -> None:
+    line = f"inotipy: {text}"
+    print(_DIM + line + _RESET if colour else line, file=sys.stderr)
+
+
+def _all_exist(paths: Sequence[str]) -> bool:
+    for path in paths:
         if not os.path.exists(path):
-            print("inotipy: cannot watch %r: No such file or directory"
-                  % path, file=sys.stderr)
-            return EXIT_ERROR
-    try:
-        child.start()
-    except OSError as e:
-        print("inotipy: cannot run %r: %s" % (command[0], e.strerror or e),
-              file=sys.stderr)
-        return EXIT_ERROR
-    # SIGTERM and SIGHUP end us like Ctrl-C does: through the finally
-    # below, which stops the command, never leaving it behind.
+            print(
+                f"inotipy: cannot watch {path!r}: No such file or directory",
+                file=sys.stderr,
+            )
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def _cancelled_by(signums: Sequence[int]) -> Iterator[list[int]]:
+    """While in the block, these signals cancel the running task, as
+    Ctrl-C does; the list it gives says which came."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     caught: list[int] = []
@@ -521,76 +612,131 @@ async def _run_command(args: argparse.Namespace, command: list[str]) -> int:
         if task is not None:
             task.cancel()
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in signums:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
-        async for changes in awatch(*args.paths, watch_filter=keep,
-                                    debounce=args.debounce, step=args.step,
-                                    exclude=excludes, rust_timeout=0):
-            print(note % ("%s: restarting %s" % (
-                _describe(changes), " ".join(command))), file=sys.stderr)
-            await child.stop()
-            child.start()
-    except OSError as e:
-        print("inotipy: %s" % e, file=sys.stderr)
-        return EXIT_ERROR
-    except asyncio.CancelledError:
-        if not caught:
-            raise                       # Ctrl-C: asyncio.run() says so
-        return 128 + caught[0]
+        yield caught
     finally:
-        await child.stop()
-        for signum in (signal.SIGTERM, signal.SIGHUP):
+        for signum in signums:
             loop.remove_signal_handler(signum)
+
+
+async def _run_command(args: argparse.Namespace, command: list[str]) -> int:
+    colour = _use_colour(sys.stderr, args.color)
+    restarts = _Restarts(args.include, args.exclude)
+    # What the filter drops by directory name need not even be watched.
+    excludes = list(args.exclude) + list(restarts.default.ignore_dirs)
+    child = _Child(command, args.grace)
+    if not _all_exist(args.paths):
+        return EXIT_ERROR
+    try:
+        child.start()
+    except OSError as e:
+        print(
+            f"inotipy: cannot run {command[0]!r}: {e.strerror or e}",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    # SIGTERM and SIGHUP end us like Ctrl-C does: through the finally
+    # below, which stops the command, never leaving it behind.
+    with _cancelled_by((signal.SIGTERM, signal.SIGHUP)) as caught:
+        try:
+            async for changes in awatch(
+                *args.paths,
+                watch_filter=restarts,
+                debounce=args.debounce,
+                step=args.step,
+                exclude=excludes,
+                rust_timeout=0,
+            ):
+                _note(
+                    f"{_describe(changes)}: restarting {' '.join(command)}",
+                    colour,
+                )
+                await child.stop()
+                child.start()
+        except OSError as e:
+            print(f"inotipy: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        except asyncio.CancelledError:
+            if not caught:
+                raise  # Ctrl-C: asyncio.run() says so
+            return 128 + caught[0]
+        finally:
+            await child.stop()
     return EXIT_OK
 
 
-# ---- entry point ---------------------------------------------------------------------
+# ---- entry point ------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    args, command = _parse(list(sys.argv[1:] if argv is None else argv))
+    if command:
+        return _run(_run_command(args, command))
+    if args.stats:
+        return _run(_stats(args, _mask_of(args)))
+    return _run(_print_events(args, _mask_of(args)))
+
+
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The options, and the COMMAND after --; usage errors exit."""
+    parser = _parser()
     command: list[str] = []
     if "--" in argv:
         at = argv.index("--")
-        argv, command = argv[:at], argv[at + 1:]
+        argv, command = argv[:at], argv[at + 1 :]
         if not command:
-            _parser().error("no COMMAND after --")
-    args = _parser().parse_args(argv)
+            parser.error("no COMMAND after --")
+    args = parser.parse_args(argv)
     if args.max_events is not None and args.max_events < 1:
-        _parser().error("--max-events must be at least 1")
-    mask = IN.ALL_EVENTS
+        parser.error("--max-events must be at least 1")
+    if args.format is not None:
+        try:
+            args.format.format(
+                path="",
+                name="",
+                events="",
+                mask=0,
+                cookie=0,
+                wd=0,
+                src="",
+                time="",
+            )
+        except (KeyError, IndexError, ValueError) as e:
+            parser.error(
+                f"bad --format {args.format!r}: {e} (fields: {{path}} "
+                "{name} {events} {mask} {cookie} {wd} {src} {time})"
+            )
+    if command and (args.stats or args.json or args.format is not None):
+        parser.error(
+            "a COMMAND runs on its own: no --stats, --json or --format with it"
+        )
+    return args, command
+
+
+def _mask_of(args: argparse.Namespace) -> int:
+    """The events to watch: those of -e, all by default."""
+    mask: int = IN.ALL_EVENTS
     if args.events:
         mask = 0
         for m in args.events:
             mask |= m
-    if args.format is not None:
-        try:
-            args.format.format(path="", name="", events="", mask=0,
-                               cookie=0, wd=0, src="", time="")
-        except (KeyError, IndexError, ValueError) as e:
-            _parser().error("bad --format %r: %s (fields: {path} {name} "
-                            "{events} {mask} {cookie} {wd} {src} {time})"
-                            % (args.format, e))
-    if command and (args.stats or args.json or args.format is not None):
-        _parser().error("a COMMAND runs on its own: no --stats, --json or "
-                        "--format with it")
-    if command:
-        job = _run_command(args, command)
-    elif args.stats:
-        job = _stats(args, mask)
-    else:
-        job = _print_events(args, mask)
+    return mask
+
+
+def _run(job: Coroutine[Any, Any, int]) -> int:
+    """Runs a mode to its exit status; Ctrl-C and a reader that went away
+    end it quietly."""
     try:
         return asyncio.run(job)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
+        # The reader went away (`| head`): stop quietly.  The new stdout
+        # stays open, for whatever writes to it on the way out.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return EXIT_OK
     except WatcherClosedError:
         return EXIT_OK

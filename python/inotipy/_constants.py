@@ -1,4 +1,5 @@
-"""inotify's constants as enums, and decode_mask()."""
+"""The API's enums: inotify's bits (IN, EVENT_BIT, with decode_mask()),
+STOP_ON and get_event_loop() of inotipy 0.1.1, and watchfiles' Change."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import asyncio
 import enum
 import os
 
-__all__ = ["IN", "EVENT_BIT", "STOP_ON", "decode_mask", "get_event_loop"]
+__all__ = [
+    "EVENT_BIT",
+    "IN",
+    "STOP_ON",
+    "Change",
+    "decode_mask",
+    "get_event_loop",
+]
 
 
 class IN(enum.IntFlag):
@@ -89,7 +97,7 @@ def decode_mask(mask: int) -> list[EVENT_BIT | str]:
     n = 0
     while mask:
         if mask & 1:
-            bits.append(_BITS.get(n, "?%d" % n))
+            bits.append(_BITS.get(n, f"?{n}"))
         mask >>= 1
         n += 1
     return bits
@@ -107,3 +115,15 @@ def get_event_loop() -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.get_event_loop_policy().get_event_loop()
+
+
+class Change(enum.IntEnum):
+    """The kind of a change, as watchfiles numbers them."""
+
+    added = 1
+    modified = 2
+    deleted = 3
+
+    def raw_str(self) -> str:
+        """The name: ``'added'``, ``'modified'`` or ``'deleted'``."""
+        return self.name
