@@ -27,7 +27,9 @@
  * CPU >= 0 pins the process to that CPU.  Times are CLOCK_MONOTONIC, the
  * clock of Python's time.monotonic_ns().
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE     /* sched_setaffinity; meson defines it already */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
