@@ -37,8 +37,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # --smoke writes nothing in the tree
 
-from run import clean_env, ensure_venv, installed_version  # noqa: E402
+from bench.env import clean_env, ensure_venv, installed_version  # noqa: E402
 
 WATCHFILES = "watchfiles==1.3.0"
 
