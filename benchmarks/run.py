@@ -73,6 +73,7 @@ class Run:
 
 
 def main(argv=None) -> int:
+    """One run, step by step (or, with --report, a saved run's tables)."""
     args = parse_args(argv)
     if args.report:
         return report.print_saved(Path(args.report))
