@@ -25,6 +25,9 @@ TREE_PEERS = {
 REQUIREMENTS = {**PEERS, **TREE_PEERS}
 
 OURS = ["inotipy-get", "inotipy-for", "inotipy-batch"]
+# Ours' variants that differ from inotipy-for only in how events are
+# taken: the idle and memory phases measure inotipy-for alone.
+SAME_WATCHER = ("inotipy-get", "inotipy-batch")
 RAW = "raw-c"
 LABELS = {
     RAW: "raw C reader",

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bench import HERE, log
-from bench.contenders import NO_TREE, NOT_APPLICABLE, OURS, RAW, TREE_HOW
+from bench.contenders import (
+    NO_TREE, NOT_APPLICABLE, OURS, RAW, SAME_WATCHER, TREE_HOW)
 from bench.env import clean_env
 from bench.limits import QUEUE_SYSCTL, WATCHES_SYSCTL, SysctlLimit, read_int
 from bench.proc import Failed, Proc, kill_children, proc_usage
@@ -123,8 +124,7 @@ class Bench:
 
     def mem_contenders(self):
         # One entry for ours: the three variants share one Watcher.
-        return [c for c in self.contenders
-                if c not in ("inotipy-get", "inotipy-batch")]
+        return [c for c in self.contenders if c not in SAME_WATCHER]
 
     # -- drain
 

@@ -12,13 +12,10 @@ import subprocess
 from pathlib import Path
 
 from bench import HERE, log
-from bench.contenders import LABELS, NOT_APPLICABLE, OURS, RAW
+from bench.contenders import LABELS, NOT_APPLICABLE, OURS, RAW, SAME_WATCHER
 from bench.env import clean_env, ensure_venv
 
 PLOT_REQUIREMENT = "matplotlib==3.10.8"
-# Ours' variants that share the inotipy-for Watcher's idle and memory
-# numbers; their cells show a ditto mark.
-SHARED = ("inotipy-get", "inotipy-batch")
 
 
 # ---- summary ---------------------------------------------------------------
@@ -171,7 +168,7 @@ def latency_rows(summary, contenders, idle_seconds) -> list[list[str]]:
             fmt_num(r["latency_p50_us"], " us"),
             fmt_num(r["latency_p99_us"], " us"),
             ratio(r["latency_p50_us"], c_raw.get("latency_p50_us")),
-        ] + (['"'] * len(shared) if name in SHARED else shared))
+        ] + (['"'] * len(shared) if name in SAME_WATCHER else shared))
     return rows
 
 
