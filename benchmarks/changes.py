@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,8 +36,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # --smoke writes nothing in the tree
 
-from run import clean_env, ensure_venv, installed_version  # noqa: E402
+from bench.env import clean_env, ensure_venv, installed_version  # noqa: E402
 
 WATCHFILES = "watchfiles==1.3.0"
 
@@ -93,10 +93,10 @@ def burst(root: Path, files: int, dirs: int) -> float:
     per_dir = files // dirs
     start = time.monotonic()
     for d in range(dirs):
-        sub = root / ("d%03d" % d) / "src"
+        sub = root / f"d{d:03d}" / "src"
         os.makedirs(sub)
         for f in range(per_dir):
-            with open(sub / ("f%05d.py" % f), "wb") as out:
+            with open(sub / f"f{f:05d}.py", "wb") as out:
                 out.write(b"x")
     return start
 
@@ -113,7 +113,7 @@ def one_run(python: str, lib: str, files: int, dirs: int, env: dict) -> dict:
             assert proc.stdout is not None
             line = proc.stdout.readline()
             if line.strip() != "READY":
-                raise RuntimeError("%s consumer failed: %r" % (lib, line))
+                raise RuntimeError(f"{lib} consumer failed: {line!r}")
             start = burst(root, files, dirs)
             made = time.monotonic() - start
             out, _ = proc.communicate(timeout=120)
@@ -152,22 +152,23 @@ def main() -> int:
         for lib, python, env in contenders:
             r = one_run(python, lib, args.files, args.dirs, env)
             results.setdefault(lib, []).append(r)
-            print("  %-10s rep %d: %5d/%d files, %.2f s, %d sets, CPU %.2f s"
-                  " (burst %.2f s)" % (lib, rep + 1, r["files"], args.files,
-                                       r["seconds"], r["sets"], r["cpu"],
-                                       r["burst_seconds"]), file=sys.stderr)
-    print("\n| contender | files reported (of %d) | seconds to the last | "
-          "CPU s | sets |" % args.files)
+            print(f"  {lib:<10} rep {rep + 1}: {r['files']:5d}/{args.files} "
+                  f"files, {r['seconds']:.2f} s, {r['sets']} sets, CPU "
+                  f"{r['cpu']:.2f} s (burst {r['burst_seconds']:.2f} s)",
+                  file=sys.stderr)
+    print(f"\n| contender | files reported (of {args.files}) | seconds to "
+          "the last | CPU s | sets |")
     print("|---|---:|---:|---:|---:|")
     for lib, runs in results.items():
-        print("| %s | %s | %.2f | %.2f | %d |" % (
-            lib, " / ".join(str(r["files"]) for r in runs),
-            statistics.median(r["seconds"] for r in runs),
-            statistics.median(r["cpu"] for r in runs),
-            statistics.median(r["sets"] for r in runs)))
-    print("\nmedians of %d; burst: %d files in %d new directories, %.2f s "
-          "(median)" % (args.reps, args.files, args.dirs, statistics.median(
-              r["burst_seconds"] for runs in results.values() for r in runs)))
+        files = " / ".join(str(r["files"]) for r in runs)
+        seconds = statistics.median(r["seconds"] for r in runs)
+        cpu = statistics.median(r["cpu"] for r in runs)
+        sets = int(statistics.median(r["sets"] for r in runs))
+        print(f"| {lib} | {files} | {seconds:.2f} | {cpu:.2f} | {sets} |")
+    burst_median = statistics.median(
+        r["burst_seconds"] for runs in results.values() for r in runs)
+    print(f"\nmedians of {args.reps}; burst: {args.files} files in "
+          f"{args.dirs} new directories, {burst_median:.2f} s (median)")
     if not (args.quick or args.smoke) and wf is not None:
         Path(args.out).write_text(json.dumps({
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -180,7 +181,7 @@ def main() -> int:
             "versions": {"watchfiles": installed_version(wf, "watchfiles")},
             "runs": results,
         }, indent=1) + "\n")
-        print("wrote %s" % args.out)
+        print(f"wrote {args.out}")
     return 0
 
 

@@ -31,8 +31,12 @@ library, and talks to run.py on standard input and output:
               number of inotify watches the process holds (counted from
               /proc/self/fdinfo, the same way for every library) (no READY)
 
-Each contender has one class below; its hot loops are written the way that
-library's documentation shows, with the same minimal work per event.
+Each contender has one class below, on a base that holds what contenders
+share (Contender: the protocol and its hooks; AsyncioContender: a loop
+running one coroutine per mode; AwaitGet: `await get()` loops).  Its hot
+loops are written the way that library's documentation shows, with the
+same minimal work per event.  MODES, at the end, maps each MODE to the
+function that runs it.
 """
 
 from __future__ import annotations
@@ -101,8 +105,13 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 
 class Contender:
-    """The protocol; every method of a mode a contender cannot do raises
-    NotImplementedError, which run.py reports as n/a."""
+    """The protocol run by MODES.  A mode a contender cannot do raises
+    NotImplementedError, which run.py reports as n/a.
+
+    setup() makes the watch on DIR that the event modes (drain, live,
+    latency, idle, mem_queue) read; mem_watch() and tree() make their own
+    watches and set self.r0 = rss() just before adding them.  The hooks
+    below it are what some contenders do otherwise."""
 
     def __init__(self, args):
         self.args = args
@@ -129,107 +138,129 @@ class Contender:
     def mem_queue(self, n: int) -> int:
         raise NotImplementedError
 
-    def tree(self, root: str) -> None:
+    def tree(self, root: str) -> float:
         raise NotImplementedError
+
+    # -- hooks
+
+    def wait_for_go(self) -> None:
+        """drain: waits until the events are queued (run.py sends GO)."""
+        wait_go()
+
+    def live_end_ns(self) -> int:
+        """live: when the end marker was received; read after live()."""
+        return monotonic_ns()
+
+    def tree_facts(self) -> dict:
+        """tree: what else the tree record says, after tree()."""
+        return {}
+
+
+class AsyncioContender(Contender):
+    """A library read from an asyncio loop, self.loop (made by setup()):
+    drain, live and latency each run one coroutine, which a subclass
+    writes the library's way:
+
+        drain_loop(n)      takes N events
+        live_loop()        takes events up to the end marker (no name) and
+                           returns (count, the end marker's event)
+        latency_loop(fd)   acks every event to FD, for ever
+
+    getter() is the library's `get` coroutine function (idle awaits it
+    once), and end_mask(event) the mask of an event."""
+
+    def drain(self, n):
+        t0 = time.perf_counter()
+        self.loop.run_until_complete(self.drain_loop(n))
+        return time.perf_counter() - t0
+
+    def live(self):
+        count, end = self.loop.run_until_complete(self.live_loop())
+        return count, bool(self.end_mask(end) & Q_OVERFLOW)
+
+    def latency(self, fd):
+        self.loop.run_until_complete(self.latency_loop(fd))
+
+    def idle(self):
+        self.loop.run_until_complete(self.getter()())
+
+    def getter(self):
+        raise NotImplementedError
+
+    def drain_loop(self, n):
+        raise NotImplementedError
+
+    def live_loop(self):
+        raise NotImplementedError
+
+    def latency_loop(self, fd):
+        raise NotImplementedError
+
+    @staticmethod
+    def end_mask(event) -> int:
+        return event.mask
+
+
+class AwaitGet(AsyncioContender):
+    """A library read by `event = await get()` in a loop, get being
+    getter(): ours' get(), aionotify's get_event(), inotipy 0.1.1's
+    get()."""
+
+    async def drain_loop(self, n):
+        get = self.getter()
+        for _ in range(n):
+            await get()
+
+    async def live_loop(self):
+        get = self.getter()
+        count = 0
+        while True:
+            ev = await get()
+            if not ev.name:
+                return count, ev
+            count += 1
+
+    async def latency_loop(self, fd):
+        get = self.getter()
+        while True:
+            await get()
+            ack(fd, monotonic_ns())
 
 
 # ---- ours ------------------------------------------------------------------
 
 
-class Inotipy(Contender):
-    """This package: get(), async for, or get_batch(), by VARIANT."""
-
-    VARIANT = "for"
+class Inotipy(AsyncioContender):
+    """This package, read by `async for event in watcher`; InotipyGet and
+    InotipyBatch read it by get() and get_batch() instead."""
 
     def setup(self):
         import inotipy
 
-        self.inotipy = inotipy
         self.loop = new_loop()
         self.w = inotipy.Watcher()
         self.w.watch(self.dir, inotipy.IN.ALL_EVENTS)
 
-    def drain(self, n):
-        w = self.w
+    def getter(self):
+        return self.w.get
 
-        async def by_get():
-            get = w.get
-            for _ in range(n):
-                await get()
+    async def drain_loop(self, n):
+        i = 0
+        async for _ev in self.w:
+            i += 1
+            if i == n:
+                break
 
-        async def by_for():
-            i = 0
-            async for _ev in w:
-                i += 1
-                if i == n:
-                    break
+    async def live_loop(self):
+        count = 0
+        async for ev in self.w:
+            if not ev.name:
+                return count, ev
+            count += 1
 
-        async def by_batch():
-            i = 0
-            while i < n:
-                i += len(await w.get_batch())
-
-        coro = {"get": by_get, "for": by_for, "batch": by_batch}[self.VARIANT]
-        t0 = time.perf_counter()
-        self.loop.run_until_complete(coro())
-        return time.perf_counter() - t0
-
-    def live(self):
-        w = self.w
-
-        async def by_get():
-            get = w.get
-            count = 0
-            while True:
-                ev = await get()
-                if not ev.name:
-                    return count, ev.mask
-                count += 1
-
-        async def by_for():
-            count = 0
-            async for ev in w:
-                if not ev.name:
-                    return count, ev.mask
-                count += 1
-
-        async def by_batch():
-            count = 0
-            while True:
-                for ev in await w.get_batch():
-                    if not ev.name:
-                        return count, ev.mask
-                    count += 1
-
-        coro = {"get": by_get, "for": by_for, "batch": by_batch}[self.VARIANT]
-        count, mask = self.loop.run_until_complete(coro())
-        return count, bool(mask & Q_OVERFLOW)
-
-    def latency(self, fd):
-        w = self.w
-
-        async def by_get():
-            get = w.get
-            while True:
-                await get()
-                ack(fd, monotonic_ns())
-
-        async def by_for():
-            async for _ev in w:
-                ack(fd, monotonic_ns())
-
-        async def by_batch():
-            while True:
-                evs = await w.get_batch()
-                t = monotonic_ns()
-                for _ev in evs:
-                    ack(fd, t)
-
-        coro = {"get": by_get, "for": by_for, "batch": by_batch}[self.VARIANT]
-        self.loop.run_until_complete(coro())
-
-    def idle(self):
-        self.loop.run_until_complete(self.w.get())
+    async def latency_loop(self, fd):
+        async for _ev in self.w:
+            ack(fd, monotonic_ns())
 
     def mem_watch(self, paths):
         import inotipy
@@ -254,67 +285,74 @@ class Inotipy(Contender):
         self.watch_count = self.w.watch_count
         return t
 
+    def tree_facts(self):
+        return {"watch_count": self.watch_count}
 
-class InotipyGet(Inotipy):
-    VARIANT = "get"
+
+class InotipyGet(AwaitGet, Inotipy):
+    """This package, read by `await watcher.get()`."""
 
 
 class InotipyBatch(Inotipy):
-    VARIANT = "batch"
+    """This package, read by `await watcher.get_batch()`."""
+
+    async def drain_loop(self, n):
+        w = self.w
+        i = 0
+        while i < n:
+            i += len(await w.get_batch())
+
+    async def live_loop(self):
+        w = self.w
+        count = 0
+        while True:
+            for ev in await w.get_batch():
+                if not ev.name:
+                    return count, ev
+                count += 1
+
+    async def latency_loop(self, fd):
+        w = self.w
+        while True:
+            evs = await w.get_batch()
+            t = monotonic_ns()
+            for _ev in evs:
+                ack(fd, t)
 
 
 # ---- peers -----------------------------------------------------------------
 
 
-class AsyncInotify(Contender):
+class AsyncInotify(AsyncioContender):
     """asyncinotify: `async for event in inotify`."""
 
     def setup(self):
         from asyncinotify import Inotify, Mask
 
-        self.Mask = Mask
         self.loop = new_loop()
         self.ino = Inotify()
         self.ino.add_watch(self.dir, Mask(ALL_EVENTS))
 
-    def drain(self, n):
-        ino = self.ino
+    def getter(self):
+        return self.ino.get
 
-        async def run():
-            i = 0
-            async for _ev in ino:
-                i += 1
-                if i == n:
-                    break
+    async def drain_loop(self, n):
+        i = 0
+        async for _ev in self.ino:
+            i += 1
+            if i == n:
+                break
 
-        t0 = time.perf_counter()
-        self.loop.run_until_complete(run())
-        return time.perf_counter() - t0
+    async def live_loop(self):
+        count = 0
+        async for ev in self.ino:
+            if ev.name is None:
+                return count, ev
+            count += 1
 
-    def live(self):
-        ino = self.ino
-
-        async def run():
-            count = 0
-            async for ev in ino:
-                if ev.name is None:
-                    return count, ev.mask
-                count += 1
-
-        count, mask = self.loop.run_until_complete(run())
-        return count, bool(mask & Q_OVERFLOW)
-
-    def latency(self, fd):
-        ino = self.ino
-
-        async def run():
-            async for _ev in ino:
-                ack(fd, monotonic_ns())
-
-        self.loop.run_until_complete(run())
-
-    def idle(self):
-        self.loop.run_until_complete(self.ino.get())
+    async def latency_loop(self, fd):
+        async for _ev in self.ino:
+            ack(fd, monotonic_ns())
 
     def tree(self, root):
         from pathlib import Path
@@ -337,7 +375,7 @@ class AsyncInotify(Contender):
             self.ino.add_watch(p, Mask(ALL_EVENTS))
 
 
-class AioNotify(Contender):
+class AioNotify(AwaitGet):
     """aionotify: `await watcher.get_event()`.  It swallows IN_Q_OVERFLOW
     (wd -1 is no alias), so a loss shows only in the count."""
 
@@ -349,43 +387,12 @@ class AioNotify(Contender):
         self.w.watch(path=self.dir, flags=ALL_EVENTS)
         self.loop.run_until_complete(self.w.setup(self.loop))
 
-    def drain(self, n):
-        get_event = self.w.get_event
+    def getter(self):
+        return self.w.get_event
 
-        async def run():
-            for _ in range(n):
-                await get_event()
-
-        t0 = time.perf_counter()
-        self.loop.run_until_complete(run())
-        return time.perf_counter() - t0
-
-    def live(self):
-        get_event = self.w.get_event
-
-        async def run():
-            count = 0
-            while True:
-                ev = await get_event()
-                if not ev.name:
-                    return count, ev.flags
-                count += 1
-
-        count, mask = self.loop.run_until_complete(run())
-        return count, bool(mask & Q_OVERFLOW)
-
-    def latency(self, fd):
-        get_event = self.w.get_event
-
-        async def run():
-            while True:
-                await get_event()
-                ack(fd, monotonic_ns())
-
-        self.loop.run_until_complete(run())
-
-    def idle(self):
-        self.loop.run_until_complete(self.w.get_event())
+    @staticmethod
+    def end_mask(event):
+        return event.flags
 
     def mem_watch(self, paths):
         import aionotify
@@ -396,6 +403,40 @@ class AioNotify(Contender):
         for p in paths:
             self.w.watch(path=p, flags=ALL_EVENTS)
         self.loop.run_until_complete(self.w.setup(self.loop))
+
+
+class Inotipy011(AwaitGet):
+    """inotipy 0.1.1, the original pure-Python package of the same name:
+    `await watcher.get()`.  Its events call the name `pathname`."""
+
+    def setup(self):
+        import inotipy
+
+        if hasattr(inotipy, "_inotipy"):
+            raise SystemExit("this is not inotipy 0.1.1")
+        self.loop = new_loop()
+        self.w = inotipy.Watcher.create(loop=self.loop)
+        self.w.watch(self.dir, ALL_EVENTS)
+
+    def getter(self):
+        return self.w.get
+
+    async def live_loop(self):
+        get = self.getter()
+        count = 0
+        while True:
+            ev = await get()
+            if not ev.pathname:
+                return count, ev
+            count += 1
+
+    def mem_watch(self, paths):
+        import inotipy
+
+        self.loop = new_loop()
+        self.w = inotipy.Watcher.create(loop=self.loop)
+        self.r0 = rss()
+        self.watches = [self.w.watch(p, ALL_EVENTS) for p in paths]
 
 
 class PyInotify(Contender):
@@ -541,8 +582,8 @@ class Watchdog(Contender):
     """watchdog: an Observer thread calls a FileSystemEventHandler.  It
     reads the kernel in a thread of its own from the moment it starts, so
     for drain the main thread holds the GIL (a long switch interval and a
-    busy loop on a shared flag) while the events are made: they wait in
-    the kernel until the flag is set."""
+    busy loop on a shared flag, not GO) while the events are made: they
+    wait in the kernel until the flag is set."""
 
     def _observer(self, path, recursive, handler):
         from watchdog.observers import Observer
@@ -594,14 +635,21 @@ class Watchdog(Contender):
         self.ack_fd = self.args.ack_fd if self.args.mode == "latency" else None
         self._observer(self.dir, False,
                        self._handler(on_file, on_dir_attrib, on_modified))
-
-    def before_ready(self):
         if self.args.mode == "drain":
-            import mmap
+            self._hold_gil()
 
-            f = open(self.args.flag, "r+b")
-            self.flag = mmap.mmap(f.fileno(), 1)
-            sys.setswitchinterval(100.0)
+    def _hold_gil(self):
+        """The flag run.py sets when the events are queued, and a switch
+        interval long enough that the observer thread cannot run until
+        drain() lets it."""
+        import mmap
+
+        with open(self.args.flag, "r+b") as f:
+            self.flag = mmap.mmap(f.fileno(), 1)    # keeps its own fd
+        sys.setswitchinterval(100.0)
+
+    def wait_for_go(self):
+        pass                        # drain() waits on the flag instead
 
     def drain(self, n):
         flag = self.flag
@@ -616,6 +664,10 @@ class Watchdog(Contender):
     def live(self):
         self.done.wait()
         return self.count, False
+
+    def live_end_ns(self):
+        # The handler's thread saw the marker; 0 if it never did.
+        return self.t_end or monotonic_ns()
 
     def latency(self, fd):
         threading.Event().wait()
@@ -632,14 +684,15 @@ class Watchdog(Contender):
         self.observer.schedule(self._handler(lambda e: None), root,
                                recursive=True)
         self.observer.start()       # adds the watches before it returns
-        t = time.perf_counter() - t0
+        return time.perf_counter() - t0
+
+    def tree_facts(self):
         # Its walk opens every watched directory, which queues IN_OPEN,
         # IN_ACCESS and IN_CLOSE_NOWRITE events; past the kernel queue's
         # 16,384 its reader thread sees IN_Q_OVERFLOW and walks the tree
         # again, removing and adding watches, from start() on: the count
         # read after start() is then a moving number.
-        self.watches_moving = True
-        return t
+        return {"watches_moving": True}
 
     def mem_watch(self, paths):
         # Its natural way to watch many directories: one recursive watch.
@@ -660,6 +713,8 @@ class Watchfiles(Contender):
 
     def setup(self):
         self.loop = new_loop()
+        if self.args.mode in ("live", "latency", "idle"):
+            self._start(self.dir)
 
     def _start(self, path):
         from watchfiles import awatch
@@ -668,10 +723,6 @@ class Watchfiles(Contender):
         self.first = self.loop.create_task(self.agen.__anext__())
         # The watch is made when the generator first runs.
         self.loop.run_until_complete(asyncio.sleep(0.3))
-
-    def before_ready(self):
-        if self.args.mode in ("live", "latency", "idle"):
-            self._start(self.dir)
 
     def live(self):
         agen, first, end = self.agen, self.first, self.dir
@@ -724,67 +775,6 @@ class Watchfiles(Contender):
         return time.perf_counter() - t0
 
 
-class Inotipy011(Contender):
-    """inotipy 0.1.1, the original pure-Python package of the same name:
-    `await watcher.get()`."""
-
-    def setup(self):
-        import inotipy
-
-        if hasattr(inotipy, "_inotipy"):
-            raise SystemExit("this is not inotipy 0.1.1")
-        self.inotipy = inotipy
-        self.loop = new_loop()
-        self.w = inotipy.Watcher.create(loop=self.loop)
-        self.w.watch(self.dir, ALL_EVENTS)
-
-    def drain(self, n):
-        get = self.w.get
-
-        async def run():
-            for _ in range(n):
-                await get()
-
-        t0 = time.perf_counter()
-        self.loop.run_until_complete(run())
-        return time.perf_counter() - t0
-
-    def live(self):
-        get = self.w.get
-
-        async def run():
-            count = 0
-            while True:
-                ev = await get()
-                if not ev.pathname:
-                    return count, ev.mask
-                count += 1
-
-        count, mask = self.loop.run_until_complete(run())
-        return count, bool(mask & Q_OVERFLOW)
-
-    def latency(self, fd):
-        get = self.w.get
-
-        async def run():
-            while True:
-                await get()
-                ack(fd, monotonic_ns())
-
-        self.loop.run_until_complete(run())
-
-    def idle(self):
-        self.loop.run_until_complete(self.w.get())
-
-    def mem_watch(self, paths):
-        import inotipy
-
-        self.loop = new_loop()
-        self.w = inotipy.Watcher.create(loop=self.loop)
-        self.r0 = rss()
-        self.watches = [self.w.watch(p, ALL_EVENTS) for p in paths]
-
-
 class InotifyRecursive(Contender):
     """inotifyrecursive (on inotify_simple): only the tree phase."""
 
@@ -813,76 +803,101 @@ CONTENDERS = {
 }
 
 
-def main(argv: list[str]) -> int:
+# ---- modes -----------------------------------------------------------------
+
+
+def run_drain(c: Contender, args) -> None:
+    c.setup()
+    ready()
+    c.wait_for_go()
+    seconds = c.drain(args.n)
+    emit({"seconds": seconds, "events": args.n})
+
+
+def run_live(c: Contender, args) -> None:
+    c.setup()
+    cpu0 = cpu_seconds()
+    ready()
+    count, overflow = c.live()
+    emit({"events": count, "overflow": overflow,
+          "t_end_ns": c.live_end_ns(), "cpu_s": cpu_seconds() - cpu0})
+
+
+def run_latency(c: Contender, args) -> None:
+    c.setup()
+    ready()
+    c.latency(args.ack_fd)
+
+
+def run_idle(c: Contender, args) -> None:
+    c.setup()
+    ready()
+    c.idle()
+
+
+def run_mem_watch(c: Contender, args) -> None:
+    with open(args.paths) as f:
+        paths = f.read().split("\n")
+    c.mem_watch(paths)
+    grown = rss() - c.r0
+    emit({"bytes_per_watch": grown / len(paths), "watches": len(paths),
+          "rss_growth": grown})
+
+
+def run_mem_queue(c: Contender, args) -> None:
+    c.setup()
+    r0 = rss()
+    ready()
+    wait_go()
+    held = c.mem_queue(args.n)
+    grown = rss() - r0
+    emit({"bytes_per_event": grown / max(held, 1), "held": held,
+          "rss_growth": grown})
+
+
+def run_tree(c: Contender, args) -> None:
+    seconds = c.tree(args.dir)
+    grown = rss() - c.r0
+    emit({"seconds": seconds, "rss_growth": grown,
+          "watches": inotify_watches(), **c.tree_facts()})
+
+
+# What each MODE runs, given the contender and the arguments.
+MODES = {
+    "drain": run_drain,
+    "live": run_live,
+    "latency": run_latency,
+    "idle": run_idle,
+    "mem_watch": run_mem_watch,
+    "mem_queue": run_mem_queue,
+    "tree": run_tree,
+}
+
+
+def parse_args(argv: list[str]):
     import argparse
 
     p = argparse.ArgumentParser()
     p.add_argument("contender", choices=sorted(CONTENDERS))
-    p.add_argument("mode", choices=["drain", "live", "latency", "idle",
-                                    "mem_watch", "mem_queue", "tree"])
+    p.add_argument("mode", choices=list(MODES))
     p.add_argument("dir")
     p.add_argument("--n", type=int, default=0)
     p.add_argument("--ack-fd", type=int, default=-1)
     p.add_argument("--cpu", type=int, default=-1)
     p.add_argument("--flag", default=None)
     p.add_argument("--paths", default=None)
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     if args.cpu >= 0:
         os.sched_setaffinity(0, {args.cpu})
     c = CONTENDERS[args.contender](args)
-
     try:
-        if args.mode == "mem_watch":
-            with open(args.paths) as f:
-                paths = f.read().split("\n")
-            c.mem_watch(paths)
-            grown = rss() - c.r0
-            emit({"bytes_per_watch": grown / len(paths), "watches": len(paths),
-                  "rss_growth": grown})
-            return 0
-        if args.mode == "tree":
-            seconds = c.tree(args.dir)
-            grown = rss() - c.r0
-            out = {"seconds": seconds, "rss_growth": grown,
-                   "watches": inotify_watches()}
-            if hasattr(c, "watch_count"):
-                out["watch_count"] = c.watch_count
-            if getattr(c, "watches_moving", False):
-                out["watches_moving"] = True
-            emit(out)
-            return 0
-        c.setup()
-        if hasattr(c, "before_ready"):
-            c.before_ready()
-        if args.mode == "mem_queue":
-            r0 = rss()
-            ready()
-            wait_go()
-            held = c.mem_queue(args.n)
-            grown = rss() - r0
-            emit({"bytes_per_event": grown / max(held, 1), "held": held,
-                  "rss_growth": grown})
-        elif args.mode == "drain":
-            ready()
-            if not isinstance(c, Watchdog):
-                wait_go()
-            seconds = c.drain(args.n)
-            emit({"seconds": seconds, "events": args.n})
-        elif args.mode == "live":
-            cpu0 = cpu_seconds()
-            ready()
-            count, overflow = c.live()
-            t_end = getattr(c, "t_end", 0) or monotonic_ns()
-            emit({"events": count, "overflow": overflow, "t_end_ns": t_end,
-                  "cpu_s": cpu_seconds() - cpu0})
-        elif args.mode == "latency":
-            ready()
-            c.latency(args.ack_fd)
-        elif args.mode == "idle":
-            ready()
-            c.idle()
+        MODES[args.mode](c, args)
     except NotImplementedError:
-        emit({"skipped": "%s has no %s mode" % (args.contender, args.mode)})
+        emit({"skipped": f"{args.contender} has no {args.mode} mode"})
     sys.stdout.flush()
     # Skip the teardown of threads and loops: the numbers are out.
     os._exit(0)

@@ -27,7 +27,9 @@
  * CPU >= 0 pins the process to that CPU.  Times are CLOCK_MONOTONIC, the
  * clock of Python's time.monotonic_ns().
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE     /* sched_setaffinity; meson defines it already */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -169,6 +171,32 @@ read_full(int fd, void *buf, size_t len, int timeout_ms)
     return 0;
 }
 
+/* Drops any acknowledgement still in the pipe (one that came late), so
+ * that the next read is the next sample's. */
+static void
+drop_stray_acks(int ack_fd)
+{
+    char junk[256];
+
+    while (1) {
+        struct pollfd p = {.fd = ack_fd, .events = POLLIN};
+        if (poll(&p, 1, 0) <= 0 || read(ack_fd, junk, sizeof junk) <= 0) {
+            break;
+        }
+    }
+}
+
+static void
+print_latencies(const int64_t *lat, long n)
+{
+    printf("{\"latency_ns\": [");
+    for (long i = 0; i < n; i++) {
+        printf("%s%lld", i ? ", " : "", (long long)lat[i]);
+    }
+    printf("]}\n");
+    fflush(stdout);
+}
+
 static int
 run_latency(const char *file, long samples, double max_seconds, int ack_fd)
 {
@@ -191,19 +219,12 @@ run_latency(const char *file, long samples, double max_seconds, int ack_fd)
     while (done < samples && now_ns() - start < (int64_t)(max_seconds * 1e9)) {
         struct timespec gap;
         int64_t sent, recv;
-        char junk[256];
 
         seed = seed * 1103515245u + 12345u;
         gap.tv_sec = 0;
         gap.tv_nsec = 200000 + (long)((seed >> 8) % 800000);
         nanosleep(&gap, NULL);
-        /* Drop any stray acknowledgement before the next sample. */
-        while (1) {
-            struct pollfd p = {.fd = ack_fd, .events = POLLIN};
-            if (poll(&p, 1, 0) <= 0 || read(ack_fd, junk, sizeof junk) <= 0) {
-                break;
-            }
-        }
+        drop_stray_acks(ack_fd);
         sent = now_ns();
         if (pwrite(fd, "x", 1, 0) != 1) {
             die("gen: pwrite");
@@ -214,12 +235,7 @@ run_latency(const char *file, long samples, double max_seconds, int ack_fd)
         }
         lat[done++] = recv - sent;
     }
-    printf("{\"latency_ns\": [");
-    for (long i = 0; i < done; i++) {
-        printf("%s%lld", i ? ", " : "", (long long)lat[i]);
-    }
-    printf("]}\n");
-    fflush(stdout);
+    print_latencies(lat, done);
     close(fd);
     free(lat);
     return 0;

@@ -35,14 +35,16 @@ def color(name):
 
 def short(y):
     if y >= 1e6:
-        return "%.2fM" % (y / 1e6)
+        return f"{y / 1e6:.2f}M"
     if y >= 1e3:
-        return "%.0fk" % (y / 1e3)
-    return "%.0f" % y
+        return f"{y / 1e3:.0f}k"
+    return f"{y:.0f}"
 
 
-def panel(ax, summary, names, metric, title, *, log=False, fmt="%.3g",
+def panel(ax, summary, names, metric, title, *, log=False, fmt=".3g",
           scale=1.0):
+    """One bar per contender; FMT is the bars' label format (a format
+    spec, or "si" for k and M)."""
     xs, ys, cs = [], [], []
     for n in names:
         v = summary[n].get(metric)
@@ -57,8 +59,9 @@ def panel(ax, summary, names, metric, title, *, log=False, fmt="%.3g",
     ax.set_title(title, fontsize=10)
     if log and ys and min(ys) > 0:
         ax.set_yscale("log")
-    for b, y in zip(bars, ys):
-        ax.annotate(short(y) if fmt == "si" else fmt % y, (b.get_x() + b.get_width() / 2, b.get_height()),
+    for b, y in zip(bars, ys, strict=True):
+        ax.annotate(short(y) if fmt == "si" else format(y, fmt),
+                    (b.get_x() + b.get_width() / 2, b.get_height()),
                     ha="center", va="bottom", fontsize=6)
     ax.tick_params(axis="y", labelsize=7)
 
@@ -69,7 +72,7 @@ def trees(axes, t):
         for ax in axes:
             ax.set_visible(False)
         return
-    for ax, n in zip(axes, t["sizes"]):
+    for ax, n in zip(axes, t["sizes"], strict=False):
         runs = t["runs"].get(str(n), {})
         s = {}
         for name, rs in runs.items():
@@ -79,9 +82,8 @@ def trees(axes, t):
                            (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2}
         names = list(s)
         SHORT.setdefault("inotifyrecursive", "inotify-\nrecursive")
-        panel(ax, s, names, "seconds", "trees: seconds to watch %s "
-              "directories (one recursive call)" % "{:,}".format(n),
-              fmt="%.3g")
+        panel(ax, s, names, "seconds", f"trees: seconds to watch {n:,} "
+              "directories (one recursive call)", fmt=".3g")
         ax.set_xticklabels([("inotipy\nwatch_tree()" if x == "inotipy-for"
                              else SHORT.get(x, x)) for x in names],
                            fontsize=7)
@@ -100,18 +102,18 @@ def main(src, dst):
     panel(axes[0][1], s, names, "live_rate",
           "live: events/s delivered with no loss", fmt="si")
     panel(axes[1][0], s, names, "live_cpu_s_per_million",
-          "live: CPU seconds per million events", fmt="%.2f")
+          "live: CPU seconds per million events", fmt=".2f")
     panel(axes[1][1], s, names, "latency_p50_us",
-          "latency p50, microseconds (log)", log=True, fmt="%.0f")
+          "latency p50, microseconds (log)", log=True, fmt=".0f")
     panel(axes[2][0], s, single, "idle_wakeups_per_s",
-          "idle: wake-ups per second", fmt="%.1f")
+          "idle: wake-ups per second", fmt=".1f")
     panel(axes[2][1], s, single, "mem_bytes_per_watch",
-          "RSS bytes per watch", fmt="%.0f")
+          "RSS bytes per watch", fmt=".0f")
     trees(axes[3], r.get("trees"))
     m = r["machine"]
-    fig.suptitle("inotipy benchmarks, %s: %s, %s CPUs, Linux %s, Python %s"
-                 % (r["date"][:10], m["cpu_model"], m["cpus"], m["kernel"],
-                    m["python"]), fontsize=11)
+    fig.suptitle(f"inotipy benchmarks, {r['date'][:10]}: {m['cpu_model']}, "
+                 f"{m['cpus']} CPUs, Linux {m['kernel']}, Python "
+                 f"{m['python']}", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(dst, dpi=90)
 

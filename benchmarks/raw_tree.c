@@ -9,7 +9,9 @@
    walk took (CLOCK_MONOTONIC), the number of distinct watches, and the
    growth of RSS (/proc/self/statm) over the walk.  Keeps no table of its
    own: a caller would need one, which is what the libraries measure. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE     /* sched_setaffinity; meson defines it already */
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -22,95 +24,131 @@
 #include <time.h>
 #include <unistd.h>
 
-static int ifd;
-static long watches, max_wd, errors;
-static char path[PATH_MAX];
+/* One walk: the descriptor, what it counted, and the path being built. */
+struct walk {
+    int fd;                     /* inotify, one watch per directory */
+    long watches;               /* distinct watches added */
+    long max_wd;                /* highest wd seen: new ones are higher */
+    long errors;                /* inotify_add_watch failures */
+    char path[PATH_MAX];        /* the directory at hand, NUL-terminated */
+};
 
-static long rss_bytes(void)
+static long
+rss_bytes(void)
 {
     long size = 0, res = 0;
     FILE *f = fopen("/proc/self/statm", "r");
+
     if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2)
+        if (fscanf(f, "%ld %ld", &size, &res) != 2) {
             res = 0;
+        }
         fclose(f);
     }
     return res * sysconf(_SC_PAGESIZE);
 }
 
-static void walk(size_t len)
+/* Watches w->path (LEN bytes long), then walks into its subdirectories,
+ * appending each name to w->path and cutting it off again after. */
+static void
+walk(struct walk *w, size_t len)
 {
-    int wd = inotify_add_watch(ifd, path, IN_ALL_EVENTS);
+    int wd = inotify_add_watch(w->fd, w->path, IN_ALL_EVENTS);
+
     if (wd < 0) {
-        errors++;
-        if (errors == 1)
-            fprintf(stderr, "inotify_add_watch %s: %s\n", path,
+        w->errors++;
+        if (w->errors == 1) {
+            fprintf(stderr, "inotify_add_watch %s: %s\n", w->path,
                     strerror(errno));
+        }
         return;
     }
-    if (wd > max_wd) {          /* wds are handed out in increasing order */
-        max_wd = wd;
-        watches++;
+    if (wd > w->max_wd) {       /* wds are handed out in increasing order */
+        w->max_wd = wd;
+        w->watches++;
     }
-    DIR *d = opendir(path);
-    if (!d)
+    DIR *d = opendir(w->path);
+    if (!d) {
         return;
+    }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         const char *n = e->d_name;
-        if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0)))
+        if (n[0] == '.' && (n[1] == 0 || (n[1] == '.' && n[2] == 0))) {
             continue;
+        }
         size_t nl = strlen(n);
-        if (len + 1 + nl >= sizeof path)
+        if (len + 1 + nl >= sizeof w->path) {
             continue;
-        path[len] = '/';
-        memcpy(path + len + 1, n, nl + 1);
+        }
+        w->path[len] = '/';
+        memcpy(w->path + len + 1, n, nl + 1);
         int isdir = e->d_type == DT_DIR;
         if (e->d_type == DT_UNKNOWN) {
             struct stat st;
-            isdir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+            isdir = lstat(w->path, &st) == 0 && S_ISDIR(st.st_mode);
         }
-        if (isdir)
-            walk(len + 1 + nl);
-        path[len] = 0;
+        if (isdir) {
+            walk(w, len + 1 + nl);
+        }
+        w->path[len] = 0;
     }
     closedir(d);
 }
 
-int main(int argc, char **argv)
+static void
+pin(const char *cpu)
 {
+    cpu_set_t set;
+
+    if (atoi(cpu) < 0) {
+        return;
+    }
+    CPU_ZERO(&set);
+    CPU_SET(atoi(cpu), &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+int
+main(int argc, char **argv)
+{
+    /* Static storage, where the globals it replaced were, so that RSS
+     * over the walk counts the same pages as before. */
+    static struct walk w;
+    struct timespec t0, t1;
+    size_t len;
+    long r0, r1;
+
     if (argc < 2) {
         fprintf(stderr, "usage: raw_tree ROOT [CPU]\n");
         return 2;
     }
-    if (argc > 2 && atoi(argv[2]) >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(atoi(argv[2]), &set);
-        sched_setaffinity(0, sizeof set, &set);
+    if (argc > 2) {
+        pin(argv[2]);
     }
-    size_t len = strlen(argv[1]);
-    if (len >= sizeof path)
+    len = strlen(argv[1]);
+    if (len >= sizeof w.path) {
         return 2;
-    memcpy(path, argv[1], len + 1);
-    while (len > 1 && path[len - 1] == '/')
-        path[--len] = 0;
-    ifd = inotify_init1(IN_CLOEXEC);
-    if (ifd < 0) {
+    }
+    memcpy(w.path, argv[1], len + 1);
+    while (len > 1 && w.path[len - 1] == '/') {
+        w.path[--len] = 0;
+    }
+    w.fd = inotify_init1(IN_CLOEXEC);
+    if (w.fd < 0) {
         perror("inotify_init1");
         return 1;
     }
-    long r0 = rss_bytes();
-    struct timespec t0, t1;
+    r0 = rss_bytes();
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    walk(len);
+    walk(&w, len);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    long r1 = rss_bytes();
+    r1 = rss_bytes();
     printf("{\"seconds\": %.9f, \"watches\": %ld, \"errors\": %ld, "
            "\"rss_growth\": %ld}\n",
            (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
-           watches, errors, r1 - r0);
+           w.watches, w.errors, r1 - r0);
     fflush(stdout);
-    close(ifd);
-    return errors ? 1 : 0;
+    close(w.fd);
+    return w.errors ? 1 : 0;
 }

@@ -6,6 +6,7 @@ few seconds.  This keeps benchmarks/ from rotting; it asserts nothing about
 speed.
 """
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,9 @@ pytestmark = [
                        reason="inotify is Linux only"),
     pytest.mark.skipif(shutil.which("cc") is None,
                        reason="the benchmarks compile C helpers with cc"),
+    pytest.mark.skipif(shutil.which("meson") is None
+                       and importlib.util.find_spec("mesonbuild") is None,
+                       reason="meson builds the benchmarks' C helpers"),
 ]
 
 
