@@ -160,6 +160,13 @@ ino_watch_count(const ino_watcher *w)
 {
     return w->table.count;
 }
+/* The watcher's table of watches, for ino_table_find() and
+ * ino_table_next() (to free every udata before ino_close(), say). */
+static inline ino_table *
+ino_watches(ino_watcher *w)
+{
+    return &w->table;
+}
 /* Records read from the kernel and not yet taken by ino_next(). */
 static inline size_t
 ino_queued(const ino_watcher *w)
