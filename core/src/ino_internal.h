@@ -23,9 +23,10 @@
 /* The largest name field of a queued record: a path and a source path. */
 #define INO_QUEUE_FIELD_MAX (2u * INO_PATH_CAP + 16u)
 
-/* The read buffer of a watcher with trees, and the size of a queue chunk.
+/* The read buffers of a watcher with trees (ino_trees_read(), reads during
+ * scans), and the first size of the deferred records.
  */
-#define INO_SCRATCH_SIZE (64u * 1024u)
+#define INO_READ_BUF_SIZE (64u * 1024u)
 
 /* The one read of an inotify descriptor, shared by every read loop of the
  * core: retries EINTR and returns the bytes read or a negative errno

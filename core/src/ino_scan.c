@@ -298,7 +298,7 @@ defer(ino_trees *ts, const char *rec, size_t len)
 {
     if (ts->deferred_len + len > ts->deferred_cap) {
         size_t cap = ts->deferred_cap ? ts->deferred_cap * 2
-                                      : INO_SCRATCH_SIZE;
+                                      : INO_READ_BUF_SIZE;
         char *grown;
         while (cap < ts->deferred_len + len) {
             cap *= 2;
@@ -354,10 +354,10 @@ drain_during_scan(ino_watcher *w)
         return;     /* what follows is owed an overflow or an error */
     }
     if (ts->scan_buf == NULL &&
-        (ts->scan_buf = malloc(INO_SCRATCH_SIZE)) == NULL) {
+        (ts->scan_buf = malloc(INO_READ_BUF_SIZE)) == NULL) {
         return;
     }
-    while ((n = ino_read_fd(w->fd, ts->scan_buf, INO_SCRATCH_SIZE)) > 0) {
+    while ((n = ino_read_fd(w->fd, ts->scan_buf, INO_READ_BUF_SIZE)) > 0) {
         rc = defer_read(w, (size_t)n);
         if (rc == -ENOMEM) {
             ts->deferred_lost = 1;

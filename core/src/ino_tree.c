@@ -26,7 +26,7 @@ trees_init(ino_watcher *w)
     if (ts == NULL) {
         return -ENOMEM;
     }
-    ts->read_buf = malloc(INO_SCRATCH_SIZE);
+    ts->read_buf = malloc(INO_READ_BUF_SIZE);
     if (ts->read_buf == NULL) {
         free(ts);
         return -ENOMEM;
@@ -264,10 +264,10 @@ ino_trees_read(ino_watcher *w)
     int rc = ino_tree_rewrite_deferred(w);
 
     while (rc == 0 && !ino_full(w)) {
-        size_t room = INO_SCRATCH_SIZE, left = q->max_queued - q->queued;
+        size_t room = INO_READ_BUF_SIZE, left = q->max_queued - q->queued;
 
         /* As in ino_read(): no more records than the bound allows. */
-        if (left < INO_SCRATCH_SIZE / INO_RECORD_HEADER) {
+        if (left < INO_READ_BUF_SIZE / INO_RECORD_HEADER) {
             room = left * INO_RECORD_HEADER + INO_NAME_FIELD_MAX;
         }
         n = ino_read_fd(w->fd, buf, room);
