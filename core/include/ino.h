@@ -211,7 +211,10 @@ void ino_forget_watch(ino_watcher *w, int32_t wd);
  * that came after that read make the descriptor readable.  Returns the
  * number of events queued by this call, or a negative errno (-EBADMSG if
  * the kernel wrote a malformed record: the well-formed records before it
- * are kept). */
+ * are kept).  With trees, a read that ino_add_tree() or a scan made and
+ * that failed has its error returned here, and records such a read could
+ * not keep for want of memory are told by an IN_Q_OVERFLOW event (then
+ * the trees are repaired, as after the kernel's own overflow). */
 long ino_read(ino_watcher *w);
 /* 1 when the queue is at its bound and ino_read() would read nothing. */
 static inline int

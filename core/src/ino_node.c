@@ -6,6 +6,7 @@
  * built by walking up.  Freeing a node unhooks it everywhere: the map,
  * the watch table, the kernel and the pending moves.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>

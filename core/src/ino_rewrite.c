@@ -10,6 +10,7 @@
  * After IN_Q_OVERFLOW nothing is known of what happened, and every tree
  * is repaired by a scan.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>

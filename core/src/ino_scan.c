@@ -11,6 +11,7 @@
  * rewritten now (ino_rewrite.c).
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <stdlib.h>

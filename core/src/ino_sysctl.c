@@ -3,6 +3,7 @@
  * /proc/sys/fs/inotify/, so that callers can tell a user which limit a
  * failure hit and how far it is.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,7 @@
  * While a watcher has trees, ino_read() reads into the trees' buffer and
  * ino_rewrite.c rewrites the records into the queue.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
