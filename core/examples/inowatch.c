@@ -92,7 +92,7 @@ close_watcher(ino_watcher *w)
     size_t pos = 0;
     ino_entry *e;
 
-    while ((e = ino_table_next(&w->table, &pos)) != NULL) {
+    while ((e = ino_table_next(ino_watches(w), &pos)) != NULL) {
         free(e->udata);
         e->udata = NULL;
     }
@@ -140,8 +140,8 @@ print_events(ino_watcher *w, long budget, int once)
     long printed = 0;
 
     while (printed < budget && ino_next(w, &ev)) {
-        const ino_entry *e = ev.wd < 0 ? NULL : ino_table_find(&w->table,
-                                                               ev.wd);
+        const ino_entry *e =
+            ev.wd < 0 ? NULL : ino_table_find(ino_watches(w), ev.wd);
 
         if (once && e != NULL && e->removed && !(ev.mask & IN_IGNORED)) {
             continue;
@@ -181,99 +181,140 @@ print_events(ino_watcher *w, long budget, int once)
     return printed;
 }
 
-int
-main(int argc, char **argv)
-{
-    const char **exclude = calloc((size_t)argc, sizeof *exclude);
-    size_t nexclude = 0;
-    uint32_t mask = IN_ALL_EVENTS;
-    long count = -1, seen = 0;
-    double seconds = -1;
-    int tree = 0, once = 0, opt, status = 1, timeout_ms, i;
-    ino_watcher w;
+/* The command line. */
+typedef struct options {
+    const char **exclude;   /* the -x globs, argc entries of room */
+    size_t nexclude;        /* globs in exclude */
+    uint32_t mask;          /* -m */
+    long count;             /* -n, or -1 for no limit */
+    int timeout_ms;         /* -t in milliseconds, or -1 for none */
+    int tree;               /* -r */
+    int once;               /* -o */
+    char **paths;           /* the paths to watch */
+    int npaths;             /* entries in paths */
+} options;
 
-    if (exclude == NULL) {
+/* Fills *o from the command line; returns 0, or 1 after printing the
+ * usage.  o->exclude is malloc'd in both cases. */
+static int
+parse_options(int argc, char **argv, options *o)
+{
+    double seconds = -1;
+    int opt;
+
+    memset(o, 0, sizeof *o);
+    o->mask = IN_ALL_EVENTS;
+    o->count = -1;
+    o->exclude = calloc((size_t)argc, sizeof *o->exclude);
+    if (o->exclude == NULL) {
         return 1;
     }
     while ((opt = getopt(argc, argv, "rom:x:n:t:")) != -1) {
         switch (opt) {
         case 'r':
-            tree = 1;
+            o->tree = 1;
             break;
         case 'o':
-            once = 1;
+            o->once = 1;
             break;
         case 'm':
-            mask = (uint32_t)strtoul(optarg, NULL, 0);
+            o->mask = (uint32_t)strtoul(optarg, NULL, 0);
             break;
         case 'x':
-            exclude[nexclude++] = optarg;
+            o->exclude[o->nexclude++] = optarg;
             break;
         case 'n':
-            count = atol(optarg);
+            o->count = atol(optarg);
             break;
         case 't':
             seconds = atof(optarg);
             break;
         default:
-            free(exclude);
             return usage();
         }
     }
     if (optind == argc) {
-        free(exclude);
         return usage();
     }
-    timeout_ms = seconds < 0 ? -1 : (int)(seconds * 1000);
+    o->timeout_ms = seconds < 0 ? -1 : (int)(seconds * 1000);
+    o->paths = argv + optind;
+    o->npaths = argc - optind;
+    return 0;
+}
 
-    if (ino_open(&w, 0) < 0) {
-        perror("inowatch: inotify_init1");
-        free(exclude);
-        return 1;
-    }
-    for (i = optind; i < argc; i++) {
-        if (add_one(&w, argv[i], mask, tree, exclude, nexclude) < 0) {
-            goto done;
+/* Watches every path; returns 0, or -1 after printing why not. */
+static int
+add_paths(ino_watcher *w, const options *o)
+{
+    int i;
+
+    for (i = 0; i < o->npaths; i++) {
+        if (add_one(w, o->paths[i], o->mask, o->tree, o->exclude,
+                    o->nexclude) < 0) {
+            return -1;
         }
     }
-    fprintf(stderr, "watching %d\n", argc - optind);
+    fprintf(stderr, "watching %d\n", o->npaths);
+    return 0;
+}
 
-    /* The loop: read, take every event, wait for readability.  Reading
-     * comes first because watching a tree reads the kernel's queue while
-     * it scans: what it read is waiting in the watcher, not in the
-     * kernel, and would not make the descriptor readable. */
+/* The loop: read, take every event, wait for readability.  Reading comes
+ * first because watching a tree reads the kernel's queue while it scans:
+ * what it read is waiting in the watcher, not in the kernel, and would
+ * not make the descriptor readable.  Returns the exit status. */
+static int
+run_loop(ino_watcher *w, const options *o)
+{
+    long seen = 0;
+
     for (;;) {
-        struct pollfd p = {.fd = ino_fd(&w), .events = POLLIN};
-        long rc = ino_read(&w);
+        struct pollfd p = {.fd = ino_fd(w), .events = POLLIN};
+        long rc = ino_read(w);
         int ready;
 
         if (rc < 0) {
             fprintf(stderr, "inowatch: read: %s\n", strerror((int)-rc));
-            goto done;
+            return 1;
         }
-        seen += print_events(&w, count < 0 ? LONG_MAX : count - seen, once);
-        if (count >= 0 && seen >= count) {
-            status = 0;
-            goto done;
+        seen += print_events(w, o->count < 0 ? LONG_MAX : o->count - seen,
+                             o->once);
+        if (o->count >= 0 && seen >= o->count) {
+            return 0;
         }
-        if (ino_watch_count(&w) == 0) {
-            status = 0;         /* every watch is gone */
-            goto done;
+        if (ino_watch_count(w) == 0) {
+            return 0;           /* every watch is gone */
         }
         do {
-            ready = poll(&p, 1, timeout_ms);
+            ready = poll(&p, 1, o->timeout_ms);
         } while (ready < 0 && errno == EINTR);
         if (ready < 0) {
             perror("inowatch: poll");
-            goto done;
+            return 1;
         }
         if (ready == 0) {
-            status = 2;
-            goto done;
+            return 2;
         }
     }
-done:
+}
+
+int
+main(int argc, char **argv)
+{
+    ino_watcher w;
+    options o;
+    int status;
+
+    if (parse_options(argc, argv, &o) != 0) {
+        free(o.exclude);
+        return 1;
+    }
+    if (ino_open(&w, 0) < 0) {
+        perror("inowatch: inotify_init1");
+        free(o.exclude);
+        return 1;
+    }
+    status = add_paths(&w, &o) < 0 ? 1 : run_loop(&w, &o);
     close_watcher(&w);
-    free(exclude);
+    free(o.exclude);
     return status;
 }

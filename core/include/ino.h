@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/inotify.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,13 +37,15 @@ extern "C" {
 /* The default bound of the user-space queue, in events. */
 #define INO_DEFAULT_MAX_QUEUED 262144u
 
-/* The event bits (IN_ALL_EVENTS): a watch mask needs at least one. */
-#define INO_EVENT_BITS 0x00000fffu
+/* The event bits: a watch mask needs at least one.  The core's one name
+ * for IN_ALL_EVENTS. */
+#define INO_EVENT_BITS ((uint32_t)IN_ALL_EVENTS)
 
 /* Bits a caller may pass to inotify_add_watch (events and watch flags). */
-#define INO_WATCH_BITS                                                      \
-    (0x00000fffu | 0x01000000u | 0x02000000u | 0x04000000u | 0x10000000u | \
-     0x20000000u | 0x80000000u)
+#define INO_WATCH_BITS                                                  \
+    (INO_EVENT_BITS | (uint32_t)IN_ONLYDIR | (uint32_t)IN_DONT_FOLLOW | \
+     (uint32_t)IN_EXCL_UNLINK | (uint32_t)IN_MASK_CREATE |              \
+     (uint32_t)IN_MASK_ADD | (uint32_t)IN_ONESHOT)
 
 /* One decoded event.  `name` points into the watcher's queue and stays
  * valid until the next call to ino_read(), ino_next() or ino_close() on the
@@ -67,7 +70,6 @@ typedef struct ino_event {
 /* One watch in the table.  Pointers to entries stay valid only until the
  * next insertion into or removal from the table. */
 typedef struct ino_node ino_node;
-typedef struct ino_tree ino_tree;
 
 typedef struct ino_entry {
     int32_t wd;          /* the kernel's watch descriptor, > 0; 0 = free */
@@ -79,17 +81,6 @@ typedef struct ino_entry {
                             for a plain watch */
 } ino_entry;
 
-/* A map from (owner, name) to a pointer: a tree's children by parent and
- * name, and the names a scan reported by wd. */
-typedef struct ino_nmap_slot ino_nmap_slot;
-typedef struct ino_nmap {
-    ino_nmap_slot *slots; /* capacity slots */
-    size_t capacity;      /* a power of two, or 0 */
-    size_t count;         /* slots in use */
-} ino_nmap;
-
-typedef struct ino_move ino_move;
-
 /* wd -> entry, an open-addressing hash table with linear probing. */
 typedef struct ino_table {
     ino_entry *slots;    /* capacity slots, wd == 0 marks a free one */
@@ -99,9 +90,11 @@ typedef struct ino_table {
 
 typedef struct ino_chunk ino_chunk;
 
-typedef struct ino_watcher {
-    int fd;              /* the inotify descriptor, -1 once closed */
-    ino_table table;     /* the watches this watcher knows */
+/* The user-space event queue (ino_queue.c): a list of chunks holding
+ * records in the kernel's layout, read into in place or written there by
+ * the trees.  Read it through ino_queued(), ino_max_queued() and
+ * ino_drained(). */
+typedef struct ino_queue {
     ino_chunk *head;     /* the oldest chunk with records not handed out */
     ino_chunk *tail;     /* the chunk reads append to */
     ino_chunk *spare;    /* one drained chunk kept for reuse, or NULL */
@@ -109,21 +102,16 @@ typedef struct ino_watcher {
     size_t max_queued;   /* ino_read() stops once queued reaches this */
     int drained;         /* 1 when the last ino_read() saw the kernel's
                             queue empty (see ino_read()) */
-    /* Trees (see ino_tree.c); all empty while the watcher has none. */
-    ino_tree *trees;     /* the watcher's trees, a list */
-    char *scratch;       /* the read buffer while trees exist: records are
-                            then rewritten into the queue, not read into it */
-    ino_nmap children;   /* (parent node, name) -> child node */
-    ino_nmap scanned;    /* (wd, name) -> 1: names a scan reported whose
-                            kernel CREATE may still be on its way */
-    char *backlog;       /* kernel records read while a scan ran, cooked
-                            after the batch being cooked (ino_tree.c) */
-    size_t backlog_len;  /* bytes in backlog */
-    size_t backlog_cap;  /* room in backlog */
-    char *absorb_buf;    /* the read buffer of those reads */
-    ino_move *moves;     /* IN_MOVED_FROMs waiting for their IN_MOVED_TO */
-    size_t nmoves;       /* entries in moves */
-    size_t moves_cap;    /* room in moves */
+} ino_queue;
+
+/* The state of a watcher's trees, private to the core (ino_trees.h). */
+struct ino_trees;
+
+typedef struct ino_watcher {
+    int fd;              /* the inotify descriptor, -1 once closed */
+    ino_table table;     /* the watches this watcher knows */
+    ino_queue queue;     /* events read and not yet taken */
+    struct ino_trees *trees; /* NULL until the first ino_add_tree() */
 } ino_watcher;
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -172,23 +160,30 @@ ino_watch_count(const ino_watcher *w)
 {
     return w->table.count;
 }
+/* The watcher's table of watches, for ino_table_find() and
+ * ino_table_next() (to free every udata before ino_close(), say). */
+static inline ino_table *
+ino_watches(ino_watcher *w)
+{
+    return &w->table;
+}
 /* Records read from the kernel and not yet taken by ino_next(). */
 static inline size_t
 ino_queued(const ino_watcher *w)
 {
-    return w->queued;
+    return w->queue.queued;
 }
 /* The bound on ino_queued() given to ino_open(). */
 static inline size_t
 ino_max_queued(const ino_watcher *w)
 {
-    return w->max_queued;
+    return w->queue.max_queued;
 }
 /* 1 when the last ino_read() saw the kernel's queue empty. */
 static inline int
 ino_drained(const ino_watcher *w)
 {
-    return w->drained;
+    return w->queue.drained;
 }
 
 /* Adds or updates a watch.  Returns 1 when a new entry was made (its udata
@@ -210,19 +205,22 @@ void ino_forget_watch(ino_watcher *w, int32_t wd);
  * until our queue holds max_queued events.  The kernel's queue is seen
  * empty at EAGAIN, or when a read leaves room for a whole record unused
  * (the kernel fills a read while records fit): then no second read is
- * spent to hear EAGAIN, and w->drained is set (it is cleared when a read
+ * spent to hear EAGAIN, and ino_drained() is 1 (it is 0 again when a read
  * stops for want of room).  With level-triggered readiness a caller that
- * finds w->drained set may wait for readiness instead of reading: records
+ * finds ino_drained() set may wait for readiness instead of reading: records
  * that came after that read make the descriptor readable.  Returns the
  * number of events queued by this call, or a negative errno (-EBADMSG if
  * the kernel wrote a malformed record: the well-formed records before it
- * are kept). */
+ * are kept).  With trees, a read that ino_add_tree() or a scan made and
+ * that failed has its error returned here, and records such a read could
+ * not keep for want of memory are told by an IN_Q_OVERFLOW event (then
+ * the trees are repaired, as after the kernel's own overflow). */
 long ino_read(ino_watcher *w);
 /* 1 when the queue is at its bound and ino_read() would read nothing. */
 static inline int
 ino_full(const ino_watcher *w)
 {
-    return w->queued >= w->max_queued;
+    return w->queue.queued >= w->queue.max_queued;
 }
 /* Takes the next event; returns 1, or 0 when the queue is empty.  Events of
  * wds not in the table are skipped.  On IN_IGNORED the entry is removed
@@ -232,8 +230,15 @@ int ino_next(ino_watcher *w, ino_event *ev);
 static inline int
 ino_pending(const ino_watcher *w)
 {
-    return w->queued > 0;
+    return w->queue.queued > 0;
 }
+
+/* Reads the inotify limit /proc/sys/fs/inotify/<name> (max_user_watches,
+ * max_user_instances or max_queued_events).  Returns its value, or -EINVAL
+ * for a name that is not a plain file name or a file that holds no
+ * number, -ERANGE for a number that does not fit, or the errno of opening
+ * or reading it. */
+long ino_sysctl(const char *name);
 
 /* ---- trees ------------------------------------------------------------- */
 

@@ -53,23 +53,54 @@ ino_decode_field(const char *buf, size_t len, size_t *offset,
     return 1;
 }
 
-int
-ino_frame(char *buf, size_t len, int strip, size_t *valid, size_t *count)
+/* The length of the well-formed record at buf[off..len), header and name
+ * field, or 0 when what is there is truncated or has a name field over
+ * INO_NAME_FIELD_MAX.  *mask is its mask. */
+static size_t
+record_at(const char *buf, size_t len, size_t off, uint32_t *mask)
 {
-    size_t off = 0, n = 0;
     uint32_t field[4];
 
-    while (len - off >= INO_RECORD_HEADER) {
-        memcpy(field, buf + off, sizeof field);
-        if (field[3] > INO_NAME_FIELD_MAX ||
-            field[3] > len - off - INO_RECORD_HEADER) {
-            break;
+    if (len - off < INO_RECORD_HEADER) {
+        return 0;
+    }
+    memcpy(field, buf + off, sizeof field);
+    if (field[3] > INO_NAME_FIELD_MAX ||
+        field[3] > len - off - INO_RECORD_HEADER) {
+        return 0;
+    }
+    *mask = field[1];
+    return INO_RECORD_HEADER + field[3];
+}
+
+int
+ino_frame(const char *buf, size_t len, size_t *valid, size_t *count)
+{
+    size_t off = 0, n = 0, step;
+    uint32_t mask;
+
+    while (off < len && (step = record_at(buf, len, off, &mask)) > 0) {
+        off += step;
+        n++;
+    }
+    *valid = off;
+    *count = n;
+    return off < len ? -EBADMSG : 0;
+}
+
+int
+ino_frame_strip(char *buf, size_t len, size_t *valid, size_t *count)
+{
+    size_t off = 0, n = 0, step;
+    uint32_t mask;
+
+    /* One walk frames and strips: this runs on every plain read. */
+    while (off < len && (step = record_at(buf, len, off, &mask)) > 0) {
+        if (mask & INO_PRIV_BITS) {
+            mask &= ~INO_PRIV_BITS;
+            memcpy(buf + off + sizeof(uint32_t), &mask, sizeof mask);
         }
-        if (strip && (field[1] & INO_PRIV_BITS)) {
-            field[1] &= ~INO_PRIV_BITS;
-            memcpy(buf + off, field, sizeof field);
-        }
-        off += INO_RECORD_HEADER + field[3];
+        off += step;
         n++;
     }
     *valid = off;
@@ -82,8 +113,7 @@ ino_validate(const char *buf, size_t len, size_t *valid_len)
 {
     size_t count;
 
-    /* Without strip, ino_frame() only reads. */
-    if (ino_frame((char *)buf, len, 0, valid_len, &count) < 0) {
+    if (ino_frame(buf, len, valid_len, &count) < 0) {
         return -EBADMSG;
     }
     return (long)count;

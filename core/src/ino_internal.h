@@ -1,10 +1,14 @@
 /*
- * ino_internal.h: what the core's files share and ino.h does not show.
+ * ino_internal.h: what the core's files share and ino.h does not show:
+ * the queue's private record flags and calls, the one read of the
+ * descriptor, the name map, and the hooks the watcher calls the trees by.
  */
 #ifndef INO_INTERNAL_H
 #define INO_INTERNAL_H
 
+#include <errno.h>
 #include <limits.h>
+#include <unistd.h>
 
 #include "ino.h"
 
@@ -19,30 +23,80 @@
 /* The largest name field of a queued record: a path and a source path. */
 #define INO_QUEUE_FIELD_MAX (2u * INO_PATH_CAP + 16u)
 
-/* The read buffer of a watcher with trees, and the size of a queue chunk.
+/* The read buffers of a watcher with trees (ino_trees_read(), reads during
+ * scans), and the first size of the deferred records.
  */
-#define INO_SCRATCH_SIZE (64u * 1024u)
+#define INO_READ_BUF_SIZE (64u * 1024u)
+
+/* The one read of an inotify descriptor, shared by every read loop of the
+ * core: retries EINTR and returns the bytes read or a negative errno
+ * (-EAGAIN, which is also EWOULDBLOCK on Linux, when the kernel's queue is
+ * empty). */
+static inline long
+ino_read_fd(int fd, void *buf, size_t room)
+{
+    ssize_t n;
+
+    do {
+        n = read(fd, buf, room);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (long)n;
+}
+
+/* ---- decoding (ino_decode.c) ------------------------------------------- */
 
 /* Frames the kernel's records in buf[0..len): sets *valid to the bytes of
  * the well-formed ones and *count to their number, and returns 0, or
  * -EBADMSG when a malformed record (truncated, or a name field over
- * INO_NAME_FIELD_MAX) follows them.  Only the headers are read; with
- * strip set, the queue's private bits are cleared from each record's mask
- * so that no kernel record can pass for one of ours. */
-int ino_frame(char *buf, size_t len, int strip, size_t *valid,
-              size_t *count);
+ * INO_NAME_FIELD_MAX) follows them.  Only the headers are read. */
+int ino_frame(const char *buf, size_t len, size_t *valid, size_t *count);
+
+/* ino_frame() for records just read into the queue: in the same walk it
+ * clears the queue's private bits from each record's mask, so that no
+ * kernel record can pass for one of ours. */
+int ino_frame_strip(char *buf, size_t len, size_t *valid, size_t *count);
 
 /* ino_decode() with another bound on the name field. */
 int ino_decode_field(const char *buf, size_t len, size_t *offset,
                      ino_event *ev, size_t max_field);
 
+/* ---- the queue (ino_queue.c) ------------------------------------------- */
+
+void ino_queue_init(ino_queue *q, size_t max_queued);
+void ino_queue_free(ino_queue *q);
+
+/* Returns the free tail of the newest chunk, with room for at least need
+ * bytes (a fresh chunk is added when the tail has less) and its size in
+ * *room, or NULL when out of memory.  Records read there join the queue
+ * with ino_queue_commit(). */
+char *ino_queue_reserve(ino_queue *q, size_t need, size_t *room);
+/* Adds the len bytes, count framed records, just written at the pointer
+ * ino_queue_reserve() returned. */
+void ino_queue_commit(ino_queue *q, size_t len, size_t count);
+
 /* Appends a record to the queue; src may be NULL.  Returns 0 or -ENOMEM. */
-int ino_queue_push(ino_watcher *w, int32_t wd, uint32_t mask,
+int ino_queue_push(ino_queue *q, int32_t wd, uint32_t mask,
                    uint32_t cookie, const char *name, size_t name_len,
                    const char *src, size_t src_len);
 
-/* The name map (ino_nmap.c).  Names are copied when owns is set, else the
- * map points at names its caller keeps alive and unchanged. */
+/* Takes the oldest record into *ev, its private flags turned into event
+ * fields; returns 1, or 0 when the queue is empty.  ev->name points into
+ * the queue until its next call. */
+int ino_queue_take(ino_queue *q, ino_event *ev);
+
+/* ---- the name map (ino_nmap.c) ----------------------------------------- */
+
+/* A map from (owner, name) to a pointer: a tree's children by parent and
+ * name, and the names a scan reported by wd. */
+typedef struct ino_nmap_slot ino_nmap_slot;
+typedef struct ino_nmap {
+    ino_nmap_slot *slots; /* capacity slots */
+    size_t capacity;      /* a power of two, or 0 */
+    size_t count;         /* slots in use */
+} ino_nmap;
+
+/* Names are copied when owns is set, else the map points at names its
+ * caller keeps alive and unchanged. */
 void ino_nmap_init(ino_nmap *m);
 void ino_nmap_free(ino_nmap *m, int owns);
 void *ino_nmap_get(const ino_nmap *m, uintptr_t owner, const char *name,
@@ -51,30 +105,31 @@ int ino_nmap_put(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
                  void *value, int owns);
 void *ino_nmap_del(ino_nmap *m, uintptr_t owner, const char *name,
                    size_t len, int owns);
+/* Makes room for more new keys, so that the next that many ino_nmap_put()
+ * calls of absent keys cannot fail for want of slots (an owned name's
+ * copy still can).  Returns 0 or -ENOMEM. */
+int ino_nmap_reserve(ino_nmap *m, size_t more);
 
-/* Trees (ino_tree.c). */
-int ino_tree_cook(ino_watcher *w, const char *buf, size_t len);
-int ino_tree_cook_backlog(ino_watcher *w);
-void ino_tree_drained(ino_watcher *w);
+/* ---- the hooks the watcher calls the trees by (ino_tree.c) ------------- */
+
+/* 1 when ino_read() must go through ino_trees_read(): the watcher has
+ * trees, or records read during a scan still wait to be rewritten. */
+int ino_trees_active(const ino_watcher *w);
+/* ino_read() for such a watcher: records are read into the trees' buffer
+ * and rewritten into the queue.  Returns as ino_read(). */
+long ino_trees_read(ino_watcher *w);
+/* ino_rm_watch() of a tree's root: unwatches everything below it now. */
 void ino_tree_unwatch(ino_watcher *w, ino_entry *root);
+/* The root's IN_IGNORED was taken: frees what is left of its tree. */
 void ino_tree_release(ino_watcher *w, ino_node *root);
+/* Frees every tree and the trees' state; w->trees is NULL after it. */
 void ino_trees_free(ino_watcher *w);
 
-/* White-box views of the trees' private state, for the core's own tests. */
-static inline size_t
-ino_trees_nodes(const ino_watcher *w)
-{
-    return w->children.count;
-}
-static inline size_t
-ino_trees_pending_moves(const ino_watcher *w)
-{
-    return w->nmoves;
-}
-static inline int
-ino_trees_none(const ino_watcher *w)
-{
-    return w->trees == NULL;
-}
+/* White-box views of the trees' private state, for the core's own tests:
+ * the directories of all trees but their roots, the MOVED_FROMs waiting
+ * for their MOVED_TO, and whether the watcher has no tree. */
+size_t ino_trees_nodes(const ino_watcher *w);
+size_t ino_trees_pending_moves(const ino_watcher *w);
+int ino_trees_none(const ino_watcher *w);
 
 #endif /* INO_INTERNAL_H */

@@ -2,6 +2,9 @@
  * ino_nmap.c: a hash map from (owner, name) to a pointer, with linear
  * probing and backward-shift deletion.  Trees use it to find a directory's
  * child by name in O(1), and to remember the names a scan reported.
+ *
+ * It is deliberately built like the watch table (ino_table.c): the same
+ * probing, growth and backward-shift deletion.  Keep the two in step.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -116,6 +119,24 @@ nmap_grow(ino_nmap *m)
     return 0;
 }
 
+/* 1 when n keys fit at the map's load bound, at most half full. */
+static int
+nmap_fits(const ino_nmap *m, size_t n)
+{
+    return n * 2 <= m->capacity;
+}
+
+int
+ino_nmap_reserve(ino_nmap *m, size_t more)
+{
+    while (!nmap_fits(m, m->count + more)) {
+        if (nmap_grow(m) < 0) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int
 ino_nmap_put(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
              void *value, int owns)
@@ -133,7 +154,7 @@ ino_nmap_put(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
         s->value = value;
         return 0;
     }
-    if ((m->count + 1) * 2 > m->capacity && nmap_grow(m) < 0) {
+    if (!nmap_fits(m, m->count + 1) && nmap_grow(m) < 0) {
         return -ENOMEM;
     }
     if (owns) {

@@ -2,6 +2,9 @@
  * ino_table.c: the wd -> watch table.  The kernel hands out small positive
  * wds, mostly in increasing order, so a multiplicative hash with linear
  * probing and backward-shift deletion (no tombstones) stays short.
+ *
+ * The name map (ino_nmap.c) is deliberately built the same way, with its
+ * own key and hash; keep the two in step.
  */
 #include <errno.h>
 #include <stdlib.h>

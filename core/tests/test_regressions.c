@@ -98,9 +98,35 @@ test_huge_bound_reads_long_names(void)
     check_cleanup = NULL;
 }
 
+/* The trees' read path (ino_trees_read()) once had a read loop of its
+ * own: a read error must come back from ino_read() as it does for plain
+ * watches, and the watcher must still close cleanly.  The descriptor is
+ * swapped for a pipe's write end, which read(2) fails with EBADF. */
+static void
+test_tree_read_error_is_returned(void)
+{
+    char dir[] = "/tmp/inotipy-bug-tree-XXXXXX";
+    ino_watcher w;
+    ino_entry *e;
+    int p[2];
+
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK_EQ(ino_open(&w, 0), 0);
+    CHECK_EQ(ino_add_tree(&w, dir, IN_CREATE, NULL, 0, 0, &e, NULL), 1);
+    CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+    CHECK(close(w.fd) == 0);
+    w.fd = p[1];
+    CHECK_EQ(ino_read(&w), -EBADF);
+    CHECK_EQ(ino_read(&w), -EBADF);
+    CHECK(close(p[0]) == 0);
+    CHECK_EQ(ino_close(&w), 0);
+    CHECK(rmdir(dir) == 0);
+}
+
 static const check_case cases[] = {
     {"badmsg_prefix_is_counted", test_badmsg_prefix_is_counted},
     {"huge_bound_reads_long_names", test_huge_bound_reads_long_names},
+    {"tree_read_error_is_returned", test_tree_read_error_is_returned},
 };
 
 int

@@ -840,6 +840,26 @@ test_short_read_means_drained(void)
     tmp_remove();
 }
 
+/* ino_sysctl() reads the inotify limits as /proc shows them, and keeps
+ * to the inotify directory. */
+static void
+test_sysctl(void)
+{
+    FILE *f = fopen("/proc/sys/fs/inotify/max_user_watches", "r");
+    long expected = -1;
+
+    CHECK(f != NULL);
+    CHECK(fscanf(f, "%ld", &expected) == 1);
+    fclose(f);
+    CHECK_EQ(ino_sysctl("max_user_watches"), expected);
+    CHECK(ino_sysctl("max_queued_events") > 0);
+    CHECK(ino_sysctl("max_user_instances") > 0);
+    CHECK_EQ(ino_sysctl("no_such_limit"), -ENOENT);
+    CHECK_EQ(ino_sysctl(""), -EINVAL);
+    CHECK_EQ(ino_sysctl(".."), -EINVAL);
+    CHECK_EQ(ino_sysctl("../inotify/max_user_watches"), -EINVAL);
+}
+
 static const check_case cases[] = {
     {"add_watch_twice", test_add_watch_twice},
     {"first_add_with_mask_add", test_first_add_with_mask_add},
@@ -857,6 +877,7 @@ static const check_case cases[] = {
     {"close_idempotent", test_close_idempotent},
     {"add_watch_errors", test_add_watch_errors},
     {"short_read_means_drained", test_short_read_means_drained},
+    {"sysctl", test_sysctl},
 };
 
 int

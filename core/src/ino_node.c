@@ -1,0 +1,220 @@
+/*
+ * ino_node.c: the nodes of the trees.  inotify watches one directory per
+ * wd; a tree keeps one node per watched directory, linked to its parent
+ * and found by (parent, name) in the trees' children map, so a rename is
+ * O(1) (the node moves, no descendant's path is rewritten) and a path is
+ * built by walking up.  Freeing a node unhooks it everywhere: the map,
+ * the watch table, the kernel and the pending moves.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+
+#include "ino_trees.h"
+
+ino_node *
+ino_node_new(ino_tree *t, const char *name, size_t len, int32_t wd)
+{
+    ino_node *n = malloc(sizeof *n + len + 1);
+
+    if (n == NULL) {
+        return NULL;
+    }
+    memset(n, 0, sizeof *n);
+    n->tree = t;
+    n->wd = wd;
+    n->name = n->inline_name;
+    n->name_len = n->name_cap = (uint32_t)len;
+    memcpy(n->inline_name, name, len);
+    n->inline_name[len] = '\0';
+    return n;
+}
+
+void
+ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent)
+{
+    n->parent = parent;
+    n->prev = NULL;
+    n->next = parent->child;
+    if (parent->child != NULL) {
+        parent->child->prev = n;
+    }
+    parent->child = n;
+    /* Cannot fail for want of memory: callers reserve with
+     * ino_node_reserve(). */
+    ino_nmap_put(&w->trees->children, (uintptr_t)parent, n->name,
+                 n->name_len, n, 0);
+}
+
+static void
+node_unlink(ino_watcher *w, ino_node *n)
+{
+    ino_nmap *children = &w->trees->children;
+    ino_node *p = n->parent;
+
+    if (p == NULL) {
+        return;
+    }
+    /* Another node may have taken the name since (a directory renamed
+     * over this one, or made again while this one was still open). */
+    if (ino_nmap_get(children, (uintptr_t)p, n->name, n->name_len) == n) {
+        ino_nmap_del(children, (uintptr_t)p, n->name, n->name_len, 0);
+    }
+    if (n->prev != NULL) {
+        n->prev->next = n->next;
+    }
+    else {
+        p->child = n->next;
+    }
+    if (n->next != NULL) {
+        n->next->prev = n->prev;
+    }
+    n->parent = n->next = n->prev = NULL;
+}
+
+int
+ino_node_reserve(ino_watcher *w)
+{
+    return ino_nmap_reserve(&w->trees->children, 1);
+}
+
+int
+ino_node_move(ino_watcher *w, ino_node *n, ino_node *parent,
+              const char *name, size_t len)
+{
+    char *fresh = NULL;
+
+    if (len > n->name_cap && (fresh = malloc(len + 1)) == NULL) {
+        return -ENOMEM;
+    }
+    if (ino_node_reserve(w) < 0) {
+        free(fresh);
+        return -ENOMEM;
+    }
+    node_unlink(w, n);
+    if (fresh != NULL) {
+        if (n->name != n->inline_name) {
+            free(n->name);
+        }
+        n->name = fresh;
+        n->name_cap = (uint32_t)len;
+    }
+    memcpy(n->name, name, len);
+    n->name[len] = '\0';
+    n->name_len = (uint32_t)len;
+    ino_node_link(w, n, parent);
+    return 0;
+}
+
+void
+ino_node_keep(ino_watcher *w, const ino_node *n)
+{
+    ino_trees *ts = w->trees;
+    size_t i;
+
+    for (i = 0; i < ts->nmoves; i++) {
+        if (ts->moves[i].node == n) {
+            ts->moves[i].node = NULL;
+        }
+    }
+}
+
+/* Frees one node that has no children, after unhooking it everywhere. */
+static void
+node_free(ino_watcher *w, ino_node *n, int rm_kernel)
+{
+    /* A pending move of it will not move or free it any more. */
+    ino_node_keep(w, n);
+    node_unlink(w, n);
+    ino_table_remove(&w->table, n->wd, NULL);
+    /* The kernel's IN_IGNORED for it will find no entry and be skipped. */
+    if (rm_kernel && w->fd >= 0) {
+        inotify_rm_watch(w->fd, n->wd);
+    }
+    n->tree->ndirs--;
+    if (n->name != n->inline_name) {
+        free(n->name);
+    }
+    free(n);
+}
+
+void
+ino_subtree_free(ino_watcher *w, ino_node *top, int rm_self)
+{
+    ino_node *cur = top;
+
+    /* Deepest first, without recursion, however deep the tree. */
+    for (;;) {
+        ino_node *parent;
+        while (cur->child != NULL) {
+            cur = cur->child;
+        }
+        if (cur == top) {
+            node_free(w, cur, rm_self);
+            return;
+        }
+        parent = cur->parent;
+        node_free(w, cur, 1);
+        cur = parent;
+    }
+}
+
+void
+ino_children_free(ino_watcher *w, ino_node *n)
+{
+    while (n->child != NULL) {
+        ino_subtree_free(w, n->child, 1);
+    }
+}
+
+long
+ino_node_path(const ino_node *n, const char *name, size_t name_len,
+              char *buf)
+{
+    size_t len = name != NULL ? name_len : 0, pos;
+    const ino_node *p;
+
+    for (p = n; p->parent != NULL; p = p->parent) {
+        len += p->name_len + 1;
+    }
+    if (name == NULL && len > 0) {
+        len--;                  /* no "/" after the last directory */
+    }
+    if (len >= INO_PATH_CAP) {
+        return -ENAMETOOLONG;
+    }
+    pos = len;
+    buf[len] = '\0';
+    if (name != NULL) {
+        pos -= name_len;
+        memcpy(buf + pos, name, name_len);
+    }
+    for (p = n; p->parent != NULL; p = p->parent) {
+        if (pos < len) {
+            buf[--pos] = '/';
+        }
+        pos -= p->name_len;
+        memcpy(buf + pos, p->name, p->name_len);
+    }
+    return (long)len;
+}
+
+long
+ino_full_path(const ino_tree *t, const char *rel, size_t rel_len,
+              char *buf)
+{
+    size_t n = t->root_len;
+    int slash = rel_len > 0 && n > 0 && t->root_path[n - 1] != '/';
+
+    if (n + slash + rel_len >= INO_PATH_CAP) {
+        return -ENAMETOOLONG;
+    }
+    memcpy(buf, t->root_path, n);
+    if (slash) {
+        buf[n++] = '/';
+    }
+    memcpy(buf + n, rel, rel_len);
+    buf[n + rel_len] = '\0';
+    return (long)(n + rel_len);
+}

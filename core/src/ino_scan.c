@@ -1,0 +1,395 @@
+/*
+ * ino_scan.c: watching a tree's directories and scanning them.  A
+ * directory that appears is watched first and scanned second, so nothing
+ * made in it goes unseen; in SCAN_NEW what the scan finds is queued as
+ * IN_CREATE, and remembered so that the kernel's own CREATE of the same
+ * name is not reported twice.
+ *
+ * While a scan runs it also reads the descriptor (drain_during_scan()),
+ * so that its own listings of directories cannot overflow the kernel's
+ * queue; what it reads is deferred, to be rewritten after the batch being
+ * rewritten now (ino_rewrite.c).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include "ino_trees.h"
+
+int
+ino_excluded(const ino_tree *t, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < t->nexclude; i++) {
+        if (fnmatch(t->exclude[i], name, FNM_PERIOD) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+ino_tree_push(ino_watcher *w, const ino_tree *t, uint32_t mask,
+              uint32_t cookie, const char *rel, size_t rel_len,
+              const char *src, size_t src_len)
+{
+    return ino_queue_push(&w->queue, t->root->wd,
+                          mask | (src ? INO_PRIV_SRC : 0), cookie, rel,
+                          rel_len, src, src_len);
+}
+
+int
+ino_tree_push_error(ino_watcher *w, const ino_tree *t, int err,
+                    const char *rel, size_t rel_len)
+{
+    return ino_queue_push(&w->queue, t->root->wd, INO_PRIV_ERROR,
+                          (uint32_t)err, rel, rel_len, NULL, 0);
+}
+
+int
+ino_worklist_push(ino_worklist *l, ino_node *n)
+{
+    if (l->len == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        ino_node **items = realloc(l->items, cap * sizeof *items);
+        if (items == NULL) {
+            return -ENOMEM;
+        }
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->len++] = n;
+    return 0;
+}
+
+/* 1 when a is b or one of b's ancestors. */
+static int
+is_ancestor(const ino_node *a, const ino_node *b)
+{
+    for (; b != NULL; b = b->parent) {
+        if (a == b) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A new node for the new watch wd at parent/name: returns 1, or the
+ * error of making it, with the watch removed again. */
+static int
+watch_new_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
+              const char *name, size_t len, int32_t wd, ino_node **out)
+{
+    ino_node *n = ino_node_new(t, name, len, wd);
+    ino_entry *e;
+    int rc = n == NULL ? -ENOMEM : ino_node_reserve(w);
+
+    if (rc == 0) {
+        rc = ino_table_insert(&w->table, wd, &e);
+    }
+    if (rc < 0) {
+        free(n);
+        inotify_rm_watch(w->fd, wd);
+        return rc;
+    }
+    e->mask = t->watch_mask;
+    e->node = n;
+    ino_node_link(w, n, parent);
+    t->ndirs++;
+    *out = n;
+    return 1;
+}
+
+/* Watches parent/name.  Returns 1 with *out a new node, 0 with *out an
+ * existing node of this tree for the same inode or NULL (the inode is
+ * watched otherwise: left alone), or a negative errno.  With may_move, an
+ * existing node met under another name is taken to have been renamed
+ * unseen (after an overflow) and moved there; otherwise the same directory
+ * reached twice (through a symbolic link) is simply not watched again. */
+int
+ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
+              const char *name, size_t len, int may_move, ino_node **out)
+{
+    char rel[INO_PATH_CAP], path[INO_PATH_CAP];
+    long rl = ino_node_path(parent, name, len, rel);
+    ino_entry *e;
+    ino_node *n;
+    int wd;
+
+    *out = NULL;
+    if (rl < 0 || ino_full_path(t, rel, (size_t)rl, path) < 0) {
+        return -ENAMETOOLONG;
+    }
+    wd = inotify_add_watch(w->fd, path, t->watch_mask);
+    if (wd < 0) {
+        return -errno;
+    }
+    e = ino_table_find(&w->table, wd);
+    if (e == NULL) {
+        return watch_new_dir(w, t, parent, name, len, wd, out);
+    }
+    n = e->node;
+    if (n == NULL || n->tree != t) {
+        /* Another watch of this watcher: give it its mask back. */
+        inotify_add_watch(w->fd, path, e->mask);
+        return 0;
+    }
+    if (n->parent == NULL) {
+        return 0;
+    }
+    if (n->parent == parent && n->name_len == len &&
+        memcmp(n->name, name, len) == 0) {
+        *out = n;
+        return 0;
+    }
+    if (!may_move || is_ancestor(n, parent)) {
+        return 0;
+    }
+    *out = n;
+    return ino_node_move(w, n, parent, name, len);
+}
+
+/* Is this directory entry a directory we should descend into? */
+static int
+entry_is_dir(const ino_tree *t, DIR *d, const struct dirent *de)
+{
+    struct stat st;
+
+    if (de->d_type == DT_DIR) {
+        return 1;
+    }
+    if (de->d_type == DT_LNK && !t->follow) {
+        return 0;
+    }
+    if (de->d_type != DT_UNKNOWN && de->d_type != DT_LNK) {
+        return 0;
+    }
+    if (fstatat(dirfd(d), de->d_name, &st,
+                t->follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0) {
+        return 0;
+    }
+    return S_ISDIR(st.st_mode);
+}
+
+/* SCAN_NEW: queues the entry n/name as IN_CREATE and remembers it, so
+ * that the kernel's CREATE of it is not reported again. */
+static int
+report_found(ino_watcher *w, ino_node *n, const char *name, size_t len,
+             int is_dir)
+{
+    char rel[INO_PATH_CAP];
+    long rl = ino_node_path(n, name, len, rel);
+
+    if (rl < 0) {
+        return 0;
+    }
+    if (ino_tree_push(w, n->tree, IN_CREATE | (is_dir ? IN_ISDIR : 0), 0,
+                      rel, (size_t)rl, NULL, 0) < 0 ||
+        ino_nmap_put(&w->trees->scanned, (uintptr_t)n->wd, name, len, n,
+                     1) < 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Handles one entry found by a scan of n.  Returns 0 or a negative errno
+ * that ends the scan. */
+static int
+scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
+           enum ino_scan_mode mode, ino_worklist *todo)
+{
+    ino_tree *t = n->tree;
+    size_t len = strlen(de->d_name);
+    int is_dir = entry_is_dir(t, d, de), rc;
+    char rel[INO_PATH_CAP];
+    ino_node *child;
+    long rl;
+
+    if (mode == SCAN_NEW && (t->mask & IN_CREATE) &&
+        report_found(w, n, de->d_name, len, is_dir) < 0) {
+        return -ENOMEM;
+    }
+    if (!is_dir) {
+        return 0;
+    }
+    /* A directory of the tree met under another name was renamed (or
+     * moved here) by events not read yet: move its node here, where it is
+     * now.  (Not while following links when not repairing: then it may be
+     * the same directory reached twice.) */
+    rc = ino_watch_dir(w, t, n, de->d_name, len,
+                       mode == SCAN_REPAIR || (mode == SCAN_NEW && !t->follow),
+                       &child);
+    if (rc == 0 && child != NULL) {
+        /* Found where a pending MOVED_FROM said it left: it did not. */
+        ino_node_keep(w, child);
+    }
+    if (rc == 1 || (rc == 0 && child != NULL && mode == SCAN_REPAIR &&
+                    !child->seen)) {
+        child->seen = 1;
+        return ino_worklist_push(todo, child);
+    }
+    if (rc == -ENOSPC && mode == SCAN_INITIAL) {
+        return rc;
+    }
+    if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR && mode != SCAN_REPAIR) {
+        rl = ino_node_path(n, de->d_name, len, rel);
+        if (ino_tree_push_error(w, t, -rc, rel, rl < 0 ? 0 : (size_t)rl) <
+            0) {
+            return -ENOMEM;
+        }
+    }
+    return rc == -ENOMEM ? rc : 0;
+}
+
+/* Scans one directory. */
+static int
+scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
+         ino_worklist *todo)
+{
+    char rel[INO_PATH_CAP], path[INO_PATH_CAP];
+    long rl = ino_node_path(n, NULL, 0, rel);
+    struct dirent *de;
+    DIR *d;
+    int rc = 0;
+
+    if (rl < 0 || ino_full_path(n->tree, rel, (size_t)rl, path) < 0) {
+        return 0;
+    }
+    d = opendir(path);
+    if (d == NULL) {
+        if (errno == ENOENT || errno == ENOTDIR || mode == SCAN_REPAIR) {
+            return 0;
+        }
+        return ino_tree_push_error(w, n->tree, errno, rel, (size_t)rl);
+    }
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            ino_excluded(n->tree, de->d_name)) {
+            continue;
+        }
+        rc = scan_entry(w, n, d, de, mode, todo);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* 1 for a record trees never report: a read of one of their directories
+ * (their own scans make these by the thousand). */
+static int
+is_tree_dir_read(const ino_watcher *w, const ino_event *ev)
+{
+    const ino_entry *e;
+
+    if (!(ev->mask & IN_ISDIR) ||
+        !(ev->mask & (IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE))) {
+        return 0;
+    }
+    e = ino_table_find(&w->table, ev->wd);
+    return e != NULL && e->node != NULL;
+}
+
+static int
+defer(ino_trees *ts, const char *rec, size_t len)
+{
+    if (ts->deferred_len + len > ts->deferred_cap) {
+        size_t cap = ts->deferred_cap ? ts->deferred_cap * 2
+                                      : INO_READ_BUF_SIZE;
+        char *grown;
+        while (cap < ts->deferred_len + len) {
+            cap *= 2;
+        }
+        if ((grown = realloc(ts->deferred, cap)) == NULL) {
+            return -ENOMEM;
+        }
+        ts->deferred = grown;
+        ts->deferred_cap = cap;
+    }
+    memcpy(ts->deferred + ts->deferred_len, rec, len);
+    ts->deferred_len += len;
+    return 0;
+}
+
+/* Defers the records of one read but the reads of the trees' own
+ * directories, which rewriting would drop.  Returns 0, or -ENOMEM when
+ * some could not be kept, or -EBADMSG when a malformed record ended the
+ * framed ones. */
+static int
+defer_read(ino_watcher *w, size_t n)
+{
+    ino_trees *ts = w->trees;
+    size_t valid, off, start;
+    long count = ino_validate(ts->scan_buf, n, &valid);
+    ino_event ev;
+
+    for (off = 0; off < valid;) {
+        start = off;
+        ino_decode(ts->scan_buf, valid, &off, &ev);
+        if (!is_tree_dir_read(w, &ev) &&
+            defer(ts, ts->scan_buf + start, off - start) < 0) {
+            return -ENOMEM;
+        }
+    }
+    return count < 0 ? (int)count : 0;
+}
+
+/* Reads what the kernel queued while a scan runs, so that the scan's own
+ * reads of directories cannot overflow the kernel's queue (and make a
+ * repair scan, which would overflow it again).  Records that left the
+ * kernel and could not be kept make the trees owe an IN_Q_OVERFLOW; a
+ * read error is kept for the next ino_read() to return.  Without a buffer
+ * it reads nothing: the records then stay in the kernel. */
+static void
+drain_during_scan(ino_watcher *w)
+{
+    ino_trees *ts = w->trees;
+    long n;
+    int rc;
+
+    if (ts->deferred_lost || ts->deferred_error < 0) {
+        return;     /* what follows is owed an overflow or an error */
+    }
+    if (ts->scan_buf == NULL &&
+        (ts->scan_buf = malloc(INO_READ_BUF_SIZE)) == NULL) {
+        return;
+    }
+    while ((n = ino_read_fd(w->fd, ts->scan_buf, INO_READ_BUF_SIZE)) > 0) {
+        rc = defer_read(w, (size_t)n);
+        if (rc == -ENOMEM) {
+            ts->deferred_lost = 1;
+            return;
+        }
+        if (rc < 0) {
+            ts->deferred_error = rc;
+            return;
+        }
+    }
+    if (n < 0 && n != -EAGAIN) {
+        ts->deferred_error = (int)n;
+    }
+}
+
+/* Scans a watched directory and, breadth first, every new directory found
+ * below it (each watched before it is scanned).  One directory stream is
+ * open at a time, however deep the tree. */
+int
+ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
+{
+    ino_worklist todo = {NULL, 0, 0, 0};
+    int rc = ino_worklist_push(&todo, start);
+
+    while (rc == 0 && todo.head < todo.len) {
+        rc = scan_one(w, todo.items[todo.head++], mode, &todo);
+        if ((todo.head & 63) == 0) {
+            drain_during_scan(w);
+        }
+    }
+    drain_during_scan(w);
+    free(todo.items);
+    return rc;
+}

@@ -1,0 +1,156 @@
+/*
+ * ino_trees.h: the private state of a watcher's trees and what the tree
+ * files (ino_node.c, ino_scan.c, ino_rewrite.c, ino_tree.c) share.  Each
+ * of them calls only the ones before it in that list; none calls
+ * ino_watcher.c.
+ */
+#ifndef INO_TREES_H
+#define INO_TREES_H
+
+#include <stdint.h>
+
+#include "ino_internal.h"
+
+typedef struct ino_tree ino_tree;
+typedef struct ino_trees ino_trees;
+typedef struct ino_move ino_move;
+
+struct ino_node {
+    ino_node *parent;    /* the directory above, NULL for the root */
+    ino_node *child;     /* the first directory below */
+    ino_node *next;      /* the next sibling */
+    ino_node *prev;      /* the previous sibling */
+    ino_tree *tree;      /* the tree it belongs to */
+    int32_t wd;          /* its watch */
+    uint32_t name_len;   /* bytes in name */
+    uint32_t name_cap;   /* bytes inline_name can hold */
+    int seen;            /* met by the current repair scan */
+    char *name;          /* inline_name, or a larger copy after a rename */
+    char inline_name[];  /* the name as first seen, NUL-terminated */
+};
+
+struct ino_tree {
+    ino_tree *next;      /* the watcher's next tree */
+    ino_node *root;      /* the directory ino_add_tree() was given */
+    uint32_t mask;       /* the events to report */
+    uint32_t watch_mask; /* what inotify_add_watch() is asked for */
+    int follow;          /* follow symbolic links to directories */
+    size_t ndirs;        /* nodes in the tree */
+    size_t nexclude;     /* entries in exclude */
+    char **exclude;      /* fnmatch() patterns for names to leave out */
+    size_t root_len;     /* bytes in root_path */
+    char root_path[];    /* the path as given, NUL-terminated */
+};
+
+/* A MOVED_FROM waiting for its MOVED_TO (ino_rewrite.c). */
+struct ino_move {
+    uint32_t cookie;     /* the rename's cookie */
+    ino_tree *tree;      /* where it moved from */
+    ino_node *node;      /* the directory that moved, or NULL */
+    char *src;           /* its path below the root, malloc'd */
+    size_t src_len;      /* bytes in src */
+};
+
+/* Everything the trees keep, reached by ino_watcher.trees. */
+struct ino_trees {
+    ino_tree *list;      /* the watcher's trees */
+    char *read_buf;      /* ino_trees_read()'s buffer: records are
+                            rewritten into the queue, not read into it */
+    ino_nmap children;   /* (parent node, name) -> child node */
+    ino_nmap scanned;    /* (wd, name) -> 1: names a scan reported whose
+                            kernel CREATE may still be on its way */
+    char *deferred;      /* kernel records read while a scan ran, to be
+                            rewritten after the batch being rewritten */
+    size_t deferred_len; /* bytes in deferred */
+    size_t deferred_cap; /* room in deferred */
+    char *scan_buf;      /* the read buffer of those reads */
+    int deferred_lost;   /* 1 when such a read lost records for want of
+                            memory: an IN_Q_OVERFLOW is owed */
+    int deferred_error;  /* a negative errno such a read failed with,
+                            owed to the next ino_read(), or 0 */
+    ino_move *moves;     /* MOVED_FROMs waiting for their MOVED_TO */
+    size_t nmoves;       /* entries in moves */
+    size_t moves_cap;    /* room in moves */
+};
+
+enum ino_scan_mode {
+    SCAN_INITIAL,        /* ino_add_tree(): report nothing, fail on ENOSPC */
+    SCAN_NEW,            /* a directory appeared: report what it holds */
+    SCAN_REPAIR          /* after an overflow: mend the watch set */
+};
+
+/* ---- nodes and paths (ino_node.c) -------------------------------------- */
+
+ino_node *ino_node_new(ino_tree *t, const char *name, size_t len,
+                       int32_t wd);
+/* Links a node under parent; the children map must have room for it
+ * (ino_node_reserve()). */
+void ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent);
+/* Makes sure the children map can take one more entry without failing;
+ * returns 0 or -ENOMEM. */
+int ino_node_reserve(ino_watcher *w);
+/* Moves a node under another parent and name (a rename in the tree);
+ * returns 0 or -ENOMEM, leaving the node where it was. */
+int ino_node_move(ino_watcher *w, ino_node *n, ino_node *parent,
+                  const char *name, size_t len);
+/* Clears the pending moves that name the node: it stays where it is. */
+void ino_node_keep(ino_watcher *w, const ino_node *n);
+/* Frees a node and everything below it, deepest first; the node's own
+ * watch is removed from the kernel only if rm_self. */
+void ino_subtree_free(ino_watcher *w, ino_node *top, int rm_self);
+/* Frees everything below a node, keeping the node. */
+void ino_children_free(ino_watcher *w, ino_node *n);
+/* Writes the node's path below the root (plus "/name" when name is not
+ * NULL) into buf, which holds INO_PATH_CAP bytes; returns its length, or
+ * -ENAMETOOLONG. */
+long ino_node_path(const ino_node *n, const char *name, size_t name_len,
+                   char *buf);
+/* The absolute path (root path joined with the path below it), as
+ * ino_node_path(). */
+long ino_full_path(const ino_tree *t, const char *rel, size_t rel_len,
+                   char *buf);
+/* ---- watching and scanning (ino_scan.c) -------------------------------- */
+
+/* A growable list of nodes. */
+typedef struct ino_worklist {
+    ino_node **items;    /* the nodes */
+    size_t head;         /* the next to scan */
+    size_t len;          /* nodes in items */
+    size_t cap;          /* room in items */
+} ino_worklist;
+
+int ino_worklist_push(ino_worklist *l, ino_node *n);
+
+/* 1 when a tree's exclude globs leave the name out. */
+int ino_excluded(const ino_tree *t, const char *name);
+/* Queues a record of the tree's root (with src, a paired move), or a
+ * failure to watch rel (err, an errno).  Return 0 or -ENOMEM. */
+int ino_tree_push(ino_watcher *w, const ino_tree *t, uint32_t mask,
+                  uint32_t cookie, const char *rel, size_t rel_len,
+                  const char *src, size_t src_len);
+int ino_tree_push_error(ino_watcher *w, const ino_tree *t, int err,
+                        const char *rel, size_t rel_len);
+
+/* Watches parent/name: see ino_scan.c. */
+int ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
+                  const char *name, size_t len, int may_move,
+                  ino_node **out);
+/* Scans a watched directory and every new directory below it; returns 0
+ * or a negative errno. */
+int ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode);
+
+/* ---- rewriting kernel records (ino_rewrite.c) -------------------------- */
+
+/* Rewrites the kernel's records in buf[0..len) into the queue; returns 0
+ * or a negative errno. */
+int ino_tree_rewrite(ino_watcher *w, const char *buf, size_t len);
+/* Rewrites what scans read (the deferred records), then owes the queue
+ * an IN_Q_OVERFLOW if such a read lost records; returns 0, the error such
+ * a read met, or a negative errno. */
+int ino_tree_rewrite_deferred(ino_watcher *w);
+/* The kernel's queue was seen empty: ends the moves still waiting. */
+void ino_tree_drained(ino_watcher *w);
+/* Forgets every pending move. */
+void ino_moves_forget(ino_watcher *w);
+
+#endif /* INO_TREES_H */
