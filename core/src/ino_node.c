@@ -107,25 +107,12 @@ ino_node_move(ino_watcher *w, ino_node *n, ino_node *parent,
     return 0;
 }
 
-void
-ino_node_keep(ino_watcher *w, const ino_node *n)
-{
-    ino_trees *ts = w->trees;
-    size_t i;
-
-    for (i = 0; i < ts->nmoves; i++) {
-        if (ts->moves[i].node == n) {
-            ts->moves[i].node = NULL;
-        }
-    }
-}
-
 /* Frees one node that has no children, after unhooking it everywhere. */
 static void
 node_free(ino_watcher *w, ino_node *n, int rm_kernel)
 {
-    /* A pending move of it will not move or free it any more. */
-    ino_node_keep(w, n);
+    /* Nothing pending may move, free or name it any more. */
+    ino_moves_node_gone(w->trees, n);
     node_unlink(w, n);
     ino_table_remove(&w->table, n->wd, NULL);
     /* The kernel's IN_IGNORED for it will find no entry and be skipped. */

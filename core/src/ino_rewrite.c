@@ -5,8 +5,19 @@
  * path is the one that was true when the event happened, as far as the
  * events before it tell.  Records of plain watches pass unchanged.
  *
- * A MOVED_FROM waits (by cookie) in the moves list for its MOVED_TO; one
- * that has none once the kernel's queue is drained moved out of the tree.
+ * The stream tells what the consumer's model of the tree must do, so it
+ * never contradicts what it told before:
+ * - a MOVED_FROM is held (in the pending list, ino_moves.c) until its
+ *   MOVED_TO comes, and the two are queued next to each other; one that
+ *   another record follows, or the drain, had none: it is queued alone
+ *   and means "moved out" (its directory is unwatched at its MOVE_SELF,
+ *   or at the drain);
+ * - records of a move that a scan reported already (the scan of a new
+ *   directory found a directory of the tree under a new name) are dropped,
+ *   and so is a directory's MOVED_FROM from where the stream never had it;
+ * - a directory that cannot be watched by the path the records give,
+ *   since a rename of a directory above is still queued, is watched again
+ *   at the drain, where it is then.
  * After IN_Q_OVERFLOW nothing is known of what happened, and every tree
  * is repaired by a scan.
  */
@@ -19,89 +30,174 @@
 
 /* ---- moves ------------------------------------------------------------- */
 
+/* A MOVED_FROM read: held back until it is known whether its MOVED_TO
+ * comes, so that a pair is always reported as two adjacent events. */
 static int
-move_remember(ino_watcher *w, uint32_t cookie, ino_tree *t, ino_node *node,
-              const char *src, size_t len)
+move_hold(ino_watcher *w, ino_node *parent, ino_node *node,
+          const ino_event *ev, const char *rel, size_t rel_len)
 {
-    ino_trees *ts = w->trees;
-    ino_move *m;
+    ino_move *m = ino_moves_add(w->trees, MOVE_PENDING, ev->cookie,
+                                parent->tree, node, parent, rel, rel_len,
+                                ev->name, ev->name_len);
 
-    if (ts->nmoves == ts->moves_cap) {
-        size_t cap = ts->moves_cap ? ts->moves_cap * 2 : 8;
-        ino_move *moves = realloc(ts->moves, cap * sizeof *moves);
-        if (moves == NULL) {
-            return -ENOMEM;
-        }
-        ts->moves = moves;
-        ts->moves_cap = cap;
-    }
-    m = &ts->moves[ts->nmoves];
-    m->src = malloc(len + 1);
-    if (m->src == NULL) {
+    if (m == NULL) {
         return -ENOMEM;
     }
-    memcpy(m->src, src, len);
-    m->src[len] = '\0';
-    m->src_len = len;
-    m->cookie = cookie;
-    m->tree = t;
-    m->node = node;
-    ts->nmoves++;
+    m->mask = ev->mask;
+    m->held = 1;
     return 0;
 }
 
-/* Takes the pending move with this cookie out of the list (into *out). */
+/* Queues a held MOVED_FROM, by the path its directory has now, which is
+ * what the stream has told of it (m->src becomes that path). */
 static int
-move_take(ino_watcher *w, uint32_t cookie, ino_move *out)
+push_from(ino_watcher *w, ino_move *m)
+{
+    char rel[INO_PATH_CAP];
+    long rl;
+
+    if (!m->held) {
+        return 0;
+    }
+    m->held = 0;
+    if (m->parent != NULL &&
+        (rl = ino_node_path(m->parent, m->name, m->name_len, rel)) >= 0) {
+        char *fresh = malloc((size_t)rl + 1);
+        if (fresh == NULL) {
+            return -ENOMEM;
+        }
+        memcpy(fresh, rel, (size_t)rl + 1);
+        free(m->src);
+        m->src = fresh;
+        m->src_len = (size_t)rl;
+    }
+    if (m->tree == NULL || !(m->mask & m->tree->mask)) {
+        return 0;
+    }
+    return ino_tree_push(w, m->tree, m->mask, m->cookie, m->src, m->src_len,
+                         NULL, 0);
+}
+
+/* Queues the held MOVED_FROMs, but the one whose cookie is keep (0: none).
+ * The kernel queues a rename's MOVED_TO right after its MOVED_FROM, so a
+ * MOVED_FROM that another record follows has none (or one so late that
+ * it is reported as a move in): the stream says at once what left, before
+ * anything else happens to the directories above it. */
+static int
+flush_held(ino_watcher *w, uint32_t keep)
 {
     ino_trees *ts = w->trees;
     size_t i;
+    int rc = 0;
 
-    for (i = 0; i < ts->nmoves; i++) {
-        if (ts->moves[i].cookie == cookie) {
-            *out = ts->moves[i];
-            ts->moves[i] = ts->moves[--ts->nmoves];
-            return 1;
+    for (i = 0; rc == 0 && i < ts->nmoves; i++) {
+        ino_move *m = &ts->moves[i];
+        if (m->kind == MOVE_PENDING && m->held &&
+            (keep == 0 || m->cookie != keep)) {
+            rc = push_from(w, m);
         }
     }
-    return 0;
+    return rc;
 }
 
-/* A MOVED_FROM still waiting once the kernel's queue is drained has no
- * MOVED_TO in any tree, so its directory left: unwatch it.  Names
- * remembered from scans are forgotten: any kernel CREATE for them would
- * have been read by now. */
-void
-ino_tree_drained(ino_watcher *w)
+/* A MOVED_FROM of directory parent/name: when a scan reported that move
+ * already (MOVE_TOLD), the record is past the stream has told.  Returns 1,
+ * keeping the cookie to drop the MOVED_TO too, or 0. */
+static int
+move_was_told(ino_watcher *w, ino_node *parent, const ino_event *ev)
+{
+    ino_move *m = ino_moves_find(w->trees, MOVE_TOLD, parent, ev->name,
+                                 ev->name_len);
+
+    if (m == NULL) {
+        return 0;
+    }
+    m->kind = MOVE_SWALLOW;
+    m->cookie = ev->cookie;
+    return 1;
+}
+
+/* A directory's MOVE_SELF: when a held MOVED_FROM names it and its
+ * MOVED_TO, which the kernel queues before the MOVE_SELF, did not come,
+ * it left every watched directory of the tree: unwatch it now, so that
+ * nothing it does from now on is reported. */
+static int
+move_self(ino_watcher *w, ino_node *n)
 {
     ino_trees *ts = w->trees;
     size_t i;
 
     for (i = 0; i < ts->nmoves; i++) {
         ino_move *m = &ts->moves[i];
-        if (m->node != NULL) {
-            ino_node *n = m->node;
+        if (m->kind == MOVE_PENDING && m->node == n) {
+            int rc = push_from(w, m);
             m->node = NULL;
             ino_subtree_free(w, n, 1);
+            return rc;
         }
-        free(m->src);
     }
-    ts->nmoves = 0;
-    if (ts->scanned.count > 0) {
-        ino_nmap_free(&ts->scanned, 1);
-    }
+    return 0;
 }
 
-void
-ino_moves_forget(ino_watcher *w)
+static int watch_dir_and_scan(ino_watcher *w, ino_tree *t, ino_node *n,
+                              const char *name, size_t len);
+
+/* Watches again, now that every rename read before has moved the nodes,
+ * the directories whose path was stale (MOVE_RETRY).  The list is taken
+ * out first: a scan adds to it. */
+static int
+retry_stale(ino_watcher *w, ino_move *list, size_t n)
 {
     ino_trees *ts = w->trees;
     size_t i;
+    int rc = 0;
+
+    for (i = 0; i < n; i++) {
+        ino_move *m = &list[i];
+        if (rc == 0 && m->kind == MOVE_RETRY && m->parent != NULL &&
+            ino_nmap_get(&ts->children, (uintptr_t)m->parent, m->src,
+                         m->src_len) == NULL) {
+            rc = watch_dir_and_scan(w, m->parent->tree, m->parent, m->src,
+                                    m->src_len);
+            rc = rc == -ENOMEM ? rc : 0;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        ino_move_clear(&list[i]);
+    }
+    free(list);
+    return rc;
+}
+
+/* Once the kernel's queue is seen empty: a MOVED_FROM still held has no
+ * MOVED_TO; a directory that left by one is unwatched.  Names remembered
+ * from scans are forgotten: any kernel CREATE for them would have been
+ * read by now.  Then the stale directories are watched again. */
+int
+ino_tree_drained(ino_watcher *w)
+{
+    ino_trees *ts = w->trees;
+    ino_move *list;
+    size_t i, n;
+    int rc = flush_held(w, 0), retried;
 
     for (i = 0; i < ts->nmoves; i++) {
-        free(ts->moves[i].src);
+        ino_move *m = &ts->moves[i];
+        if (m->kind == MOVE_PENDING && m->node != NULL) {
+            ino_node *node = m->node;
+            m->node = NULL;
+            ino_subtree_free(w, node, 1);
+        }
     }
-    ts->nmoves = 0;
+    if (ts->scanned.count > 0) {
+        ino_nmap_free(&ts->scanned, 1);
+    }
+    list = ts->moves;
+    n = ts->nmoves;
+    ts->moves = NULL;
+    ts->nmoves = ts->moves_cap = 0;
+    retried = retry_stale(w, list, n);
+    return rc < 0 ? rc : retried;
 }
 
 /* ---- repair ------------------------------------------------------------ */
@@ -160,7 +256,7 @@ repair(ino_watcher *w)
     ino_tree *t;
     int rc = 0, one;
 
-    ino_moves_forget(w);
+    ino_moves_clear(w->trees);
     ino_nmap_free(&w->trees->scanned, 1);
     for (t = w->trees->list; t != NULL; t = t->next) {
         if (t->root == NULL) {
@@ -178,9 +274,12 @@ repair(ino_watcher *w)
 static int
 rewrite_overflow(ino_watcher *w, uint32_t mask)
 {
-    int rc = ino_queue_push(&w->queue, -1, mask, 0, "", 0, NULL, 0);
-    int repaired = repair(w);
+    int rc = flush_held(w, 0), repaired;
 
+    if (rc == 0) {
+        rc = ino_queue_push(&w->queue, -1, mask, 0, "", 0, NULL, 0);
+    }
+    repaired = repair(w);
     return rc < 0 ? rc : repaired;
 }
 
@@ -201,42 +300,60 @@ rewrite_ignored(ino_watcher *w, ino_node *n, const ino_event *ev)
     return ino_tree_push(w, t, ev->mask, 0, "", 0, NULL, 0);
 }
 
-/* Watches the directory now at n/ev->name, moving a node of this tree
- * found there under another name (a rename the events have not told yet,
- * or one that came back) and scanning it when it is new to the tree. */
+/* Watches the directory now at n/name, moving a node of this tree found
+ * there under another name (a rename the events have not told yet, or one
+ * that came back) and scanning it when it is new to the tree. */
 static int
 watch_dir_and_scan(ino_watcher *w, ino_tree *t, ino_node *n,
-                   const ino_event *ev)
+                   const char *name, size_t len)
 {
     ino_node *child;
-    int rc = ino_watch_dir(w, t, n, ev->name, ev->name_len, !t->follow,
-                           &child);
+    int rc = ino_watch_dir(w, t, n, name, len, !t->follow, 0, &child);
 
     if (rc >= 0 && child != NULL) {
-        ino_node_keep(w, child);
+        ino_moves_keep(w->trees, child);
     }
     if (rc == 1) {
         return ino_scan(w, child, SCAN_NEW);
     }
+    return rc < 0 ? rc : 0;
+}
+
+/* watch_dir_and_scan() for a directory a record says is at n/ev->name.
+ * When its path leads nowhere, a rename read later may be why (of a
+ * directory above, before this record was read): it is tried again at the
+ * drain, once every rename queued before it has moved the nodes. */
+static int
+watch_named_dir(ino_watcher *w, ino_node *n, const ino_event *ev)
+{
+    int rc = watch_dir_and_scan(w, n->tree, n, ev->name, ev->name_len);
+
+    if (rc == -ENOENT || rc == -ENOTDIR) {
+        rc = ino_moves_add(w->trees, MOVE_RETRY, 0, n->tree, NULL, n,
+                           ev->name, ev->name_len, NULL, 0) == NULL
+                 ? -ENOMEM
+                 : 0;
+    }
     return rc;
 }
 
-/* A MOVED_TO whose MOVED_FROM was in the same tree. */
+/* A MOVED_TO whose MOVED_FROM, still held, was in the same tree: the two
+ * are queued together. */
 static int
 rewrite_paired(ino_watcher *w, ino_node *n, const ino_event *ev,
                ino_move *m, const char *rel, size_t rel_len)
 {
     ino_tree *t = n->tree;
-    int rc = 0;
+    int rc = push_from(w, m);
 
-    if (m->node != NULL) {
+    if (rc == 0 && m->node != NULL) {
         rc = ino_node_move(w, m->node, n, ev->name, ev->name_len);
     }
     if (rc == 0 && (ev->mask & t->mask)) {
         rc = ino_tree_push(w, t, ev->mask, ev->cookie, rel, rel_len, m->src,
                            m->src_len);
     }
-    free(m->src);
+    ino_move_clear(m);
     if (rc < 0 || !(ev->mask & IN_ISDIR)) {
         return rc;
     }
@@ -244,8 +361,36 @@ rewrite_paired(ino_watcher *w, ino_node *n, const ino_event *ev,
      * which later renames may have changed: make sure the directory now
      * at the new path is the one watched (or watch and scan it, if it was
      * not watched at all). */
-    rc = watch_dir_and_scan(w, t, n, ev);
+    rc = watch_named_dir(w, n, ev);
     return rc == -ENOMEM ? rc : 0;
+}
+
+/* A MOVED_TO whose move the stream has told already, or whose MOVED_FROM
+ * named a directory the stream never held there.  Returns 1 when it is
+ * dealt with, 0 when it is still to report, or a negative errno. */
+static int
+rewrite_told_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev)
+{
+    ino_trees *ts = w->trees;
+    ino_move m;
+    int rc;
+
+    if (ino_moves_take(ts, MOVE_SWALLOW, ev->cookie, &m)) {
+        /* A scan reported this move, and where it went. */
+        ino_move_clear(&m);
+        rc = watch_dir_and_scan(w, n->tree, n, ev->name, ev->name_len);
+        return rc == -ENOMEM ? rc : 1;
+    }
+    if (!ino_moves_take(ts, MOVE_UNTOLD, ev->cookie, &m)) {
+        return 0;
+    }
+    ino_move_clear(&m);
+    if (ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
+                     ev->name_len) == NULL) {
+        return 0;               /* not told here: a move in */
+    }
+    rc = watch_named_dir(w, n, ev);
+    return rc == -ENOMEM ? rc : 1;
 }
 
 static int
@@ -254,16 +399,26 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
 {
     ino_tree *t = n->tree;
     ino_move m;
-    int rc, paired = move_take(w, ev->cookie, &m);
+    int rc = rewrite_told_moved_to(w, n, ev), paired;
 
-    if (paired && m.tree == t) {
+    if (rc != 0) {
+        return rc < 0 ? rc : 0;
+    }
+    paired = ino_moves_take(w->trees, MOVE_PENDING, ev->cookie, &m);
+    if (paired && m.tree == t && m.held) {
         return rewrite_paired(w, n, ev, &m, rel, rel_len);
     }
     if (paired) {
+        /* From another tree, or reported already as a move out: a move
+         * in, of what the stream no longer holds. */
+        rc = push_from(w, &m);
         if (m.node != NULL) {
-            ino_subtree_free(w, m.node, 1);     /* it left its own tree */
+            ino_subtree_free(w, m.node, 1);
         }
-        free(m.src);
+        ino_move_clear(&m);
+        if (rc < 0) {
+            return rc;
+        }
     }
     if ((ev->mask & t->mask) &&
         ino_tree_push(w, t, ev->mask, ev->cookie, rel, rel_len, NULL, 0) <
@@ -276,8 +431,36 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
     /* Moved in from outside: watch and scan it like a new directory.  It
      * may be one of ours that left and came back before the drain: then it
      * is moved here and no longer waits to be unwatched. */
-    rc = watch_dir_and_scan(w, t, n, ev);
+    rc = watch_named_dir(w, n, ev);
     return rc == -ENOMEM ? rc : 0;
+}
+
+static int
+rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
+                   const char *rel, size_t rel_len)
+{
+    ino_trees *ts = w->trees;
+    ino_node *child = NULL;
+
+    if (ev->mask & IN_ISDIR) {
+        if (move_was_told(w, n, ev)) {
+            return 0;
+        }
+        child = ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
+                             ev->name_len);
+        /* No directory of the stream's is there (a scan reported it
+         * elsewhere, where a later rename had put it), unless it waits to
+         * be watched: drop the record. */
+        if (child == NULL &&
+            ino_moves_find(ts, MOVE_RETRY, n, ev->name, ev->name_len) ==
+                NULL) {
+            return ino_moves_add(ts, MOVE_UNTOLD, ev->cookie, n->tree, NULL,
+                                 NULL, "", 0, NULL, 0) == NULL
+                       ? -ENOMEM
+                       : 0;
+        }
+    }
+    return move_hold(w, n, child, ev, rel, rel_len);
 }
 
 static int
@@ -288,7 +471,6 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
     char rel[INO_PATH_CAP];
     long rl = ino_node_path(n, ev->name, ev->name_len, rel);
     uint32_t m = ev->mask;
-    ino_node *child;
     int rc;
 
     if (rl < 0) {
@@ -299,17 +481,12 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
                      1);
     }
     if (m & IN_MOVED_FROM) {
-        child = (m & IN_ISDIR) ? ino_nmap_get(&ts->children, (uintptr_t)n,
-                                              ev->name, ev->name_len)
-                               : NULL;
-        if (move_remember(w, ev->cookie, t, child, rel, (size_t)rl) < 0) {
-            return -ENOMEM;
-        }
+        return rewrite_moved_from(w, n, ev, rel, (size_t)rl);
     }
-    else if (m & IN_MOVED_TO) {
+    if (m & IN_MOVED_TO) {
         return rewrite_moved_to(w, n, ev, rel, (size_t)rl);
     }
-    else if ((m & IN_CREATE) &&
+    if ((m & IN_CREATE) &&
              ino_nmap_del(&ts->scanned, (uintptr_t)n->wd, ev->name,
                           ev->name_len, 1) != NULL) {
         return 0;       /* the scan of a new directory reported it */
@@ -319,7 +496,7 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
         return -ENOMEM;
     }
     if ((m & IN_CREATE) && (m & IN_ISDIR)) {
-        rc = watch_dir_and_scan(w, t, n, ev);
+        rc = watch_named_dir(w, n, ev);
         if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR) {
             return ino_tree_push_error(w, t, -rc, rel, (size_t)rl);
         }
@@ -334,6 +511,12 @@ rewrite_one(ino_watcher *w, ino_node *n, const ino_event *ev)
     ino_tree *t = n->tree;
     int is_root = n->parent == NULL;
 
+    if (w->trees->nmoves > 0) {
+        int rc = flush_held(w, (ev->mask & IN_MOVED_TO) ? ev->cookie : 0);
+        if (rc < 0) {
+            return rc;
+        }
+    }
     if (ev->mask & IN_IGNORED) {
         return rewrite_ignored(w, n, ev);
     }
@@ -343,6 +526,9 @@ rewrite_one(ino_watcher *w, ino_node *n, const ino_event *ev)
          * every directory that appears: trees do not report reads of
          * directories. */
         return 0;
+    }
+    if ((ev->mask & IN_MOVE_SELF) && !is_root) {
+        return move_self(w, n);
     }
     if (ev->name_len == 0) {
         /* A directory's own events are its parent's named ones, but for

@@ -3,7 +3,10 @@
  * directory that appears is watched first and scanned second, so nothing
  * made in it goes unseen; in SCAN_NEW what the scan finds is queued as
  * IN_CREATE, and remembered so that the kernel's own CREATE of the same
- * name is not reported twice.
+ * name is not reported twice.  A directory of the tree that the scan
+ * finds under a new name (moved there by records not read yet) is
+ * reported as a move, MOVED_FROM and MOVED_TO, and one whose path is
+ * stale is left to be watched at the drain (ino_rewrite.c).
  *
  * While a scan runs it also reads the descriptor (drain_during_scan()),
  * so that its own listings of directories cannot overflow the kernel's
@@ -106,21 +109,44 @@ watch_new_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
     return 1;
 }
 
+/* Remembers, before a scan moves node n, where the stream last told it
+ * was (MOVE_TOLD, the last entry of the pending list): the scan reports
+ * the move, and its own records, when they come, are dropped. */
+static int
+tell_move(ino_watcher *w, ino_tree *t, ino_node *n)
+{
+    char rel[INO_PATH_CAP];
+    long rl = ino_node_path(n, NULL, 0, rel);
+
+    if (rl < 0) {
+        return -ENAMETOOLONG;
+    }
+    if (ino_moves_add(w->trees, MOVE_TOLD, 0, t, NULL, n->parent, rel,
+                      (size_t)rl, n->name, n->name_len) == NULL) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 /* Watches parent/name.  Returns 1 with *out a new node, 0 with *out an
  * existing node of this tree for the same inode or NULL (the inode is
- * watched otherwise: left alone), or a negative errno.  With may_move, an
- * existing node met under another name is taken to have been renamed
- * unseen (after an overflow) and moved there; otherwise the same directory
- * reached twice (through a symbolic link) is simply not watched again. */
+ * watched otherwise: left alone), 2 with *out an existing node moved
+ * there, or a negative errno.  With may_move, an existing node met under
+ * another name is taken to have been renamed unseen (by records not read
+ * yet, or lost to an overflow) and moved there; otherwise the same
+ * directory reached twice (through a symbolic link) is simply not watched
+ * again.  With tell, such a move is remembered for the caller to report
+ * (tell_move()). */
 int
 ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
-              const char *name, size_t len, int may_move, ino_node **out)
+              const char *name, size_t len, int may_move, int tell,
+              ino_node **out)
 {
     char rel[INO_PATH_CAP], path[INO_PATH_CAP];
     long rl = ino_node_path(parent, name, len, rel);
     ino_entry *e;
     ino_node *n;
-    int wd;
+    int wd, rc;
 
     *out = NULL;
     if (rl < 0 || ino_full_path(t, rel, (size_t)rl, path) < 0) {
@@ -151,8 +177,12 @@ ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
     if (!may_move || is_ancestor(n, parent)) {
         return 0;
     }
+    if (tell && (rc = tell_move(w, t, n)) < 0) {
+        return rc;
+    }
     *out = n;
-    return ino_node_move(w, n, parent, name, len);
+    rc = ino_node_move(w, n, parent, name, len);
+    return rc < 0 ? rc : 2;
 }
 
 /* Is this directory entry a directory we should descend into? */
@@ -177,6 +207,35 @@ entry_is_dir(const ino_tree *t, DIR *d, const struct dirent *de)
     return S_ISDIR(st.st_mode);
 }
 
+/* SCAN_NEW: a directory of the tree that the scan found in n under a new
+ * name (watch_dir() returned 2) is reported as the kernel reports a
+ * rename, MOVED_FROM and MOVED_TO with one cookie, but ours: the kernel
+ * counts its cookies up from 1, so the high half is not theirs for
+ * billions of renames.  Its own records are dropped when they come. */
+static int
+report_moved(ino_watcher *w, ino_node *n, const char *name, size_t len)
+{
+    ino_trees *ts = w->trees;
+    const ino_move *told = &ts->moves[ts->nmoves - 1];
+    ino_tree *t = n->tree;
+    uint32_t cookie = 0x80000000u | (++ts->told_cookie & 0x7fffffffu);
+    char rel[INO_PATH_CAP];
+    long rl = ino_node_path(n, name, len, rel);
+
+    if (rl < 0) {
+        return 0;
+    }
+    if (((t->mask & IN_MOVED_FROM) &&
+         ino_tree_push(w, t, IN_MOVED_FROM | IN_ISDIR, cookie, told->src,
+                       told->src_len, NULL, 0) < 0) ||
+        ((t->mask & IN_MOVED_TO) &&
+         ino_tree_push(w, t, IN_MOVED_TO | IN_ISDIR, cookie, rel, (size_t)rl,
+                       told->src, told->src_len) < 0)) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 /* SCAN_NEW: queues the entry n/name as IN_CREATE and remembers it, so
  * that the kernel's CREATE of it is not reported again. */
 static int
@@ -186,13 +245,36 @@ report_found(ino_watcher *w, ino_node *n, const char *name, size_t len,
     char rel[INO_PATH_CAP];
     long rl = ino_node_path(n, name, len, rel);
 
-    if (rl < 0) {
+    if (rl < 0 || !(n->tree->mask & IN_CREATE)) {
         return 0;
     }
     if (ino_tree_push(w, n->tree, IN_CREATE | (is_dir ? IN_ISDIR : 0), 0,
                       rel, (size_t)rl, NULL, 0) < 0 ||
         ino_nmap_put(&w->trees->scanned, (uintptr_t)n->wd, name, len, n,
                      1) < 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* SCAN_NEW reports a directory the scan met after watching it: a move
+ * (rc 2), or a CREATE.  One that is not where the listing said (rc
+ * -ENOENT or -ENOTDIR) was renamed or removed since, which its records
+ * tell, or its path went stale by the rename of a directory above it,
+ * still queued: then it is watched and scanned at the drain. */
+static int
+report_dir(ino_watcher *w, ino_node *n, const char *name, size_t len,
+           int rc)
+{
+    if (rc == 2) {
+        return report_moved(w, n, name, len);
+    }
+    if (report_found(w, n, name, len, 1) < 0) {
+        return -ENOMEM;
+    }
+    if ((rc == -ENOENT || rc == -ENOTDIR) &&
+        ino_moves_add(w->trees, MOVE_RETRY, 0, n->tree, NULL, n, name, len,
+                      NULL, 0) == NULL) {
         return -ENOMEM;
     }
     return 0;
@@ -211,12 +293,9 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
     ino_node *child;
     long rl;
 
-    if (mode == SCAN_NEW && (t->mask & IN_CREATE) &&
-        report_found(w, n, de->d_name, len, is_dir) < 0) {
-        return -ENOMEM;
-    }
     if (!is_dir) {
-        return 0;
+        return mode == SCAN_NEW ? report_found(w, n, de->d_name, len, 0)
+                                : 0;
     }
     /* A directory of the tree met under another name was renamed (or
      * moved here) by events not read yet: move its node here, where it is
@@ -224,13 +303,16 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
      * the same directory reached twice.) */
     rc = ino_watch_dir(w, t, n, de->d_name, len,
                        mode == SCAN_REPAIR || (mode == SCAN_NEW && !t->follow),
-                       &child);
-    if (rc == 0 && child != NULL) {
-        /* Found where a pending MOVED_FROM said it left: it did not. */
-        ino_node_keep(w, child);
+                       mode == SCAN_NEW, &child);
+    if (mode == SCAN_NEW && report_dir(w, n, de->d_name, len, rc) < 0) {
+        return -ENOMEM;
     }
-    if (rc == 1 || (rc == 0 && child != NULL && mode == SCAN_REPAIR &&
-                    !child->seen)) {
+    if ((rc == 0 || rc == 2) && child != NULL) {
+        /* Found where a pending MOVED_FROM said it left: it did not. */
+        ino_moves_keep(w->trees, child);
+    }
+    if (rc == 1 || ((rc == 0 || rc == 2) && child != NULL &&
+                    mode == SCAN_REPAIR && !child->seen)) {
         child->seen = 1;
         return ino_worklist_push(todo, child);
     }

@@ -88,16 +88,8 @@ tree_unlink(ino_watcher *w, ino_tree *t)
 {
     ino_trees *ts = w->trees;
     ino_tree **pp;
-    size_t i;
 
-    /* A pending move from this tree can no longer pair with anything. */
-    for (i = 0; i < ts->nmoves; i++) {
-        if (ts->moves[i].tree == t) {
-            ts->moves[i].tree = NULL;
-            ts->moves[i].node = NULL;
-        }
-    }
-
+    ino_moves_tree_gone(ts, t);
     for (pp = &ts->list; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == t) {
             *pp = t->next;
@@ -274,8 +266,15 @@ ino_trees_read(ino_watcher *w)
         n = ino_read_fd(w->fd, buf, room);
         if (n == -EAGAIN) {
             q->drained = 1;
-            ino_tree_drained(w);
-            break;
+            rc = ino_tree_drained(w);
+            if (rc < 0 || w->trees->deferred_len == 0) {
+                break;
+            }
+            /* Settling the trees scanned, and read records meanwhile:
+             * rewrite them and read on. */
+            q->drained = 0;
+            rc = ino_tree_rewrite_deferred(w);
+            continue;
         }
         q->drained = 0;
         if (n <= 0) {
@@ -333,7 +332,7 @@ ino_trees_free(ino_watcher *w)
         }
         tree_free(t);
     }
-    ino_moves_forget(w);
+    ino_moves_clear(ts);
     free(ts->moves);
     ino_nmap_free(&ts->children, 0);
     ino_nmap_free(&ts->scanned, 1);

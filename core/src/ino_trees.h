@@ -42,13 +42,39 @@ struct ino_tree {
     char root_path[];    /* the path as given, NUL-terminated */
 };
 
-/* A MOVED_FROM waiting for its MOVED_TO (ino_rewrite.c). */
+/* What an entry of the pending list (ino_moves.c) waits for. */
+enum ino_move_kind {
+    MOVE_PENDING,        /* a MOVED_FROM read: waits for its MOVED_TO */
+    MOVE_TOLD,           /* a scan found a directory of the tree under a
+                            new name and reported the move: waits for the
+                            MOVED_FROM at (parent, name), to drop it */
+    MOVE_SWALLOW,        /* that MOVED_FROM came: drop its MOVED_TO too */
+    MOVE_UNTOLD,         /* a MOVED_FROM of a directory the stream never
+                            told at that place (a scan told where it went
+                            later) was dropped; its MOVED_TO reports only
+                            what the stream lacks */
+    MOVE_RETRY,          /* the directory (parent, src) could not be
+                            watched by its path, which a rename still
+                            queued may have made stale: tried again at the
+                            drain */
+    MOVE_DEAD            /* its parent or tree is gone: ignored */
+};
+
+/* One entry of the pending list. */
 struct ino_move {
+    enum ino_move_kind kind; /* what it waits for */
     uint32_t cookie;     /* the rename's cookie */
-    ino_tree *tree;      /* where it moved from */
-    ino_node *node;      /* the directory that moved, or NULL */
-    char *src;           /* its path below the root, malloc'd */
+    ino_tree *tree;      /* where it moved from, NULL once that is gone */
+    ino_node *node;      /* PENDING: the directory that moved, or NULL */
+    ino_node *parent;    /* the directory that held the name, or NULL
+                            once freed */
+    char *src;           /* PENDING, TOLD: its path below the root; RETRY:
+                            the name; malloc'd */
     size_t src_len;      /* bytes in src */
+    char *name;          /* PENDING, TOLD: its name in parent, malloc'd */
+    size_t name_len;     /* bytes in name */
+    uint32_t mask;       /* PENDING: the MOVED_FROM's mask */
+    int held;            /* PENDING: that MOVED_FROM is not queued yet */
 };
 
 /* Everything the trees keep, reached by ino_watcher.trees. */
@@ -68,9 +94,10 @@ struct ino_trees {
                             memory: an IN_Q_OVERFLOW is owed */
     int deferred_error;  /* a negative errno such a read failed with,
                             owed to the next ino_read(), or 0 */
-    ino_move *moves;     /* MOVED_FROMs waiting for their MOVED_TO */
+    ino_move *moves;     /* the pending list (ino_moves.c) */
     size_t nmoves;       /* entries in moves */
     size_t moves_cap;    /* room in moves */
+    uint32_t told_cookie; /* counts the moves that scans reported */
 };
 
 enum ino_scan_mode {
@@ -78,6 +105,34 @@ enum ino_scan_mode {
     SCAN_NEW,            /* a directory appeared: report what it holds */
     SCAN_REPAIR          /* after an overflow: mend the watch set */
 };
+
+/* ---- the pending list (ino_moves.c) ------------------------------------ */
+
+/* Appends an entry; src and name (when not NULL) are copied.  Returns the
+ * entry, valid until the list next changes, or NULL (out of memory). */
+ino_move *ino_moves_add(ino_trees *ts, enum ino_move_kind kind,
+                        uint32_t cookie, ino_tree *t, ino_node *node,
+                        ino_node *parent, const char *src, size_t len,
+                        const char *name, size_t name_len);
+/* Takes the entry of this kind with this cookie out of the list into
+ * *out, which then owns its strings (ino_move_clear()).  Returns 1 or 0. */
+int ino_moves_take(ino_trees *ts, enum ino_move_kind kind, uint32_t cookie,
+                   ino_move *out);
+/* The entry of this kind for parent/name (its name, or for RETRY its
+ * src), or NULL. */
+ino_move *ino_moves_find(ino_trees *ts, enum ino_move_kind kind,
+                         const ino_node *parent, const char *name,
+                         size_t len);
+/* Frees an entry's strings. */
+void ino_move_clear(ino_move *m);
+/* The node stays where it is: no pending MOVED_FROM moves or frees it. */
+void ino_moves_keep(ino_trees *ts, const ino_node *n);
+/* The node is being freed: nothing may point to it any more. */
+void ino_moves_node_gone(ino_trees *ts, const ino_node *n);
+/* The tree is going: its entries end. */
+void ino_moves_tree_gone(ino_trees *ts, const ino_tree *t);
+/* Empties the list. */
+void ino_moves_clear(ino_trees *ts);
 
 /* ---- nodes and paths (ino_node.c) -------------------------------------- */
 
@@ -93,8 +148,6 @@ int ino_node_reserve(ino_watcher *w);
  * returns 0 or -ENOMEM, leaving the node where it was. */
 int ino_node_move(ino_watcher *w, ino_node *n, ino_node *parent,
                   const char *name, size_t len);
-/* Clears the pending moves that name the node: it stays where it is. */
-void ino_node_keep(ino_watcher *w, const ino_node *n);
 /* Frees a node and everything below it, deepest first; the node's own
  * watch is removed from the kernel only if rm_self. */
 void ino_subtree_free(ino_watcher *w, ino_node *top, int rm_self);
@@ -133,7 +186,7 @@ int ino_tree_push_error(ino_watcher *w, const ino_tree *t, int err,
 
 /* Watches parent/name: see ino_scan.c. */
 int ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
-                  const char *name, size_t len, int may_move,
+                  const char *name, size_t len, int may_move, int tell,
                   ino_node **out);
 /* Scans a watched directory and every new directory below it; returns 0
  * or a negative errno. */
@@ -148,9 +201,8 @@ int ino_tree_rewrite(ino_watcher *w, const char *buf, size_t len);
  * an IN_Q_OVERFLOW if such a read lost records; returns 0, the error such
  * a read met, or a negative errno. */
 int ino_tree_rewrite_deferred(ino_watcher *w);
-/* The kernel's queue was seen empty: ends the moves still waiting. */
-void ino_tree_drained(ino_watcher *w);
-/* Forgets every pending move. */
-void ino_moves_forget(ino_watcher *w);
+/* The kernel's queue was seen empty: ends the moves still waiting and
+ * watches the directories whose path was stale.  Returns 0 or -ENOMEM. */
+int ino_tree_drained(ino_watcher *w);
 
 #endif /* INO_TREES_H */
