@@ -258,6 +258,42 @@ def test_symlinks_not_followed_by_default(run, tmp_path: Path) -> None:
     run(main)
 
 
+def test_removing_a_followed_link_unwatches_its_target(
+        run, tmp_path: Path) -> None:
+    """With follow_symlinks, a link's target is watched under the link's
+    name; when the link goes (removed, or renamed out of the tree), the
+    target is no longer in the tree: unwatched, its events not reported."""
+    tree = tmp_path / "tree"
+    target = tmp_path / "target"
+    out = tmp_path / "out"
+    tree.mkdir()
+    out.mkdir()
+    (target / "inner").mkdir(parents=True)
+    (tree / "link").symlink_to(target)
+    (tree / "link2").symlink_to(target / "inner")
+
+    async def main() -> None:
+        with Watcher() as w:
+            w.watch_tree(tree, IN.CREATE | IN.DELETE | IN.MOVE,
+                         follow_symlinks=True)
+            # root, link, link/inner (link2 reaches inner again)
+            assert w.watch_count == 3
+            (tree / "link").unlink()
+            (tree / "link2").rename(out / "link2")
+            (tree / "marker").touch()
+            events = await wait_for_events(w, 3)
+            assert [e.pathname for e in events] == [
+                "link", "link2", "marker"]
+            assert w.watch_count == 1
+            (target / "late").touch()
+            (target / "inner" / "late").touch()
+            (tree / "end").touch()
+            events = await wait_for_events(w, 1)
+            assert [e.pathname for e in events] == ["end"]
+
+    run(main)
+
+
 def test_bytes_tree_gives_bytes_paths(run, tmp_dir: Path) -> None:
     async def main() -> None:
         with Watcher() as w:

@@ -435,6 +435,21 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
     return rc == -ENOMEM ? rc : 0;
 }
 
+/* A name that is not a directory went from n: with follow_symlinks it may
+ * be a link the tree followed, whose target's watch is a node under the
+ * link's name.  That target is no longer in the tree by this name: unwatch
+ * it. */
+static void
+unwatch_followed(ino_watcher *w, ino_node *n, const ino_event *ev)
+{
+    ino_node *child = ino_nmap_get(&w->trees->children, (uintptr_t)n,
+                                   ev->name, ev->name_len);
+
+    if (child != NULL) {
+        ino_subtree_free(w, child, 1);
+    }
+}
+
 static int
 rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
                    const char *rel, size_t rel_len)
@@ -442,6 +457,11 @@ rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
     ino_trees *ts = w->trees;
     ino_node *child = NULL;
 
+    if (!(ev->mask & IN_ISDIR) && n->tree->follow) {
+        /* A followed link moving: its target's node moves with it. */
+        child = ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
+                             ev->name_len);
+    }
     if (ev->mask & IN_ISDIR) {
         if (move_was_told(w, n, ev)) {
             return 0;
@@ -479,6 +499,9 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
     if (m & (IN_DELETE | IN_MOVED_FROM)) {
         ino_nmap_del(&ts->scanned, (uintptr_t)n->wd, ev->name, ev->name_len,
                      1);
+    }
+    if ((m & IN_DELETE) && !(m & IN_ISDIR) && t->follow) {
+        unwatch_followed(w, n, ev);
     }
     if (m & IN_MOVED_FROM) {
         return rewrite_moved_from(w, n, ev, rel, (size_t)rl);
