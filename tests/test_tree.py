@@ -323,6 +323,29 @@ def test_remove_root_ends_the_tree(run, tmp_dir: Path) -> None:
     run(main)
 
 
+def test_renaming_the_root_ends_the_tree(run, tmp_path: Path) -> None:
+    """inotify does not say where a renamed root went: the tree ends with
+    the root's MOVE_SELF and then IGNORED, and nothing it does afterwards
+    is reported under the old path."""
+    tree = tmp_path / "tree"
+    (tree / "a").mkdir(parents=True)
+
+    async def main() -> None:
+        with Watcher() as w:
+            root = w.watch_tree(tree, IN.CREATE | IN.MOVE_SELF)
+            tree.rename(tmp_path / "tree2")
+            (tmp_path / "tree2" / "a" / "late").touch()
+            events = await wait_for_events(w, 2)
+            assert [e.mask & (IN.MOVE_SELF | IN.IGNORED) for e in events] \
+                == [IN.MOVE_SELF, IN.IGNORED]
+            assert all(e.watch is root and e.pathname == "" for e in events)
+            assert not root.valid
+            assert w.watch_count == 0
+            assert await w.get(scaled(0.2)) is None
+
+    run(main)
+
+
 def test_tree_on_a_file_or_missing_path(tmp_dir: Path) -> None:
     (tmp_dir / "file").touch()
     with Watcher() as w:

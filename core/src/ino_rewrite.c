@@ -527,6 +527,23 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
     return 0;
 }
 
+/* The root itself was renamed.  inotify does not say where to, and a
+ * descriptor held to find it would keep the kernel from telling when it
+ * is removed: the tree ends, as if ino_rm_watch() had been called on its
+ * root, and its IN_IGNORED (after this IN_MOVE_SELF) says so. */
+static void
+end_moved_root(ino_watcher *w, ino_node *root)
+{
+    ino_entry *e = ino_table_find(&w->table, root->wd);
+
+    if (e == NULL || e->removed) {
+        return;
+    }
+    e->removed = 1;
+    ino_children_free(w, root);
+    inotify_rm_watch(w->fd, root->wd);
+}
+
 /* One kernel record of a tree's directory. */
 static int
 rewrite_one(ino_watcher *w, ino_node *n, const ino_event *ev)
@@ -556,10 +573,17 @@ rewrite_one(ino_watcher *w, ino_node *n, const ino_event *ev)
     if (ev->name_len == 0) {
         /* A directory's own events are its parent's named ones, but for
          * the root, which has no parent in the tree. */
-        if (!is_root || !(ev->mask & (t->mask | IN_UNMOUNT))) {
+        if (!is_root) {
             return 0;
         }
-        return ino_tree_push(w, t, ev->mask, ev->cookie, "", 0, NULL, 0);
+        if ((ev->mask & (t->mask | IN_UNMOUNT)) &&
+            ino_tree_push(w, t, ev->mask, ev->cookie, "", 0, NULL, 0) < 0) {
+            return -ENOMEM;
+        }
+        if (ev->mask & IN_MOVE_SELF) {
+            end_moved_root(w, n);
+        }
+        return 0;
     }
     if (ino_excluded(t, ev->name)) {
         return 0;
