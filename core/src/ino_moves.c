@@ -94,6 +94,31 @@ ino_moves_find(ino_trees *ts, enum ino_move_kind kind,
     return NULL;
 }
 
+ino_move *
+ino_moves_relist(ino_trees *ts, const ino_node *n)
+{
+    size_t i;
+
+    for (i = 0; i < ts->nmoves; i++) {
+        if (ts->moves[i].kind == MOVE_RELIST && ts->moves[i].node == n) {
+            return &ts->moves[i];
+        }
+    }
+    return NULL;
+}
+
+size_t
+ino_moves_stale(const ino_trees *ts)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < ts->nmoves; i++) {
+        n += ts->moves[i].kind == MOVE_RETRY ||
+             ts->moves[i].kind == MOVE_RELIST;
+    }
+    return n;
+}
+
 void
 ino_move_clear(ino_move *m)
 {

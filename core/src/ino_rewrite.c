@@ -161,11 +161,16 @@ retry_stale(ino_watcher *w, ino_move *list, size_t n)
                                     m->src_len);
             rc = rc == -ENOMEM ? rc : 0;
         }
+        if (rc == 0 && m->kind == MOVE_RELIST && m->node != NULL) {
+            rc = ino_scan(w, m->node, SCAN_RELIST);
+        }
     }
     for (i = 0; i < n; i++) {
         ino_move_clear(&list[i]);
     }
     free(list);
+    /* What the records told meanwhile was for the lists just made. */
+    ino_nmap_free(&ts->told, 1);
     return rc;
 }
 
@@ -435,6 +440,23 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
     return rc == -ENOMEM ? rc : 0;
 }
 
+/* n waits to be listed (MOVE_RELIST): remember what its records tell, so
+ * that the listing does not tell it again. */
+static int
+track_told(ino_watcher *w, ino_node *n, const ino_event *ev)
+{
+    ino_nmap *told = &w->trees->told;
+
+    if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+        return ino_nmap_put(told, (uintptr_t)n->wd, ev->name, ev->name_len,
+                            n, 1);
+    }
+    if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+        ino_nmap_del(told, (uintptr_t)n->wd, ev->name, ev->name_len, 1);
+    }
+    return 0;
+}
+
 /* A name that is not a directory went from n: with follow_symlinks it may
  * be a link the tree followed, whose target's watch is a node under the
  * link's name.  That target is no longer in the tree by this name: unwatch
@@ -499,6 +521,10 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
     if (m & (IN_DELETE | IN_MOVED_FROM)) {
         ino_nmap_del(&ts->scanned, (uintptr_t)n->wd, ev->name, ev->name_len,
                      1);
+    }
+    if (ts->nmoves > 0 && ino_moves_relist(ts, n) != NULL &&
+        track_told(w, n, ev) < 0) {
+        return -ENOMEM;
     }
     if ((m & IN_DELETE) && !(m & IN_ISDIR) && t->follow) {
         unwatch_followed(w, n, ev);

@@ -289,22 +289,24 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
     ino_tree *t = n->tree;
     size_t len = strlen(de->d_name);
     int is_dir = entry_is_dir(t, d, de), rc;
+    int reports = mode == SCAN_NEW || mode == SCAN_RELIST;
     char rel[INO_PATH_CAP];
     ino_node *child;
     long rl;
 
     if (!is_dir) {
-        return mode == SCAN_NEW ? report_found(w, n, de->d_name, len, 0)
-                                : 0;
+        return reports ? report_found(w, n, de->d_name, len, 0) : 0;
     }
     /* A directory of the tree met under another name was renamed (or
      * moved here) by events not read yet: move its node here, where it is
      * now.  (Not while following links when not repairing: then it may be
      * the same directory reached twice.) */
     rc = ino_watch_dir(w, t, n, de->d_name, len,
-                       mode == SCAN_REPAIR || (mode == SCAN_NEW && !t->follow),
-                       mode == SCAN_NEW, &child);
-    if (mode == SCAN_NEW && report_dir(w, n, de->d_name, len, rc) < 0) {
+                       mode == SCAN_REPAIR || (reports && !t->follow),
+                       reports, &child);
+    /* Relisting, a directory of the stream's already there is told. */
+    if (reports && !(mode == SCAN_RELIST && rc == 0 && child != NULL) &&
+        report_dir(w, n, de->d_name, len, rc) < 0) {
         return -ENOMEM;
     }
     if ((rc == 0 || rc == 2) && child != NULL) {
@@ -345,6 +347,15 @@ scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
     }
     d = opendir(path);
     if (d == NULL) {
+        if ((errno == ENOENT || errno == ENOTDIR) && mode != SCAN_INITIAL &&
+            mode != SCAN_REPAIR) {
+            /* Watched, so it was there: the path went stale (a rename
+             * above it, still queued).  List it at the drain. */
+            return ino_moves_add(w->trees, MOVE_RELIST, 0, n->tree, n, NULL,
+                                 "", 0, NULL, 0) == NULL
+                       ? -ENOMEM
+                       : 0;
+        }
         if (errno == ENOENT || errno == ENOTDIR || mode == SCAN_REPAIR) {
             return 0;
         }
@@ -352,7 +363,10 @@ scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
     }
     while (rc == 0 && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            ino_excluded(n->tree, de->d_name)) {
+            ino_excluded(n->tree, de->d_name) ||
+            (mode == SCAN_RELIST &&
+             ino_nmap_get(&w->trees->told, (uintptr_t)n->wd, de->d_name,
+                          strlen(de->d_name)) != NULL)) {
             continue;
         }
         rc = scan_entry(w, n, d, de, mode, todo);
@@ -466,7 +480,11 @@ ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
     int rc = ino_worklist_push(&todo, start);
 
     while (rc == 0 && todo.head < todo.len) {
-        rc = scan_one(w, todo.items[todo.head++], mode, &todo);
+        /* SCAN_RELIST is for the first directory; what it finds is new. */
+        enum ino_scan_mode one = mode == SCAN_RELIST && todo.head > 0
+                                     ? SCAN_NEW
+                                     : mode;
+        rc = scan_one(w, todo.items[todo.head++], one, &todo);
         if ((todo.head & 63) == 0) {
             drain_during_scan(w);
         }

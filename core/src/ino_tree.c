@@ -252,6 +252,7 @@ ino_trees_read(ino_watcher *w)
 {
     ino_queue *q = &w->queue;
     char *buf = w->trees->read_buf;
+    int settle = 0;
     size_t before = q->queued, valid;
     long n, count;
     int rc = ino_tree_rewrite_deferred(w);
@@ -267,7 +268,11 @@ ino_trees_read(ino_watcher *w)
         if (n == -EAGAIN) {
             q->drained = 1;
             rc = ino_tree_drained(w);
-            if (rc < 0 || w->trees->deferred_len == 0) {
+            /* A settling scan that met stale paths again tries them a few
+             * times more before it waits for the next read. */
+            if (rc < 0 || (w->trees->deferred_len == 0 &&
+                           (ino_moves_stale(w->trees) == 0 ||
+                            ++settle > 3))) {
                 break;
             }
             /* Settling the trees scanned, and read records meanwhile:
@@ -336,6 +341,7 @@ ino_trees_free(ino_watcher *w)
     free(ts->moves);
     ino_nmap_free(&ts->children, 0);
     ino_nmap_free(&ts->scanned, 1);
+    ino_nmap_free(&ts->told, 1);
     free(ts->read_buf);
     free(ts->deferred);
     free(ts->scan_buf);

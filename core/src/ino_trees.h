@@ -57,6 +57,10 @@ enum ino_move_kind {
                             watched by its path, which a rename still
                             queued may have made stale: tried again at the
                             drain */
+    MOVE_RELIST,         /* the directory node was watched but could not
+                            be listed by its path, stale for the same
+                            reason: listed at the drain, but for the
+                            names the records told meanwhile */
     MOVE_DEAD            /* its parent or tree is gone: ignored */
 };
 
@@ -74,7 +78,8 @@ struct ino_move {
     char *name;          /* PENDING, TOLD: its name in parent, malloc'd */
     size_t name_len;     /* bytes in name */
     uint32_t mask;       /* PENDING: the MOVED_FROM's mask */
-    int held;            /* PENDING: that MOVED_FROM is not queued yet */
+    int held;            /* PENDING: that MOVED_FROM is not queued yet;
+                            RELIST: the drains it was tried at */
 };
 
 /* Everything the trees keep, reached by ino_watcher.trees. */
@@ -85,6 +90,8 @@ struct ino_trees {
     ino_nmap children;   /* (parent node, name) -> child node */
     ino_nmap scanned;    /* (wd, name) -> 1: names a scan reported whose
                             kernel CREATE may still be on its way */
+    ino_nmap told;       /* (wd, name) -> 1: names the records told in a
+                            directory waiting to be listed (MOVE_RELIST) */
     char *deferred;      /* kernel records read while a scan ran, to be
                             rewritten after the batch being rewritten */
     size_t deferred_len; /* bytes in deferred */
@@ -103,6 +110,8 @@ struct ino_trees {
 enum ino_scan_mode {
     SCAN_INITIAL,        /* ino_add_tree(): report nothing, fail on ENOSPC */
     SCAN_NEW,            /* a directory appeared: report what it holds */
+    SCAN_RELIST,         /* as SCAN_NEW, for a directory whose listing
+                            failed: report what the records did not */
     SCAN_REPAIR          /* after an overflow: mend the watch set */
 };
 
@@ -129,6 +138,10 @@ void ino_move_clear(ino_move *m);
 void ino_moves_keep(ino_trees *ts, const ino_node *n);
 /* The node is being freed: nothing may point to it any more. */
 void ino_moves_node_gone(ino_trees *ts, const ino_node *n);
+/* The RELIST entry of node n, or NULL. */
+ino_move *ino_moves_relist(ino_trees *ts, const ino_node *n);
+/* The number of RETRY and RELIST entries. */
+size_t ino_moves_stale(const ino_trees *ts);
 /* The tree is going: its entries end. */
 void ino_moves_tree_gone(ino_trees *ts, const ino_tree *t);
 /* Empties the list. */
