@@ -64,12 +64,18 @@ def _meson(env: dict[str, str]) -> list[str]:
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> str:
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=BUILD_TIMEOUT)
+    proc = subprocess.run(
+        cmd,
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+    )
     if proc.returncode != 0:
-        pytest.fail("%s failed:\n%s\n%s"
-                    % (shlex.join(cmd), proc.stdout[-4000:],
-                       proc.stderr[-4000:]))
+        out, err = proc.stdout[-4000:], proc.stderr[-4000:]
+        pytest.fail(f"{shlex.join(cmd)} failed:\n{out}\n{err}")
     return proc.stdout
 
 
@@ -93,17 +99,24 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if _built:
         return _built
     if not have_compiler():
-        pytest.skip("no C compiler: $CC=%r not found" % os.environ["CC"]
-                    if os.environ.get("CC", "").strip()
-                    else "no C compiler (cc, gcc or clang) on PATH")
+        cc = os.environ.get("CC", "").strip()
+        pytest.skip(
+            f"no C compiler: $CC={cc!r} not found"
+            if cc
+            else "no C compiler (cc, gcc or clang) on PATH"
+        )
     env = _tool_env()
     meson = _meson(env)
     build = tmp_path_factory.mktemp("meson-c")
     _run(meson + ["setup", str(build)] + _setup_args(), env)
-    targets = json.loads(_run(meson + ["introspect", "--targets",
-                                       str(build)], env))
-    exes = {t["name"]: Path(t["filename"][0]) for t in targets
-            if t["type"] == "executable"}
+    targets = json.loads(
+        _run(meson + ["introspect", "--targets", str(build)], env)
+    )
+    exes = {
+        t["name"]: Path(t["filename"][0])
+        for t in targets
+        if t["type"] == "executable"
+    }
     # Only these: the extension module (also declared) is not needed.
     _run(meson + ["compile", "-C", str(build)] + sorted(exes), env)
     _built.update(exes)
@@ -114,6 +127,8 @@ def program(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
     """The executable meson builds for target `name`."""
     exes = programs(tmp_path_factory)
     if name not in exes:
-        pytest.fail("meson.build declares no executable %r (it has: %s)"
-                    % (name, ", ".join(sorted(exes))))
+        known = ", ".join(sorted(exes))
+        pytest.fail(
+            f"meson.build declares no executable {name!r} (it has: {known})"
+        )
     return exes[name]
