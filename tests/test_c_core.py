@@ -40,7 +40,7 @@ VALGRIND_TIMEOUT = 300
 @pytest.fixture(scope="session")
 def build(tmp_path_factory):
     """Return build(source) -> the program meson built from that source
-    (named after it: core/tests/test_tree.c is test_tree)."""
+    (named after it: core/tests/test_tree_moves.c is test_tree_moves)."""
     def _build(source):
         return c_build.program(tmp_path_factory, source.stem)
 

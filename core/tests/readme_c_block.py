@@ -13,8 +13,10 @@ def main(source: str, output: str) -> int:
     with open(source, encoding="utf-8") as f:
         blocks = re.findall(r"```c\n(.*?)```", f.read(), re.DOTALL)
     if len(blocks) != 1:
-        print(f"{source}: want one ```c block, found {len(blocks)}",
-              file=sys.stderr)
+        print(
+            f"{source}: want one ```c block, found {len(blocks)}",
+            file=sys.stderr,
+        )
         return 1
     with open(output, "w", encoding="utf-8") as f:
         f.write(blocks[0])
