@@ -31,7 +31,10 @@ def _lint_setting(name: str) -> str:
 
 
 def _clang_format_files() -> list[str]:
-    if os.environ.get("INOTIPY_CLANG_FORMAT", "listed") == "all":
+    scope = os.environ.get(
+        "INOTIPY_CLANG_FORMAT", _lint_setting("clang_format_scope")
+    )
+    if scope == "all":
         out = subprocess.run(
             ["git", "ls-files", "core/*.[ch]", "binding/*.[ch]"],
             cwd=ROOT,
