@@ -22,6 +22,8 @@ import pytest
 
 from inotipy import IN, Event, Watcher
 
+import c_build
+
 ROOT = Path(__file__).resolve().parent.parent
 PATH_MAX = os.pathconf("/", "PC_PATH_MAX")
 NAME_MAX = os.pathconf("/", "PC_NAME_MAX")
@@ -398,51 +400,18 @@ def test_many_bad_calls_in_a_row_leave_a_working_watcher(
 # ---- hostile bytes from the kernel's side ------------------------------------------------
 
 FUZZ_DIR = ROOT / "core" / "fuzz"
-REPLAY_SOURCES = ["core/fuzz/fuzz_decode.c", "core/fuzz/replay.c"]
 
 
 @pytest.fixture(scope="module")
 def replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The decoder fuzz target with replay.c's main()."""
-    return _build_replay(tmp_path_factory, REPLAY_SOURCES)
+    """The decoder fuzz target with replay.c's main(), built by meson."""
+    return c_build.program(tmp_path_factory, "replay_decode")
 
 
 @pytest.fixture(scope="module")
 def tree_replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tree fuzz target with replay.c's main()."""
-    return _build_replay(
-        tmp_path_factory, ["core/fuzz/fuzz_tree.c", "core/fuzz/replay.c"]
-    )
-
-
-def _build_replay(tmp_path_factory: pytest.TempPathFactory, sources: list[str]) -> Path:
-    """A fuzz target with replay.c's main(), built by the C compiler."""
-    cc = os.environ.get("CC", "").split() or [
-        shutil.which(n) or n for n in ("cc", "gcc", "clang") if shutil.which(n)
-    ][:1]
-    if not cc:
-        pytest.skip("no C compiler")
-    binary = tmp_path_factory.mktemp("replay") / "replay"
-    core = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "core" / "src").glob("*.c"))
-    cmd = [
-        *cc,
-        "-std=c11",
-        "-D_GNU_SOURCE",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-g",
-        "-Icore/include",
-        "-Icore/src",
-        *os.environ.get("INOTIPY_C_TEST_CFLAGS", "").split(),
-        *sources,
-        *core,
-        "-o",
-        str(binary),
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, " ".join(cmd) + "\n" + proc.stderr
-    return binary
+    """The tree fuzz target with replay.c's main(), built by meson."""
+    return c_build.program(tmp_path_factory, "replay_tree")
 
 
 def _inputs(directory: str) -> list[Path]:
@@ -465,7 +434,7 @@ def test_decoder_survives_fuzz_input(replay_binary: Path, path: Path) -> None:
 def test_decoder_corpus_under_valgrind(replay_binary: Path) -> None:
     if shutil.which("valgrind") is None:
         pytest.skip("valgrind not on PATH")
-    if "-fsanitize" in os.environ.get("INOTIPY_C_TEST_CFLAGS", ""):
+    if c_build.SANITIZED:
         pytest.skip("built with a sanitizer, which valgrind cannot host")
     dirs = [str(FUZZ_DIR / "corpus" / "decode"), str(FUZZ_DIR / "regressions")]
     proc = subprocess.run(

@@ -1,18 +1,19 @@
 """Build and run the C core's own unit tests (core/tests/test_*.c).
 
-Each test program is compiled together with core/src/*.c, run, and must
-exit 0 after printing its "N passed, 0 failed" line.  When valgrind is on
-PATH each program also runs under it, failing on any memory error or leak.
+meson builds them (tests/c_build.py: one `meson setup -Dtests=true` per
+session, the flags are meson.build's).  Each program is run and must exit
+0 after printing its "N passed, 0 failed" line.  When valgrind is on PATH
+each program also runs under it, failing on any memory error or leak.
 
-$INOTIPY_C_TEST_CFLAGS adds compiler flags (.ci/sanitize passes
--fsanitize=address,undefined); a sanitized program does not run under
-valgrind, whose tests are then skipped.
+$INOTIPY_C_TEST_SANITIZE (meson's b_sanitize) and $INOTIPY_C_TEST_CFLAGS
+choose a sanitized build (.ci/sanitize passes address,undefined); a
+sanitized program does not run under valgrind, whose tests are then
+skipped.
 """
 
 import os
 import re
 import select
-import shlex
 import shutil
 import subprocess
 import time
@@ -20,17 +21,14 @@ from pathlib import Path
 
 import pytest
 
+import c_build
+from c_build import SANITIZED
 from support import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = ROOT / "core" / "tests"
 TEST_SOURCES = sorted(TESTS_DIR.glob("test_*.c"))
 
-# Paths are relative to ROOT, the compiler's working directory.
-CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g",
-          "-Icore/include", "-Icore/src"]
-EXTRA_CFLAGS = shlex.split(os.environ.get("INOTIPY_C_TEST_CFLAGS", ""))
-SANITIZED = any(f.startswith("-fsanitize") for f in EXTRA_CFLAGS)
 VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full",
             "--errors-for-leak-kinds=all", "-q"]
 SUMMARY = re.compile(r"^(\d+) passed, 0 failed$", re.MULTILINE)
@@ -39,48 +37,12 @@ RUN_TIMEOUT = 60
 VALGRIND_TIMEOUT = 300
 
 
-def find_compiler():
-    """Return the compiler command as a list, or None if there is none.
-
-    $CC wins when set (it may carry arguments, e.g. "ccache gcc").
-    """
-    cc = os.environ.get("CC", "").strip()
-    if cc:
-        argv = shlex.split(cc)
-        return argv if shutil.which(argv[0]) else None
-    for name in ("cc", "gcc", "clang"):
-        path = shutil.which(name)
-        if path:
-            return [path]
-    return None
-
-
 @pytest.fixture(scope="session")
 def build(tmp_path_factory):
-    """Return build(source) -> binary path, compiling each source once."""
-    compiler = find_compiler()
-    if compiler is None:
-        reason = ("no C compiler: $CC=%r not found" % os.environ["CC"]
-                  if os.environ.get("CC", "").strip()
-                  else "no C compiler (cc, gcc or clang) on PATH")
-        pytest.skip(reason)
-    outdir = tmp_path_factory.mktemp("c-core")
-    built = {}
-
+    """Return build(source) -> the program meson built from that source
+    (named after it: core/tests/test_tree_moves.c is test_tree_moves)."""
     def _build(source):
-        if source not in built:
-            sources = sorted((ROOT / "core" / "src").glob("*.c"))
-            binary = outdir / source.stem
-            cmd = (compiler + CFLAGS + EXTRA_CFLAGS
-                   + [str(s.relative_to(ROOT)) for s in [source] + sources]
-                   + ["-o", str(binary)])
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True,
-                                  text=True, timeout=RUN_TIMEOUT)
-            if proc.returncode != 0:
-                pytest.fail("compiling %s failed:\n%s\n%s"
-                            % (source.name, " ".join(cmd), proc.stderr))
-            built[source] = binary
-        return built[source]
+        return c_build.program(tmp_path_factory, source.stem)
 
     return _build
 
@@ -255,19 +217,7 @@ def test_example_timeout_and_errors(build, tmp_path):
     assert proc.returncode == 1 and "usage:" in proc.stderr, describe(proc)
 
 
-def test_readme_c_example_compiles(tmp_path):
-    """The program in core/README.md builds, warning-free, against ino.h."""
-    compiler = find_compiler()
-    if compiler is None:
-        pytest.skip("no C compiler")
-    text = (ROOT / "core" / "README.md").read_text()
-    blocks = re.findall(r"```c\n(.*?)```", text, re.DOTALL)
-    assert len(blocks) == 1
-    source = tmp_path / "readme_example.c"
-    source.write_text(blocks[0])
-    sources = sorted((ROOT / "core" / "src").glob("*.c"))
-    proc = subprocess.run(
-        compiler + CFLAGS + [str(source)] + [str(s) for s in sources]
-        + ["-o", str(tmp_path / "readme_example")],
-        cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    assert proc.returncode == 0, proc.stderr
+def test_readme_c_example_compiles(build):
+    """The program in core/README.md builds, warning-free, against ino.h
+    (meson.build takes it out of the Markdown: readme_example)."""
+    assert build(Path("readme_example.c")).is_file()

@@ -2,10 +2,11 @@
  * fuzz_decode.c: a libFuzzer target for the event decoder and the
  * watcher's queue (core/src/ino_decode.c, core/src/ino_watcher.c).
  *
- * Build (with -Icore/include -Icore/src) and run with .ci/fuzz (clang, -fsanitize=fuzzer,address,undefined).
- * core/fuzz/replay.c gives the same target a main() so that the committed
- * corpus and every crash reproducer also run under gcc and valgrind from
- * the pytest suite (tests/test_bad_input.py).
+ * meson builds it with -Dfuzz=true (clang, -fsanitize=fuzzer,address,
+ * undefined) and .ci/fuzz runs it.  core/fuzz/replay.c gives the same
+ * target a main() (replay_decode, built with -Dtests=true) so that the
+ * committed corpus and every crash reproducer also run under gcc and
+ * valgrind from the pytest suite (tests/test_bad_input.py).
  *
  * An input is three header bytes and a payload:
  *
@@ -46,6 +47,7 @@
 #include <unistd.h>
 
 #include "ino.h"
+#include "common.h"
 #include "ino_internal.h"   /* INO_PRIV_BITS */
 
 #define FUZZ_WDS 8              /* wds 1..FUZZ_WDS may be in the table */
@@ -53,16 +55,6 @@
                                    kernel mode: one read always takes
                                    them all, as INO_READ_MIN is the least
                                    room ino_read() offers */
-
-/* Stops the run: libFuzzer reports the input as a crash. */
-#define FUZZ_CHECK(cond)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n", __FILE__,   \
-                    __LINE__, #cond);                                     \
-            abort();                                                      \
-        }                                                                 \
-    } while (0)
 
 /* The decoded fields of one record, for comparisons. */
 typedef struct {
@@ -360,8 +352,6 @@ check_queue(const uint8_t *data, size_t len)
     FUZZ_CHECK(ino_close(&q.w) == 0);       /* idempotent */
     close(q.in);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,12 +3,15 @@
  * core/src/ino_tree.c) against a REAL directory: the model is the
  * filesystem itself.
  *
- * Build and run with .ci/fuzz (clang, -fsanitize=fuzzer,address,undefined,
- * -Icore/include -Icore/src).  core/fuzz/replay.c gives it a main() too:
+ * meson builds it with -Dfuzz=true (clang, -fsanitize=fuzzer,address,
+ * undefined) and .ci/fuzz runs it.  core/fuzz/replay.c gives it a main()
+ * too, built by meson with -Dtests=true (any compiler):
  *
- *     cc -D_GNU_SOURCE -Icore/include -Icore/src core/fuzz/fuzz_tree.c \
- *        core/fuzz/replay.c core/src/ino_*.c -o replay_tree
- *     ./replay_tree core/fuzz/corpus/tree
+ *     meson setup build -Dtests=true && ninja -C build replay_tree
+ *     build/replay_tree core/fuzz/corpus/tree
+ *
+ * The scratch-directory helpers and the kernel's watch count come from
+ * core/tests/support.c; a failed check there aborts, as FUZZ_CHECK does.
  *
  * Once per process a scratch directory is made (mkdtemp, under /dev/shm
  * when it exists, else $TMPDIR or /tmp) holding "tree" (watched) and
@@ -59,17 +62,17 @@
  * paths; the root is never renamed; symlinks are not followed.
  *
  * core/fuzz/regressions-tree/ keeps inputs that broke check 3 through
- * bugs of the core not fixed yet (not replayed by the tests, not seeded
- * by .ci/fuzz; run them with the replay build above).  In hex:
+ * bugs of the core, all fixed since: tests/test_bad_input.py replays them
+ * and .ci/fuzz starts from them.  Some of them, in hex:
  *
  *   dir-made-then-renamed-before-read-unwatched  000000 060004 0b0000
- *       mkdir a, rename a b, drain: b is never watched (size 1, walk 2)
+ *       mkdir a, rename a b, drain: b was never watched (size 1, walk 2)
  *   same-name-dir-after-rename-wrong-path  000000 060004 000000 0b0000
  *       040100 0b0000: mkdir a, rename a b, mkdir a, drain, create a/a:
- *       reported as "b/a"; the real b is unwatched (size 2, walk 3)
+ *       reported as "b/a"; the real b was unwatched (size 2, walk 3)
  *   same-name-dir-after-rename-stale-watch  000000 060004 000000 0b0000
  *       030400 070000 0b0000: as above, then rm -r b, move a out: a's
- *       watch stays, outside the tree (size 2, walk 1)
+ *       watch stayed, outside the tree (size 2, walk 1)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -84,21 +87,14 @@
 #include <unistd.h>
 
 #include "ino.h"
+#include "common.h"
+#include "check.h"
+#include "support.h"
 
 #define FUZZ_MAX_OPS 64
 #define FUZZ_MASK                                                         \
     (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |   \
      IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE)
-
-/* Stops the run: libFuzzer reports the input as a crash. */
-#define FUZZ_CHECK(cond)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n", __FILE__,   \
-                    __LINE__, #cond);                                     \
-            abort();                                                      \
-        }                                                                 \
-    } while (0)
 
 static const char *const names[4] = {"a", "b", "c", "x"};
 static const char *const excludes[2] = {"x", "*.tmp"};
@@ -127,60 +123,17 @@ typedef struct {
 
 /* ---- the filesystem ----------------------------------------------------- */
 
-/* Removes everything below the directory fd refers to (closes fd). */
-static void
-empty_fd(int fd)
-{
-    DIR *d = fdopendir(fd);
-    struct dirent *de;
-
-    if (d == NULL) {
-        close(fd);
-        return;
-    }
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-            continue;
-        }
-        if (unlinkat(fd, de->d_name, 0) == 0) {
-            continue;
-        }
-        if (errno == EISDIR || errno == EPERM) {
-            int sub = openat(fd, de->d_name,
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                 O_CLOEXEC);
-            if (sub >= 0) {
-                empty_fd(sub);
-            }
-            (void)unlinkat(fd, de->d_name, AT_REMOVEDIR);
-        }
-    }
-    closedir(d);
-}
-
-/* rm -r path: a file, a symlink or a directory and all it holds. */
+/* rm -r path (support.c), and emptying a directory, as best they can. */
 static void
 remove_all(const char *path)
 {
-    int fd;
-
-    if (unlink(path) == 0 || errno == ENOENT) {
-        return;
-    }
-    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        empty_fd(fd);
-    }
-    (void)rmdir(path);
+    (void)remove_tree(path, 0);
 }
 
 static void
 empty_dir(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-    FUZZ_CHECK(fd >= 0);
-    empty_fd(fd);
+    (void)remove_tree(path, 1);
 }
 
 static void
@@ -200,6 +153,7 @@ scratch_make(void)
     if (base[0] != '\0') {
         return;
     }
+    check_abort = 1; /* a failed CHECK in support.c is a crash too */
     parent = getenv("TMPDIR");
     if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
         access("/dev/shm", W_OK) == 0) {
@@ -263,25 +217,6 @@ walk(const char *dir)
         n += walk(sub);
     }
     closedir(d);
-    return n;
-}
-
-static size_t
-kernel_watches(int fd)
-{
-    char path[64], line[512];
-    size_t n = 0;
-    FILE *f;
-
-    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-    f = fopen(path, "r");
-    FUZZ_CHECK(f != NULL);
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "inotify wd:", 11) == 0) {
-            n++;
-        }
-    }
-    fclose(f);
     return n;
 }
 
@@ -522,8 +457,6 @@ run_op(fuzz_tree *f, uint8_t op, uint8_t b1, uint8_t b2)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -572,7 +505,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 tsize, walked, f.hazard, f.errors);
     }
     FUZZ_CHECK(size_ok);
-    FUZZ_CHECK(kernel_watches(f.w.fd) == ino_watch_count(&f.w));
+    FUZZ_CHECK(kernel_watches(ino_fd(&f.w)) == ino_watch_count(&f.w));
     FUZZ_CHECK(ino_watch_count(&f.w) == tsize);
     FUZZ_CHECK(!ino_pending(&f.w) && ino_queued(&f.w) == 0);
     FUZZ_CHECK(ino_close(&f.w) == 0);

@@ -3,9 +3,10 @@
  * compiler (and valgrind) can run the committed corpus and the crash
  * reproducers as a regression test:
  *
- *     cc -D_GNU_SOURCE -Icore/include -Icore/src core/fuzz/fuzz_decode.c \
- *        core/fuzz/replay.c core/src/ino_*.c -o replay
- *     ./replay core/fuzz/corpus/decode core/fuzz/regressions
+ *     meson setup build -Dtests=true && ninja -C build replay_decode
+ *     build/replay_decode core/fuzz/corpus/decode core/fuzz/regressions
+ *
+ * (replay_tree likewise for fuzz_tree.c; meson.build builds both.)
  *
  * Each argument is a file or a directory of files (not recursive).  It
  * prints "N passed, 0 failed" after feeding every file once; a failed
@@ -19,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "common.h"
 
 /* Feeds one file; returns 0, or -1 when it cannot be read. */
 static int

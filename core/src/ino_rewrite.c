@@ -566,6 +566,7 @@ end_moved_root(ino_watcher *w, ino_node *root)
         return;
     }
     e->removed = 1;
+    root->tree->ended = 1;
     ino_children_free(w, root);
     inotify_rm_watch(w->fd, root->wd);
 }
@@ -639,6 +640,9 @@ ino_tree_rewrite(ino_watcher *w, const char *buf, size_t len)
             rc = ino_queue_push(&w->queue, ev.wd, ev.mask, ev.cookie,
                                 ev.name, ev.name_len, NULL, 0);
             continue;
+        }
+        if (e->node->tree->ended && !(ev.mask & IN_IGNORED)) {
+            continue;           /* its root moved: only its IGNORED */
         }
         rc = rewrite_one(w, e->node, &ev);
     }

@@ -35,6 +35,7 @@ struct ino_tree {
     uint32_t mask;       /* the events to report */
     uint32_t watch_mask; /* what inotify_add_watch() is asked for */
     int follow;          /* follow symbolic links to directories */
+    int ended;           /* its root was renamed: it ends (ino_rewrite.c) */
     size_t ndirs;        /* nodes in the tree */
     size_t nexclude;     /* entries in exclude */
     char **exclude;      /* fnmatch() patterns for names to leave out */

@@ -1,8 +1,8 @@
 /*
  * test_watcher.c: the watcher against the real kernel, no mocks.
  *
- * Each test works in a fresh mkdtemp() directory that is removed at the
- * end, and also when a CHECK fails (through check_cleanup).  inotify queues
+ * Each test works in a fresh scratch directory that is removed at the end,
+ * and also when a CHECK fails or the test hangs (support.h).  inotify queues
  * an event during the system call that causes it, so after creat() the
  * event can be read at once; next_event() still polls with a timeout so
  * that a slow kernel path (IN_IGNORED after an inode is evicted) cannot
@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -22,83 +21,27 @@
 
 #include "ino.h"
 #include "check.h"
+#include "support.h"
 
-#define WAIT_MS 2000
+/* ---- the scratch directory (support.h) ---------------------------------- */
 
-/* ---- the temp directory ------------------------------------------------ */
-
-static char tmp_root[PATH_MAX];
-
-static int
-remove_one(const char *path, const struct stat *sb, int flag,
-           struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path) == 0 ? 0 : -1;
-}
-
-static void
-tmp_remove(void)
-{
-    if (tmp_root[0] != '\0') {
-        /* FTW_DEPTH: children before their directory; FTW_PHYS: never
-         * follow a symlink out of the tree. */
-        nftw(tmp_root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-        tmp_root[0] = '\0';
-    }
-    check_cleanup = NULL;
-}
-
-static void
-tmp_make(void)
-{
-    const char *base = getenv("TMPDIR");
-    int n;
-
-    if (base == NULL || base[0] == '\0') {
-        base = "/tmp";
-    }
-    n = snprintf(tmp_root, sizeof tmp_root, "%s/inotipy-test-XXXXXX", base);
-    CHECK(n > 0 && (size_t)n < sizeof tmp_root);
-    CHECK(mkdtemp(tmp_root) != NULL);
-    check_cleanup = tmp_remove;
-}
-
-/* Returns tmp_root/name in one of a few static buffers, used in turn, so
- * that a call such as rename(tmp_path(a), tmp_path(b)) gets two paths. */
-static const char *
-tmp_path(const char *name)
-{
-    static char paths[4][PATH_MAX];
-    static unsigned turn;
-    char *path = paths[turn++ % 4];
-    int n = snprintf(path, PATH_MAX, "%s/%s", tmp_root, name);
-
-    CHECK(n > 0 && n < PATH_MAX);
-    return path;
-}
-
+/* touch and mkdir of tmp_root/name. */
 static void
 touch(const char *name)
 {
-    int fd = open(tmp_path(name), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-
-    CHECK(fd >= 0);
-    CHECK(close(fd) == 0);
+    touch_at(tmp_path(name));
 }
 
 static void
 make_dir(const char *name)
 {
-    CHECK(mkdir(tmp_path(name), 0755) == 0);
+    mkdir_at(tmp_path(name));
 }
 
 /* ---- event helpers ----------------------------------------------------- */
 
-/* Takes the next event, reading (and waiting up to WAIT_MS per wait) when
- * the user-space queue is empty.  Returns 0 if none came. */
+/* Takes the next event, reading (and waiting up to SUPPORT_WAIT_MS per
+ * wait) when the user-space queue is empty.  Returns 0 if none came. */
 static int
 next_event(ino_watcher *w, ino_event *ev)
 {
@@ -110,7 +53,7 @@ next_event(ino_watcher *w, ino_event *ev)
             CHECK_EQ(rc, 1);
             return 1;
         }
-        rc = poll(&p, 1, WAIT_MS);
+        rc = poll(&p, 1, SUPPORT_WAIT_MS);
         CHECK(rc >= 0);
         if (rc == 0) {
             return 0;
@@ -176,9 +119,11 @@ expect_released(ino_watcher *w, int32_t wd, void *udata)
     CHECK(ino_table_find(&w->table, wd) == NULL);
 }
 
-/* Nothing more is queued, in user space or in the kernel. */
+/* Nothing more is queued, in user space or in the kernel: one read finds
+ * the kernel's queue empty (stricter than support.c's expect_quiet(),
+ * which collects until it is). */
 static void
-expect_quiet(ino_watcher *w)
+expect_drained(ino_watcher *w)
 {
     ino_event ev;
 
@@ -197,16 +142,6 @@ add_dir_watch(ino_watcher *w, const char *name, uint32_t mask, void *udata)
     CHECK(e->udata == NULL);
     e->udata = udata;
     return e->wd;
-}
-
-static void
-open_watcher(ino_watcher *w, size_t max_queued)
-{
-    CHECK_EQ(ino_open(w, max_queued), 0);
-    CHECK(ino_fd(w) >= 0);
-    /* IN_NONBLOCK | IN_CLOEXEC are promised on every descriptor. */
-    CHECK((fcntl(ino_fd(w), F_GETFL) & O_NONBLOCK) != 0);
-    CHECK((fcntl(ino_fd(w), F_GETFD) & FD_CLOEXEC) != 0);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -242,7 +177,7 @@ test_add_watch_twice(void)
     CHECK(unlink(tmp_path("d/f")) == 0);
     expect_event(&w, wd, IN_CREATE, "f", &marker);
     expect_event(&w, wd, IN_DELETE, "f", &marker);
-    expect_quiet(&w);
+    expect_drained(&w);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -293,7 +228,7 @@ test_create_events_in_order(void)
     }
     expect_event(&w, wd, IN_CREATE, longest, &marker);
     expect_event(&w, wd, IN_CREATE | IN_ISDIR, "sub", &marker);
-    expect_quiet(&w);
+    expect_drained(&w);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -344,7 +279,7 @@ test_rm_watch_releases(void)
     CHECK_EQ(ino_watch_count(&w), 0);
     CHECK_EQ(ino_rm_watch(&w, wd), -ENOENT);
     touch("after");                         /* the kernel watch is gone */
-    expect_quiet(&w);
+    expect_drained(&w);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -385,7 +320,7 @@ test_oneshot(void)
     touch("two");
     expect_event(&w, wd, IN_CREATE, "one", &marker);
     expect_released(&w, wd, &marker);
-    expect_quiet(&w);
+    expect_drained(&w);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -420,7 +355,7 @@ test_forgotten_wd_skipped(void)
      * wa: it is read like any record, then skipped. */
     CHECK_EQ(ino_read(&w), 1);
     CHECK(ino_pending(&w));
-    expect_quiet(&w);
+    expect_drained(&w);
     ino_forget_watch(&w, wa);               /* a second time: a no-op */
     ino_forget_watch(&w, 12345);            /* and an unknown wd */
     CHECK_EQ(ino_watch_count(&w), 1);
@@ -515,7 +450,7 @@ test_bound_full_drain(void)
     CHECK_EQ(n, 0);
     CHECK_EQ(taken, BOUND_EVENTS);
     CHECK(reads >= BOUND_EVENTS / (BOUND + BOUND_SLACK));
-    expect_quiet(&w);
+    expect_drained(&w);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -544,7 +479,7 @@ test_bound_partial_drain(void)
         CHECK(ino_queued(&w) <= BOUND + BOUND_SLACK);
     }
     CHECK_EQ(taken, BOUND_EVENTS);
-    expect_quiet(&w);
+    expect_drained(&w);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
 }
@@ -684,7 +619,7 @@ test_queue_spans_chunks(void)
     CHECK_EQ(ino_read(&w), CHUNK_WRITES);
     drain_alternating(&w, &taken);
     CHECK_EQ(taken, written);
-    expect_quiet(&w);
+    expect_drained(&w);
     CHECK(close(fd[0]) == 0 && close(fd[1]) == 0);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
@@ -825,7 +760,7 @@ test_short_read_means_drained(void)
     expect_event(&w, wd, IN_CREATE, "a", NULL);
     expect_event(&w, wd, IN_CREATE, "b", NULL);
     expect_event(&w, wd, IN_CREATE, "c", NULL);
-    expect_quiet(&w);
+    expect_drained(&w);
     CHECK_EQ(ino_close(&w), 0);
 
     /* Cut short by the bound: the kernel may hold more. */

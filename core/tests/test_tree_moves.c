@@ -1,0 +1,616 @@
+/*
+ * test_tree_moves.c: renames, moves and removals in a tree, against the
+ * real kernel, no mocks: MOVED_FROM and MOVED_TO paired with `src`, the
+ * paths below a renamed directory, directories moved out (unwatched) and
+ * in (scanned), rm -r of a subtree and of the root, ino_rm_watch() of the
+ * root, and the cases where a directory's key in the children map must
+ * survive another directory's late IN_IGNORED.
+ *
+ * Scratch directory and checks as in test_tree_scan.c (support.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ino.h"
+#include "ino_internal.h" /* white-box views of the trees */
+#include "check.h"
+#include "support.h"
+
+/* A rename inside the tree: MOVED_FROM then MOVED_TO with src, one cookie;
+ * what happens below it later carries the new path (also after a rename
+ * to a longer name, and to another parent). */
+static void
+test_rename_inside(void)
+{
+    static const char longer[] =
+        "a_name_much_longer_than_the_first_one_so_the_node_must_grow";
+    char want[PATH_MAX];
+    ino_watcher w;
+    recs r = {0};
+    long from, to;
+    int32_t wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    mkdir_at(tree_path("a/b"));
+    mkdir_at(tree_path("a/b/c"));
+    mkdir_at(tree_path("z"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK_EQ(ino_tree_size(&w, wd), 5);
+
+    CHECK(rename(tree_path("a/b"), tree_path("a/bb")) == 0);
+    collect(&w, &r);
+    CHECK_EQ(r.n, 2);
+    from = find(&r, IN_MOVED_FROM | IN_ISDIR, "a/b");
+    to = find(&r, IN_MOVED_TO | IN_ISDIR, "a/bb");
+    CHECK(from == 0 && to == 1);
+    CHECK(r.v[0].cookie != 0 && r.v[0].cookie == r.v[1].cookie);
+    CHECK(!r.v[0].has_src);
+    CHECK(r.v[1].has_src && strcmp(r.v[1].src, "a/b") == 0);
+    recs_free(&r);
+
+    touch_at(tree_path("a/bb/c/x"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "a/bb/c/x", 1);
+    CHECK_EQ(r.n, 1);
+    recs_free(&r);
+
+    /* Longer name, then to another parent, then a short name again. */
+    snprintf(want, sizeof want, "a/%s", longer);
+    CHECK(rename(tree_path("a/bb"), tree_path(want)) == 0);
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_MOVED_TO | IN_ISDIR, want, 1);
+    CHECK(strcmp(r.v[1].src, "a/bb") == 0);
+    recs_free(&r);
+    CHECK(rename(tree_path(want), tree_path("z/q")) == 0);
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_MOVED_FROM | IN_ISDIR, want, 1);
+    EXPECT_COUNT(&r, IN_MOVED_TO | IN_ISDIR, "z/q", 1);
+    CHECK(strcmp(r.v[find(&r, IN_MOVED_TO | IN_ISDIR, "z/q")].src, want) == 0);
+    recs_free(&r);
+    touch_at(tree_path("z/q/c/y"));
+    mkdir_at(tree_path("z/q/c/new"));
+    touch_at(tree_path("z/q/c/new/f"));
+    collect(&w, &r);
+    all_of_root(&r, wd, NULL);
+    EXPECT_COUNT(&r, IN_CREATE, "z/q/c/y", 1);
+    EXPECT_COUNT(&r, IN_CREATE | IN_ISDIR, "z/q/c/new", 1);
+    EXPECT_COUNT(&r, IN_CREATE, "z/q/c/new/f", 1);
+    CHECK_EQ(r.n, 3);
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, wd), 6);
+    consistent(&w, 1, 6);
+    CHECK_EQ(ino_trees_pending_moves(&w), 0);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* A file rename pairs too; src is set, nothing is watched. */
+static void
+test_rename_file(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    mkdir_at(tree_path("b"));
+    touch_at(tree_path("a/f"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK(rename(tree_path("a/f"), tree_path("b/g")) == 0);
+    collect(&w, &r);
+    CHECK_EQ(r.n, 2);
+    CHECK(find(&r, IN_MOVED_FROM, "a/f") == 0);
+    CHECK(find(&r, IN_MOVED_TO, "b/g") == 1);
+    CHECK(r.v[1].has_src && strcmp(r.v[1].src, "a/f") == 0);
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, wd), 3);
+    consistent(&w, 1, 3);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* A directory moved out of the tree: once drained, its watches are gone
+ * and what happens in it is not reported. */
+static void
+test_move_out(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    mkdir_at(tree_path("a/b"));
+    mkdir_at(tree_path("a/b/c"));
+    mkdir_at(tree_path("keep"));
+    touch_at(tree_path("a/b/f"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK_EQ(ino_tree_size(&w, wd), 5);
+    CHECK(rename(tree_path("a"), tmp_path("out/a")) == 0);
+    collect(&w, &r);
+    CHECK_EQ(r.n, 1);
+    CHECK_EQ(r.v[0].mask, IN_MOVED_FROM | IN_ISDIR);
+    CHECK(strcmp(r.v[0].name, "a") == 0 && r.v[0].cookie != 0);
+    recs_free(&r);
+    CHECK_EQ(ino_trees_pending_moves(&w), 0);
+    CHECK_EQ(ino_tree_size(&w, wd), 2);
+    consistent(&w, 1, 2);
+
+    touch_at(tmp_path("out/a/x"));
+    touch_at(tmp_path("out/a/b/c/y"));
+    mkdir_at(tmp_path("out/a/b/c/z"));
+    CHECK(unlink(tmp_path("out/a/b/f")) == 0);
+    CHECK(rename(tmp_path("out/a/b"), tmp_path("out/a/b2")) == 0);
+    expect_quiet(&w);
+    /* The rest of the tree is still watched. */
+    touch_at(tree_path("keep/k"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "keep/k", 1);
+    CHECK_EQ(r.n, 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* A directory moved in from outside is watched and what it holds is
+ * reported as IN_CREATE. */
+static void
+test_move_in(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    long at;
+    int32_t wd;
+
+    tmp_make_tree();
+    mkdir_at(tmp_path("out/m"));
+    mkdir_at(tmp_path("out/m/n"));
+    mkdir_at(tmp_path("out/m/n/o"));
+    touch_at(tmp_path("out/m/f"));
+    touch_at(tmp_path("out/m/n/f"));
+    touch_at(tmp_path("out/m/n/o/f"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK(rename(tmp_path("out/m"), tree_path("m")) == 0);
+    collect(&w, &r);
+    all_of_root(&r, wd, NULL);
+    at = find(&r, IN_MOVED_TO | IN_ISDIR, "m");
+    CHECK(at == 0);
+    CHECK(!r.v[0].has_src && r.v[0].cookie != 0);
+    EXPECT_COUNT(&r, IN_CREATE, "m/f", 1);
+    EXPECT_COUNT(&r, IN_CREATE | IN_ISDIR, "m/n", 1);
+    EXPECT_COUNT(&r, IN_CREATE, "m/n/f", 1);
+    EXPECT_COUNT(&r, IN_CREATE | IN_ISDIR, "m/n/o", 1);
+    EXPECT_COUNT(&r, IN_CREATE, "m/n/o/f", 1);
+    CHECK_EQ(r.n, 6);
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, wd), 4);
+    consistent(&w, 1, 4);
+    touch_at(tree_path("m/n/o/g"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "m/n/o/g", 1);
+    CHECK_EQ(r.n, 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* rm -r of a subtree: DELETE events with paths, watches released. */
+static void
+test_rm_subtree(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    mkdir_at(tree_path("a/b"));
+    mkdir_at(tree_path("a/b/c"));
+    mkdir_at(tree_path("a/e"));
+    touch_at(tree_path("a/f"));
+    touch_at(tree_path("a/b/c/f"));
+    mkdir_at(tree_path("keep"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK_EQ(ino_tree_size(&w, wd), 6);
+    rm_r(tree_path("a"));
+    collect_wait(&w, &r);
+    all_of_root(&r, wd, NULL);
+    EXPECT_COUNT(&r, IN_DELETE, "a/b/c/f", 1);
+    EXPECT_COUNT(&r, IN_DELETE | IN_ISDIR, "a/b/c", 1);
+    EXPECT_COUNT(&r, IN_DELETE | IN_ISDIR, "a/b", 1);
+    EXPECT_COUNT(&r, IN_DELETE | IN_ISDIR, "a/e", 1);
+    EXPECT_COUNT(&r, IN_DELETE, "a/f", 1);
+    EXPECT_COUNT(&r, IN_DELETE | IN_ISDIR, "a", 1);
+    CHECK_EQ(r.n, 6);
+    CHECK(find(&r, IN_DELETE | IN_ISDIR, "a/b/c") <
+          find(&r, IN_DELETE | IN_ISDIR, "a/b"));
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, wd), 2);
+    consistent(&w, 1, 2);
+    /* A new directory of the same name is a new watch. */
+    mkdir_at(tree_path("a"));
+    touch_at(tree_path("a/again"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE | IN_ISDIR, "a", 1);
+    EXPECT_COUNT(&r, IN_CREATE, "a/again", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, wd), 3);
+    consistent(&w, 1, 3);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* Removing the root with ino_rm_watch(): IN_IGNORED with released == 1
+ * and the root's udata; everything is freed (valgrind checks). */
+static void
+test_rm_root_releases(void)
+{
+    ino_watcher w;
+    ino_event ev;
+    ino_entry *e;
+    recs r = {0};
+    int marker;
+    int32_t wd;
+    size_t i;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    mkdir_at(tree_path("a/b"));
+    mkdir_at(tree_path("c"));
+    mkdir_at(tree_path("c/d"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, &marker);
+    CHECK_EQ(ino_tree_size(&w, wd), 5);
+    touch_at(tree_path("before"));
+    CHECK(rename(tree_path("a"), tree_path("a2")) ==
+          0);      /* a move left pending */
+    CHECK_EQ(ino_rm_watch(&w, wd), 0);
+    e = ino_table_find(&w.table, wd);
+    CHECK(e != NULL && e->removed == 1 && e->udata == &marker);
+    CHECK_EQ(ino_watch_count(&w), 1); /* the root's, till IGNORED */
+    CHECK_EQ(kernel_watches(ino_fd(&w)), 0);
+    CHECK_EQ(ino_rm_watch(&w, wd), 0); /* a repeat is harmless */
+    collect_wait(&w, &r);
+    /* The events before the removal, then the release. */
+    CHECK(r.n >= 1);
+    for (i = 0; i + 1 < r.n; i++) {
+        CHECK_EQ(r.v[i].released, 0);
+        CHECK(r.v[i].udata == &marker);
+    }
+    EXPECT_COUNT(&r, IN_CREATE, "before", 1);
+    CHECK_EQ(r.v[r.n - 1].wd, wd);
+    CHECK_EQ(r.v[r.n - 1].mask, IN_IGNORED);
+    CHECK_EQ(r.v[r.n - 1].released, 1);
+    CHECK(r.v[r.n - 1].udata == &marker);
+    CHECK_EQ(r.v[r.n - 1].name[0], '\0');
+    recs_free(&r);
+    CHECK_EQ(ino_watch_count(&w), 0);
+    CHECK(ino_trees_none(&w));
+    CHECK_EQ(ino_trees_nodes(&w), 0);
+    CHECK_EQ(ino_trees_pending_moves(&w), 0);
+    CHECK_EQ(ino_tree_size(&w, wd), 0);
+    CHECK_EQ(ino_rm_watch(&w, wd), -ENOENT);
+    touch_at(tree_path("after"));
+    touch_at(tree_path("c/d/after"));
+    expect_quiet(&w);
+    CHECK_EQ(ino_next(&w, &ev), 0);
+    /* The same directory can be a tree again. */
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, &marker);
+    CHECK_EQ(ino_tree_size(&w, wd), 5);
+    consistent(&w, 1, 5);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* Deleting the whole root: DELETE events, the root's own DELETE_SELF and
+ * then IN_IGNORED releasing the tree. */
+static void
+test_root_deleted(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int marker;
+    int32_t wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    mkdir_at(tree_path("a/b"));
+    touch_at(tree_path("a/b/f"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, &marker);
+    rm_r(tmp_path("tree"));
+    collect_wait(&w, &r);
+    if (r.n == 0 || r.v[r.n - 1].mask != IN_IGNORED) {
+        collect_wait(&w, &r);
+    }
+    all_of_root(&r, wd, &marker);
+    EXPECT_COUNT(&r, IN_DELETE, "a/b/f", 1);
+    EXPECT_COUNT(&r, IN_DELETE | IN_ISDIR, "a/b", 1);
+    EXPECT_COUNT(&r, IN_DELETE | IN_ISDIR, "a", 1);
+    EXPECT_COUNT(&r, IN_DELETE_SELF, "", 1);
+    EXPECT_COUNT(&r, IN_IGNORED, "", 1);
+    CHECK(r.n >= 1 && r.v[r.n - 1].mask == IN_IGNORED &&
+          r.v[r.n - 1].released == 1);
+    recs_free(&r);
+    CHECK(ino_trees_none(&w));
+    CHECK_EQ(ino_watch_count(&w), 0);
+    CHECK_EQ(ino_trees_nodes(&w), 0);
+    CHECK_EQ(kernel_watches(ino_fd(&w)), 0);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* A directory renamed over an existing empty directory takes its place in
+ * the children map: the replaced directory's IN_IGNORED, which frees its
+ * node, must not delete the key that now belongs to the moved one, so that
+ * a later rename of it is still tracked.  (Once broke: node_link() put a
+ * second node under the same (parent, name), ino_nmap_put() kept the old
+ * slot, and node_unlink() of the old node deleted the moved node's key.) */
+static void
+test_rename_over_empty_dir(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("A"));
+    mkdir_at(tree_path("A/sub"));
+    mkdir_at(tree_path("B"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK(rename(tree_path("A"), tree_path("B")) == 0); /* replaces empty B */
+    collect_wait(&w, &r);
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, wd), 3); /* root, B, B/sub */
+    consistent(&w, 1, 3);
+    CHECK(rename(tree_path("B"), tree_path("C")) == 0);
+    touch_at(tree_path("C/sub/f"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "C/sub/f", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* A directory removed while a process holds it open gets its IN_IGNORED
+ * only at the last close; a new directory of the same name made meanwhile
+ * has its own node under the same key, which the old one's late IN_IGNORED
+ * must not delete.  (Once broke as rename_over_empty_dir did.) */
+static void
+test_recreated_while_open(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+    int fd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("x"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    fd = open(tree_path("x"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    CHECK(rmdir(tree_path("x")) == 0);
+    mkdir_at(tree_path("x"));
+    collect(&w, &r);
+    recs_free(&r);
+    CHECK(close(fd) == 0);
+    collect_wait(&w, &r); /* the old x's IGNORED */
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, wd), 2);
+    consistent(&w, 1, 2);
+    CHECK(rename(tree_path("x"), tree_path("y")) == 0);
+    touch_at(tree_path("y/f"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "y/f", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* A directory moved out and back in under another name before the next
+ * read (same inode, same wd) stays watched, with all below it, under its
+ * new name.  (Once broke: watch_dir(), from cook_moved_to(), found the
+ * node and left it under its old name without a scan, and
+ * ino_tree_drained() then unwatched it for the pending MOVED_FROM.) */
+static void
+test_moved_out_and_back_in(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    mkdir_at(tree_path("a/sub"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK(rename(tree_path("a"), tmp_path("out/a")) == 0);
+    CHECK(rename(tmp_path("out/a"), tree_path("b")) == 0);
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_MOVED_FROM | IN_ISDIR, "a", 1);
+    EXPECT_COUNT(&r, IN_MOVED_TO | IN_ISDIR, "b", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, wd), 3);
+    touch_at(tree_path("b/sub/f"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "b/sub/f", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* ino_rm_watch() of a tree's root marks the root's own table entry
+ * removed, also when removing the children from the table moves that entry
+ * (backward-shift deletion).  Layout found by simulating ino_table.c: root
+ * wd 32 with children 33..37 and plain watches 38..47 puts the root's
+ * entry one slot back.  (Once broke: ino_rm_watch() found the entry before
+ * ino_tree_unwatch() ran and marked whatever then sat in the old slot,
+ * plain watch 47, whose later ino_rm_watch() returned 0 without removing
+ * the kernel watch.) */
+static void
+test_rm_root_marks_its_own_entry(void)
+{
+    ino_watcher w;
+    ino_entry *e = NULL;
+    int32_t wd, last = 0;
+    int i;
+
+    tmp_make_tree();
+    for (i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "d%d", i);
+        mkdir_at(tree_path(name));
+    }
+    for (i = 0; i < 10; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "out/p%d", i);
+        mkdir_at(tmp_path(name));
+    }
+    open_watcher(&w, 0);
+    for (i = 0; i < 31; i++) { /* wds are handed out cyclically */
+        int x = inotify_add_watch(ino_fd(&w), tmp_path("out"), IN_CREATE);
+        CHECK(x > 0);
+        CHECK(inotify_rm_watch(ino_fd(&w), x) == 0);
+    }
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK_EQ(wd, 32);
+    for (i = 0; i < 10; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "out/p%d", i);
+        CHECK_EQ(ino_add_watch(&w, tmp_path(name), IN_CREATE, &e), 1);
+        last = e->wd;
+    }
+    CHECK_EQ(last, 47);
+    CHECK_EQ(ino_rm_watch(&w, wd), 0);
+    e = ino_table_find(&w.table, last);
+    CHECK(e != NULL);
+    CHECK_EQ(e->removed, 0);
+    e = ino_table_find(&w.table, wd);
+    CHECK(e != NULL);
+    CHECK_EQ(e->removed, 1);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+/* A directory made in a/ just before a/ is renamed (both before the next
+ * read) cannot be watched by the path its record gives (a/b): it is
+ * watched at the drain where it is then (c/b), and what is made in it is
+ * reported there. */
+static void
+test_new_dir_in_renamed_parent(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    open_watcher(&w, 0);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    mkdir_at(tree_path("a/b"));
+    CHECK(rename(tree_path("a"), tree_path("c")) == 0);
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE | IN_ISDIR, "a/b", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, wd), 3);
+    touch_at(tree_path("c/b/f"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "c/b/f", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* A directory moved out and written to before the next read: its
+ * MOVED_FROM, with no MOVED_TO after it, and its MOVE_SELF say it left, so
+ * what it holds from then on is not reported under its old path. */
+static void
+test_moved_out_events_not_reported(void)
+{
+    ino_watcher w;
+    recs r = {0};
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    open_watcher(&w, 0);
+    add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK(rename(tree_path("a"), tmp_path("out/a")) == 0);
+    touch_at(tmp_path("out/a/x"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_MOVED_FROM | IN_ISDIR, "a", 1);
+    EXPECT_COUNT(&r, IN_CREATE, "a/x", 0);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* Renaming the root itself: inotify does not say where it went, so the
+ * tree ends (MOVE_SELF, then IN_IGNORED releasing it), and nothing made in
+ * it afterwards is looked for under the old path. */
+static void
+test_root_renamed_ends_the_tree(void)
+{
+    ino_watcher w;
+    recs r = {0};
+
+    tmp_make_tree();
+    mkdir_at(tree_path("a"));
+    open_watcher(&w, 0);
+    add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK(rename(tmp_path("tree"), tmp_path("tree2")) == 0);
+    mkdir_at(tmp_path("tree2/new"));
+    collect_wait(&w, &r);
+    if (r.n == 0 || r.v[r.n - 1].mask != IN_IGNORED) {
+        collect_wait(&w, &r);
+    }
+    EXPECT_COUNT(&r, IN_MOVE_SELF, "", 1);
+    EXPECT_COUNT(&r, IN_CREATE | IN_ISDIR, "new", 0);
+    CHECK(r.n >= 1 && r.v[r.n - 1].mask == IN_IGNORED &&
+          r.v[r.n - 1].released == 1);
+    recs_free(&r);
+    CHECK(ino_trees_none(&w));
+    CHECK_EQ(ino_watch_count(&w), 0);
+    CHECK_EQ(kernel_watches(ino_fd(&w)), 0);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+static const check_case cases[] = {
+    {"rename_inside", test_rename_inside},
+    {"rename_file", test_rename_file},
+    {"move_out", test_move_out},
+    {"move_in", test_move_in},
+    {"rm_subtree", test_rm_subtree},
+    {"rm_root_releases", test_rm_root_releases},
+    {"root_deleted", test_root_deleted},
+    {"rename_over_empty_dir", test_rename_over_empty_dir},
+    {"recreated_while_open", test_recreated_while_open},
+    {"moved_out_and_back_in", test_moved_out_and_back_in},
+    {"rm_root_marks_its_own_entry", test_rm_root_marks_its_own_entry},
+    {"new_dir_in_renamed_parent", test_new_dir_in_renamed_parent},
+    {"moved_out_events_not_reported", test_moved_out_events_not_reported},
+    {"root_renamed_ends_the_tree", test_root_renamed_ends_the_tree},
+};
+
+int
+main(int argc, char **argv)
+{
+    return check_main(argc, argv, cases, CHECK_COUNT(cases));
+}
