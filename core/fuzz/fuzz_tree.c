@@ -48,13 +48,15 @@
  *
  * Known limit tolerated (README, "Known limits of trees"): a directory
  * made inside a directory that is renamed before inotipy reads either
- * event may be missed until the next overflow repair.  When, within one
- * read window (the operations between two ino_read() calls), a directory
- * is made (mkdir, or moved in) at a path inside the source or the
- * destination of a directory's rename or move out, check 3 only asks
- * size <= walk (a missed directory, never an extra one);
- * so does an error record (a directory that could not be watched, say
- * ENOSPC when another program holds the user's watches).  An input that
+ * event, when a new directory takes the renamed one's name in the same
+ * window, is looked for by a path that now leads into the new one, and
+ * may be missed.  When, within one read window (the operations between
+ * two ino_read() calls), a directory is made (mkdir, or moved in) at a
+ * path inside the source or the destination of a directory's rename or
+ * move out, check 3 only asks size <= walk (a missed directory, never an
+ * extra one); so does an error record (a directory that could not be
+ * watched, say ENOSPC when another program holds the user's watches).
+ * An input that
  * cannot even open a watcher or add the tree for want of instances or
  * watches is skipped.
  * The other limits need no tolerance here: names of events in a

@@ -31,9 +31,33 @@ ino_node_new(ino_tree *t, const char *name, size_t len, int32_t wd)
     return n;
 }
 
+int
+ino_node_is_ancestor(const ino_node *a, const ino_node *b)
+{
+    for (; b != NULL; b = b->parent) {
+        if (a == b) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void
 ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent)
 {
+    ino_nmap *children = &w->trees->children;
+    ino_node *old = ino_nmap_get(children, (uintptr_t)parent, n->name,
+                                 n->name_len);
+
+    /* Two directories cannot both be at parent/name: the one there before
+     * was renamed over or removed, or left by a rename whose records are
+     * still to come; n is the one there now.  Unwatch the other, unless n
+     * lies below it (what a scan meets there is then sorted out by the
+     * records to come). */
+    if (old != NULL && old != n && !ino_node_is_ancestor(old, n) &&
+        !ino_node_is_ancestor(old, parent)) {
+        ino_subtree_free(w, old, 1);
+    }
     n->parent = parent;
     n->prev = NULL;
     n->next = parent->child;
@@ -43,8 +67,7 @@ ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent)
     parent->child = n;
     /* Cannot fail for want of memory: callers reserve with
      * ino_node_reserve(). */
-    ino_nmap_put(&w->trees->children, (uintptr_t)parent, n->name,
-                 n->name_len, n, 0);
+    ino_nmap_put(children, (uintptr_t)parent, n->name, n->name_len, n, 0);
 }
 
 static void

@@ -154,6 +154,16 @@ retry_stale(ino_watcher *w, ino_move *list, size_t n)
 
     for (i = 0; i < n; i++) {
         ino_move *m = &list[i];
+        /* Out of the list, its pointers are not cleared when a node goes
+         * (an earlier retry may free one): check them by their wd. */
+        const ino_entry *e = ino_table_find(&w->table, (int32_t)m->cookie);
+        ino_node *live = e != NULL ? e->node : NULL;
+        if (m->kind == MOVE_RETRY && m->parent != live) {
+            m->parent = NULL;
+        }
+        if (m->kind == MOVE_RELIST && m->node != live) {
+            m->node = NULL;
+        }
         if (rc == 0 && m->kind == MOVE_RETRY && m->parent != NULL &&
             ino_nmap_get(&ts->children, (uintptr_t)m->parent, m->src,
                          m->src_len) == NULL) {
@@ -214,7 +224,7 @@ ino_tree_drained(ino_watcher *w)
 static int
 drop_unseen(ino_watcher *w, ino_tree *t)
 {
-    ino_worklist gone = {NULL, 0, 0, 0};
+    ino_worklist gone = {NULL, NULL, 0, 0, 0};
     size_t pos = 0, i;
     ino_entry *e;
     int rc = 0;
@@ -229,7 +239,7 @@ drop_unseen(ino_watcher *w, ino_tree *t)
     for (i = 0; i < gone.len; i++) {
         ino_subtree_free(w, gone.items[i], 1);
     }
-    free(gone.items);
+    ino_worklist_free(&gone);
     return rc;
 }
 
@@ -334,7 +344,7 @@ watch_named_dir(ino_watcher *w, ino_node *n, const ino_event *ev)
     int rc = watch_dir_and_scan(w, n->tree, n, ev->name, ev->name_len);
 
     if (rc == -ENOENT || rc == -ENOTDIR) {
-        rc = ino_moves_add(w->trees, MOVE_RETRY, 0, n->tree, NULL, n,
+        rc = ino_moves_add(w->trees, MOVE_RETRY, (uint32_t)n->wd, n->tree, NULL, n,
                            ev->name, ev->name_len, NULL, 0) == NULL
                  ? -ENOMEM
                  : 0;

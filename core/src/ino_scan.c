@@ -61,26 +61,44 @@ ino_worklist_push(ino_worklist *l, ino_node *n)
     if (l->len == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         ino_node **items = realloc(l->items, cap * sizeof *items);
+        int32_t *wds;
         if (items == NULL) {
             return -ENOMEM;
         }
         l->items = items;
+        wds = realloc(l->wds, cap * sizeof *wds);
+        if (wds == NULL) {
+            return -ENOMEM;
+        }
+        l->wds = wds;
         l->cap = cap;
     }
+    l->wds[l->len] = n->wd;
     l->items[l->len++] = n;
     return 0;
 }
 
-/* 1 when a is b or one of b's ancestors. */
-static int
-is_ancestor(const ino_node *a, const ino_node *b)
+ino_node *
+ino_worklist_next(ino_watcher *w, ino_worklist *l)
 {
-    for (; b != NULL; b = b->parent) {
-        if (a == b) {
-            return 1;
+    while (l->head < l->len) {
+        size_t i = l->head++;
+        const ino_entry *e = ino_table_find(&w->table, l->wds[i]);
+        if (e != NULL && e->node == l->items[i]) {
+            return l->items[i];
         }
     }
-    return 0;
+    return NULL;
+}
+
+void
+ino_worklist_free(ino_worklist *l)
+{
+    free(l->items);
+    free(l->wds);
+    l->items = NULL;
+    l->wds = NULL;
+    l->head = l->len = l->cap = 0;
 }
 
 /* A new node for the new watch wd at parent/name: returns 1, or the
@@ -174,7 +192,7 @@ ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
         *out = n;
         return 0;
     }
-    if (!may_move || is_ancestor(n, parent)) {
+    if (!may_move || ino_node_is_ancestor(n, parent)) {
         return 0;
     }
     if (tell && (rc = tell_move(w, t, n)) < 0) {
@@ -273,7 +291,7 @@ report_dir(ino_watcher *w, ino_node *n, const char *name, size_t len,
         return -ENOMEM;
     }
     if ((rc == -ENOENT || rc == -ENOTDIR) &&
-        ino_moves_add(w->trees, MOVE_RETRY, 0, n->tree, NULL, n, name, len,
+        ino_moves_add(w->trees, MOVE_RETRY, (uint32_t)n->wd, n->tree, NULL, n, name, len,
                       NULL, 0) == NULL) {
         return -ENOMEM;
     }
@@ -351,7 +369,7 @@ scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
             mode != SCAN_REPAIR) {
             /* Watched, so it was there: the path went stale (a rename
              * above it, still queued).  List it at the drain. */
-            return ino_moves_add(w->trees, MOVE_RELIST, 0, n->tree, n, NULL,
+            return ino_moves_add(w->trees, MOVE_RELIST, (uint32_t)n->wd, n->tree, n, NULL,
                                  "", 0, NULL, 0) == NULL
                        ? -ENOMEM
                        : 0;
@@ -476,20 +494,21 @@ drain_during_scan(ino_watcher *w)
 int
 ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
 {
-    ino_worklist todo = {NULL, 0, 0, 0};
+    ino_worklist todo = {NULL, NULL, 0, 0, 0};
     int rc = ino_worklist_push(&todo, start);
+    ino_node *n;
 
-    while (rc == 0 && todo.head < todo.len) {
+    while (rc == 0 && (n = ino_worklist_next(w, &todo)) != NULL) {
         /* SCAN_RELIST is for the first directory; what it finds is new. */
-        enum ino_scan_mode one = mode == SCAN_RELIST && todo.head > 0
+        enum ino_scan_mode one = mode == SCAN_RELIST && n != start
                                      ? SCAN_NEW
                                      : mode;
-        rc = scan_one(w, todo.items[todo.head++], one, &todo);
+        rc = scan_one(w, n, one, &todo);
         if ((todo.head & 63) == 0) {
             drain_during_scan(w);
         }
     }
     drain_during_scan(w);
-    free(todo.items);
+    ino_worklist_free(&todo);
     return rc;
 }

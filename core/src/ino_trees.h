@@ -68,7 +68,8 @@ enum ino_move_kind {
 /* One entry of the pending list. */
 struct ino_move {
     enum ino_move_kind kind; /* what it waits for */
-    uint32_t cookie;     /* the rename's cookie */
+    uint32_t cookie;     /* the rename's cookie; RETRY, RELIST: the wd of
+                            parent, of node */
     ino_tree *tree;      /* where it moved from, NULL once that is gone */
     ino_node *node;      /* PENDING: the directory that moved, or NULL */
     ino_node *parent;    /* the directory that held the name, or NULL
@@ -152,8 +153,12 @@ void ino_moves_clear(ino_trees *ts);
 
 ino_node *ino_node_new(ino_tree *t, const char *name, size_t len,
                        int32_t wd);
+/* 1 when a is b or one of b's ancestors. */
+int ino_node_is_ancestor(const ino_node *a, const ino_node *b);
 /* Links a node under parent; the children map must have room for it
- * (ino_node_reserve()). */
+ * (ino_node_reserve()).  A node of another directory at the same name is
+ * unwatched and freed: nodes may go while a caller runs, so hold wds, not
+ * node pointers, across calls that watch (see ino_worklist). */
 void ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent);
 /* Makes sure the children map can take one more entry without failing;
  * returns 0 or -ENOMEM. */
@@ -178,15 +183,20 @@ long ino_full_path(const ino_tree *t, const char *rel, size_t rel_len,
                    char *buf);
 /* ---- watching and scanning (ino_scan.c) -------------------------------- */
 
-/* A growable list of nodes. */
+/* A growable list of nodes.  A scan's list holds their wds too: watching
+ * may free a node (ino_node_link()), which ino_worklist_get() then skips. */
 typedef struct ino_worklist {
     ino_node **items;    /* the nodes */
+    int32_t *wds;        /* their wds */
     size_t head;         /* the next to scan */
     size_t len;          /* nodes in items */
     size_t cap;          /* room in items */
 } ino_worklist;
 
 int ino_worklist_push(ino_worklist *l, ino_node *n);
+/* The next node of a scan's list that is still watched, or NULL. */
+ino_node *ino_worklist_next(ino_watcher *w, ino_worklist *l);
+void ino_worklist_free(ino_worklist *l);
 
 /* 1 when a tree's exclude globs leave the name out. */
 int ino_excluded(const ino_tree *t, const char *name);
