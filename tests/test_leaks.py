@@ -328,6 +328,16 @@ async def _scenario_errors(d: Path) -> tuple[Callable[[int], Awaitable[None]], d
                     Watcher(**kwargs)
                 except ValueError:
                     pass
+            # close(2) failing (the descriptor closed behind its back): the
+            # Watch and the core are released all the same.
+            failing = Watcher()
+            failing.watch(d, IN.CREATE)
+            os.close(failing.fileno())
+            try:
+                failing.close()
+            except OSError:
+                pass
+            failing.close()
 
     return body, {"watcher": watcher, "closed": closed, "missing": missing}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import gc
 import inspect
@@ -139,6 +140,69 @@ def test_close_is_idempotent_and_closes_the_fd() -> None:
     assert _is_closed_fd(fd)
     watcher.close()
     assert watcher.closed is True
+
+
+def test_a_failing_close_raises_once_and_still_closes(tmp_dir: Path) -> None:
+    watcher = Watcher.create()
+    watch = watcher.watch(tmp_dir, IN.CREATE)
+    # Closed behind the watcher's back, its descriptor makes close(2) fail
+    # with EBADF: the one real way to see close(2) fail.
+    os.close(watcher.fileno())
+    with pytest.raises(OSError) as info:
+        watcher.close()
+    assert info.value.errno == errno.EBADF
+    # Closed all the same: the watches are released, and the number is
+    # not closed a second time (it may belong to someone else by now).
+    assert watcher.closed is True
+    assert watcher.fd == -1
+    assert watch.valid is False
+    assert watcher.watches == []
+    watcher.close()
+    with pytest.raises(WatcherClosedError):
+        watcher.fileno()
+
+
+def test_with_calls_a_subclass_close() -> None:
+    calls = []
+
+    class Closing(Watcher):
+        def close(self) -> None:
+            calls.append(self.closed)
+            super().close()
+
+    with Closing() as watcher:
+        pass
+    assert calls == [False]
+    assert watcher.closed
+
+
+def test_with_does_not_swallow_what_a_subclass_close_returns() -> None:
+    class TrueClose(Watcher):
+        def close(self) -> bool:  # type: ignore[override]
+            super().close()
+            return True
+
+    with pytest.raises(KeyError):
+        with TrueClose():
+            raise KeyError
+
+
+def test_closed_and_fd_agree_while_close_runs() -> None:
+    seen = []
+
+    class Loop(asyncio.SelectorEventLoop):
+        def remove_reader(self, fd):  # type: ignore[no-untyped-def]
+            # close() calls out while it runs: the watcher is closed.
+            seen.append((watcher.closed, watcher.fd, watcher.queued))
+            return super().remove_reader(fd)
+
+    loop = Loop()
+    try:
+        watcher = Watcher(loop=loop)
+        watcher.close()
+    finally:
+        loop.close()
+    assert seen == [(True, -1, 0)]
 
 
 def test_with_closes() -> None:
