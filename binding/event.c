@@ -151,9 +151,9 @@ event_dealloc(EventObject *self)
 static WatchObject *
 event_watch(EventObject *self)
 {
-    PyObject *w = self->watch;
+    PyObject *watch = self->watch;
 
-    return (w == NULL || w == Py_None) ? NULL : (WatchObject *)w;
+    return (watch == NULL || watch == Py_None) ? NULL : (WatchObject *)watch;
 }
 
 static PyObject *
