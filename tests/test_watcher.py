@@ -8,6 +8,7 @@ import fcntl
 import gc
 import inspect
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,43 @@ def test_closed_and_fd_agree_while_close_runs() -> None:
     finally:
         loop.close()
     assert seen == [(True, -1, 0)]
+
+
+def test_other_threads_use_the_watcher_while_close_has_no_gil(
+    tmp_path: Path,
+) -> None:
+    # close(2) waits an RCU grace period with watches held, and close()
+    # lets other threads run meanwhile: what they can reach must not be
+    # the core being freed (the getters, the Watches, the collector's
+    # traverse).
+    dirs = [tmp_path / str(i) for i in range(64)]
+    for d in dirs:
+        d.mkdir()
+    watcher = Watcher.create()
+    watches = [watcher.watch(d, IN.CREATE) for d in dirs]
+    started, stop = threading.Event(), threading.Event()
+    seen = []
+
+    def use() -> None:
+        started.set()
+        while not stop.is_set():
+            seen.append((watcher.fd, watcher.queued, watcher.watch_count))
+            seen.append([w.valid for w in watches[:4]])
+            seen.append(len(watcher.watches))
+            gc.collect()
+
+    thread = threading.Thread(target=use)
+    thread.start()
+    started.wait()
+    try:
+        watcher.close()
+    finally:
+        stop.set()
+        thread.join()
+    assert watcher.closed
+    assert (watcher.fd, watcher.queued, watcher.watch_count) == (-1, 0, 0)
+    assert not any(w.valid for w in watches)
+    assert seen
 
 
 def test_with_closes() -> None:
