@@ -22,9 +22,10 @@ typedef struct {
                                     waiters, handed out before the core's */
     PyObject *spare_waiter;      /* a finished GetAwaitable kept for reuse */
     int reading;                 /* 1 while registered with add_reader */
-    int closed;                  /* 1 from the start of close(): the one
-                                    fact that says closed.  Once it is set
-                                    nothing but close() touches the core,
+    int closed;                  /* 1 from the start of close() (and
+                                    until the core is open): the one fact
+                                    that says closed.  Once it is set only
+                                    close() and dealloc touch the core,
                                     which lets close() run ino_close()
                                     without the GIL */
     pid_t reader_pid;            /* the process that called add_reader: a
