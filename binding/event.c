@@ -1,48 +1,19 @@
 /*
  * event.c: the Event type, one inotify event as a Python object.  Events
- * are made only when a caller takes one; the repr (and its decode_mask
- * list) is built on demand, never on the event path.
+ * are made only when a caller takes one, their memory reused through the
+ * module's free list (freelist.h); the repr (and its decode_mask list) is
+ * built on demand, never on the event path.
  */
-#include "binding.h"
+#include "event.h"
 
 #include <structmember.h>
 
-/* Returns a new reference to a name as the watch's names are: bytes for
- * a bytes watch, else os.fsdecode()d (UTF-8 with surrogateescape on Linux,
- * so any name round-trips through os.fsencode()). */
-PyObject *
-event_decode_name(WatchObject *watch, const char *name, size_t len)
-{
-    uint64_t high = 0, word;
-    PyObject *s;
-    size_t i = 0;
+#include "args.h"
+#include "module.h"
+#include "names.h"
 
-    if (watch != NULL && watch->is_bytes) {
-        return PyBytes_FromStringAndSize(name, (Py_ssize_t)len);
-    }
-    /* Most names are ASCII, which decodes to itself under any codec the
-     * filesystem encoding can be on Linux: copy those straight into a
-     * compact string and leave the codec machinery for the rest. */
-    for (; i + 8 <= len; i += 8) {
-        memcpy(&word, name + i, 8);
-        high |= word;
-    }
-    for (; i < len; i++) {
-        high |= (unsigned char)name[i];
-    }
-    if (high & UINT64_C(0x8080808080808080)) {
-        return PyUnicode_DecodeFSDefaultAndSize(name, (Py_ssize_t)len);
-    }
-    s = PyUnicode_New((Py_ssize_t)len, 127);
-    if (s != NULL) {
-        memcpy(PyUnicode_1BYTE_DATA(s), name, len);
-    }
-    return s;
-}
-
-/* Returns a new Event for a core event, or NULL with an exception.  When
- * ev->released is set the table's reference to the Watch is handed to us
- * (IN_IGNORED): it moves into the Event, and the Watch becomes invalid. */
+/* When ev->released is set the table's reference to the Watch moves into
+ * the Event, and the Watch becomes invalid. */
 PyObject *
 event_from_core(WatcherObject *watcher, const ino_event *ev)
 {
@@ -59,20 +30,20 @@ event_from_core(WatcherObject *watcher, const ino_event *ev)
                                                           : st->empty_str);
     }
     else {
-        name = event_decode_name(watch, ev->name, ev->name_len);
+        name = names_decode(watch, ev->name, ev->name_len);
     }
     src = (name == NULL || ev->src == NULL)
               ? NULL
-              : event_decode_name(watch, ev->src, ev->src_len);
+              : names_decode(watch, ev->src, ev->src_len);
     if (name == NULL || (ev->src != NULL && src == NULL)) {
         e = NULL;
     }
-    else if (st->n_free_events > 0) {
-        e = (EventObject *)PyObject_Init(
-            st->free_events[--st->n_free_events], st->event_type);
-    }
     else {
-        e = PyObject_GC_New(EventObject, st->event_type);
+        PyObject *pooled = inotipy_freelist_pop(&st->free_events);
+
+        e = pooled != NULL
+                ? (EventObject *)PyObject_Init(pooled, st->event_type)
+                : PyObject_GC_New(EventObject, st->event_type);
     }
     if (e == NULL) {
         Py_XDECREF(name);
@@ -169,11 +140,8 @@ event_dealloc(EventObject *self)
 
     PyObject_GC_UnTrack(self);
     event_clear(self);
-    if (st != NULL && st->event_type == tp &&
-        st->n_free_events < INOTIPY_EVENT_FREE_MAX) {
-        st->free_events[st->n_free_events++] = (PyObject *)self;
-    }
-    else {
+    if (st == NULL || st->event_type != tp ||
+        !inotipy_freelist_push(&st->free_events, (PyObject *)self)) {
         tp->tp_free((PyObject *)self);
     }
     Py_DECREF(tp);
@@ -183,9 +151,9 @@ event_dealloc(EventObject *self)
 static WatchObject *
 event_watch(EventObject *self)
 {
-    PyObject *w = self->watch;
+    PyObject *watch = self->watch;
 
-    return (w == NULL || w == Py_None) ? NULL : (WatchObject *)w;
+    return (watch == NULL || watch == Py_None) ? NULL : (WatchObject *)watch;
 }
 
 static PyObject *
@@ -244,48 +212,6 @@ event_get_wd(EventObject *self, void *closure)
     return PyLong_FromLong(event_watch(self)->wd);
 }
 
-/* Returns base joined with name like os.path.join() (base alone when name
- * is empty); both str or both bytes. */
-PyObject *
-event_join(PyObject *base, PyObject *name)
-{
-    PyObject *joined;
-    Py_ssize_t n = PyObject_Length(name);
-    int ends_with_sep;
-
-    if (n <= 0) {
-        return n < 0 ? NULL : Py_NewRef(base);
-    }
-    if (PyBytes_Check(base) != PyBytes_Check(name)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "can't join a str path with a bytes name");
-        return NULL;
-    }
-    if (PyBytes_Check(base)) {
-        Py_ssize_t blen = PyBytes_GET_SIZE(base);
-        Py_ssize_t nlen = PyBytes_GET_SIZE(name);
-        char *out;
-
-        ends_with_sep = blen > 0 && PyBytes_AS_STRING(base)[blen - 1] == '/';
-        joined = PyBytes_FromStringAndSize(NULL,
-                                           blen + !ends_with_sep + nlen);
-        if (joined == NULL) {
-            return NULL;
-        }
-        out = PyBytes_AS_STRING(joined);
-        memcpy(out, PyBytes_AS_STRING(base), (size_t)blen);
-        if (!ends_with_sep) {
-            out[blen++] = '/';
-        }
-        memcpy(out + blen, PyBytes_AS_STRING(name), (size_t)nlen);
-        return joined;
-    }
-    n = PyUnicode_GetLength(base);
-    ends_with_sep = n > 0 && PyUnicode_ReadChar(base, n - 1) == '/';
-    return PyUnicode_FromFormat(ends_with_sep ? "%U%U" : "%U/%U", base,
-                                name);
-}
-
 /* The watch's pathname joined with the name. */
 static PyObject *
 event_get_path(EventObject *self, void *closure)
@@ -299,7 +225,7 @@ event_get_path(EventObject *self, void *closure)
     if (watch == NULL || watch->pathname == NULL) {
         return Py_NewRef(self->pathname);
     }
-    return event_join(watch->pathname, self->pathname);
+    return names_join(watch->pathname, self->pathname);
 }
 
 /* For a tree's paired MOVED_TO: where it came from, joined like path. */
@@ -315,7 +241,7 @@ event_get_src_path(EventObject *self, void *closure)
     if (watch == NULL || watch->pathname == NULL) {
         return Py_NewRef(self->src);
     }
-    return event_join(watch->pathname, self->src);
+    return names_join(watch->pathname, self->src);
 }
 
 static PyMemberDef event_members[] = {
@@ -357,7 +283,7 @@ static PyType_Slot event_slots[] = {
 };
 
 static PyType_Spec event_spec = {
-    .name = "inotipy.Event",
+    .name = "inotipy._inotipy.Event",
     .basicsize = sizeof(EventObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
              Py_TPFLAGS_IMMUTABLETYPE,

@@ -1,8 +1,15 @@
 /*
- * module.c: the _inotipy extension module: multi-phase init, module state
- * and the helpers every type shares.
+ * module.c: the _inotipy extension module: multi-phase init (one exec that
+ * calls one small init per type), the module state's life, and the two
+ * helpers the types share (mask reprs, adding a type).
  */
-#include "binding.h"
+#include "module.h"
+
+#include "event.h"
+#include "loop.h"
+#include "waiter.h"
+#include "watch.h"
+#include "watcher.h"
 
 static struct PyModuleDef inotipy_module;
 
@@ -29,12 +36,6 @@ PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def)
 }
 #endif
 
-static inline inotipy_state *
-get_state(PyObject *module)
-{
-    return (inotipy_state *)PyModule_GetState(module);
-}
-
 inotipy_state *
 inotipy_state_of_type(PyTypeObject *type)
 {
@@ -43,8 +44,6 @@ inotipy_state_of_type(PyTypeObject *type)
     return module == NULL ? NULL : get_state(module);
 }
 
-/* Returns a new reference to repr(decode_mask(mask)), falling back to a hex
- * number: reprs must never raise. */
 PyObject *
 inotipy_decode_mask_repr(inotipy_state *st, uint32_t mask)
 {
@@ -72,59 +71,6 @@ inotipy_decode_mask_repr(inotipy_state *st, uint32_t mask)
     return text;
 }
 
-/* Converts a mask argument: an int in 0..2**32-1 (IntFlag included). */
-int
-inotipy_parse_mask(PyObject *arg, uint32_t *mask)
-{
-    unsigned long value;
-
-    if (!PyLong_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "mask must be an int, not %.100s",
-                     Py_TYPE(arg)->tp_name);
-        return -1;
-    }
-    value = PyLong_AsUnsignedLong(arg);
-    if (value == (unsigned long)-1 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_ValueError,
-                            "mask must be in range 0..0xffffffff");
-        }
-        return -1;
-    }
-    if (value > 0xffffffffUL) {
-        PyErr_SetString(PyExc_ValueError,
-                        "mask must be in range 0..0xffffffff");
-        return -1;
-    }
-    *mask = (uint32_t)value;
-    return 0;
-}
-
-/* Raises ValueError for a mask inotify_add_watch() would not take. */
-int
-inotipy_check_watch_mask(uint32_t mask)
-{
-    if (mask & ~INO_WATCH_BITS) {
-        PyErr_Format(PyExc_ValueError,
-                     "mask has bits that are not inotify watch bits: 0x%x",
-                     (unsigned int)(mask & ~INO_WATCH_BITS));
-        return -1;
-    }
-    if (!(mask & INO_EVENT_BITS)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "mask has no event bit (IN.ALL_EVENTS has them all)");
-        return -1;
-    }
-    if ((mask & 0x30000000u) == 0x30000000u) {
-        PyErr_SetString(PyExc_ValueError,
-                        "IN.MASK_ADD and IN.MASK_CREATE exclude each other");
-        return -1;
-    }
-    return 0;
-}
-
-/* Makes a heap type from spec, bound to module, and adds it by name. */
 int
 inotipy_types_add(PyObject *module, PyType_Spec *spec, PyObject *base,
                   PyTypeObject **out)
@@ -156,6 +102,7 @@ intern_names(inotipy_state *st)
     INTERN(s_cancel, "cancel");
     INTERN(s_call_later, "call_later");
     INTERN(s_is_closed, "is_closed");
+    INTERN(s_close, "close");
     INTERN(s_blocking, "_asyncio_future_blocking");
 #undef INTERN
     return 0;
@@ -216,7 +163,7 @@ inotipy_exec(PyObject *module)
         goto fail;
     }
     if (event_init_type(module, st) < 0 || watch_init_type(module, st) < 0 ||
-        waiter_init_type(module, st) < 0 ||
+        waiter_init_type(module, st) < 0 || loop_init_type(module, st) < 0 ||
         watcher_init_type(module, st) < 0) {
         goto fail;
     }
@@ -230,11 +177,11 @@ fail:
 }
 
 #define STATE_FIELDS(X)                                                     \
-    X(watcher_type) X(watch_type) X(event_type) X(waiter_type)              \
-    X(reader_type) X(closed_error) X(tree_warning) X(get_running_loop) X(decode_mask)       \
-    X(empty_str) X(empty_bytes) X(s_add_reader) X(s_remove_reader)          \
-    X(s_create_future) X(s_set_result) X(s_done) X(s_cancel)                \
-    X(s_call_later) X(s_is_closed) X(s_blocking)
+    X(watcher_type) X(watch_type) X(event_type) X(get_awaitable_type)       \
+    X(reader_type) X(closed_error) X(tree_warning) X(get_running_loop)      \
+    X(decode_mask) X(empty_str) X(empty_bytes) X(s_add_reader)              \
+    X(s_remove_reader) X(s_create_future) X(s_set_result) X(s_done)         \
+    X(s_cancel) X(s_call_later) X(s_is_closed) X(s_close) X(s_blocking)
 
 static int
 inotipy_traverse(PyObject *module, visitproc visit, void *arg)
@@ -253,9 +200,7 @@ inotipy_clear(PyObject *module)
 #define CLEAR(field) Py_CLEAR(st->field);
     STATE_FIELDS(CLEAR)
 #undef CLEAR
-    while (st->n_free_events > 0) {
-        PyObject_GC_Del(st->free_events[--st->n_free_events]);
-    }
+    inotipy_freelist_clear(&st->free_events);
     return 0;
 }
 
@@ -265,9 +210,19 @@ inotipy_free(void *module)
     inotipy_clear((PyObject *)module);
 }
 
+/* Py_mod_gil is not set, so a free-threaded build turns the GIL back on
+ * when it imports us: the binding counts on the GIL.  The spare
+ * GetAwaitable is reused when Py_REFCNT() == 1 (waiter_new()), a test
+ * another thread could falsify before the reuse; the Event free list
+ * pushes and pops without a lock (freelist.h); and the watcher's lists and
+ * its `closed` flag, checked before every use of the core, are plain
+ * fields. */
 static PyModuleDef_Slot inotipy_slots[] = {
+    /* Everything is made per module object, in one exec function. */
     {Py_mod_exec, inotipy_exec},
 #if PY_VERSION_HEX >= 0x030C0000
+    /* No globals, no static types: each interpreter, with its own GIL,
+     * has its own module state, types and free list. */
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
     {0, NULL},
@@ -275,12 +230,17 @@ static PyModuleDef_Slot inotipy_slots[] = {
 
 static struct PyModuleDef inotipy_module = {
     PyModuleDef_HEAD_INIT,
+    /* The package's private extension; inotipy re-exports what is public. */
     .m_name = "inotipy._inotipy",
     .m_doc = "The C binding of inotipy: watchers, watches and events.",
+    /* inotipy_state, zeroed by the interpreter before exec runs. */
     .m_size = sizeof(inotipy_state),
     .m_slots = inotipy_slots,
+    /* The state holds types and objects: the collector must see them. */
     .m_traverse = inotipy_traverse,
+    /* Breaks cycles through the state, and drains the free list. */
     .m_clear = inotipy_clear,
+    /* The module is freed without m_clear on some paths: clear then. */
     .m_free = inotipy_free,
 };
 

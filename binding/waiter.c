@@ -8,53 +8,63 @@
  * and resolves the future with None; so when the task is cancelled after
  * that but before it resumes, throw() still holds the event and gives it
  * back to the watcher: cancelling never loses an event.
+ *
+ * The type is GetAwaitable (GetAwaitableObject here); while one waits in
+ * the watcher's FIFO (queue.c) its role is "waiter", hence waiter_*.
  */
-#include "binding.h"
+#include "waiter.h"
 
-static PySendResult waiter_am_send(WaiterObject *self, PyObject *arg,
+#include "errors.h"
+#include "loop.h"
+#include "queue.h"
+
+static PySendResult waiter_am_send(GetAwaitableObject *self, PyObject *arg,
                                    PyObject **presult);
 
 PyObject *
 waiter_new(WatcherObject *watcher, double timeout, int anext)
 {
-    WaiterObject *w = watcher->spare;
+    GetAwaitableObject *waiter =
+        (GetAwaitableObject *)watcher->spare_waiter;
 
     /* Reuse the watcher's spare when nothing but the watcher holds it: a
-     * plain `async for` then allocates no awaitable per event. */
-    if (w != NULL && Py_REFCNT(w) == 1 && w->state != WAITER_WAITING) {
-        Py_INCREF(w);
+     * plain `async for` then allocates no awaitable per event.  Reading
+     * the refcount as "nobody else holds it" needs the GIL (module.c). */
+    if (waiter != NULL && Py_REFCNT(waiter) == 1 &&
+        waiter->state != WAITER_WAITING) {
+        Py_INCREF(waiter);
     }
     else {
-        w = PyObject_GC_New(WaiterObject, watcher->st->waiter_type);
-        if (w == NULL) {
+        waiter = PyObject_GC_New(GetAwaitableObject,
+                                 watcher->st->get_awaitable_type);
+        if (waiter == NULL) {
             return NULL;
         }
-        w->watcher = (WatcherObject *)Py_NewRef((PyObject *)watcher);
-        w->fut = w->timer = w->result = NULL;
-        PyObject_GC_Track(w);
-        if (watcher->spare == NULL) {
-            watcher->spare = (WaiterObject *)Py_NewRef((PyObject *)w);
+        waiter->watcher = (WatcherObject *)Py_NewRef((PyObject *)watcher);
+        waiter->fut = waiter->timer = waiter->result = NULL;
+        PyObject_GC_Track(waiter);
+        if (watcher->spare_waiter == NULL) {
+            watcher->spare_waiter = Py_NewRef((PyObject *)waiter);
         }
     }
-    w->timeout = timeout;
-    w->state = WAITER_INIT;
-    w->woken = WAKE_NONE;
-    w->anext = anext;
-    return (PyObject *)w;
+    waiter->timeout = timeout;
+    waiter->state = WAITER_INIT;
+    waiter->woken = WAKE_NONE;
+    waiter->anext = anext;
+    return (PyObject *)waiter;
 }
 
-/* 1 when the future is done (for instance cancelled by Task.cancel()), 0
- * when it is pending, -1 on error. */
+/* The future is done when Task.cancel() cancelled it, for instance. */
 int
-waiter_is_done(WaiterObject *w)
+waiter_is_done(GetAwaitableObject *waiter)
 {
     PyObject *r;
     int done;
 
-    if (w->fut == NULL) {
+    if (waiter->fut == NULL) {
         return 1;
     }
-    r = PyObject_CallMethodNoArgs(w->fut, w->watcher->st->s_done);
+    r = PyObject_CallMethodNoArgs(waiter->fut, waiter->watcher->st->s_done);
     if (r == NULL) {
         return -1;
     }
@@ -63,31 +73,28 @@ waiter_is_done(WaiterObject *w)
     return done;
 }
 
-/* Wakes a waiting waiter: stores the event (a new reference it takes over
- * on success) and resolves the future.  On failure the caller keeps the
- * event. */
 int
-waiter_wake(WaiterObject *w, int why, PyObject *event)
+waiter_wake(GetAwaitableObject *waiter, int why, PyObject *event)
 {
     PyObject *r;
 
-    if (w->state != WAITER_WAITING || w->woken != WAKE_NONE) {
+    if (waiter->state != WAITER_WAITING || waiter->woken != WAKE_NONE) {
         PyErr_SetString(PyExc_RuntimeError, "waiter is not waiting");
         return -1;
     }
-    r = PyObject_CallMethodOneArg(w->fut, w->watcher->st->s_set_result,
-                                  Py_None);
+    r = PyObject_CallMethodOneArg(waiter->fut,
+                                  waiter->watcher->st->s_set_result, Py_None);
     if (r == NULL) {
         return -1;
     }
     Py_DECREF(r);
-    w->woken = why;
-    w->result = event;
+    waiter->woken = why;
+    waiter->result = event;
     return 0;
 }
 
 static void
-waiter_cancel_timer(WaiterObject *self)
+waiter_cancel_timer(GetAwaitableObject *self)
 {
     PyObject *timer = self->timer, *r;
 
@@ -138,9 +145,9 @@ cancel_failed_on_closed_loop(PyObject *fut)
  * waiter or the head of the queue) and cancels the future.  Never raises:
  * failures are reported as unraisable. */
 static void
-waiter_abandon(WaiterObject *self)
+waiter_abandon(GetAwaitableObject *self)
 {
-    WatcherObject *wr = self->watcher;
+    WatcherObject *watcher = self->watcher;
     PyObject *event = self->result, *fut = self->fut, *r;
 
     if (self->state != WAITER_WAITING) {
@@ -150,17 +157,17 @@ waiter_abandon(WaiterObject *self)
     self->result = NULL;
     self->fut = NULL;
     waiter_cancel_timer(self);
-    if (watcher_drop_waiter(wr, self) < 0) {
+    if (queue_drop_waiter(watcher, self) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
     if (event != NULL) {
-        if (watcher_give_back(wr, event) < 0 || watcher_serve(wr) < 0) {
+        if (queue_give_back(watcher, event) < 0 || queue_serve(watcher) < 0) {
             PyErr_WriteUnraisable((PyObject *)self);
         }
         Py_DECREF(event);
     }
     if (fut != NULL) {
-        r = PyObject_CallMethodNoArgs(fut, wr->st->s_cancel);
+        r = PyObject_CallMethodNoArgs(fut, watcher->st->s_cancel);
         if (r == NULL && !cancel_failed_on_closed_loop(fut)) {
             PyErr_WriteUnraisable(fut);
         }
@@ -170,7 +177,7 @@ waiter_abandon(WaiterObject *self)
 }
 
 static PySendResult
-waiter_fail_closed(WaiterObject *self, PyObject **presult)
+waiter_fail_closed(GetAwaitableObject *self, PyObject **presult)
 {
     self->state = WAITER_DONE;
     *presult = NULL;
@@ -178,14 +185,13 @@ waiter_fail_closed(WaiterObject *self, PyObject **presult)
         PyErr_SetNone(PyExc_StopAsyncIteration);
     }
     else {
-        PyErr_SetString(self->watcher->st->closed_error,
-                        "operation on closed watcher");
+        inotipy_raise_closed(self->watcher->st);
     }
     return PYGEN_ERROR;
 }
 
 static PySendResult
-waiter_return(WaiterObject *self, PyObject *value, PyObject **presult)
+waiter_return(GetAwaitableObject *self, PyObject *value, PyObject **presult)
 {
     self->state = WAITER_DONE;
     *presult = value;
@@ -193,7 +199,7 @@ waiter_return(WaiterObject *self, PyObject *value, PyObject **presult)
 }
 
 static PySendResult
-waiter_error(WaiterObject *self, PyObject **presult)
+waiter_error(GetAwaitableObject *self, PyObject **presult)
 {
     self->state = WAITER_DONE;
     *presult = NULL;
@@ -202,7 +208,7 @@ waiter_error(WaiterObject *self, PyObject **presult)
 
 /* Yields the future to the task, the way asyncio.Future.__await__ does. */
 static PySendResult
-waiter_yield(WaiterObject *self, PyObject **presult)
+waiter_yield(GetAwaitableObject *self, PyObject **presult)
 {
     if (PyObject_SetAttr(self->fut, self->watcher->st->s_blocking,
                          Py_True) < 0) {
@@ -213,7 +219,7 @@ waiter_yield(WaiterObject *self, PyObject **presult)
     return PYGEN_NEXT;
 }
 
-static PyObject *waiter_on_timeout(WaiterObject *self, PyObject *unused);
+static PyObject *waiter_on_timeout(GetAwaitableObject *self, PyObject *unused);
 
 static PyMethodDef waiter_timeout_def = {
     "_on_timeout", (PyCFunction)waiter_on_timeout, METH_NOARGS, NULL,
@@ -221,16 +227,16 @@ static PyMethodDef waiter_timeout_def = {
 
 /* Makes the future (and the timer) and joins the watcher's waiters. */
 static int
-waiter_suspend(WaiterObject *self)
+waiter_suspend(GetAwaitableObject *self)
 {
-    WatcherObject *wr = self->watcher;
-    inotipy_state *st = wr->st;
+    WatcherObject *watcher = self->watcher;
+    inotipy_state *st = watcher->st;
     PyObject *cb, *delay;
 
-    if (watcher_ensure_loop(wr) < 0) {
+    if (loop_ensure(watcher) < 0) {
         return -1;
     }
-    self->fut = PyObject_CallMethodNoArgs(wr->loop, st->s_create_future);
+    self->fut = PyObject_CallMethodNoArgs(watcher->loop, st->s_create_future);
     if (self->fut == NULL) {
         return -1;
     }
@@ -239,7 +245,7 @@ waiter_suspend(WaiterObject *self)
         delay = cb == NULL ? NULL : PyFloat_FromDouble(self->timeout);
         if (delay != NULL) {
             self->timer = PyObject_CallMethodObjArgs(
-                wr->loop, st->s_call_later, delay, cb, NULL);
+                watcher->loop, st->s_call_later, delay, cb, NULL);
         }
         Py_XDECREF(cb);
         Py_XDECREF(delay);
@@ -248,7 +254,7 @@ waiter_suspend(WaiterObject *self)
             return -1;
         }
     }
-    if (PyList_Append(wr->waiters, (PyObject *)self) < 0) {
+    if (queue_add_waiter(watcher, self) < 0) {
         waiter_cancel_timer(self);
         Py_CLEAR(self->fut);
         return -1;
@@ -258,20 +264,25 @@ waiter_suspend(WaiterObject *self)
 }
 
 static PySendResult
-waiter_start(WaiterObject *self, PyObject **presult)
+waiter_start(GetAwaitableObject *self, PyObject **presult)
 {
-    WatcherObject *wr = self->watcher;
+    WatcherObject *watcher = self->watcher;
     PyObject *event;
+    int rc;
 
-    if (wr->closed) {
+    if (watcher->closed) {
         return waiter_fail_closed(self, presult);
     }
-    event = watcher_poll(wr, 1);
-    if (event != NULL) {
+    rc = queue_poll(watcher, POLL_READ_KERNEL, &event);
+    if (rc > 0) {
         return waiter_return(self, event, presult);
     }
-    if (PyErr_Occurred()) {
+    if (rc < 0) {
         return waiter_error(self, presult);
+    }
+    if (watcher->closed) {
+        /* Polling called out, and what it ran closed the watcher. */
+        return waiter_fail_closed(self, presult);
     }
     if (self->timeout == 0) {
         return waiter_return(self, Py_NewRef(Py_None), presult);
@@ -283,7 +294,7 @@ waiter_start(WaiterObject *self, PyObject **presult)
 }
 
 static PySendResult
-waiter_finish(WaiterObject *self, PyObject **presult)
+waiter_finish(GetAwaitableObject *self, PyObject **presult)
 {
     PyObject *event = self->result;
 
@@ -301,7 +312,7 @@ waiter_finish(WaiterObject *self, PyObject **presult)
 }
 
 static PySendResult
-waiter_am_send(WaiterObject *self, PyObject *arg, PyObject **presult)
+waiter_am_send(GetAwaitableObject *self, PyObject *arg, PyObject **presult)
 {
     (void)arg;
     switch (self->state) {
@@ -323,14 +334,14 @@ waiter_am_send(WaiterObject *self, PyObject *arg, PyObject **presult)
 
 /* Called by the loop when the timeout passes first. */
 static PyObject *
-waiter_on_timeout(WaiterObject *self, PyObject *unused)
+waiter_on_timeout(GetAwaitableObject *self, PyObject *unused)
 {
     (void)unused;
     Py_CLEAR(self->timer);
     if (self->state != WAITER_WAITING || self->woken != WAKE_NONE) {
         Py_RETURN_NONE;
     }
-    if (watcher_drop_waiter(self->watcher, self) < 0) {
+    if (queue_drop_waiter(self->watcher, self) < 0) {
         return NULL;
     }
     if (waiter_wake(self, WAKE_TIMEOUT, NULL) < 0) {
@@ -366,7 +377,7 @@ send_result_to_iter(PySendResult r, PyObject *value)
 }
 
 static PyObject *
-waiter_iternext(WaiterObject *self)
+waiter_iternext(GetAwaitableObject *self)
 {
     PyObject *value;
     PySendResult r = waiter_am_send(self, Py_None, &value);
@@ -375,7 +386,7 @@ waiter_iternext(WaiterObject *self)
 }
 
 static PyObject *
-waiter_send(WaiterObject *self, PyObject *arg)
+waiter_send(GetAwaitableObject *self, PyObject *arg)
 {
     PyObject *value;
     PySendResult r = waiter_am_send(self, arg, &value);
@@ -411,7 +422,7 @@ raise_thrown(PyObject *typ, PyObject *val, PyObject *tb)
 }
 
 static PyObject *
-waiter_throw(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs)
+waiter_throw(GetAwaitableObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 1 || nargs > 3) {
         PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
@@ -425,7 +436,7 @@ waiter_throw(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-waiter_close(WaiterObject *self, PyObject *Py_UNUSED(ignored))
+waiter_close(GetAwaitableObject *self, PyObject *Py_UNUSED(ignored))
 {
     waiter_abandon(self);
     self->state = WAITER_DONE;
@@ -433,13 +444,13 @@ waiter_close(WaiterObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-waiter_await(WaiterObject *self)
+waiter_await(GetAwaitableObject *self)
 {
     return Py_NewRef((PyObject *)self);
 }
 
 static void
-waiter_finalize(WaiterObject *self)
+waiter_finalize(GetAwaitableObject *self)
 {
     inotipy_saved_error saved;
 
@@ -449,7 +460,7 @@ waiter_finalize(WaiterObject *self)
 }
 
 static int
-waiter_traverse(WaiterObject *self, visitproc visit, void *arg)
+waiter_traverse(GetAwaitableObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->watcher);
@@ -460,7 +471,7 @@ waiter_traverse(WaiterObject *self, visitproc visit, void *arg)
 }
 
 static int
-waiter_clear(WaiterObject *self)
+waiter_clear(GetAwaitableObject *self)
 {
     Py_CLEAR(self->watcher);
     Py_CLEAR(self->fut);
@@ -469,15 +480,18 @@ waiter_clear(WaiterObject *self)
     return 0;
 }
 
+/* As CPython's own types with a finalizer: the finalizer runs while the
+ * object is still tracked (a resurrected object stays tracked), then
+ * untrack, clear, free, and drop the heap type's reference. */
 static void
-waiter_dealloc(WaiterObject *self)
+waiter_dealloc(GetAwaitableObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
 
-    PyObject_GC_UnTrack(self);
     if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
         return;                 /* resurrected */
     }
+    PyObject_GC_UnTrack(self);
     waiter_clear(self);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
@@ -506,7 +520,7 @@ static PyType_Slot waiter_slots[] = {
 
 static PyType_Spec waiter_spec = {
     .name = "inotipy._inotipy.GetAwaitable",
-    .basicsize = sizeof(WaiterObject),
+    .basicsize = sizeof(GetAwaitableObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
              Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = waiter_slots,
@@ -520,6 +534,6 @@ waiter_init_type(PyObject *module, inotipy_state *st)
     if (type == NULL) {
         return -1;
     }
-    st->waiter_type = (PyTypeObject *)type;
+    st->get_awaitable_type = (PyTypeObject *)type;
     return 0;
 }

@@ -5,28 +5,32 @@
  */
 #include <errno.h>
 
-#include "binding.h"
+#include "watch.h"
 
-/* Returns a new Watch; the caller stores a reference in the table. */
+#include "args.h"
+#include "errors.h"
+#include "module.h"
+
 PyObject *
 watch_new(WatcherObject *watcher, PyObject *pathname, int32_t wd,
           uint32_t mask)
 {
-    WatchObject *w = PyObject_GC_New(WatchObject, watcher->st->watch_type);
+    WatchObject *watch = PyObject_GC_New(WatchObject,
+                                         watcher->st->watch_type);
 
-    if (w == NULL) {
+    if (watch == NULL) {
         return NULL;
     }
-    w->watcher = Py_NewRef((PyObject *)watcher);
-    w->pathname = Py_NewRef(pathname);
-    w->wd = wd;
-    w->mask = mask;
-    w->fd = watcher->fd_shown;
-    w->valid = 1;
-    w->is_bytes = PyBytes_Check(pathname);
-    w->is_tree = 0;
-    PyObject_GC_Track(w);
-    return (PyObject *)w;
+    watch->watcher = Py_NewRef((PyObject *)watcher);
+    watch->pathname = Py_NewRef(pathname);
+    watch->wd = wd;
+    watch->mask = mask;
+    watch->repr_fd = ino_fd(&watcher->core);
+    watch->valid = 1;
+    watch->is_bytes = PyBytes_Check(pathname);
+    watch->is_tree = 0;
+    PyObject_GC_Track(watch);
+    return (PyObject *)watch;
 }
 
 static int
@@ -57,28 +61,29 @@ watch_dealloc(WatchObject *self)
     Py_DECREF(tp);
 }
 
+/* The watcher while it is open, else NULL: once it is closed (or being
+ * closed) its core is not ours to touch. */
 static WatcherObject *
 live_watcher(WatchObject *self)
 {
-    WatcherObject *wr = (WatcherObject *)self->watcher;
+    WatcherObject *watcher = (WatcherObject *)self->watcher;
 
-    return (wr != NULL && !wr->closed) ? wr : NULL;
+    return (watcher != NULL && !watcher->closed) ? watcher : NULL;
 }
 
 static PyObject *
 watch_remove(WatchObject *self, PyObject *Py_UNUSED(ignored))
 {
-    WatcherObject *wr = live_watcher(self);
+    WatcherObject *watcher = live_watcher(self);
     int rc;
 
-    if (!self->valid || wr == NULL) {
+    if (!self->valid || watcher == NULL) {
         Py_RETURN_NONE;
     }
-    rc = ino_rm_watch(&wr->core, self->wd);
+    rc = ino_rm_watch(&watcher->core, self->wd);
     if (rc < 0 && rc != -ENOENT) {
-        errno = -rc;
-        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError,
-                                                    self->pathname);
+        inotipy_raise_errno(rc, self->pathname);
+        return NULL;
     }
     /* The entry (and our reference in it) stays until IN_IGNORED is taken,
      * so that event is still delivered with this Watch. */
@@ -89,7 +94,7 @@ watch_remove(WatchObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 watch_replace_mask(WatchObject *self, PyObject *arg)
 {
-    WatcherObject *wr = live_watcher(self);
+    WatcherObject *watcher = live_watcher(self);
     PyObject *fsname = NULL;
     ino_entry *e;
     uint32_t mask;
@@ -98,7 +103,7 @@ watch_replace_mask(WatchObject *self, PyObject *arg)
     if (inotipy_parse_mask(arg, &mask) < 0) {
         return NULL;
     }
-    if (wr == NULL || !self->valid) {
+    if (watcher == NULL || !self->valid) {
         PyErr_SetString(PyExc_ValueError, "watch is no longer valid");
         return NULL;
     }
@@ -110,30 +115,28 @@ watch_replace_mask(WatchObject *self, PyObject *arg)
     }
     /* The kernel changes a watch only by path: check that the path still
      * names our inode (the same wd comes back). */
-    rc = ino_add_watch(&wr->core, PyBytes_AS_STRING(fsname), mask, &e);
+    rc = ino_add_watch(&watcher->core, PyBytes_AS_STRING(fsname), mask, &e);
     if (rc < 0) {
         Py_DECREF(fsname);
-        errno = -rc;
-        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError,
-                                                    self->pathname);
+        inotipy_raise_errno(rc, self->pathname);
+        return NULL;
     }
     if (e->wd != self->wd) {
         if (rc == 1) {
-            ino_forget_watch(&wr->core, e->wd);
+            ino_forget_watch(&watcher->core, e->wd);
         }
         else {
             /* The path now names another of our watches, whose mask the
              * kernel just replaced: put its mask back. */
             WatchObject *other = (WatchObject *)e->udata;
-            if (ino_add_watch(&wr->core, PyBytes_AS_STRING(fsname),
+            if (ino_add_watch(&watcher->core, PyBytes_AS_STRING(fsname),
                               other->mask, &e) < 0) {
                 other->mask = e->mask;
             }
         }
         Py_DECREF(fsname);
-        errno = ESTALE;
-        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError,
-                                                    self->pathname);
+        inotipy_raise_errno(-ESTALE, self->pathname);
+        return NULL;
     }
     Py_DECREF(fsname);
     self->mask = e->mask;
@@ -156,7 +159,7 @@ watch_repr(WatchObject *self)
     }
     text = PyUnicode_FromFormat("Watch(%R, %U, %d:%d)",
                                 self->pathname ? self->pathname : Py_None,
-                                bits, self->fd, (int)self->wd);
+                                bits, self->repr_fd, (int)self->wd);
     Py_DECREF(bits);
     return text;
 }
@@ -231,7 +234,7 @@ static PyType_Slot watch_slots[] = {
 };
 
 static PyType_Spec watch_spec = {
-    .name = "inotipy.Watch",
+    .name = "inotipy._inotipy.Watch",
     .basicsize = sizeof(WatchObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
              Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,

@@ -1,466 +1,26 @@
 /*
- * watcher.c: the Watcher type: owns the C engine, plugs its descriptor into
- * the running loop with loop.add_reader() and hands events to waiters.
- *
- * The reader stays registered while the watcher is open, so the kernel's
- * queue is drained into ours as events arrive.  Ours is bounded: when it
- * holds max_queued events the reader is removed (and the kernel's own
- * overflow rules apply) until the consumer has taken half of them.
+ * watcher.c: the Watcher type: making one (the core opened, the Reader
+ * made), closing it, its finalizer and GC slots, its methods and getters.
+ * The work behind the methods is done in loop.c (the asyncio loop),
+ * queue.c (events and waiters) and changes.c (change sets).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/inotify.h>
-#include <unistd.h>
 
-#include "binding.h"
+#include "watcher.h"
 
-/* The callable given to loop.add_reader().  It holds the watcher weakly
- * (a borrowed pointer the watcher clears when it dies), so a watcher the
- * program dropped can still be collected and warned about while the loop
- * runs. */
-typedef struct {
-    PyObject_HEAD
-    WatcherObject *watcher;      /* borrowed, NULL once the watcher died */
-} ReaderObject;
-
-static PyObject *watcher_on_readable(WatcherObject *self);
-
-static PyObject *
-reader_call(ReaderObject *self, PyObject *args, PyObject *kwds)
-{
-    PyObject *r;
-
-    (void)args;
-    (void)kwds;
-    if (self->watcher == NULL) {
-        Py_RETURN_NONE;
-    }
-    Py_INCREF(self->watcher);
-    r = watcher_on_readable(self->watcher);
-    Py_DECREF(self->watcher);
-    return r;
-}
-
-static void
-reader_dealloc(ReaderObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
-}
-
-static PyType_Slot reader_slots[] = {
-    {Py_tp_call, reader_call},
-    {Py_tp_dealloc, reader_dealloc},
-    {0, NULL},
-};
-
-static PyType_Spec reader_spec = {
-    .name = "inotipy._inotipy.Reader",
-    .basicsize = sizeof(ReaderObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
-             Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = reader_slots,
-};
-
-/* ---- errors ------------------------------------------------------------ */
+#include "args.h"
+#include "changes.h"
+#include "errors.h"
+#include "loop.h"
+#include "module.h"
+#include "queue.h"
+#include "waiter.h"
+#include "watch.h"
 
 int
 watcher_raise_if_closed(WatcherObject *self)
 {
-    if (self->closed) {
-        PyErr_SetString(self->st->closed_error,
-                        "operation on closed watcher");
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads one number from a /proc file, or -1. */
-static long
-read_proc_number(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    long value = -1;
-
-    if (f != NULL) {
-        if (fscanf(f, "%ld", &value) != 1) {
-            value = -1;
-        }
-        fclose(f);
-    }
-    return value;
-}
-
-/* Raises the OSError subclass for a negative errno from a watch call;
- * in_use is the number of watches the watcher held when it failed. */
-static void
-raise_watch_error(WatcherObject *self, int rc, PyObject *path, size_t in_use)
-{
-    PyObject *exc;
-
-    (void)self;
-    if (rc == -EBUSY) {
-        exc = PyObject_CallFunction(
-            PyExc_OSError, "isO", EEXIST,
-            "already watched by this watcher: a watch and a tree, or two "
-            "trees, cannot share a directory", path);
-        if (exc != NULL) {
-            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-            Py_DECREF(exc);
-        }
-        return;
-    }
-    if (rc == -ENOSPC) {
-        const char *limit = "/proc/sys/fs/inotify/max_user_watches";
-        exc = PyObject_CallFunction(
-            PyExc_OSError, "iNO", ENOSPC,
-            PyUnicode_FromFormat(
-                "inotify watch limit reached: %s is %ld and this watcher "
-                "had %zu watches; raise the limit",
-                limit, read_proc_number(limit), in_use),
-            path);
-        if (exc != NULL) {
-            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-            Py_DECREF(exc);
-        }
-        return;
-    }
-    errno = -rc;
-    PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
-}
-
-/* ---- loop plumbing ----------------------------------------------------- */
-
-static PyObject *
-call_loop(WatcherObject *self, PyObject *name, PyObject *arg)
-{
-    PyObject *fd = PyLong_FromLong(ino_fd(&self->core)), *r;
-
-    if (fd == NULL) {
-        return NULL;
-    }
-    r = PyObject_CallMethodObjArgs(self->loop, name, fd, arg, NULL);
-    Py_DECREF(fd);
-    return r;
-}
-
-static int
-watcher_start_reading(WatcherObject *self)
-{
-    PyObject *r = call_loop(self, self->st->s_add_reader, self->reader);
-
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    self->reading = 1;
-    self->reader_pid = getpid();
-    return 0;
-}
-
-/* 1 when the bound loop is closed, 0 when open, -1 on error. */
-static int
-loop_is_closed(WatcherObject *self)
-{
-    PyObject *r = PyObject_CallMethodNoArgs(self->loop, self->st->s_is_closed);
-    int closed;
-
-    if (r == NULL) {
-        return -1;
-    }
-    closed = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    return closed;
-}
-
-static int
-watcher_stop_reading(WatcherObject *self)
-{
-    PyObject *r;
-    int closed;
-
-    if (!self->reading) {
-        return 0;
-    }
-    self->reading = 0;
-    if (self->reader_pid != getpid()) {
-        /* A forked child: remove_reader() would take the descriptor out
-         * of the epoll instance it shares with its parent. */
-        return 0;
-    }
-    closed = loop_is_closed(self);
-    if (closed != 0) {
-        return closed < 0 ? -1 : 0;     /* a closed loop forgot us */
-    }
-    r = call_loop(self, self->st->s_remove_reader, NULL);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return 0;
-}
-
-/* Forgets the waiters when the bound loop was closed under them (without
- * cancelling their tasks): their futures can be neither resolved, as
- * call_soon() raises, nor resumed.  Returns 1 when it did, 0 when the loop
- * is open or there are no waiters, -1 on error. */
-static int
-watcher_forget_dead_waiters(WatcherObject *self)
-{
-    int closed;
-
-    if (self->loop == NULL || PyList_GET_SIZE(self->waiters) == 0) {
-        return 0;
-    }
-    closed = loop_is_closed(self);
-    if (closed == 1 && PyList_SetSlice(self->waiters, 0,
-                                       PyList_GET_SIZE(self->waiters),
-                                       NULL) < 0) {
-        return -1;
-    }
-    return closed;
-}
-
-/* Starts reading again once the consumer has taken half of a full queue.
- * A failure (the loop was closed) is not the caller's concern: the next
- * get() that waits rebinds. */
-static void
-watcher_maybe_resume(WatcherObject *self)
-{
-    if (self->reading || self->loop == NULL || self->closed ||
-        ino_queued(&self->core) > ino_max_queued(&self->core) / 2 ||
-        self->reader_pid != getpid()) {
-        return;
-    }
-    if (watcher_start_reading(self) < 0) {
-        PyErr_Clear();
-    }
-}
-
-/* Binds to the running loop on first use; rebinds when the loop we were
- * bound to has been closed (a second asyncio.run(), say). */
-int
-watcher_ensure_loop(WatcherObject *self)
-{
-    PyObject *running = PyObject_CallNoArgs(self->st->get_running_loop);
-    int closed;
-
-    if (running == NULL) {
-        return -1;
-    }
-    if (running == self->loop) {
-        Py_DECREF(running);
-        if (!self->reading && !ino_full(&self->core)) {
-            return watcher_start_reading(self);
-        }
-        return 0;
-    }
-    if (self->loop != NULL) {
-        closed = loop_is_closed(self);
-        if (closed <= 0) {
-            if (closed == 0) {
-                PyErr_SetString(PyExc_RuntimeError,
-                                "this watcher is bound to another event loop");
-            }
-            Py_DECREF(running);
-            return -1;
-        }
-        /* Waiters of a closed loop can never resume: forget them. */
-        if (PyList_SetSlice(self->waiters, 0,
-                            PyList_GET_SIZE(self->waiters), NULL) < 0) {
-            Py_DECREF(running);
-            return -1;
-        }
-        self->reading = 0;
-    }
-    Py_XSETREF(self->loop, running);
-    return watcher_start_reading(self);
-}
-
-/* ---- the event path ---------------------------------------------------- */
-
-int
-watcher_read(WatcherObject *self)
-{
-    long rc = ino_read(&self->core);
-
-    if (rc < 0) {
-        errno = (int)-rc;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    return 0;
-}
-
-/* Issues a TreeWarning for a directory of a tree that could not be
- * watched or scanned. */
-static int
-warn_tree_error(WatcherObject *self, const ino_event *ev)
-{
-    WatchObject *root = (WatchObject *)ev->udata;
-    PyObject *rel, *path;
-    int rc;
-
-    if (root == NULL) {
-        return 0;
-    }
-    rel = event_decode_name(root, ev->name, ev->name_len);
-    path = rel == NULL ? NULL : event_join(root->pathname, rel);
-    Py_XDECREF(rel);
-    if (path == NULL) {
-        return -1;
-    }
-    if (ev->error == ENOSPC) {
-        rc = PyErr_WarnFormat(
-            self->st->tree_warning, 1,
-            "cannot watch %R: the inotify watch limit "
-            "(/proc/sys/fs/inotify/max_user_watches) is reached with %zu "
-            "watches in this watcher",
-            path, ino_watch_count(&self->core));
-    }
-    else {
-        rc = PyErr_WarnFormat(self->st->tree_warning, 1,
-                              "cannot watch %R: %s", path,
-                              strerror(ev->error));
-    }
-    Py_DECREF(path);
-    return rc;
-}
-
-/* Returns a new reference to the next Event, or NULL: with an exception
- * set on error, without one when nothing is queued. */
-PyObject *
-watcher_take_event(WatcherObject *self)
-{
-    PyObject *event;
-    ino_event ev;
-
-    if (PyList_GET_SIZE(self->returned) > 0) {
-        event = Py_NewRef(PyList_GET_ITEM(self->returned, 0));
-        if (PyList_SetSlice(self->returned, 0, 1, NULL) < 0) {
-            Py_DECREF(event);
-            return NULL;
-        }
-        return event;
-    }
-    while (ino_next(&self->core, &ev)) {
-        if (ev.error > 0) {
-            /* Not an event: part of a tree could not be watched. */
-            if (warn_tree_error(self, &ev) < 0) {
-                return NULL;
-            }
-            continue;
-        }
-        event = event_from_core(self, &ev);
-        watcher_maybe_resume(self);
-        return event;
-    }
-    return NULL;
-}
-
-/* Puts an Event back at the head of the queue (a new reference is taken).
- */
-int
-watcher_give_back(WatcherObject *self, PyObject *event)
-{
-    if (self->closed) {
-        return 0;
-    }
-    return PyList_Insert(self->returned, 0, event);
-}
-
-int
-watcher_drop_waiter(WatcherObject *self, WaiterObject *w)
-{
-    Py_ssize_t i, n = PyList_GET_SIZE(self->waiters);
-
-    for (i = 0; i < n; i++) {
-        if (PyList_GET_ITEM(self->waiters, i) == (PyObject *)w) {
-            return PyList_SetSlice(self->waiters, i, i + 1, NULL);
-        }
-    }
-    return 0;
-}
-
-/* Hands one event to each waiter, oldest first, while both last. */
-int
-watcher_serve(WatcherObject *self)
-{
-    while (PyList_GET_SIZE(self->waiters) > 0) {
-        WaiterObject *w = (WaiterObject *)Py_NewRef(
-            PyList_GET_ITEM(self->waiters, 0));
-        PyObject *event = NULL;
-        int done = waiter_is_done(w);
-
-        if (done == 0) {
-            event = watcher_take_event(self);
-            if (event == NULL) {
-                Py_DECREF(w);
-                return PyErr_Occurred() ? -1 : 0;
-            }
-        }
-        if (done < 0 || watcher_drop_waiter(self, w) < 0 ||
-            (event != NULL && waiter_wake(w, WAKE_EVENT, event) < 0)) {
-            if (event != NULL && watcher_give_back(self, event) < 0) {
-                PyErr_WriteUnraisable((PyObject *)self);
-            }
-            Py_XDECREF(event);
-            Py_DECREF(w);
-            return -1;
-        }
-        Py_DECREF(w);
-    }
-    return 0;
-}
-
-/* Returns a new reference to the next Event when no live waiter is ahead
- * of the caller, polling the kernel when our queue is empty (unless
- * read_kernel is 0); NULL without an exception when there is none for the
- * caller. */
-PyObject *
-watcher_poll(WatcherObject *self, int read_kernel)
-{
-    PyObject *event;
-
-    if (watcher_forget_dead_waiters(self) < 0) {
-        return NULL;
-    }
-    if (PyList_GET_SIZE(self->waiters) > 0) {
-        /* Earlier waiters go first; serving also drops cancelled ones. */
-        if (watcher_serve(self) < 0 ||
-            (read_kernel && PyList_GET_SIZE(self->waiters) > 0 &&
-             (watcher_read(self) < 0 || watcher_serve(self) < 0))) {
-            return NULL;
-        }
-        if (PyList_GET_SIZE(self->waiters) > 0) {
-            return NULL;
-        }
-    }
-    event = watcher_take_event(self);
-    if (event == NULL && read_kernel && !PyErr_Occurred() &&
-        watcher_read(self) == 0) {
-        event = watcher_take_event(self);
-    }
-    return event;
-}
-
-static PyObject *
-watcher_on_readable(WatcherObject *self)
-{
-    if (self->closed) {
-        Py_RETURN_NONE;
-    }
-    if (watcher_read(self) < 0 || watcher_serve(self) < 0) {
-        return NULL;
-    }
-    if (ino_full(&self->core) && watcher_stop_reading(self) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return self->closed ? inotipy_raise_closed(self->st) : 0;
 }
 
 /* ---- construction and closing ----------------------------------------- */
@@ -471,44 +31,15 @@ watcher_open(WatcherObject *self, size_t max_queued)
     int rc = ino_open(&self->core, max_queued);
 
     if (rc == -EMFILE) {
-        /* An OSError with its errno, as for every other failure. */
-        PyObject *exc = PyObject_CallFunction(
-            PyExc_OSError, "is", EMFILE,
+        return inotipy_raise_oserror(
+            EMFILE, NULL,
             "cannot create an inotify instance: too many open files, or "
             "/proc/sys/fs/inotify/max_user_instances reached");
-        if (exc != NULL) {
-            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-            Py_DECREF(exc);
-        }
-        return -1;
     }
     if (rc < 0) {
-        errno = -rc;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return inotipy_raise_errno(rc, NULL);
     }
-    self->fd_shown = ino_fd(&self->core);
-    return 0;
-}
-
-static int
-parse_flags(PyObject *obj)
-{
-    long flags = PyLong_AsLong(obj);
-
-    if (flags == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (flags & ~(long)(O_CLOEXEC | O_NONBLOCK)) {
-        /* PyUnicode_FromFormat() takes %lx only from Python 3.12 on. */
-        char hex[24];
-
-        snprintf(hex, sizeof hex, "%#lx", (unsigned long)flags);
-        PyErr_Format(PyExc_ValueError,
-                     "flags may hold only IN.CLOEXEC and IN.NONBLOCK, "
-                     "not %s", hex);
-        return -1;
-    }
+    self->closed = 0;
     return 0;
 }
 
@@ -520,7 +51,6 @@ watcher_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_ssize_t max_queued = INO_DEFAULT_MAX_QUEUED;
     inotipy_state *st = inotipy_state_of_type(type);
     WatcherObject *self;
-    ReaderObject *reader;
 
     if (st == NULL ||
         !PyArg_ParseTupleAndKeywords(args, kwds, "|O!O$n:Watcher", kwlist,
@@ -528,7 +58,7 @@ watcher_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                                      &max_queued)) {
         return NULL;
     }
-    if ((flags != NULL && parse_flags(flags) < 0)) {
+    if (flags != NULL && inotipy_parse_flags(flags) < 0) {
         return NULL;
     }
     if (max_queued < 1) {
@@ -539,22 +69,25 @@ watcher_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL) {
         return NULL;
     }
-    self->core.fd = -1;
     self->st = st;
-    self->waiters = PyList_New(0);
-    self->returned = PyList_New(0);
-    reader = PyObject_New(ReaderObject, st->reader_type);
-    if (reader != NULL) {
-        reader->watcher = self;
-        self->reader = (PyObject *)reader;
+    /* Closed until the core is open: a watcher that fails half-made is
+     * neither warned about nor closed by its finalizer.  ino_open() comes
+     * first because it leaves a core that ino_close() accepts, failed or
+     * not, and dealloc closes it. */
+    self->closed = 1;
+    if (watcher_open(self, (size_t)max_queued) < 0) {
+        goto fail;
     }
-    if (self->waiters == NULL || self->returned == NULL || reader == NULL ||
-        watcher_open(self, (size_t)max_queued) < 0) {
+    self->waiters = PyList_New(0);
+    self->given_back = PyList_New(0);
+    self->reader = loop_reader_new(self, queue_on_readable);
+    if (self->waiters == NULL || self->given_back == NULL ||
+        self->reader == NULL) {
         goto fail;
     }
     if (loop != Py_None) {
         self->loop = Py_NewRef(loop);
-        if (watcher_start_reading(self) < 0) {
+        if (loop_start_reading(self) < 0) {
             goto fail;
         }
     }
@@ -566,8 +99,9 @@ fail:
 }
 
 /* Drops the table's references to the live Watches, marking them invalid.
- * Returns them in a list (new reference) so the caller can release them
- * once the watcher is in a consistent state, or NULL on error. */
+ * Returns them in a list (new reference), so that the caller releases them
+ * once the watcher is in a consistent state; or NULL with an exception
+ * when no list could be made, the references then dropped here. */
 static PyObject *
 watcher_detach_watches(WatcherObject *self)
 {
@@ -575,81 +109,78 @@ watcher_detach_watches(WatcherObject *self)
     ino_entry *e;
     size_t pos = 0;
 
-    if (held == NULL) {
-        return NULL;
-    }
     while ((e = ino_table_next(&self->core.table, &pos)) != NULL) {
-        WatchObject *w = (WatchObject *)e->udata;
-        if (w == NULL) {
+        WatchObject *watch = (WatchObject *)e->udata;
+
+        if (watch == NULL) {
             continue;
         }
-        w->valid = 0;
+        watch->valid = 0;
         e->udata = NULL;
-        /* On failure the reference is dropped here instead of later. */
-        if (PyList_Append(held, (PyObject *)w) < 0) {
-            PyErr_Clear();
+        if (held != NULL && PyList_Append(held, (PyObject *)watch) < 0) {
+            PyErr_Clear();      /* the reference is dropped here instead */
         }
-        Py_DECREF(w);
+        Py_DECREF(watch);
     }
     return held;
 }
 
-/* Wakes every waiter with WAKE_CLOSED; they raise WatcherClosedError (or
- * end an async for). */
-static void
-watcher_wake_all_closed(WatcherObject *self)
+/* Closes the core without the GIL: close(2) of an inotify descriptor with
+ * watches waits for an RCU grace period, milliseconds long
+ * (docs/guarantees.md).
+ *
+ * Re-entrancy: while the GIL is released, other threads run, and may use
+ * this watcher, its Watches and its waiters.  They cannot reach the core:
+ * `closed` was set under the GIL before, and every path to the core checks
+ * it first (watcher_raise_if_closed() in the methods, the getters, the
+ * Watch methods through live_watcher(), queue.c and loop.c, traverse and
+ * clear).  A second close() returns at once.  This thread cannot re-enter,
+ * as it runs no Python code until the GIL is back.  The table holds no
+ * Python object any more (the caller detached the Watches), so ino_close()
+ * frees only C memory. */
+static int
+watcher_close_core(WatcherObject *self)
 {
-    PyObject *waiters = self->waiters;
-    Py_ssize_t i;
+    int rc;
 
-    self->waiters = PyList_New(0);
-    if (self->waiters == NULL) {
-        PyErr_WriteUnraisable((PyObject *)self);
-        self->waiters = waiters;
-        return;
-    }
-    for (i = 0; i < PyList_GET_SIZE(waiters); i++) {
-        WaiterObject *w = (WaiterObject *)PyList_GET_ITEM(waiters, i);
-        if (waiter_is_done(w) == 0 && waiter_wake(w, WAKE_CLOSED, NULL) < 0) {
-            PyErr_WriteUnraisable((PyObject *)w);
-        }
-        PyErr_Clear();
-    }
-    Py_DECREF(waiters);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ino_close(&self->core);
+    Py_END_ALLOW_THREADS
+    return rc;
 }
 
 static PyObject *
 watcher_close(WatcherObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *held;
-    int failed, rc;
+    int rc;
 
     if (self->closed) {
         Py_RETURN_NONE;
     }
+    /* First: what the steps below call out to finds the watcher closed. */
     self->closed = 1;
-    failed = self->loop != NULL && watcher_stop_reading(self) < 0;
-    if (failed) {
+    if (self->loop != NULL && loop_stop_reading(self) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
-    if (watcher_forget_dead_waiters(self) < 0) {
+    if (loop_forget_dead_waiters(self) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
-    watcher_wake_all_closed(self);
-    if (PyList_SetSlice(self->returned, 0, PyList_GET_SIZE(self->returned),
-                        NULL) < 0) {
+    queue_wake_all_closed(self);
+    if (PyList_SetSlice(self->given_back, 0,
+                        PyList_GET_SIZE(self->given_back), NULL) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
     held = watcher_detach_watches(self);
-    rc = ino_close(&self->core);
+    rc = watcher_close_core(self);
     Py_CLEAR(self->loop);
     Py_XDECREF(held);
     if (held == NULL) {
         return NULL;
     }
     if (rc < 0) {
-        errno = -rc;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        inotipy_raise_errno(rc, NULL);
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -666,6 +197,7 @@ watcher_finalize(WatcherObject *self)
                                   "unclosed inotipy watcher %R", self) < 0) {
             PyErr_WriteUnraisable((PyObject *)self);
         }
+        /* The C close(), not a subclass's: the descriptor must go. */
         r = watcher_close(self, NULL);
         if (r == NULL) {
             PyErr_WriteUnraisable((PyObject *)self);
@@ -685,9 +217,13 @@ watcher_traverse(WatcherObject *self, visitproc visit, void *arg)
     Py_VISIT(self->loop);
     Py_VISIT(self->reader);
     Py_VISIT(self->waiters);
-    Py_VISIT(self->returned);
-    Py_VISIT(self->spare);
-    while ((e = ino_table_next(&self->core.table, &pos)) != NULL) {
+    Py_VISIT(self->given_back);
+    Py_VISIT(self->spare_waiter);
+    /* A collection in another thread may run while close() has the core
+     * without the GIL: once closed, the table is not ours to walk.  Not
+     * visiting is safe, as unvisited objects only look reachable. */
+    while (!self->closed &&
+           (e = ino_table_next(&self->core.table, &pos)) != NULL) {
         Py_VISIT((PyObject *)e->udata);
     }
     return 0;
@@ -696,34 +232,41 @@ watcher_traverse(WatcherObject *self, visitproc visit, void *arg)
 static int
 watcher_clear(WatcherObject *self)
 {
-    PyObject *held = watcher_detach_watches(self);
+    /* Once closed, close() has detached the Watches already. */
+    if (!self->closed) {
+        PyObject *held = watcher_detach_watches(self);
 
-    if (held == NULL) {
-        PyErr_Clear();
+        if (held == NULL) {
+            PyErr_Clear();
+        }
+        Py_XDECREF(held);
     }
-    Py_XDECREF(held);
     Py_CLEAR(self->loop);
     Py_CLEAR(self->waiters);
-    Py_CLEAR(self->returned);
-    Py_CLEAR(self->spare);
+    Py_CLEAR(self->given_back);
+    Py_CLEAR(self->spare_waiter);
     return 0;
 }
 
+/* As CPython's own types with a finalizer: the finalizer (which closes)
+ * runs while the object is still tracked, so a resurrected watcher stays
+ * tracked; then untrack, clear, free, and drop the heap type's
+ * reference. */
 static void
 watcher_dealloc(WatcherObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
 
-    PyObject_GC_UnTrack(self);
     if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
         return;                 /* resurrected */
     }
-    if (self->reader != NULL) {
-        ((ReaderObject *)self->reader)->watcher = NULL;
-        Py_CLEAR(self->reader);
-    }
+    PyObject_GC_UnTrack(self);
+    loop_reader_detach(self);
+    Py_CLEAR(self->reader);
     watcher_clear(self);
-    ino_close(&self->core);
+    /* close() has run, unless watcher_new() failed after ino_open(): this
+     * closes what it opened (a no-op otherwise). */
+    (void)ino_close(&self->core);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -751,10 +294,16 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
         Py_XDECREF(path);
         return NULL;
     }
+    /* os.fspath() may run __fspath__, which may close the watcher. */
+    if (watcher_raise_if_closed(self) < 0) {
+        Py_DECREF(path);
+        Py_DECREF(fsname);
+        return NULL;
+    }
     rc = ino_add_watch(&self->core, PyBytes_AS_STRING(fsname), mask, &e);
     Py_DECREF(fsname);
     if (rc < 0) {
-        raise_watch_error(self, rc, path, ino_watch_count(&self->core));
+        inotipy_raise_watch_error(rc, path, ino_watch_count(&self->core));
         Py_DECREF(path);
         return NULL;
     }
@@ -774,44 +323,34 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
     return watch;
 }
 
-/* Converts exclude globs (str, bytes or PathLike each) into an array of C
- * strings pointing into *holder (a new list of bytes); returns the count or
- * -1. */
-static Py_ssize_t
-parse_excludes(PyObject *exclude, PyObject **holder, const char ***out)
+/* Adds the tree and makes its root's Watch; returns a new reference. */
+static PyObject *
+add_tree(WatcherObject *self, PyObject *path, PyObject *fsname,
+         uint32_t mask, const char **globs, Py_ssize_t nglobs, int follow)
 {
-    PyObject *seq, *item, *fsname;
-    Py_ssize_t i, n;
+    PyObject *watch;
+    size_t in_use = 0;
+    ino_entry *e;
+    int rc;
 
-    *out = NULL;
-    *holder = NULL;
-    if (PyUnicode_Check(exclude) || PyBytes_Check(exclude)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "exclude must be a collection of globs, not a str");
-        return -1;
+    /* os.fspath() and the globs' __fspath__ may have closed the watcher. */
+    if (watcher_raise_if_closed(self) < 0) {
+        return NULL;
     }
-    seq = PySequence_Fast(exclude, "exclude must be a collection of globs");
-    if (seq == NULL) {
-        return -1;
+    rc = ino_add_tree(&self->core, PyBytes_AS_STRING(fsname), mask, globs,
+                      (size_t)nglobs, follow, &e, &in_use);
+    if (rc < 0) {
+        inotipy_raise_watch_error(rc, path, in_use);
+        return NULL;
     }
-    n = PySequence_Fast_GET_SIZE(seq);
-    *holder = PyList_New(n);
-    *out = PyMem_Calloc((size_t)n + 1, sizeof(char *));
-    if (*holder == NULL || *out == NULL) {
-        Py_DECREF(seq);
-        return -1;
+    watch = watch_new(self, path, e->wd, mask & INO_EVENT_BITS);
+    if (watch == NULL) {
+        ino_rm_watch(&self->core, e->wd);
+        return NULL;
     }
-    for (i = 0; i < n; i++) {
-        item = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyUnicode_FSConverter(item, &fsname)) {
-            Py_DECREF(seq);
-            return -1;
-        }
-        PyList_SET_ITEM(*holder, i, fsname);
-        (*out)[i] = PyBytes_AS_STRING(fsname);
-    }
-    Py_DECREF(seq);
-    return n;
+    ((WatchObject *)watch)->is_tree = 1;
+    e->udata = Py_NewRef(watch);    /* the table's reference */
+    return watch;
 }
 
 static PyObject *
@@ -822,11 +361,9 @@ watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
     PyObject *pathname, *maskobj = NULL, *exclude = NULL, *path = NULL;
     PyObject *fsname = NULL, *holder = NULL, *watch = NULL;
     const char **globs = NULL;
-    int follow = 0, rc;
+    int follow = 0;
     uint32_t mask = INO_EVENT_BITS;
     Py_ssize_t nglobs = 0;
-    size_t in_use = 0;
-    ino_entry *e;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$Op:watch_tree",
                                      kwlist, &pathname, &maskobj, &exclude,
@@ -837,54 +374,19 @@ watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (exclude != NULL &&
-        (nglobs = parse_excludes(exclude, &holder, &globs)) < 0) {
+        (nglobs = inotipy_parse_excludes(exclude, &holder, &globs)) < 0) {
         goto done;
     }
     path = PyOS_FSPath(pathname);
-    if (path == NULL || !PyUnicode_FSConverter(path, &fsname)) {
-        goto done;
+    if (path != NULL && PyUnicode_FSConverter(path, &fsname)) {
+        watch = add_tree(self, path, fsname, mask, globs, nglobs, follow);
     }
-    rc = ino_add_tree(&self->core, PyBytes_AS_STRING(fsname), mask, globs,
-                      (size_t)nglobs, follow, &e, &in_use);
-    if (rc < 0) {
-        raise_watch_error(self, rc, path, in_use);
-        goto done;
-    }
-    watch = watch_new(self, path, e->wd, mask & INO_EVENT_BITS);
-    if (watch == NULL) {
-        ino_rm_watch(&self->core, e->wd);
-        goto done;
-    }
-    ((WatchObject *)watch)->is_tree = 1;
-    e->udata = Py_NewRef(watch);    /* the table's reference */
 done:
     Py_XDECREF(path);
     Py_XDECREF(fsname);
     Py_XDECREF(holder);
     PyMem_Free(globs);
     return watch;
-}
-
-/* Parses a get() timeout: None is none (-1); negative polls like 0. */
-static int
-parse_timeout(PyObject *obj, double *timeout)
-{
-    double t;
-
-    if (obj == NULL || obj == Py_None) {
-        *timeout = -1;
-        return 0;
-    }
-    t = PyFloat_AsDouble(obj);
-    if (t == -1.0 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (t != t) {
-        PyErr_SetString(PyExc_ValueError, "timeout must not be NaN");
-        return -1;
-    }
-    *timeout = t < 0 ? 0 : (t == Py_HUGE_VAL ? -1 : t);
-    return 0;
 }
 
 static PyObject *
@@ -895,7 +397,7 @@ watcher_get(WatcherObject *self, PyObject *args, PyObject *kwds)
     double timeout;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get", kwlist, &obj) ||
-        parse_timeout(obj, &timeout) < 0) {
+        inotipy_parse_timeout(obj, &timeout) < 0) {
         return NULL;
     }
     return waiter_new(self, timeout, 0);
@@ -905,26 +407,71 @@ static PyObject *
 watcher_get_nowait(WatcherObject *self, PyObject *Py_UNUSED(ignored))
 {
     PyObject *event;
+    int rc;
 
     if (watcher_raise_if_closed(self) < 0) {
         return NULL;
     }
-    event = watcher_poll(self, 1);
-    if (event == NULL && !PyErr_Occurred()) {
-        Py_RETURN_NONE;
+    rc = queue_poll(self, POLL_READ_KERNEL, &event);
+    if (rc < 0) {
+        return NULL;
     }
-    return event;
+    return rc > 0 ? event : Py_NewRef(Py_None);
+}
+
+/* The next Event of a batch.  Once a read of this batch saw the kernel's
+ * queue empty, what came after it is for the next call: no read only to
+ * hear EAGAIN. */
+static int
+batch_next(WatcherObject *self, int *read_kernel, PyObject **out)
+{
+    int rc = queue_poll(self, POLL_QUEUE_ONLY, out);
+
+    if (rc != 0 || !*read_kernel) {
+        return rc;
+    }
+    rc = queue_poll(self, POLL_READ_KERNEL, out);
+    /* Polling called out, and the watcher may be closed now. */
+    *read_kernel = !self->closed && !ino_drained(&self->core);
+    return rc;
 }
 
 /* Every event that is ready (the kernel polled), at most max_events. */
+static PyObject *
+batch_take(WatcherObject *self, Py_ssize_t max_events)
+{
+    PyObject *list, *event;
+    int gc_was_on, read_kernel = 1, rc = 1;
+
+    /* The list keeps every Event alive until it returns: with the
+     * collector on, a large batch would be traversed again and again. */
+    gc_was_on = PyGC_Disable();
+    list = PyList_New(0);
+    while (list != NULL && PyList_GET_SIZE(list) < max_events &&
+           (rc = batch_next(self, &read_kernel, &event)) > 0) {
+        if (PyList_Append(list, event) < 0) {
+            /* Keep the event for the next caller rather than lose it. */
+            queue_give_back_on_error(self, event);
+            Py_CLEAR(list);
+        }
+        Py_DECREF(event);
+    }
+    if (rc < 0) {
+        Py_CLEAR(list);
+    }
+    if (gc_was_on) {
+        PyGC_Enable();
+    }
+    return list;
+}
+
 static PyObject *
 watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
                          PyObject *kwds)
 {
     static char *kwlist[] = {"max_events", NULL};
     Py_ssize_t max_events = PY_SSIZE_T_MAX;
-    PyObject *list, *event, *limit = Py_None;
-    int gc_was_on, read_kernel = 1;
+    PyObject *limit = Py_None;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get_batch_nowait",
                                      kwlist, &limit) ||
@@ -941,243 +488,7 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
         PyErr_SetString(PyExc_ValueError, "max_events must not be negative");
         return NULL;
     }
-    /* The list keeps every Event alive until it returns: with the
-     * collector on, a large batch would be traversed again and again. */
-    gc_was_on = PyGC_Disable();
-    list = PyList_New(0);
-    while (list != NULL && PyList_GET_SIZE(list) < max_events) {
-        /* Once a read of this call saw the kernel's queue empty, what
-         * came after it is for the next call: no read only to hear
-         * EAGAIN. */
-        event = watcher_poll(self, 0);
-        if (event == NULL && read_kernel && !PyErr_Occurred()) {
-            event = watcher_poll(self, 1);
-            read_kernel = !ino_drained(&self->core);
-        }
-        if (event == NULL) {
-            if (PyErr_Occurred()) {
-                Py_CLEAR(list);
-            }
-            break;
-        }
-        if (PyList_Append(list, event) < 0) {
-            /* Keep the event for the next caller rather than lose it. */
-            if (watcher_give_back(self, event) < 0) {
-                PyErr_WriteUnraisable((PyObject *)self);
-            }
-            Py_CLEAR(list);
-        }
-        Py_DECREF(event);
-    }
-    if (gc_was_on) {
-        PyGC_Enable();
-    }
-    return list;
-}
-
-/* ---- change sets (awatch) ---------------------------------------------- */
-
-/* Which of the three kinds an event's mask is: 0 added, 1 modified, 2
- * deleted, -1 none (opens, reads, IGNORED). */
-static int
-change_kind(uint32_t mask)
-{
-    if (mask & (IN_CREATE | IN_MOVED_TO)) {
-        return 0;
-    }
-    if (mask & (IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF |
-                IN_UNMOUNT)) {
-        return 2;
-    }
-    if (mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE)) {
-        return 1;
-    }
-    return -1;
-}
-
-/* Adds (kinds[kind], watch path joined with name) to the set.  As in
- * watchfiles, a path added in this set is not also reported modified. */
-static int
-add_change(PyObject *changes, PyObject *const *kinds, int kind,
-           WatchObject *watch, PyObject *name)
-{
-    PyObject *path, *item;
-    int rc = 0;
-
-    if (kind < 0 || watch == NULL) {
-        return 0;
-    }
-    path = event_join(watch->pathname, name);
-    if (path == NULL) {
-        return -1;
-    }
-    if (kind == 1) {
-        item = PyTuple_Pack(2, kinds[0], path);
-        rc = item == NULL ? -1 : PySet_Contains(changes, item);
-        Py_XDECREF(item);
-    }
-    if (rc != 0) {
-        Py_DECREF(path);
-        return rc < 0 ? -1 : 0;
-    }
-    item = PyTuple_Pack(2, kinds[kind], path);
-    Py_DECREF(path);
-    if (item == NULL) {
-        return -1;
-    }
-    rc = PySet_Add(changes, item);
-    Py_DECREF(item);
-    return rc;
-}
-
-/* Adds one Event object (the one get() returned, or one given back). */
-static int
-add_event_change(PyObject *changes, PyObject *const *kinds, PyObject *obj,
-                 int *overflowed)
-{
-    EventObject *e = (EventObject *)obj;
-    PyObject *w = e->watch;
-
-    if (e->mask & IN_Q_OVERFLOW) {
-        *overflowed = 1;
-        return 0;
-    }
-    if (w == NULL || w == Py_None || e->pathname == NULL) {
-        return 0;
-    }
-    return add_change(changes, kinds, change_kind(e->mask),
-                      (WatchObject *)w, e->pathname);
-}
-
-/* Adds one core event without making an Event for it. */
-static int
-add_core_change(WatcherObject *self, PyObject *changes,
-                PyObject *const *kinds, const ino_event *ev,
-                int *overflowed)
-{
-    WatchObject *watch = (WatchObject *)ev->udata;
-    PyObject *name;
-    int kind = change_kind(ev->mask), rc = 0;
-
-    if (ev->mask & IN_Q_OVERFLOW) {
-        *overflowed = 1;
-    }
-    else if (kind >= 0 && watch != NULL) {
-        name = ev->name_len == 0
-                   ? Py_NewRef(watch->is_bytes ? self->st->empty_bytes
-                                               : self->st->empty_str)
-                   : event_decode_name(watch, ev->name, ev->name_len);
-        rc = name == NULL ? -1
-                          : add_change(changes, kinds, kind, watch, name);
-        Py_XDECREF(name);
-    }
-    if (watch != NULL && ev->released) {
-        /* IN_IGNORED: the table's reference to the Watch is ours. */
-        watch->valid = 0;
-        Py_DECREF(watch);
-    }
-    return rc;
-}
-
-/* _take_changes(changes, added, modified, deleted, first=None, /)
- * Moves every event that is ready (the kernel polled, as
- * get_batch_nowait() does; earlier get() waiters are served first) into
- * the set as (kind, path) tuples, and first (an Event) with them.
- * Returns (events taken, whether IN_Q_OVERFLOW was among them). */
-static PyObject *
-watcher_take_changes(WatcherObject *self, PyObject *const *args,
-                     Py_ssize_t nargs)
-{
-    PyObject *changes, *first = Py_None, *event;
-    PyObject *kinds[3];
-    Py_ssize_t taken = 0;
-    int overflowed = 0, read_kernel = 1;
-    ino_event ev;
-
-    if (nargs < 4 || nargs > 5) {
-        PyErr_SetString(PyExc_TypeError,
-                        "_take_changes(changes, added, modified, deleted, "
-                        "first=None)");
-        return NULL;
-    }
-    changes = args[0];
-    kinds[0] = args[1];
-    kinds[1] = args[2];
-    kinds[2] = args[3];
-    if (nargs == 5) {
-        first = args[4];
-    }
-    if (!PySet_Check(changes)) {
-        PyErr_SetString(PyExc_TypeError, "changes must be a set");
-        return NULL;
-    }
-    if (first != Py_None) {
-        if (!PyObject_TypeCheck(first, self->st->event_type)) {
-            PyErr_SetString(PyExc_TypeError, "first must be an Event");
-            return NULL;
-        }
-        if (add_event_change(changes, kinds, first, &overflowed) < 0) {
-            return NULL;
-        }
-        taken++;
-    }
-    if (watcher_raise_if_closed(self) < 0 || watcher_serve(self) < 0) {
-        return NULL;
-    }
-    for (;;) {
-        /* A warning filter, or the kinds' __hash__ and __eq__, run Python
-         * code that may have closed the watcher: then stop here. */
-        if (self->closed || PyList_GET_SIZE(self->waiters) > 0) {
-            break;              /* or a get() still waits: it goes first */
-        }
-        if (PyList_GET_SIZE(self->returned) > 0) {
-            event = watcher_take_event(self);
-            if (event == NULL) {
-                return NULL;
-            }
-            if (add_event_change(changes, kinds, event, &overflowed) < 0) {
-                /* Keep the event for the next caller rather than lose it;
-                 * the error that stopped us is the one to raise. */
-                inotipy_saved_error saved;
-
-                inotipy_error_save(&saved);
-                if (watcher_give_back(self, event) < 0) {
-                    PyErr_WriteUnraisable((PyObject *)self);
-                }
-                inotipy_error_restore(&saved);
-                Py_DECREF(event);
-                return NULL;
-            }
-            Py_DECREF(event);
-            taken++;
-            continue;
-        }
-        if (ino_next(&self->core, &ev)) {
-            if (ev.error > 0) {
-                if (warn_tree_error(self, &ev) < 0) {
-                    return NULL;
-                }
-                continue;
-            }
-            if (add_core_change(self, changes, kinds, &ev, &overflowed) < 0) {
-                return NULL;
-            }
-            watcher_maybe_resume(self);
-            taken++;
-            continue;
-        }
-        if (!read_kernel) {
-            break;
-        }
-        if (watcher_read(self) < 0) {
-            return NULL;
-        }
-        read_kernel = !ino_drained(&self->core);
-        if (!ino_pending(&self->core)) {
-            break;
-        }
-    }
-    return Py_BuildValue("nO", taken, overflowed ? Py_True : Py_False);
+    return batch_take(self, max_events);
 }
 
 static PyObject *
@@ -1202,10 +513,12 @@ watcher_live_watches(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     ino_entry *e;
     size_t pos = 0;
 
-    while (list != NULL &&
+    while (list != NULL && !self->closed &&
            (e = ino_table_next(&self->core.table, &pos)) != NULL) {
-        WatchObject *w = (WatchObject *)e->udata;
-        if (w != NULL && w->valid && PyList_Append(list, (PyObject *)w) < 0) {
+        WatchObject *watch = (WatchObject *)e->udata;
+
+        if (watch != NULL && watch->valid &&
+            PyList_Append(list, (PyObject *)watch) < 0) {
             Py_CLEAR(list);
         }
     }
@@ -1224,15 +537,27 @@ watcher_enter(WatcherObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 watcher_exit(WatcherObject *self, PyObject *args)
 {
+    /* close() by name, so that a subclass's close() runs (as epoll's
+     * __exit__ does); its result is not ours to return, as a true one
+     * would swallow the exception. */
+    PyObject *r = PyObject_CallMethodNoArgs((PyObject *)self,
+                                            self->st->s_close);
+
     (void)args;
-    return watcher_close(self, NULL);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    Py_RETURN_NONE;
 }
+
+/* ---- getters: all derived from `closed` while it is set ---------------- */
 
 static PyObject *
 watcher_get_fd(WatcherObject *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromLong(ino_fd(&self->core));
+    return PyLong_FromLong(self->closed ? -1 : ino_fd(&self->core));
 }
 
 static PyObject *
@@ -1253,14 +578,20 @@ static PyObject *
 watcher_get_queued(WatcherObject *self, void *closure)
 {
     (void)closure;
+    if (self->closed) {
+        return PyLong_FromLong(0);
+    }
     return PyLong_FromSize_t(ino_queued(&self->core) +
-                             (size_t)PyList_GET_SIZE(self->returned));
+                             (size_t)PyList_GET_SIZE(self->given_back));
 }
 
 static PyObject *
 watcher_get_watch_count(WatcherObject *self, void *closure)
 {
     (void)closure;
+    if (self->closed) {
+        return PyLong_FromLong(0);
+    }
     return PyLong_FromSize_t(ino_watch_count(&self->core));
 }
 
@@ -1268,9 +599,11 @@ static PyObject *
 watcher_get_max_queued(WatcherObject *self, void *closure)
 {
     (void)closure;
+    /* The bound is kept after close(), as before: ino_open() sets it and
+     * nothing writes it again, ino_close() included, so this read is safe
+     * even while close() runs without the GIL. */
     return PyLong_FromSize_t(ino_max_queued(&self->core));
 }
-
 static PyMethodDef watcher_methods[] = {
     {"watch", (PyCFunction)(void (*)(void))watcher_watch,
      METH_VARARGS | METH_KEYWORDS,
@@ -1293,7 +626,7 @@ static PyMethodDef watcher_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "get_batch_nowait($self, /, max_events=None)\n--\n\nEvery Event that "
      "is ready (the kernel is polled), at most max_events, as a list."},
-    {"_take_changes", (PyCFunction)(void (*)(void))watcher_take_changes,
+    {"_take_changes", (PyCFunction)(void (*)(void))changes_take,
      METH_FASTCALL, NULL},
     {"close", (PyCFunction)watcher_close, METH_NOARGS,
      "close($self, /)\n--\n\nCloses the watcher; idempotent.  Waiting "
@@ -1347,11 +680,5 @@ static PyType_Spec watcher_spec = {
 int
 watcher_init_type(PyObject *module, inotipy_state *st)
 {
-    PyObject *type = PyType_FromModuleAndSpec(module, &reader_spec, NULL);
-
-    if (type == NULL) {
-        return -1;
-    }
-    st->reader_type = (PyTypeObject *)type;
     return inotipy_types_add(module, &watcher_spec, NULL, &st->watcher_type);
 }

@@ -140,18 +140,29 @@ async def _scenario_watchers(d: Path) -> tuple[Callable[[int], Awaitable[None]],
 
     async def body(n: int) -> None:
         for i in range(n):
-            if i % 4 == 0:
+            if i % 5 == 0:
                 with Watcher() as w:
                     w.watch(path, IN.CREATE)
                     assert await w.get(0) is None
-            elif i % 4 == 1:
+            elif i % 5 == 1:
                 async with Watcher.create(loop=loop) as w:
                     w.watch(path, IN.CREATE)
                     assert await w.get(1e-4) is None  # binds, arms a timer
-            elif i % 4 == 2:
+            elif i % 5 == 2:
                 w = Watcher()
                 w.watch(os.fsencode(path), IN.CREATE)
                 w.close()
+                w.close()
+            elif i % 5 == 3:
+                # close(2) fails (the descriptor was closed behind the
+                # watcher's back): the Watch and the core go all the same.
+                w = Watcher()
+                w.watch(path, IN.CREATE)
+                os.close(w.fileno())
+                try:
+                    w.close()
+                except OSError:
+                    pass
                 w.close()
             else:
                 # Dropped open: the finalizer warns and closes.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import gc
 import inspect
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -139,6 +141,106 @@ def test_close_is_idempotent_and_closes_the_fd() -> None:
     assert _is_closed_fd(fd)
     watcher.close()
     assert watcher.closed is True
+
+
+def test_a_failing_close_raises_once_and_still_closes(tmp_dir: Path) -> None:
+    watcher = Watcher.create()
+    watch = watcher.watch(tmp_dir, IN.CREATE)
+    # Closed behind the watcher's back, its descriptor makes close(2) fail
+    # with EBADF: the one real way to see close(2) fail.
+    os.close(watcher.fileno())
+    with pytest.raises(OSError) as info:
+        watcher.close()
+    assert info.value.errno == errno.EBADF
+    # Closed all the same: the watches are released, and the number is
+    # not closed a second time (it may belong to someone else by now).
+    assert watcher.closed is True
+    assert watcher.fd == -1
+    assert watch.valid is False
+    assert watcher.watches == []
+    watcher.close()
+    with pytest.raises(WatcherClosedError):
+        watcher.fileno()
+
+
+def test_with_calls_a_subclass_close() -> None:
+    calls = []
+
+    class Closing(Watcher):
+        def close(self) -> None:
+            calls.append(self.closed)
+            super().close()
+
+    with Closing() as watcher:
+        pass
+    assert calls == [False]
+    assert watcher.closed
+
+
+def test_with_does_not_swallow_what_a_subclass_close_returns() -> None:
+    class TrueClose(Watcher):
+        def close(self) -> bool:  # type: ignore[override]
+            super().close()
+            return True
+
+    with pytest.raises(KeyError):
+        with TrueClose():
+            raise KeyError
+
+
+def test_closed_and_fd_agree_while_close_runs() -> None:
+    seen = []
+
+    class Loop(asyncio.SelectorEventLoop):
+        def remove_reader(self, fd):  # type: ignore[no-untyped-def]
+            # close() calls out while it runs: the watcher is closed.
+            seen.append((watcher.closed, watcher.fd, watcher.queued))
+            return super().remove_reader(fd)
+
+    loop = Loop()
+    try:
+        watcher = Watcher(loop=loop)
+        watcher.close()
+    finally:
+        loop.close()
+    assert seen == [(True, -1, 0)]
+
+
+def test_other_threads_use_the_watcher_while_close_has_no_gil(
+    tmp_path: Path,
+) -> None:
+    # close(2) waits an RCU grace period with watches held, and close()
+    # lets other threads run meanwhile: what they can reach must not be
+    # the core being freed (the getters, the Watches, the collector's
+    # traverse).
+    dirs = [tmp_path / str(i) for i in range(64)]
+    for d in dirs:
+        d.mkdir()
+    watcher = Watcher.create()
+    watches = [watcher.watch(d, IN.CREATE) for d in dirs]
+    started, stop = threading.Event(), threading.Event()
+    seen = []
+
+    def use() -> None:
+        started.set()
+        while not stop.is_set():
+            seen.append((watcher.fd, watcher.queued, watcher.watch_count))
+            seen.append([w.valid for w in watches[:4]])
+            seen.append(len(watcher.watches))
+            gc.collect()
+
+    thread = threading.Thread(target=use)
+    thread.start()
+    started.wait()
+    try:
+        watcher.close()
+    finally:
+        stop.set()
+        thread.join()
+    assert watcher.closed
+    assert (watcher.fd, watcher.queued, watcher.watch_count) == (-1, 0, 0)
+    assert not any(w.valid for w in watches)
+    assert seen
 
 
 def test_with_closes() -> None:

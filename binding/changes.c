@@ -1,0 +1,264 @@
+/*
+ * changes.c: change sets, the watchfiles-style view awatch() and watch()
+ * give: every ready event folded into a set of (Change, path) tuples,
+ * without making an Event for the core's events.
+ */
+#include <sys/inotify.h>
+
+#include "changes.h"
+
+#include "errors.h"
+#include "event.h"
+#include "loop.h"
+#include "names.h"
+#include "queue.h"
+
+/* The kind of change an event's mask is; the values index kinds[]. */
+typedef enum {
+    CHANGE_NONE = -1,            /* opens, reads, IGNORED: not a change */
+    CHANGE_ADDED,
+    CHANGE_MODIFIED,
+    CHANGE_DELETED,
+    CHANGE_KINDS                 /* how many kinds there are */
+} change_kind;
+
+/* What one _take_changes() call adds to, and what it found. */
+typedef struct {
+    PyObject *changes;           /* the set of (kind, path) tuples */
+    PyObject *kinds[CHANGE_KINDS]; /* the Change members, borrowed */
+    Py_ssize_t taken;            /* events taken */
+    int overflowed;              /* 1 once IN_Q_OVERFLOW was among them */
+} change_set;
+
+static change_kind
+kind_of(uint32_t mask)
+{
+    if (mask & (IN_CREATE | IN_MOVED_TO)) {
+        return CHANGE_ADDED;
+    }
+    if (mask & (IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF |
+                IN_UNMOUNT)) {
+        return CHANGE_DELETED;
+    }
+    if (mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE)) {
+        return CHANGE_MODIFIED;
+    }
+    return CHANGE_NONE;
+}
+
+/* Adds (kinds[kind], watch path joined with name) to the set.  As in
+ * watchfiles, a path added in this set is not also reported modified. */
+static int
+add_change(change_set *set, change_kind kind, WatchObject *watch,
+           PyObject *name)
+{
+    PyObject *path, *item;
+    int rc = 0;
+
+    if (kind == CHANGE_NONE || watch == NULL) {
+        return 0;
+    }
+    path = names_join(watch->pathname, name);
+    if (path == NULL) {
+        return -1;
+    }
+    if (kind == CHANGE_MODIFIED) {
+        item = PyTuple_Pack(2, set->kinds[CHANGE_ADDED], path);
+        rc = item == NULL ? -1 : PySet_Contains(set->changes, item);
+        Py_XDECREF(item);
+    }
+    if (rc != 0) {
+        Py_DECREF(path);
+        return rc < 0 ? -1 : 0;
+    }
+    item = PyTuple_Pack(2, set->kinds[kind], path);
+    Py_DECREF(path);
+    if (item == NULL) {
+        return -1;
+    }
+    rc = PySet_Add(set->changes, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+/* Adds one Event object (the one get() returned, or one given back). */
+static int
+add_event_change(change_set *set, PyObject *obj)
+{
+    EventObject *event = (EventObject *)obj;
+    PyObject *watch = event->watch;
+
+    if (event->mask & IN_Q_OVERFLOW) {
+        set->overflowed = 1;
+        return 0;
+    }
+    if (watch == NULL || watch == Py_None || event->pathname == NULL) {
+        return 0;
+    }
+    return add_change(set, kind_of(event->mask), (WatchObject *)watch,
+                      event->pathname);
+}
+
+/* Adds one core event without making an Event for it. */
+static int
+add_core_change(WatcherObject *watcher, change_set *set,
+                const ino_event *ev)
+{
+    WatchObject *watch = (WatchObject *)ev->udata;
+    change_kind kind = kind_of(ev->mask);
+    PyObject *name;
+    int rc = 0;
+
+    if (ev->mask & IN_Q_OVERFLOW) {
+        set->overflowed = 1;
+    }
+    else if (kind != CHANGE_NONE && watch != NULL) {
+        name = ev->name_len == 0
+                   ? Py_NewRef(watch->is_bytes ? watcher->st->empty_bytes
+                                               : watcher->st->empty_str)
+                   : names_decode(watch, ev->name, ev->name_len);
+        rc = name == NULL ? -1 : add_change(set, kind, watch, name);
+        Py_XDECREF(name);
+    }
+    if (watch != NULL && ev->released) {
+        /* IN_IGNORED: the table's reference to the Watch is ours. */
+        watch->valid = 0;
+        Py_DECREF(watch);
+    }
+    return rc;
+}
+
+/* Moves one given-back Event into the set: 1, 0 when none, -1. */
+static int
+take_given_back_change(WatcherObject *watcher, change_set *set)
+{
+    PyObject *event;
+    int rc = queue_take_given_back(watcher, &event);
+
+    if (rc <= 0) {
+        return rc;
+    }
+    if (add_event_change(set, event) < 0) {
+        /* Keep the event for the next caller rather than lose it. */
+        queue_give_back_on_error(watcher, event);
+        Py_DECREF(event);
+        return -1;
+    }
+    Py_DECREF(event);
+    set->taken++;
+    return 1;
+}
+
+/* Moves one core event into the set: 1, 0 when none, -1. */
+static int
+take_core_change(WatcherObject *watcher, change_set *set)
+{
+    ino_event ev;
+    int rc = queue_next_core(watcher, &ev);
+
+    if (rc <= 0) {
+        return rc;
+    }
+    if (add_core_change(watcher, set, &ev) < 0) {
+        return -1;
+    }
+    loop_maybe_resume(watcher);
+    set->taken++;
+    return 1;
+}
+
+/* Takes every ready event, given-back ones first, then the core's, reading
+ * the kernel until a read sees its queue empty (as get_batch_nowait()). */
+static int
+take_ready_changes(WatcherObject *watcher, change_set *set)
+{
+    int rc, read_kernel = 1;
+
+    for (;;) {
+        /* A warning filter, or the kinds' __hash__ and __eq__, run Python
+         * code that may have closed the watcher: then stop here.  A get()
+         * that still waits goes first: stop for it too. */
+        if (watcher->closed || PyList_GET_SIZE(watcher->waiters) > 0) {
+            return 0;
+        }
+        rc = take_given_back_change(watcher, set);
+        if (rc == 0) {
+            rc = take_core_change(watcher, set);
+        }
+        if (rc < 0) {
+            return -1;
+        }
+        if (rc > 0) {
+            continue;
+        }
+        if (!read_kernel) {
+            return 0;
+        }
+        if (queue_read(watcher) < 0) {
+            return -1;
+        }
+        read_kernel = !ino_drained(&watcher->core);
+        if (!ino_pending(&watcher->core)) {
+            return 0;
+        }
+    }
+}
+
+/* Unpacks (changes, added, modified, deleted, first=None) into set and
+ * *first. */
+static int
+parse_take_args(WatcherObject *watcher, PyObject *const *args,
+                Py_ssize_t nargs, change_set *set, PyObject **first)
+{
+    if (nargs < 4 || nargs > 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_take_changes(changes, added, modified, deleted, "
+                        "first=None)");
+        return -1;
+    }
+    set->changes = args[0];
+    set->kinds[CHANGE_ADDED] = args[1];
+    set->kinds[CHANGE_MODIFIED] = args[2];
+    set->kinds[CHANGE_DELETED] = args[3];
+    set->taken = 0;
+    set->overflowed = 0;
+    *first = nargs == 5 ? args[4] : Py_None;
+    if (!PySet_Check(set->changes)) {
+        PyErr_SetString(PyExc_TypeError, "changes must be a set");
+        return -1;
+    }
+    if (*first != Py_None &&
+        !PyObject_TypeCheck(*first, watcher->st->event_type)) {
+        PyErr_SetString(PyExc_TypeError, "first must be an Event");
+        return -1;
+    }
+    return 0;
+}
+
+/* Moves every event that is ready (the kernel polled, as
+ * get_batch_nowait() does; earlier get() waiters are served first) into
+ * the set as (kind, path) tuples, and first (an Event) with them.
+ * Returns (events taken, whether IN_Q_OVERFLOW was among them). */
+PyObject *
+changes_take(WatcherObject *watcher, PyObject *const *args,
+             Py_ssize_t nargs)
+{
+    change_set set;
+    PyObject *first;
+
+    if (parse_take_args(watcher, args, nargs, &set, &first) < 0) {
+        return NULL;
+    }
+    if (first != Py_None) {
+        if (add_event_change(&set, first) < 0) {
+            return NULL;
+        }
+        set.taken++;
+    }
+    if (watcher_raise_if_closed(watcher) < 0 || queue_serve(watcher) < 0 ||
+        take_ready_changes(watcher, &set) < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("nO", set.taken,
+                         set.overflowed ? Py_True : Py_False);
+}

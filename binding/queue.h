@@ -1,0 +1,47 @@
+/*
+ * queue.h: the queue as Python sees it, and the FIFO of waiters that wait
+ * on it (queue.c).  With waiter.c it is one concept: queue.c hands events
+ * to waiters, waiters give back what a cancelled task did not take.
+ *
+ * The functions that take return 1 with a new reference in *out, 0 when
+ * there is nothing (*out NULL), -1 with an exception (*out NULL), as
+ * PyDict_GetItemRef() does.
+ */
+#ifndef INOTIPY_QUEUE_H
+#define INOTIPY_QUEUE_H
+
+#include "waiter.h"
+
+/* Whether queue_poll() may read the kernel when our queue is empty. */
+typedef enum {
+    POLL_QUEUE_ONLY,             /* what is queued already */
+    POLL_READ_KERNEL,            /* read the descriptor when that is none */
+} queue_poll_mode;
+
+/* Reads the kernel's queue into the core's (nothing once closed). */
+int queue_read(WatcherObject *watcher);
+/* Takes the oldest given-back Event. */
+int queue_take_given_back(WatcherObject *watcher, PyObject **out);
+/* Takes the next core event into *ev, issuing TreeWarnings for the
+ * records that are not events: 1, 0 or -1 as above.  ev->name stays valid
+ * until the next read or take; call loop_maybe_resume() after using it. */
+int queue_next_core(WatcherObject *watcher, ino_event *ev);
+/* Takes the next Event when no live waiter is ahead of the caller. */
+int queue_poll(WatcherObject *watcher, queue_poll_mode mode,
+               PyObject **out);
+/* Puts an Event back at the head of the queue (a new reference is taken);
+ * a closed watcher drops it. */
+int queue_give_back(WatcherObject *watcher, PyObject *event);
+/* Gives an Event back while an exception is being raised, so the event is
+ * kept for the next caller and that exception stays the one raised. */
+void queue_give_back_on_error(WatcherObject *watcher, PyObject *event);
+/* Hands one event to each waiter, oldest first, while both last. */
+int queue_serve(WatcherObject *watcher);
+int queue_add_waiter(WatcherObject *watcher, GetAwaitableObject *waiter);
+int queue_drop_waiter(WatcherObject *watcher, GetAwaitableObject *waiter);
+/* Wakes every waiter with WAKE_CLOSED; never raises. */
+void queue_wake_all_closed(WatcherObject *watcher);
+/* The Reader's hook (loop.h): read, serve, and pause when full. */
+PyObject *queue_on_readable(WatcherObject *watcher);
+
+#endif /* INOTIPY_QUEUE_H */

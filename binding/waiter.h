@@ -1,0 +1,39 @@
+/*
+ * waiter.h: the GetAwaitable object (waiter.c), the awaitable get() and
+ * __anext__ return.  While one waits in the watcher's FIFO (queue.c) it is
+ * called a waiter: that is its role, GetAwaitable its type.
+ */
+#ifndef INOTIPY_WAITER_H
+#define INOTIPY_WAITER_H
+
+#include "watcher.h"
+
+/* The states of a GetAwaitable. */
+enum { WAITER_INIT, WAITER_WAITING, WAITER_DONE };
+/* Why a waiting GetAwaitable was woken. */
+enum { WAKE_NONE, WAKE_EVENT, WAKE_TIMEOUT, WAKE_CLOSED };
+
+typedef struct {
+    PyObject_HEAD
+    WatcherObject *watcher;      /* strong */
+    PyObject *fut;               /* the loop's future we wait on, or NULL */
+    PyObject *timer;             /* the call_later handle, or NULL */
+    PyObject *result;            /* the Event handed to us, or NULL */
+    double timeout;              /* seconds; < 0 means none */
+    int state;                   /* WAITER_* */
+    int woken;                   /* WAKE_* */
+    int anext;                   /* 1: from __anext__, closing ends it */
+} GetAwaitableObject;
+
+int waiter_init_type(PyObject *module, inotipy_state *st);
+/* Returns a new (or the watcher's reused spare) GetAwaitable. */
+PyObject *waiter_new(WatcherObject *watcher, double timeout, int anext);
+/* Wakes a waiting waiter: stores the event (a new reference it takes over
+ * on success, or NULL) and resolves the future.  On failure the caller
+ * keeps the event. */
+int waiter_wake(GetAwaitableObject *waiter, int why, PyObject *event);
+/* 1 when the waiter's future is done (cancelled, say), 0 when pending, -1
+ * on error. */
+int waiter_is_done(GetAwaitableObject *waiter);
+
+#endif /* INOTIPY_WAITER_H */

@@ -1,0 +1,42 @@
+/*
+ * watcher.h: the Watcher object, shared by the files that serve it (loop.c,
+ * queue.c, changes.c, watch.c, event.c, waiter.c).
+ */
+#ifndef INOTIPY_WATCHER_H
+#define INOTIPY_WATCHER_H
+
+#include <sys/types.h>
+
+#include "ino.h"
+#include "state.h"
+
+typedef struct {
+    PyObject_HEAD
+    ino_watcher core;            /* the C engine: fd, table, event queue */
+    inotipy_state *st;           /* borrowed: our type keeps the module */
+    PyObject *loop;              /* the loop we are bound to, or NULL */
+    PyObject *reader;            /* our Reader, given to loop.add_reader */
+    PyObject *waiters;           /* list of waiting GetAwaitables, oldest
+                                    first (queue.c) */
+    PyObject *given_back;        /* list of Events given back by cancelled
+                                    waiters, handed out before the core's */
+    PyObject *spare_waiter;      /* a finished GetAwaitable kept for reuse */
+    int reading;                 /* 1 while registered with add_reader */
+    int closed;                  /* 1 from the start of close() (and
+                                    until the core is open): the one fact
+                                    that says closed.  Once it is set only
+                                    close() and dealloc touch the core,
+                                    which lets close() run ino_close()
+                                    without the GIL */
+    pid_t reader_pid;            /* the process that called add_reader: a
+                                    forked child shares its parent's epoll
+                                    instance and must not touch it */
+} WatcherObject;
+
+int watcher_init_type(PyObject *module, inotipy_state *st);
+
+/* The one place that raises "operation on closed watcher" for a watcher
+ * method; returns -1 then, else 0. */
+int watcher_raise_if_closed(WatcherObject *watcher);
+
+#endif /* INOTIPY_WATCHER_H */
