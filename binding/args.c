@@ -97,15 +97,15 @@ inotipy_parse_flags(PyObject *obj)
         snprintf(hex, sizeof hex, "%#lx", (unsigned long)flags);
         PyErr_Format(PyExc_ValueError,
                      "flags may hold only IN.CLOEXEC and IN.NONBLOCK, "
-                     "not %s", hex);
+                     "not %s",
+                     hex);
         return -1;
     }
     return 0;
 }
 
 Py_ssize_t
-inotipy_parse_excludes(PyObject *exclude, PyObject **holder,
-                       const char ***out)
+inotipy_parse_excludes(PyObject *exclude, PyObject **holder, const char ***out)
 {
     PyObject *seq, *item, *fsname;
     Py_ssize_t i, n;

@@ -101,8 +101,7 @@ add_event_change(change_set *set, PyObject *obj)
 
 /* Adds one core event without making an Event for it. */
 static int
-add_core_change(WatcherObject *watcher, change_set *set,
-                const ino_event *ev)
+add_core_change(WatcherObject *watcher, change_set *set, const ino_event *ev)
 {
     WatchObject *watch = (WatchObject *)ev->udata;
     change_kind kind = kind_of(ev->mask);
@@ -240,8 +239,7 @@ parse_take_args(WatcherObject *watcher, PyObject *const *args,
  * the set as (kind, path) tuples, and first (an Event) with them.
  * Returns (events taken, whether IN_Q_OVERFLOW was among them). */
 PyObject *
-changes_take(WatcherObject *watcher, PyObject *const *args,
-             Py_ssize_t nargs)
+changes_take(WatcherObject *watcher, PyObject *const *args, Py_ssize_t nargs)
 {
     change_set set;
     PyObject *first;
@@ -259,6 +257,5 @@ changes_take(WatcherObject *watcher, PyObject *const *args,
         take_ready_changes(watcher, &set) < 0) {
         return NULL;
     }
-    return Py_BuildValue("nO", set.taken,
-                         set.overflowed ? Py_True : Py_False);
+    return Py_BuildValue("nO", set.taken, set.overflowed ? Py_True : Py_False);
 }

@@ -100,9 +100,9 @@ inotipy_warn_tree_error(WatcherObject *watcher, const ino_event *ev)
             path, ino_watch_count(&watcher->core));
     }
     else {
-        rc = PyErr_WarnFormat(watcher->st->tree_warning, 1,
-                              "cannot watch %R: %s", path,
-                              strerror(ev->error));
+        rc =
+            PyErr_WarnFormat(watcher->st->tree_warning, 1,
+                             "cannot watch %R: %s", path, strerror(ev->error));
     }
     Py_DECREF(path);
     return rc;

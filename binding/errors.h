@@ -12,8 +12,7 @@
 int inotipy_raise_errno(int neg_errno, PyObject *path);
 /* Raises the OSError subclass for errnum with our own message (printf
  * style, as PyUnicode_FromFormat), and path as its filename unless NULL. */
-int inotipy_raise_oserror(int errnum, PyObject *path, const char *format,
-                          ...);
+int inotipy_raise_oserror(int errnum, PyObject *path, const char *format, ...);
 /* Raises WatcherClosedError("operation on closed watcher"). */
 int inotipy_raise_closed(inotipy_state *st);
 /* Raises the error of a failed ino_add_watch() or ino_add_tree(); in_use

@@ -61,8 +61,8 @@ event_from_core(WatcherObject *watcher, const ino_event *ev)
         e->watch = Py_NewRef(Py_None);
     }
     else {
-        e->watch = ev->released ? (PyObject *)watch
-                                : Py_NewRef((PyObject *)watch);
+        e->watch =
+            ev->released ? (PyObject *)watch : Py_NewRef((PyObject *)watch);
     }
     PyObject_GC_Track(e);
     return (PyObject *)e;
@@ -79,8 +79,8 @@ event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     EventObject *e;
 
     if (st == NULL ||
-        !PyArg_ParseTupleAndKeywords(args, kwds, "OO|IO:Event", kwlist,
-                                     &watch, &maskobj, &cookie, &pathname)) {
+        !PyArg_ParseTupleAndKeywords(args, kwds, "OO|IO:Event", kwlist, &watch,
+                                     &maskobj, &cookie, &pathname)) {
         return NULL;
     }
     if (PyTuple_GET_SIZE(args) + (kwds ? PyDict_GET_SIZE(kwds) : 0) < 4) {
@@ -180,9 +180,9 @@ event_repr(EventObject *self)
         Py_DECREF(bits);
         return NULL;
     }
-    text = PyUnicode_FromFormat(
-        "Event(%U, %U, %u, %R)", wd, bits, (unsigned int)self->cookie,
-        self->pathname ? self->pathname : Py_None);
+    text = PyUnicode_FromFormat("Event(%U, %U, %u, %R)", wd, bits,
+                                (unsigned int)self->cookie,
+                                self->pathname ? self->pathname : Py_None);
     Py_DECREF(wd);
     Py_DECREF(bits);
     return text;
@@ -264,14 +264,16 @@ static PyGetSetDef event_getset[] = {
      "The watch's pathname joined with the name.", NULL},
     {"src_path", (getter)event_get_src_path, NULL,
      "For a MOVED_TO paired with a MOVED_FROM in the same tree: the path "
-     "it moved from; else None.", NULL},
+     "it moved from; else None.",
+     NULL},
     {NULL},
 };
 
 static PyType_Slot event_slots[] = {
-    {Py_tp_doc, "Event(watch, mask, cookie=0, pathname='')\n--\n\n"
-                "One inotify event: the Watch, the mask, the cookie and "
-                "the name."},
+    {Py_tp_doc,
+     "Event(watch, mask, cookie=0, pathname='')\n--\n\n"
+     "One inotify event: the Watch, the mask, the cookie and "
+     "the name."},
     {Py_tp_new, event_new},
     {Py_tp_dealloc, event_dealloc},
     {Py_tp_traverse, event_traverse},
@@ -285,8 +287,8 @@ static PyType_Slot event_slots[] = {
 static PyType_Spec event_spec = {
     .name = "inotipy._inotipy.Event",
     .basicsize = sizeof(EventObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
-             Py_TPFLAGS_IMMUTABLETYPE,
+    .flags =
+        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = event_slots,
 };
 

@@ -80,8 +80,8 @@ loop_init_type(PyObject *module, inotipy_state *st)
 PyObject *
 loop_reader_new(WatcherObject *watcher, loop_on_readable hook)
 {
-    ReaderObject *reader = PyObject_New(ReaderObject,
-                                        watcher->st->reader_type);
+    ReaderObject *reader =
+        PyObject_New(ReaderObject, watcher->st->reader_type);
 
     if (reader != NULL) {
         reader->watcher = watcher;
@@ -114,8 +114,8 @@ call_loop(WatcherObject *watcher, PyObject *name, PyObject *arg)
 int
 loop_start_reading(WatcherObject *watcher)
 {
-    PyObject *r = call_loop(watcher, watcher->st->s_add_reader,
-                            watcher->reader);
+    PyObject *r =
+        call_loop(watcher, watcher->st->s_add_reader, watcher->reader);
 
     if (r == NULL) {
         return -1;
@@ -130,8 +130,8 @@ loop_start_reading(WatcherObject *watcher)
 static int
 loop_is_closed(WatcherObject *watcher)
 {
-    PyObject *r = PyObject_CallMethodNoArgs(watcher->loop,
-                                            watcher->st->s_is_closed);
+    PyObject *r =
+        PyObject_CallMethodNoArgs(watcher->loop, watcher->st->s_is_closed);
     int closed;
 
     if (r == NULL) {
@@ -159,7 +159,7 @@ loop_stop_reading(WatcherObject *watcher)
     }
     closed = loop_is_closed(watcher);
     if (closed != 0) {
-        return closed < 0 ? -1 : 0;     /* a closed loop forgot us */
+        return closed < 0 ? -1 : 0; /* a closed loop forgot us */
     }
     r = call_loop(watcher, watcher->st->s_remove_reader, NULL);
     if (r == NULL) {

@@ -57,8 +57,8 @@ inotipy_decode_mask_repr(inotipy_state *st, uint32_t mask)
         }
     }
     if (st->decode_mask != NULL) {
-        list = PyObject_CallFunction(st->decode_mask, "k",
-                                     (unsigned long)mask);
+        list =
+            PyObject_CallFunction(st->decode_mask, "k", (unsigned long)mask);
         if (list != NULL) {
             text = PyObject_Repr(list);
             Py_DECREF(list);
@@ -91,8 +91,8 @@ inotipy_types_add(PyObject *module, PyType_Spec *spec, PyObject *base,
 static int
 intern_names(inotipy_state *st)
 {
-#define INTERN(field, text)                                   \
-    if ((st->field = PyUnicode_InternFromString(text)) == NULL) \
+#define INTERN(field, text)                                                   \
+    if ((st->field = PyUnicode_InternFromString(text)) == NULL)               \
         return -1;
     INTERN(s_add_reader, "add_reader");
     INTERN(s_remove_reader, "remove_reader");
@@ -125,8 +125,7 @@ state_init(PyObject *module, inotipy_state *st)
     if (asyncio == NULL) {
         return -1;
     }
-    st->get_running_loop = PyObject_GetAttrString(asyncio,
-                                                  "get_running_loop");
+    st->get_running_loop = PyObject_GetAttrString(asyncio, "get_running_loop");
     Py_DECREF(asyncio);
     if (st->get_running_loop == NULL) {
         return -1;
@@ -139,8 +138,8 @@ state_init(PyObject *module, inotipy_state *st)
     if (st->closed_error == NULL) {
         return -1;
     }
-    if (PyModule_AddObjectRef(module, "WatcherClosedError",
-                              st->closed_error) < 0) {
+    if (PyModule_AddObjectRef(module, "WatcherClosedError", st->closed_error) <
+        0) {
         return -1;
     }
     st->tree_warning = PyErr_NewExceptionWithDoc(
@@ -176,12 +175,13 @@ fail:
     return -1;
 }
 
-#define STATE_FIELDS(X)                                                     \
-    X(watcher_type) X(watch_type) X(event_type) X(get_awaitable_type)       \
-    X(reader_type) X(closed_error) X(tree_warning) X(get_running_loop)      \
-    X(decode_mask) X(empty_str) X(empty_bytes) X(s_add_reader)              \
-    X(s_remove_reader) X(s_create_future) X(s_set_result) X(s_done)         \
-    X(s_cancel) X(s_call_later) X(s_is_closed) X(s_close) X(s_blocking)
+#define STATE_FIELDS(X)                                                       \
+    X(watcher_type)                                                           \
+    X(watch_type) X(event_type) X(get_awaitable_type) X(reader_type)          \
+        X(closed_error) X(tree_warning) X(get_running_loop) X(decode_mask)    \
+            X(empty_str) X(empty_bytes) X(s_add_reader) X(s_remove_reader)    \
+                X(s_create_future) X(s_set_result) X(s_done) X(s_cancel)      \
+                    X(s_call_later) X(s_is_closed) X(s_close) X(s_blocking)
 
 static int
 inotipy_traverse(PyObject *module, visitproc visit, void *arg)

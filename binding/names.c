@@ -80,6 +80,5 @@ names_join(PyObject *base, PyObject *name)
     }
     n = PyUnicode_GetLength(base);
     ends_with_sep = n > 0 && PyUnicode_ReadChar(base, n - 1) == '/';
-    return PyUnicode_FromFormat(ends_with_sep ? "%U%U" : "%U/%U", base,
-                                name);
+    return PyUnicode_FromFormat(ends_with_sep ? "%U%U" : "%U/%U", base, name);
 }

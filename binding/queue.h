@@ -27,8 +27,7 @@ int queue_take_given_back(WatcherObject *watcher, PyObject **out);
  * until the next read or take; call loop_maybe_resume() after using it. */
 int queue_next_core(WatcherObject *watcher, ino_event *ev);
 /* Takes the next Event when no live waiter is ahead of the caller. */
-int queue_poll(WatcherObject *watcher, queue_poll_mode mode,
-               PyObject **out);
+int queue_poll(WatcherObject *watcher, queue_poll_mode mode, PyObject **out);
 /* Puts an Event back at the head of the queue (a new reference is taken);
  * a closed watcher drops it. */
 int queue_give_back(WatcherObject *watcher, PyObject *event);

@@ -24,8 +24,7 @@ static PySendResult waiter_am_send(GetAwaitableObject *self, PyObject *arg,
 PyObject *
 waiter_new(WatcherObject *watcher, double timeout, int anext)
 {
-    GetAwaitableObject *waiter =
-        (GetAwaitableObject *)watcher->spare_waiter;
+    GetAwaitableObject *waiter = (GetAwaitableObject *)watcher->spare_waiter;
 
     /* Reuse the watcher's spare when nothing but the watcher holds it: a
      * plain `async for` then allocates no awaitable per event.  Reading
@@ -210,8 +209,8 @@ waiter_error(GetAwaitableObject *self, PyObject **presult)
 static PySendResult
 waiter_yield(GetAwaitableObject *self, PyObject **presult)
 {
-    if (PyObject_SetAttr(self->fut, self->watcher->st->s_blocking,
-                         Py_True) < 0) {
+    if (PyObject_SetAttr(self->fut, self->watcher->st->s_blocking, Py_True) <
+        0) {
         waiter_abandon(self);
         return waiter_error(self, presult);
     }
@@ -222,7 +221,10 @@ waiter_yield(GetAwaitableObject *self, PyObject **presult)
 static PyObject *waiter_on_timeout(GetAwaitableObject *self, PyObject *unused);
 
 static PyMethodDef waiter_timeout_def = {
-    "_on_timeout", (PyCFunction)waiter_on_timeout, METH_NOARGS, NULL,
+    "_on_timeout",
+    (PyCFunction)waiter_on_timeout,
+    METH_NOARGS,
+    NULL,
 };
 
 /* Makes the future (and the timer) and joins the watcher's waiters. */
@@ -489,7 +491,7 @@ waiter_dealloc(GetAwaitableObject *self)
     PyTypeObject *tp = Py_TYPE(self);
 
     if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
-        return;                 /* resurrected */
+        return; /* resurrected */
     }
     PyObject_GC_UnTrack(self);
     waiter_clear(self);

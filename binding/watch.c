@@ -15,8 +15,7 @@ PyObject *
 watch_new(WatcherObject *watcher, PyObject *pathname, int32_t wd,
           uint32_t mask)
 {
-    WatchObject *watch = PyObject_GC_New(WatchObject,
-                                         watcher->st->watch_type);
+    WatchObject *watch = PyObject_GC_New(WatchObject, watcher->st->watch_type);
 
     if (watch == NULL) {
         return NULL;
@@ -213,12 +212,10 @@ static PyGetSetDef watch_getset[] = {
     {"pathname", (getter)watch_get_pathname, NULL,
      "The watched path, as given (after os.fspath()).", NULL},
     {"mask", (getter)watch_get_mask, NULL, "The mask as last set.", NULL},
-    {"wd", (getter)watch_get_wd, NULL, "The kernel's watch descriptor.",
-     NULL},
+    {"wd", (getter)watch_get_wd, NULL, "The kernel's watch descriptor.", NULL},
     {"valid", (getter)watch_get_valid, NULL,
      "False after remove(), close() or the watch's IN_IGNORED event.", NULL},
-    {"watcher", (getter)watch_get_watcher, NULL, "The owning Watcher.",
-     NULL},
+    {"watcher", (getter)watch_get_watcher, NULL, "The owning Watcher.", NULL},
     {NULL},
 };
 

@@ -52,10 +52,9 @@ watcher_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     inotipy_state *st = inotipy_state_of_type(type);
     WatcherObject *self;
 
-    if (st == NULL ||
-        !PyArg_ParseTupleAndKeywords(args, kwds, "|O!O$n:Watcher", kwlist,
-                                     &PyLong_Type, &flags, &loop,
-                                     &max_queued)) {
+    if (st == NULL || !PyArg_ParseTupleAndKeywords(
+                          args, kwds, "|O!O$n:Watcher", kwlist, &PyLong_Type,
+                          &flags, &loop, &max_queued)) {
         return NULL;
     }
     if (flags != NULL && inotipy_parse_flags(flags) < 0) {
@@ -143,10 +142,8 @@ watcher_close_core(WatcherObject *self)
 {
     int rc;
 
-    Py_BEGIN_ALLOW_THREADS
-    rc = ino_close(&self->core);
-    Py_END_ALLOW_THREADS
-    return rc;
+    Py_BEGIN_ALLOW_THREADS rc = ino_close(&self->core);
+    Py_END_ALLOW_THREADS return rc;
 }
 
 static PyObject *
@@ -167,8 +164,8 @@ watcher_close(WatcherObject *self, PyObject *Py_UNUSED(ignored))
         PyErr_WriteUnraisable((PyObject *)self);
     }
     queue_wake_all_closed(self);
-    if (PyList_SetSlice(self->given_back, 0,
-                        PyList_GET_SIZE(self->given_back), NULL) < 0) {
+    if (PyList_SetSlice(self->given_back, 0, PyList_GET_SIZE(self->given_back),
+                        NULL) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
     held = watcher_detach_watches(self);
@@ -258,7 +255,7 @@ watcher_dealloc(WatcherObject *self)
     PyTypeObject *tp = Py_TYPE(self);
 
     if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
-        return;                 /* resurrected */
+        return; /* resurrected */
     }
     PyObject_GC_UnTrack(self);
     loop_reader_detach(self);
@@ -282,8 +279,8 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
     uint32_t mask;
     int rc;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:watch", kwlist,
-                                     &pathname, &maskobj) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO:watch", kwlist, &pathname,
+                                     &maskobj) ||
         watcher_raise_if_closed(self) < 0 ||
         inotipy_parse_mask(maskobj, &mask) < 0 ||
         inotipy_check_watch_mask(mask) < 0) {
@@ -319,14 +316,14 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
         ino_forget_watch(&self->core, e->wd);
         return NULL;
     }
-    e->udata = Py_NewRef(watch);    /* the table's reference */
+    e->udata = Py_NewRef(watch); /* the table's reference */
     return watch;
 }
 
 /* Adds the tree and makes its root's Watch; returns a new reference. */
 static PyObject *
-add_tree(WatcherObject *self, PyObject *path, PyObject *fsname,
-         uint32_t mask, const char **globs, Py_ssize_t nglobs, int follow)
+add_tree(WatcherObject *self, PyObject *path, PyObject *fsname, uint32_t mask,
+         const char **globs, Py_ssize_t nglobs, int follow)
 {
     PyObject *watch;
     size_t in_use = 0;
@@ -349,7 +346,7 @@ add_tree(WatcherObject *self, PyObject *path, PyObject *fsname,
         return NULL;
     }
     ((WatchObject *)watch)->is_tree = 1;
-    e->udata = Py_NewRef(watch);    /* the table's reference */
+    e->udata = Py_NewRef(watch); /* the table's reference */
     return watch;
 }
 
@@ -365,9 +362,8 @@ watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
     uint32_t mask = INO_EVENT_BITS;
     Py_ssize_t nglobs = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$Op:watch_tree",
-                                     kwlist, &pathname, &maskobj, &exclude,
-                                     &follow) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$Op:watch_tree", kwlist,
+                                     &pathname, &maskobj, &exclude, &follow) ||
         watcher_raise_if_closed(self) < 0 ||
         (maskobj != NULL && inotipy_parse_mask(maskobj, &mask) < 0) ||
         inotipy_check_watch_mask(mask) < 0) {
@@ -466,15 +462,14 @@ batch_take(WatcherObject *self, Py_ssize_t max_events)
 }
 
 static PyObject *
-watcher_get_batch_nowait(WatcherObject *self, PyObject *args,
-                         PyObject *kwds)
+watcher_get_batch_nowait(WatcherObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"max_events", NULL};
     Py_ssize_t max_events = PY_SSIZE_T_MAX;
     PyObject *limit = Py_None;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get_batch_nowait",
-                                     kwlist, &limit) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get_batch_nowait", kwlist,
+                                     &limit) ||
         watcher_raise_if_closed(self) < 0) {
         return NULL;
     }
@@ -540,8 +535,8 @@ watcher_exit(WatcherObject *self, PyObject *args)
     /* close() by name, so that a subclass's close() runs (as epoll's
      * __exit__ does); its result is not ours to return, as a true one
      * would swallow the exception. */
-    PyObject *r = PyObject_CallMethodNoArgs((PyObject *)self,
-                                            self->st->s_close);
+    PyObject *r =
+        PyObject_CallMethodNoArgs((PyObject *)self, self->st->s_close);
 
     (void)args;
     if (r == NULL) {
@@ -626,15 +621,14 @@ static PyMethodDef watcher_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "get_batch_nowait($self, /, max_events=None)\n--\n\nEvery Event that "
      "is ready (the kernel is polled), at most max_events, as a list."},
-    {"_take_changes", (PyCFunction)(void (*)(void))changes_take,
-     METH_FASTCALL, NULL},
+    {"_take_changes", (PyCFunction)(void (*)(void))changes_take, METH_FASTCALL,
+     NULL},
     {"close", (PyCFunction)watcher_close, METH_NOARGS,
      "close($self, /)\n--\n\nCloses the watcher; idempotent.  Waiting "
      "get() calls raise WatcherClosedError."},
     {"fileno", (PyCFunction)watcher_fileno, METH_NOARGS,
      "fileno($self, /)\n--\n\nThe inotify file descriptor."},
-    {"_live_watches", (PyCFunction)watcher_live_watches, METH_NOARGS,
-     NULL},
+    {"_live_watches", (PyCFunction)watcher_live_watches, METH_NOARGS, NULL},
     {"__enter__", (PyCFunction)watcher_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)watcher_exit, METH_VARARGS, NULL},
     {NULL},
@@ -656,8 +650,9 @@ static PyGetSetDef watcher_getset[] = {
 };
 
 static PyType_Slot watcher_slots[] = {
-    {Py_tp_doc, "Watcher(flags=0, loop=None, *, max_queued=262144)\n--\n\n"
-                "An inotify instance whose events are awaited on asyncio."},
+    {Py_tp_doc,
+     "Watcher(flags=0, loop=None, *, max_queued=262144)\n--\n\n"
+     "An inotify instance whose events are awaited on asyncio."},
     {Py_tp_new, watcher_new},
     {Py_tp_dealloc, watcher_dealloc},
     {Py_tp_finalize, watcher_finalize},

@@ -39,10 +39,13 @@
 #include "ino.h"
 
 static const char *const bit_names[] = {
-    "ACCESS", "MODIFY", "ATTRIB", "CLOSE_WRITE", "CLOSE_NOWRITE", "OPEN",
-    "MOVED_FROM", "MOVED_TO", "CREATE", "DELETE", "DELETE_SELF", "MOVE_SELF",
-    NULL, "UNMOUNT", "Q_OVERFLOW", "IGNORED", NULL, NULL, NULL, NULL, NULL,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "ISDIR", NULL,
+    "ACCESS",      "MODIFY",     "ATTRIB",   "CLOSE_WRITE", "CLOSE_NOWRITE",
+    "OPEN",        "MOVED_FROM", "MOVED_TO", "CREATE",      "DELETE",
+    "DELETE_SELF", "MOVE_SELF",  NULL,       "UNMOUNT",     "Q_OVERFLOW",
+    "IGNORED",     NULL,         NULL,       NULL,          NULL,
+    NULL,          NULL,         NULL,       NULL,          NULL,
+    NULL,          NULL,         NULL,       NULL,          NULL,
+    "ISDIR",       NULL,
 };
 
 static void
@@ -80,8 +83,10 @@ print_path(const char *base, const char *name, size_t len)
 static int
 usage(void)
 {
-    fputs("usage: inowatch [-r] [-o] [-m MASK] [-x GLOB]... [-n COUNT] "
-          "[-t SECONDS] PATH...\n", stderr);
+    fputs(
+        "usage: inowatch [-r] [-o] [-m MASK] [-x GLOB]... [-n COUNT] "
+        "[-t SECONDS] PATH...\n",
+        stderr);
     return 1;
 }
 
@@ -183,15 +188,15 @@ print_events(ino_watcher *w, long budget, int once)
 
 /* The command line. */
 typedef struct options {
-    const char **exclude;   /* the -x globs, argc entries of room */
-    size_t nexclude;        /* globs in exclude */
-    uint32_t mask;          /* -m */
-    long count;             /* -n, or -1 for no limit */
-    int timeout_ms;         /* -t in milliseconds, or -1 for none */
-    int tree;               /* -r */
-    int once;               /* -o */
-    char **paths;           /* the paths to watch */
-    int npaths;             /* entries in paths */
+    const char **exclude; /* the -x globs, argc entries of room */
+    size_t nexclude; /* globs in exclude */
+    uint32_t mask; /* -m */
+    long count; /* -n, or -1 for no limit */
+    int timeout_ms; /* -t in milliseconds, or -1 for none */
+    int tree; /* -r */
+    int once; /* -o */
+    char **paths; /* the paths to watch */
+    int npaths; /* entries in paths */
 } options;
 
 /* Fills *o from the command line; returns 0, or 1 after printing the
@@ -282,7 +287,7 @@ run_loop(ino_watcher *w, const options *o)
             return 0;
         }
         if (ino_watch_count(w) == 0) {
-            return 0;           /* every watch is gone */
+            return 0; /* every watch is gone */
         }
         do {
             ready = poll(&p, 1, o->timeout_ms);

@@ -51,7 +51,8 @@
 #include "ino_internal.h"   /* INO_PRIV_BITS */
 
 #define FUZZ_WDS 8              /* wds 1..FUZZ_WDS may be in the table */
-#define FUZZ_BATCH INO_READ_MIN /* bytes of whole records per write in
+#define FUZZ_BATCH                                                            \
+    INO_READ_MIN /* bytes of whole records per write in
                                    kernel mode: one read always takes
                                    them all, as INO_READ_MIN is the least
                                    room ino_read() offers */
@@ -283,8 +284,7 @@ run_kernel(fuzz_queue *q, const char *payload, size_t len)
     q->expect_len = valid;
     while (q->written < valid || pipe_unread(q) > 0 || ino_pending(&q->w)) {
         if (q->written < valid && pipe_unread(q) == 0) {
-            size_t n = kernel_batch(payload + q->written,
-                                    valid - q->written);
+            size_t n = kernel_batch(payload + q->written, valid - q->written);
             FUZZ_CHECK(write(q->in, payload + q->written, n) == (ssize_t)n);
             q->written += n;
         }
@@ -349,7 +349,7 @@ check_queue(const uint8_t *data, size_t len)
     FUZZ_CHECK(!ino_pending(&q.w));
     FUZZ_CHECK(ino_close(&q.w) == 0);
     FUZZ_CHECK(ino_fd(&q.w) == -1);
-    FUZZ_CHECK(ino_close(&q.w) == 0);       /* idempotent */
+    FUZZ_CHECK(ino_close(&q.w) == 0); /* idempotent */
     close(q.in);
 }
 

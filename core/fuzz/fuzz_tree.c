@@ -94,8 +94,8 @@
 #include "support.h"
 
 #define FUZZ_MAX_OPS 64
-#define FUZZ_MASK                                                         \
-    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |   \
+#define FUZZ_MASK                                                             \
+    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |        \
      IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE)
 
 static const char *const names[4] = {"a", "b", "c", "x"};
@@ -352,8 +352,7 @@ note_made(fuzz_tree *f, const char *rel)
 /* The directory at rel (below the root) is about to be renamed or moved
  * out; rel2 is where it goes in the tree, or NULL. */
 static void
-note_moved(fuzz_tree *f, const char *path, const char *rel,
-           const char *rel2)
+note_moved(fuzz_tree *f, const char *path, const char *rel, const char *rel2)
 {
     struct stat st;
     const char *ends[2] = {rel, rel2};
@@ -370,8 +369,7 @@ note_moved(fuzz_tree *f, const char *path, const char *rel,
             f->hazard |= inside(f->made[i], ends[k]);
         }
         if (f->nmoved < sizeof f->moved / sizeof f->moved[0]) {
-            snprintf(f->moved[f->nmoved++], sizeof f->moved[0], "%s",
-                     ends[k]);
+            snprintf(f->moved[f->nmoved++], sizeof f->moved[0], "%s", ends[k]);
         }
     }
 }
@@ -499,8 +497,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     walked = walk(tree_dir);
     tsize = ino_tree_size(&f.w, f.root);
-    size_ok = tsize == walked ||
-              ((f.hazard || f.errors > 0) && tsize <= walked);
+    size_ok =
+        tsize == walked || ((f.hazard || f.errors > 0) && tsize <= walked);
     if (!size_ok) {
         fprintf(stderr,
                 "fuzz_tree: tree size %zu, walk %zu, hazard %d, errors %lu\n",

@@ -42,9 +42,9 @@ extern "C" {
 #define INO_EVENT_BITS ((uint32_t)IN_ALL_EVENTS)
 
 /* Bits a caller may pass to inotify_add_watch (events and watch flags). */
-#define INO_WATCH_BITS                                                  \
-    (INO_EVENT_BITS | (uint32_t)IN_ONLYDIR | (uint32_t)IN_DONT_FOLLOW | \
-     (uint32_t)IN_EXCL_UNLINK | (uint32_t)IN_MASK_CREATE |              \
+#define INO_WATCH_BITS                                                        \
+    (INO_EVENT_BITS | (uint32_t)IN_ONLYDIR | (uint32_t)IN_DONT_FOLLOW |       \
+     (uint32_t)IN_EXCL_UNLINK | (uint32_t)IN_MASK_CREATE |                    \
      (uint32_t)IN_MASK_ADD | (uint32_t)IN_ONESHOT)
 
 /* One decoded event.  `name` points into the watcher's queue and stays
@@ -54,16 +54,16 @@ typedef struct ino_event {
     int32_t wd;          /* watch descriptor, -1 for IN_Q_OVERFLOW */
     uint32_t mask;       /* the kernel's mask, IN_ISDIR and all */
     uint32_t cookie;     /* pairs IN_MOVED_FROM with IN_MOVED_TO, else 0 */
-    uint32_t name_len;   /* bytes in name, without the kernel's NUL padding */
-    const char *name;    /* the name inside the watched directory; for a
+    uint32_t name_len; /* bytes in name, without the kernel's NUL padding */
+    const char *name; /* the name inside the watched directory; for a
                             tree, the path below the tree's root */
-    const char *src;     /* a tree's paired IN_MOVED_TO: the path below the
+    const char *src; /* a tree's paired IN_MOVED_TO: the path below the
                             root it moved from; else NULL */
-    uint32_t src_len;    /* bytes in src */
-    int error;           /* > 0: not an event but a failure to watch part
+    uint32_t src_len; /* bytes in src */
+    int error; /* > 0: not an event but a failure to watch part
                             of a tree (an errno; name is the path) */
-    void *udata;         /* the watch's user pointer, NULL for overflow */
-    int released;        /* 1 when the watch left the table with this event
+    void *udata; /* the watch's user pointer, NULL for overflow */
+    int released; /* 1 when the watch left the table with this event
                             (IN_IGNORED): the caller now owns udata */
 } ino_event;
 
@@ -72,20 +72,20 @@ typedef struct ino_event {
 typedef struct ino_node ino_node;
 
 typedef struct ino_entry {
-    int32_t wd;          /* the kernel's watch descriptor, > 0; 0 = free */
-    uint32_t mask;       /* the mask as last set, without IN_MASK_ADD */
-    int removed;         /* 1 after ino_rm_watch(): IN_IGNORED is pending */
-    void *udata;         /* the caller's pointer for this watch (for a
+    int32_t wd; /* the kernel's watch descriptor, > 0; 0 = free */
+    uint32_t mask; /* the mask as last set, without IN_MASK_ADD */
+    int removed; /* 1 after ino_rm_watch(): IN_IGNORED is pending */
+    void *udata; /* the caller's pointer for this watch (for a
                             tree: set on its root only) */
-    ino_node *node;      /* the directory of a tree this watch is, or NULL
+    ino_node *node; /* the directory of a tree this watch is, or NULL
                             for a plain watch */
 } ino_entry;
 
 /* wd -> entry, an open-addressing hash table with linear probing. */
 typedef struct ino_table {
-    ino_entry *slots;    /* capacity slots, wd == 0 marks a free one */
-    size_t capacity;     /* a power of two, or 0 before the first insert */
-    size_t count;        /* entries in use */
+    ino_entry *slots; /* capacity slots, wd == 0 marks a free one */
+    size_t capacity; /* a power of two, or 0 before the first insert */
+    size_t count; /* entries in use */
 } ino_table;
 
 typedef struct ino_chunk ino_chunk;
@@ -95,12 +95,12 @@ typedef struct ino_chunk ino_chunk;
  * the trees.  Read it through ino_queued(), ino_max_queued() and
  * ino_drained(). */
 typedef struct ino_queue {
-    ino_chunk *head;     /* the oldest chunk with records not handed out */
-    ino_chunk *tail;     /* the chunk reads append to */
-    ino_chunk *spare;    /* one drained chunk kept for reuse, or NULL */
-    size_t queued;       /* records read from the kernel, not yet taken */
-    size_t max_queued;   /* ino_read() stops once queued reaches this */
-    int drained;         /* 1 when the last ino_read() saw the kernel's
+    ino_chunk *head; /* the oldest chunk with records not handed out */
+    ino_chunk *tail; /* the chunk reads append to */
+    ino_chunk *spare; /* one drained chunk kept for reuse, or NULL */
+    size_t queued; /* records read from the kernel, not yet taken */
+    size_t max_queued; /* ino_read() stops once queued reaches this */
+    int drained; /* 1 when the last ino_read() saw the kernel's
                             queue empty (see ino_read()) */
 } ino_queue;
 
@@ -108,9 +108,9 @@ typedef struct ino_queue {
 struct ino_trees;
 
 typedef struct ino_watcher {
-    int fd;              /* the inotify descriptor, -1 once closed */
-    ino_table table;     /* the watches this watcher knows */
-    ino_queue queue;     /* events read and not yet taken */
+    int fd; /* the inotify descriptor, -1 once closed */
+    ino_table table; /* the watches this watcher knows */
+    ino_queue queue; /* events read and not yet taken */
     struct ino_trees *trees; /* NULL until the first ino_add_tree() */
 } ino_watcher;
 

@@ -16,8 +16,8 @@ ino_decode(const char *buf, size_t len, size_t *offset, ino_event *ev)
 }
 
 int
-ino_decode_field(const char *buf, size_t len, size_t *offset,
-                 ino_event *ev, size_t max_field)
+ino_decode_field(const char *buf, size_t len, size_t *offset, ino_event *ev,
+                 size_t max_field)
 {
     size_t off = *offset;
     uint32_t field[4];          /* wd, mask, cookie, len, as the kernel
@@ -34,8 +34,7 @@ ino_decode_field(const char *buf, size_t len, size_t *offset,
      * not be aligned for struct inotify_event. */
     memcpy(field, buf + off, sizeof field);
     name_field = field[3];
-    if (name_field > max_field ||
-        name_field > len - off - INO_RECORD_HEADER) {
+    if (name_field > max_field || name_field > len - off - INO_RECORD_HEADER) {
         return -EBADMSG;
     }
     ev->wd = (int32_t)field[0];

@@ -75,9 +75,9 @@ char *ino_queue_reserve(ino_queue *q, size_t need, size_t *room);
 void ino_queue_commit(ino_queue *q, size_t len, size_t count);
 
 /* Appends a record to the queue; src may be NULL.  Returns 0 or -ENOMEM. */
-int ino_queue_push(ino_queue *q, int32_t wd, uint32_t mask,
-                   uint32_t cookie, const char *name, size_t name_len,
-                   const char *src, size_t src_len);
+int ino_queue_push(ino_queue *q, int32_t wd, uint32_t mask, uint32_t cookie,
+                   const char *name, size_t name_len, const char *src,
+                   size_t src_len);
 
 /* Takes the oldest record into *ev, its private flags turned into event
  * fields; returns 1, or 0 when the queue is empty.  ev->name points into
@@ -103,8 +103,8 @@ void *ino_nmap_get(const ino_nmap *m, uintptr_t owner, const char *name,
                    size_t len);
 int ino_nmap_put(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
                  void *value, int owns);
-void *ino_nmap_del(ino_nmap *m, uintptr_t owner, const char *name,
-                   size_t len, int owns);
+void *ino_nmap_del(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
+                   int owns);
 /* Makes room for more new keys, so that the next that many ino_nmap_put()
  * calls of absent keys cannot fail for want of slots (an owned name's
  * copy still can).  Returns 0 or -ENOMEM. */

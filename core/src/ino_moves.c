@@ -77,8 +77,8 @@ ino_moves_take(ino_trees *ts, enum ino_move_kind kind, uint32_t cookie,
 }
 
 ino_move *
-ino_moves_find(ino_trees *ts, enum ino_move_kind kind,
-               const ino_node *parent, const char *name, size_t len)
+ino_moves_find(ino_trees *ts, enum ino_move_kind kind, const ino_node *parent,
+               const char *name, size_t len)
 {
     size_t i;
 
@@ -86,8 +86,8 @@ ino_moves_find(ino_trees *ts, enum ino_move_kind kind,
         ino_move *m = &ts->moves[i];
         const char *s = kind == MOVE_RETRY ? m->src : m->name;
         size_t n = kind == MOVE_RETRY ? m->src_len : m->name_len;
-        if (m->kind == kind && m->parent == parent && s != NULL &&
-            n == len && memcmp(s, name, len) == 0) {
+        if (m->kind == kind && m->parent == parent && s != NULL && n == len &&
+            memcmp(s, name, len) == 0) {
             return m;
         }
     }

@@ -76,11 +76,10 @@ nmap_find(const ino_nmap *m, uintptr_t owner, const char *name, size_t len,
 }
 
 void *
-ino_nmap_get(const ino_nmap *m, uintptr_t owner, const char *name,
-             size_t len)
+ino_nmap_get(const ino_nmap *m, uintptr_t owner, const char *name, size_t len)
 {
-    ino_nmap_slot *s = nmap_find(m, owner, name, len,
-                                 nmap_hash(owner, name, len));
+    ino_nmap_slot *s =
+        nmap_find(m, owner, name, len, nmap_hash(owner, name, len));
 
     return s ? s->value : NULL;
 }
@@ -174,8 +173,8 @@ void *
 ino_nmap_del(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
              int owns)
 {
-    ino_nmap_slot *s = nmap_find(m, owner, name, len,
-                                 nmap_hash(owner, name, len));
+    ino_nmap_slot *s =
+        nmap_find(m, owner, name, len, nmap_hash(owner, name, len));
     size_t mask, hole, i, home;
     void *value;
 

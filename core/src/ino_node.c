@@ -46,8 +46,8 @@ void
 ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent)
 {
     ino_nmap *children = &w->trees->children;
-    ino_node *old = ino_nmap_get(children, (uintptr_t)parent, n->name,
-                                 n->name_len);
+    ino_node *old =
+        ino_nmap_get(children, (uintptr_t)parent, n->name, n->name_len);
 
     /* Two directories cannot both be at parent/name: the one there before
      * was renamed over or removed, or left by a rename whose records are
@@ -103,8 +103,8 @@ ino_node_reserve(ino_watcher *w)
 }
 
 int
-ino_node_move(ino_watcher *w, ino_node *n, ino_node *parent,
-              const char *name, size_t len)
+ino_node_move(ino_watcher *w, ino_node *n, ino_node *parent, const char *name,
+              size_t len)
 {
     char *fresh = NULL;
 
@@ -179,8 +179,7 @@ ino_children_free(ino_watcher *w, ino_node *n)
 }
 
 long
-ino_node_path(const ino_node *n, const char *name, size_t name_len,
-              char *buf)
+ino_node_path(const ino_node *n, const char *name, size_t name_len, char *buf)
 {
     size_t len = name != NULL ? name_len : 0, pos;
     const ino_node *p;
@@ -189,7 +188,7 @@ ino_node_path(const ino_node *n, const char *name, size_t name_len,
         len += p->name_len + 1;
     }
     if (name == NULL && len > 0) {
-        len--;                  /* no "/" after the last directory */
+        len--; /* no "/" after the last directory */
     }
     if (len >= INO_PATH_CAP) {
         return -ENAMETOOLONG;
@@ -211,8 +210,7 @@ ino_node_path(const ino_node *n, const char *name, size_t name_len,
 }
 
 long
-ino_full_path(const ino_tree *t, const char *rel, size_t rel_len,
-              char *buf)
+ino_full_path(const ino_tree *t, const char *rel, size_t rel_len, char *buf)
 {
     size_t n = t->root_len;
     int slash = rel_len > 0 && n > 0 && t->root_path[n - 1] != '/';

@@ -36,9 +36,9 @@ static int
 move_hold(ino_watcher *w, ino_node *parent, ino_node *node,
           const ino_event *ev, const char *rel, size_t rel_len)
 {
-    ino_move *m = ino_moves_add(w->trees, MOVE_PENDING, ev->cookie,
-                                parent->tree, node, parent, rel, rel_len,
-                                ev->name, ev->name_len);
+    ino_move *m =
+        ino_moves_add(w->trees, MOVE_PENDING, ev->cookie, parent->tree, node,
+                      parent, rel, rel_len, ev->name, ev->name_len);
 
     if (m == NULL) {
         return -ENOMEM;
@@ -106,8 +106,8 @@ flush_held(ino_watcher *w, uint32_t keep)
 static int
 move_was_told(ino_watcher *w, ino_node *parent, const ino_event *ev)
 {
-    ino_move *m = ino_moves_find(w->trees, MOVE_TOLD, parent, ev->name,
-                                 ev->name_len);
+    ino_move *m =
+        ino_moves_find(w->trees, MOVE_TOLD, parent, ev->name, ev->name_len);
 
     if (m == NULL) {
         return 0;
@@ -319,8 +319,8 @@ rewrite_ignored(ino_watcher *w, ino_node *n, const ino_event *ev)
  * there under another name (a rename the events have not told yet, or one
  * that came back) and scanning it when it is new to the tree. */
 static int
-watch_dir_and_scan(ino_watcher *w, ino_tree *t, ino_node *n,
-                   const char *name, size_t len)
+watch_dir_and_scan(ino_watcher *w, ino_tree *t, ino_node *n, const char *name,
+                   size_t len)
 {
     ino_node *child;
     int rc = ino_watch_dir(w, t, n, name, len, !t->follow, 0, &child);
@@ -344,8 +344,8 @@ watch_named_dir(ino_watcher *w, ino_node *n, const ino_event *ev)
     int rc = watch_dir_and_scan(w, n->tree, n, ev->name, ev->name_len);
 
     if (rc == -ENOENT || rc == -ENOTDIR) {
-        rc = ino_moves_add(w->trees, MOVE_RETRY, (uint32_t)n->wd, n->tree, NULL, n,
-                           ev->name, ev->name_len, NULL, 0) == NULL
+        rc = ino_moves_add(w->trees, MOVE_RETRY, (uint32_t)n->wd, n->tree,
+                           NULL, n, ev->name, ev->name_len, NULL, 0) == NULL
                  ? -ENOMEM
                  : 0;
     }
@@ -355,8 +355,8 @@ watch_named_dir(ino_watcher *w, ino_node *n, const ino_event *ev)
 /* A MOVED_TO whose MOVED_FROM, still held, was in the same tree: the two
  * are queued together. */
 static int
-rewrite_paired(ino_watcher *w, ino_node *n, const ino_event *ev,
-               ino_move *m, const char *rel, size_t rel_len)
+rewrite_paired(ino_watcher *w, ino_node *n, const ino_event *ev, ino_move *m,
+               const char *rel, size_t rel_len)
 {
     ino_tree *t = n->tree;
     int rc = push_from(w, m);
@@ -400,9 +400,9 @@ rewrite_told_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev)
         return 0;
     }
     ino_move_clear(&m);
-    if (ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
-                     ev->name_len) == NULL) {
-        return 0;               /* not told here: a move in */
+    if (ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len) ==
+        NULL) {
+        return 0; /* not told here: a move in */
     }
     rc = watch_named_dir(w, n, ev);
     return rc == -ENOMEM ? rc : 1;
@@ -436,8 +436,7 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
         }
     }
     if ((ev->mask & t->mask) &&
-        ino_tree_push(w, t, ev->mask, ev->cookie, rel, rel_len, NULL, 0) <
-            0) {
+        ino_tree_push(w, t, ev->mask, ev->cookie, rel, rel_len, NULL, 0) < 0) {
         return -ENOMEM;
     }
     if (!(ev->mask & IN_ISDIR)) {
@@ -458,8 +457,8 @@ track_told(ino_watcher *w, ino_node *n, const ino_event *ev)
     ino_nmap *told = &w->trees->told;
 
     if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
-        return ino_nmap_put(told, (uintptr_t)n->wd, ev->name, ev->name_len,
-                            n, 1);
+        return ino_nmap_put(told, (uintptr_t)n->wd, ev->name, ev->name_len, n,
+                            1);
     }
     if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
         ino_nmap_del(told, (uintptr_t)n->wd, ev->name, ev->name_len, 1);
@@ -474,8 +473,8 @@ track_told(ino_watcher *w, ino_node *n, const ino_event *ev)
 static void
 unwatch_followed(ino_watcher *w, ino_node *n, const ino_event *ev)
 {
-    ino_node *child = ino_nmap_get(&w->trees->children, (uintptr_t)n,
-                                   ev->name, ev->name_len);
+    ino_node *child = ino_nmap_get(&w->trees->children, (uintptr_t)n, ev->name,
+                                   ev->name_len);
 
     if (child != NULL) {
         ino_subtree_free(w, child, 1);
@@ -491,21 +490,20 @@ rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
 
     if (!(ev->mask & IN_ISDIR) && n->tree->follow) {
         /* A followed link moving: its target's node moves with it. */
-        child = ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
-                             ev->name_len);
+        child =
+            ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
     }
     if (ev->mask & IN_ISDIR) {
         if (move_was_told(w, n, ev)) {
             return 0;
         }
-        child = ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
-                             ev->name_len);
+        child =
+            ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
         /* No directory of the stream's is there (a scan reported it
          * elsewhere, where a later rename had put it), unless it waits to
          * be watched: drop the record. */
-        if (child == NULL &&
-            ino_moves_find(ts, MOVE_RETRY, n, ev->name, ev->name_len) ==
-                NULL) {
+        if (child == NULL && ino_moves_find(ts, MOVE_RETRY, n, ev->name,
+                                            ev->name_len) == NULL) {
             return ino_moves_add(ts, MOVE_UNTOLD, ev->cookie, n->tree, NULL,
                                  NULL, "", 0, NULL, 0) == NULL
                        ? -ENOMEM
@@ -545,10 +543,9 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
     if (m & IN_MOVED_TO) {
         return rewrite_moved_to(w, n, ev, rel, (size_t)rl);
     }
-    if ((m & IN_CREATE) &&
-             ino_nmap_del(&ts->scanned, (uintptr_t)n->wd, ev->name,
-                          ev->name_len, 1) != NULL) {
-        return 0;       /* the scan of a new directory reported it */
+    if ((m & IN_CREATE) && ino_nmap_del(&ts->scanned, (uintptr_t)n->wd,
+                                        ev->name, ev->name_len, 1) != NULL) {
+        return 0; /* the scan of a new directory reported it */
     }
     if ((m & t->mask) &&
         ino_tree_push(w, t, m, ev->cookie, rel, (size_t)rl, NULL, 0) < 0) {
@@ -637,22 +634,22 @@ ino_tree_rewrite(ino_watcher *w, const char *buf, size_t len)
     int rc = 0;
 
     while (rc >= 0 && ino_decode(buf, len, &off, &ev) > 0) {
-        ev.mask &= ~INO_PRIV_BITS;      /* the kernel's, never ours */
+        ev.mask &= ~INO_PRIV_BITS; /* the kernel's, never ours */
         if (ev.wd == -1) {
             rc = rewrite_overflow(w, ev.mask);
             continue;
         }
         e = ino_table_find(&w->table, ev.wd);
         if (e == NULL) {
-            continue;           /* unknown or stale wd */
+            continue; /* unknown or stale wd */
         }
         if (e->node == NULL) {
-            rc = ino_queue_push(&w->queue, ev.wd, ev.mask, ev.cookie,
-                                ev.name, ev.name_len, NULL, 0);
+            rc = ino_queue_push(&w->queue, ev.wd, ev.mask, ev.cookie, ev.name,
+                                ev.name_len, NULL, 0);
             continue;
         }
         if (e->node->tree->ended && !(ev.mask & IN_IGNORED)) {
-            continue;           /* its root moved: only its IGNORED */
+            continue; /* its root moved: only its IGNORED */
         }
         rc = rewrite_one(w, e->node, &ev);
     }

@@ -104,8 +104,8 @@ ino_worklist_free(ino_worklist *l)
 /* A new node for the new watch wd at parent/name: returns 1, or the
  * error of making it, with the watch removed again. */
 static int
-watch_new_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
-              const char *name, size_t len, int32_t wd, ino_node **out)
+watch_new_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
+              size_t len, int32_t wd, ino_node **out)
 {
     ino_node *n = ino_node_new(t, name, len, wd);
     ino_entry *e;
@@ -156,9 +156,8 @@ tell_move(ino_watcher *w, ino_tree *t, ino_node *n)
  * again.  With tell, such a move is remembered for the caller to report
  * (tell_move()). */
 int
-ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
-              const char *name, size_t len, int may_move, int tell,
-              ino_node **out)
+ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
+              size_t len, int may_move, int tell, ino_node **out)
 {
     char rel[INO_PATH_CAP], path[INO_PATH_CAP];
     long rl = ino_node_path(parent, name, len, rel);
@@ -266,10 +265,10 @@ report_found(ino_watcher *w, ino_node *n, const char *name, size_t len,
     if (rl < 0 || !(n->tree->mask & IN_CREATE)) {
         return 0;
     }
-    if (ino_tree_push(w, n->tree, IN_CREATE | (is_dir ? IN_ISDIR : 0), 0,
-                      rel, (size_t)rl, NULL, 0) < 0 ||
-        ino_nmap_put(&w->trees->scanned, (uintptr_t)n->wd, name, len, n,
-                     1) < 0) {
+    if (ino_tree_push(w, n->tree, IN_CREATE | (is_dir ? IN_ISDIR : 0), 0, rel,
+                      (size_t)rl, NULL, 0) < 0 ||
+        ino_nmap_put(&w->trees->scanned, (uintptr_t)n->wd, name, len, n, 1) <
+            0) {
         return -ENOMEM;
     }
     return 0;
@@ -281,8 +280,7 @@ report_found(ino_watcher *w, ino_node *n, const char *name, size_t len,
  * tell, or its path went stale by the rename of a directory above it,
  * still queued: then it is watched and scanned at the drain. */
 static int
-report_dir(ino_watcher *w, ino_node *n, const char *name, size_t len,
-           int rc)
+report_dir(ino_watcher *w, ino_node *n, const char *name, size_t len, int rc)
 {
     if (rc == 2) {
         return report_moved(w, n, name, len);
@@ -291,8 +289,8 @@ report_dir(ino_watcher *w, ino_node *n, const char *name, size_t len,
         return -ENOMEM;
     }
     if ((rc == -ENOENT || rc == -ENOTDIR) &&
-        ino_moves_add(w->trees, MOVE_RETRY, (uint32_t)n->wd, n->tree, NULL, n, name, len,
-                      NULL, 0) == NULL) {
+        ino_moves_add(w->trees, MOVE_RETRY, (uint32_t)n->wd, n->tree, NULL, n,
+                      name, len, NULL, 0) == NULL) {
         return -ENOMEM;
     }
     return 0;
@@ -320,8 +318,8 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
      * now.  (Not while following links when not repairing: then it may be
      * the same directory reached twice.) */
     rc = ino_watch_dir(w, t, n, de->d_name, len,
-                       mode == SCAN_REPAIR || (reports && !t->follow),
-                       reports, &child);
+                       mode == SCAN_REPAIR || (reports && !t->follow), reports,
+                       &child);
     /* Relisting, a directory of the stream's already there is told. */
     if (reports && !(mode == SCAN_RELIST && rc == 0 && child != NULL) &&
         report_dir(w, n, de->d_name, len, rc) < 0) {
@@ -341,8 +339,7 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
     }
     if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR && mode != SCAN_REPAIR) {
         rl = ino_node_path(n, de->d_name, len, rel);
-        if (ino_tree_push_error(w, t, -rc, rel, rl < 0 ? 0 : (size_t)rl) <
-            0) {
+        if (ino_tree_push_error(w, t, -rc, rel, rl < 0 ? 0 : (size_t)rl) < 0) {
             return -ENOMEM;
         }
     }
@@ -369,8 +366,8 @@ scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
             mode != SCAN_REPAIR) {
             /* Watched, so it was there: the path went stale (a rename
              * above it, still queued).  List it at the drain. */
-            return ino_moves_add(w->trees, MOVE_RELIST, (uint32_t)n->wd, n->tree, n, NULL,
-                                 "", 0, NULL, 0) == NULL
+            return ino_moves_add(w->trees, MOVE_RELIST, (uint32_t)n->wd,
+                                 n->tree, n, NULL, "", 0, NULL, 0) == NULL
                        ? -ENOMEM
                        : 0;
         }
@@ -412,8 +409,8 @@ static int
 defer(ino_trees *ts, const char *rec, size_t len)
 {
     if (ts->deferred_len + len > ts->deferred_cap) {
-        size_t cap = ts->deferred_cap ? ts->deferred_cap * 2
-                                      : INO_READ_BUF_SIZE;
+        size_t cap =
+            ts->deferred_cap ? ts->deferred_cap * 2 : INO_READ_BUF_SIZE;
         char *grown;
         while (cap < ts->deferred_len + len) {
             cap *= 2;
@@ -466,7 +463,7 @@ drain_during_scan(ino_watcher *w)
     int rc;
 
     if (ts->deferred_lost || ts->deferred_error < 0) {
-        return;     /* what follows is owed an overflow or an error */
+        return; /* what follows is owed an overflow or an error */
     }
     if (ts->scan_buf == NULL &&
         (ts->scan_buf = malloc(INO_READ_BUF_SIZE)) == NULL) {
@@ -500,9 +497,8 @@ ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
 
     while (rc == 0 && (n = ino_worklist_next(w, &todo)) != NULL) {
         /* SCAN_RELIST is for the first directory; what it finds is new. */
-        enum ino_scan_mode one = mode == SCAN_RELIST && n != start
-                                     ? SCAN_NEW
-                                     : mode;
+        enum ino_scan_mode one =
+            mode == SCAN_RELIST && n != start ? SCAN_NEW : mode;
         rc = scan_one(w, n, one, &todo);
         if ((todo.head & 63) == 0) {
             drain_during_scan(w);

@@ -154,9 +154,9 @@ tree_add_root(ino_watcher *w, ino_tree *t, const char *path)
      * EEXIST instead of having its mask replaced.  The root itself is
      * followed when it is a symbolic link, as the path the caller named
      * (follow_symlinks is about links below it). */
-    wd = inotify_add_watch(w->fd, path,
-                           (t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW) |
-                               IN_MASK_CREATE);
+    wd = inotify_add_watch(
+        w->fd, path,
+        (t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW) | IN_MASK_CREATE);
     if (wd < 0) {
         return errno == EEXIST ? -EBUSY : -errno;
     }
@@ -177,8 +177,8 @@ tree_add_root(ino_watcher *w, ino_tree *t, const char *path)
 
 int
 ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
-             const char *const *exclude, size_t nexclude,
-             int follow_symlinks, ino_entry **out, size_t *in_use)
+             const char *const *exclude, size_t nexclude, int follow_symlinks,
+             ino_entry **out, size_t *in_use)
 {
     ino_tree *t;
     uint32_t full_mask;
@@ -271,8 +271,7 @@ ino_trees_read(ino_watcher *w)
             /* A settling scan that met stale paths again tries them a few
              * times more before it waits for the next read. */
             if (rc < 0 || (w->trees->deferred_len == 0 &&
-                           (ino_moves_stale(w->trees) == 0 ||
-                            ++settle > 3))) {
+                           (ino_moves_stale(w->trees) == 0 || ++settle > 3))) {
                 break;
             }
             /* Settling the trees scanned, and read records meanwhile:

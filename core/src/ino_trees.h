@@ -132,8 +132,7 @@ int ino_moves_take(ino_trees *ts, enum ino_move_kind kind, uint32_t cookie,
 /* The entry of this kind for parent/name (its name, or for RETRY its
  * src), or NULL. */
 ino_move *ino_moves_find(ino_trees *ts, enum ino_move_kind kind,
-                         const ino_node *parent, const char *name,
-                         size_t len);
+                         const ino_node *parent, const char *name, size_t len);
 /* Frees an entry's strings. */
 void ino_move_clear(ino_move *m);
 /* The node stays where it is: no pending MOVED_FROM moves or frees it. */
@@ -151,8 +150,7 @@ void ino_moves_clear(ino_trees *ts);
 
 /* ---- nodes and paths (ino_node.c) -------------------------------------- */
 
-ino_node *ino_node_new(ino_tree *t, const char *name, size_t len,
-                       int32_t wd);
+ino_node *ino_node_new(ino_tree *t, const char *name, size_t len, int32_t wd);
 /* 1 when a is b or one of b's ancestors. */
 int ino_node_is_ancestor(const ino_node *a, const ino_node *b);
 /* Links a node under parent; the children map must have room for it

@@ -57,8 +57,7 @@ ino_close(ino_watcher *w)
 }
 
 int
-ino_add_watch(ino_watcher *w, const char *path, uint32_t mask,
-              ino_entry **out)
+ino_add_watch(ino_watcher *w, const char *path, uint32_t mask, ino_entry **out)
 {
     ino_entry *e;
     int wd, rc;
@@ -196,11 +195,11 @@ ino_next(ino_watcher *w, ino_event *ev)
 
     while (ino_queue_take(&w->queue, ev)) {
         if (ev->wd == -1) {
-            return 1;           /* IN_Q_OVERFLOW belongs to no watch */
+            return 1; /* IN_Q_OVERFLOW belongs to no watch */
         }
         e = ino_table_find(&w->table, ev->wd);
         if (e == NULL) {
-            continue;           /* unknown or stale wd */
+            continue; /* unknown or stale wd */
         }
         ev->udata = e->udata;
         if (ev->mask & IN_IGNORED) {

@@ -22,8 +22,8 @@
  * is NUL padding, so a caller can build both padded and unterminated
  * names.  Returns the offset the record starts at. */
 static size_t
-put_record(char *buf, size_t *len, int32_t wd, uint32_t mask,
-           uint32_t cookie, const char *name, uint32_t field)
+put_record(char *buf, size_t *len, int32_t wd, uint32_t mask, uint32_t cookie,
+           const char *name, uint32_t field)
 {
     size_t start = *len;
     size_t name_len = strlen(name);
@@ -75,8 +75,7 @@ poison(ino_event *ev)
 /* Decodes the record at *off and checks every field of it. */
 static void
 expect_record(const char *buf, size_t len, size_t *off, int32_t wd,
-              uint32_t mask, uint32_t cookie, const char *name,
-              uint32_t field)
+              uint32_t mask, uint32_t cookie, const char *name, uint32_t field)
 {
     size_t start = *off;
     ino_event ev;
@@ -149,8 +148,11 @@ test_padded_names(void)
         const char *name;
         uint32_t field;
     } cases[] = {
-        {"a", 16}, {"foo.txt", 16}, {"fifteen_bytes__", 16},
-        {"sixteen_bytes___", 32}, {"x", 48},
+        {"a", 16},
+        {"foo.txt", 16},
+        {"fifteen_bytes__", 16},
+        {"sixteen_bytes___", 32},
+        {"x", 48},
     };
     char scratch[SCRATCH_SIZE];
     size_t i;
@@ -159,8 +161,7 @@ test_padded_names(void)
         size_t len = 0, off = 0;
         char *buf;
 
-        put_record(scratch, &len, 3, 0x100, 0, cases[i].name,
-                   cases[i].field);
+        put_record(scratch, &len, 3, 0x100, 0, cases[i].name, cases[i].field);
         buf = exact_copy(scratch, len);
         expect_record(buf, len, &off, 3, 0x100, 0, cases[i].name,
                       cases[i].field);
@@ -259,7 +260,11 @@ static void
 test_oversized_name_field(void)
 {
     static const uint32_t fields[] = {
-        INO_NAME_FIELD_MAX + 1, 272, 4096, 0x7FFFFFFFu, 0xFFFFFFF0u,
+        INO_NAME_FIELD_MAX + 1,
+        272,
+        4096,
+        0x7FFFFFFFu,
+        0xFFFFFFF0u,
         0xFFFFFFFFu,
     };
     char scratch[SCRATCH_SIZE];

@@ -423,8 +423,11 @@ test_wraparound_runs(void)
     CHECK(cap >= 2 * m.n);
     for (wd = 1; m.count < m.n && wd < 1000000; wd++) {
         size_t home = probe_home(wd, &c);
-        size_t which = home == cap - 1 ? 0 : home == cap - 2 ? 1
-                       : home == 0 ? 2 : home == 1 ? 3 : 4;
+        size_t which = home == cap - 1   ? 0
+                       : home == cap - 2 ? 1
+                       : home == 0       ? 2
+                       : home == 1       ? 3
+                                         : 4;
 
         if (which < 4 && have[which] < want[which]) {
             have[which]++;

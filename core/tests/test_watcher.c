@@ -166,8 +166,8 @@ test_add_watch_twice(void)
     CHECK_EQ(ino_add_watch(&w, tmp_path("d"), IN_DELETE, &e), 0);
     CHECK(e->wd == wd && e->udata == &marker);
     CHECK_EQ(e->mask, IN_DELETE);
-    CHECK_EQ(ino_add_watch(&w, tmp_path("d/."), IN_CREATE | IN_MASK_ADD,
-                           &e), 0);
+    CHECK_EQ(ino_add_watch(&w, tmp_path("d/."), IN_CREATE | IN_MASK_ADD, &e),
+             0);
     CHECK(e->wd == wd && e->udata == &marker);
     CHECK_EQ(e->mask, IN_DELETE | IN_CREATE);
     CHECK_EQ(ino_watch_count(&w), 1);
@@ -201,8 +201,7 @@ static void
 test_create_events_in_order(void)
 {
     static const char *names[] = {
-        "a", "bb", "fifteen_bytes__", "sixteen_bytes___", "with space",
-        "z",
+        "a", "bb", "fifteen_bytes__", "sixteen_bytes___", "with space", "z",
     };
     char longest[NAME_MAX + 1];
     ino_watcher w;
@@ -215,7 +214,7 @@ test_create_events_in_order(void)
     tmp_make();
     open_watcher(&w, 0);
     wd = add_dir_watch(&w, ".", IN_CREATE, &marker);
-    CHECK_EQ(ino_read(&w), 0);          /* nothing yet, and no blocking */
+    CHECK_EQ(ino_read(&w), 0); /* nothing yet, and no blocking */
     for (i = 0; i < CHECK_COUNT(names); i++) {
         touch(names[i]);
     }
@@ -273,12 +272,12 @@ test_rm_watch_releases(void)
     CHECK_EQ(ino_rm_watch(&w, wd), 0);
     e = ino_table_find(&w.table, wd);
     CHECK(e != NULL && e->removed == 1);
-    CHECK_EQ(ino_rm_watch(&w, wd), 0);     /* a repeat is harmless */
+    CHECK_EQ(ino_rm_watch(&w, wd), 0); /* a repeat is harmless */
     expect_event(&w, wd, IN_CREATE, "before", &marker);
     expect_released(&w, wd, &marker);
     CHECK_EQ(ino_watch_count(&w), 0);
     CHECK_EQ(ino_rm_watch(&w, wd), -ENOENT);
-    touch("after");                         /* the kernel watch is gone */
+    touch("after"); /* the kernel watch is gone */
     expect_drained(&w);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
@@ -356,8 +355,8 @@ test_forgotten_wd_skipped(void)
     CHECK_EQ(ino_read(&w), 1);
     CHECK(ino_pending(&w));
     expect_drained(&w);
-    ino_forget_watch(&w, wa);               /* a second time: a no-op */
-    ino_forget_watch(&w, 12345);            /* and an unknown wd */
+    ino_forget_watch(&w, wa); /* a second time: a no-op */
+    ino_forget_watch(&w, 12345); /* and an unknown wd */
     CHECK_EQ(ino_watch_count(&w), 1);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
@@ -417,7 +416,7 @@ take_chain_event(ino_watcher *w, int32_t wd, size_t k, uint32_t *cookie)
 }
 
 #define BOUND 10u
-#define BOUND_SLACK 16u         /* one short read may overshoot this much */
+#define BOUND_SLACK 16u /* one short read may overshoot this much */
 #define BOUND_EVENTS 1000u
 
 /* With 1000 events waiting in the kernel, each ino_read() stops near the
@@ -441,7 +440,7 @@ test_bound_full_drain(void)
         CHECK(n <= (long)(BOUND + BOUND_SLACK));
         CHECK(ino_queued(&w) <= BOUND + BOUND_SLACK);
         CHECK(ino_full(&w) || taken + (size_t)n == BOUND_EVENTS);
-        CHECK_EQ(ino_read(&w), 0);          /* full: reads nothing */
+        CHECK_EQ(ino_read(&w), 0); /* full: reads nothing */
         while (ino_pending(&w)) {
             take_chain_event(&w, wd, taken++, &cookie);
         }
@@ -543,7 +542,7 @@ test_queue_overflow(void)
     open_pair(fd);
     write_alternating(fd, (size_t)limit + 100);
     while (next_queued(&w, &ev)) {
-        CHECK_EQ(overflows, 0);             /* the overflow comes last */
+        CHECK_EQ(overflows, 0); /* the overflow comes last */
         if (ev.mask == IN_Q_OVERFLOW) {
             CHECK(ev.wd == -1 && ev.udata == NULL && ev.name_len == 0);
             CHECK_EQ(ev.released, 0);
@@ -565,7 +564,7 @@ test_queue_overflow(void)
 }
 
 #define CHUNK_ROUNDS 4
-#define CHUNK_WRITES 2500       /* 2500 * 32 bytes: more than one chunk */
+#define CHUNK_WRITES 2500 /* 2500 * 32 bytes: more than one chunk */
 
 /* Takes every queued event; they must keep alternating x, y. */
 static void
@@ -603,8 +602,7 @@ test_queue_spans_chunks(void)
         written += CHUNK_WRITES;
         CHECK_EQ(ino_read(&w), CHUNK_WRITES);
         /* Leave a different share behind each round. */
-        for (k = 0; k < CHUNK_WRITES * (round + 1) / (CHUNK_ROUNDS + 1);
-             k++) {
+        for (k = 0; k < CHUNK_WRITES * (round + 1) / (CHUNK_ROUNDS + 1); k++) {
             CHECK_EQ(ino_next(&w, &ev), 1);
             CHECK(ev.wd == wd && ev.mask == IN_MODIFY);
             CHECK(name_is(&ev, taken++ % 2 == 0 ? "x" : "y"));
@@ -677,8 +675,13 @@ static void
 test_add_watch_errors(void)
 {
     static const uint32_t bad_masks[] = {
-        0, IN_ONLYDIR, IN_MASK_ADD | IN_ONESHOT, IN_CREATE | IN_IGNORED,
-        IN_CREATE | IN_Q_OVERFLOW, IN_CREATE | IN_ISDIR, IN_CREATE | 0x1000,
+        0,
+        IN_ONLYDIR,
+        IN_MASK_ADD | IN_ONESHOT,
+        IN_CREATE | IN_IGNORED,
+        IN_CREATE | IN_Q_OVERFLOW,
+        IN_CREATE | IN_ISDIR,
+        IN_CREATE | 0x1000,
     };
     ino_watcher w;
     ino_entry *e = NULL;
@@ -687,14 +690,13 @@ test_add_watch_errors(void)
     tmp_make();
     touch("file");
     open_watcher(&w, 0);
-    CHECK_EQ(ino_add_watch(&w, tmp_path("missing"), IN_CREATE, &e),
-             -ENOENT);
+    CHECK_EQ(ino_add_watch(&w, tmp_path("missing"), IN_CREATE, &e), -ENOENT);
     for (i = 0; i < CHECK_COUNT(bad_masks); i++) {
         CHECK_EQ(ino_add_watch(&w, tmp_root, bad_masks[i], &e), -EINVAL);
     }
     /* Errors the kernel finds come back as they are. */
-    CHECK_EQ(ino_add_watch(&w, tmp_path("file"), IN_CREATE | IN_ONLYDIR,
-                           &e), -ENOTDIR);
+    CHECK_EQ(ino_add_watch(&w, tmp_path("file"), IN_CREATE | IN_ONLYDIR, &e),
+             -ENOTDIR);
     CHECK_EQ(ino_watch_count(&w), 0);
     add_dir_watch(&w, ".", IN_CREATE, NULL);
     CHECK_EQ(ino_add_watch(&w, tmp_root, IN_DELETE | IN_MASK_CREATE, &e),
@@ -745,8 +747,8 @@ test_short_read_means_drained(void)
     tmp_make();
     open_watcher(&w, 0);
     wd = add_dir_watch(&w, ".", IN_CREATE, NULL);
-    CHECK(!ino_drained(&w));                  /* nothing read yet */
-    CHECK_EQ(ino_read(&w), 0);          /* EAGAIN */
+    CHECK(!ino_drained(&w)); /* nothing read yet */
+    CHECK_EQ(ino_read(&w), 0); /* EAGAIN */
     CHECK(ino_drained(&w));
     touch("a");
     touch("b");
@@ -754,7 +756,7 @@ test_short_read_means_drained(void)
     before = read_syscalls();
     CHECK_EQ(ino_read(&w), 3);
     if (!under_a_reading_tool()) {
-        CHECK_EQ(read_syscalls() - before, 2);  /* the look at syscr + one */
+        CHECK_EQ(read_syscalls() - before, 2); /* the look at syscr + one */
     }
     CHECK(ino_drained(&w));
     expect_event(&w, wd, IN_CREATE, "a", NULL);
