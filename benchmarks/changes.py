@@ -102,13 +102,24 @@ def burst(root: Path, files: int, dirs: int) -> float:
 
 
 def one_run(python: str, lib: str, files: int, dirs: int, env: dict) -> dict:
-    with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir(
-            "/dev/shm") else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    ) as tmp:
         root = Path(tmp) / "root"
         root.mkdir()
-        proc = subprocess.Popen([python, "-c", CONSUMER, lib, str(root),
-                                 str(files - files % dirs)],
-                                stdout=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            [
+                python,
+                "-c",
+                CONSUMER,
+                lib,
+                str(root),
+                str(files - files % dirs),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         try:
             assert proc.stdout is not None
             line = proc.stdout.readline()
@@ -132,11 +143,17 @@ def main() -> int:
     p.add_argument("--files", type=int, default=20_000)
     p.add_argument("--dirs", type=int, default=200)
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--quick", action="store_true",
-                   help="2,000 files in 20 directories, one repetition")
-    p.add_argument("--smoke", action="store_true",
-                   help="--quick with ours only: no venv, no network, "
-                   "nothing written (what CI runs)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="2,000 files in 20 directories, one repetition",
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="--quick with ours only: no venv, no network, "
+        "nothing written (what CI runs)",
+    )
     p.add_argument("--out", default=str(HERE / "results-changes.json"))
     args = p.parse_args()
     if args.quick or args.smoke:
@@ -152,12 +169,16 @@ def main() -> int:
         for lib, python, env in contenders:
             r = one_run(python, lib, args.files, args.dirs, env)
             results.setdefault(lib, []).append(r)
-            print(f"  {lib:<10} rep {rep + 1}: {r['files']:5d}/{args.files} "
-                  f"files, {r['seconds']:.2f} s, {r['sets']} sets, CPU "
-                  f"{r['cpu']:.2f} s (burst {r['burst_seconds']:.2f} s)",
-                  file=sys.stderr)
-    print(f"\n| contender | files reported (of {args.files}) | seconds to "
-          "the last | CPU s | sets |")
+            print(
+                f"  {lib:<10} rep {rep + 1}: {r['files']:5d}/{args.files} "
+                f"files, {r['seconds']:.2f} s, {r['sets']} sets, CPU "
+                f"{r['cpu']:.2f} s (burst {r['burst_seconds']:.2f} s)",
+                file=sys.stderr,
+            )
+    print(
+        f"\n| contender | files reported (of {args.files}) | seconds to "
+        "the last | CPU s | sets |"
+    )
     print("|---|---:|---:|---:|---:|")
     for lib, runs in results.items():
         files = " / ".join(str(r["files"]) for r in runs)
@@ -166,21 +187,37 @@ def main() -> int:
         sets = int(statistics.median(r["sets"] for r in runs))
         print(f"| {lib} | {files} | {seconds:.2f} | {cpu:.2f} | {sets} |")
     burst_median = statistics.median(
-        r["burst_seconds"] for runs in results.values() for r in runs)
-    print(f"\nmedians of {args.reps}; burst: {args.files} files in "
-          f"{args.dirs} new directories, {burst_median:.2f} s (median)")
+        r["burst_seconds"] for runs in results.values() for r in runs
+    )
+    print(
+        f"\nmedians of {args.reps}; burst: {args.files} files in "
+        f"{args.dirs} new directories, {burst_median:.2f} s (median)"
+    )
     if not (args.quick or args.smoke) and wf is not None:
-        Path(args.out).write_text(json.dumps({
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": {"platform": platform.platform(),
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "machine": {
+                        "platform": platform.platform(),
                         "cpus": os.cpu_count(),
                         "python": platform.python_version(),
-                        "loadavg": os.getloadavg()},
-            "config": {"files": args.files, "dirs": args.dirs,
-                       "reps": args.reps},
-            "versions": {"watchfiles": installed_version(wf, "watchfiles")},
-            "runs": results,
-        }, indent=1) + "\n")
+                        "loadavg": os.getloadavg(),
+                    },
+                    "config": {
+                        "files": args.files,
+                        "dirs": args.dirs,
+                        "reps": args.reps,
+                    },
+                    "versions": {
+                        "watchfiles": installed_version(wf, "watchfiles")
+                    },
+                    "runs": results,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         print(f"wrote {args.out}")
     return 0
 

@@ -271,7 +271,7 @@ class Inotipy(AsyncioContender):
             self.w.watch(p, inotipy.IN.ALL_EVENTS)
 
     def mem_queue(self, n):
-        self.w.get_nowait()         # polls the kernel: reads everything
+        self.w.get_nowait()  # polls the kernel: reads everything
         return self.w.queued + 1
 
     def tree(self, root):
@@ -280,7 +280,7 @@ class Inotipy(AsyncioContender):
         self.w = inotipy.Watcher()
         self.r0 = rss()
         t0 = time.perf_counter()
-        self.w.watch_tree(root)     # mask=IN.ALL_EVENTS, the default
+        self.w.watch_tree(root)  # mask=IN.ALL_EVENTS, the default
         t = time.perf_counter() - t0
         self.watch_count = self.w.watch_count
         return t
@@ -463,7 +463,8 @@ class PyInotify(Contender):
         # The notifier adds its reader at once, so it is made only when the
         # loop is about to run (the events wait in the kernel until then).
         self.notifier = self.pyinotify.AsyncioNotifier(
-            self.wm, self.loop, default_proc_fun=self._handler(on_event))
+            self.wm, self.loop, default_proc_fun=self._handler(on_event)
+        )
 
     def drain(self, n):
         done = self.loop.create_future()
@@ -633,8 +634,9 @@ class Watchdog(Contender):
                 ack(self.ack_fd, monotonic_ns())
 
         self.ack_fd = self.args.ack_fd if self.args.mode == "latency" else None
-        self._observer(self.dir, False,
-                       self._handler(on_file, on_dir_attrib, on_modified))
+        self._observer(
+            self.dir, False, self._handler(on_file, on_dir_attrib, on_modified)
+        )
         if self.args.mode == "drain":
             self._hold_gil()
 
@@ -645,16 +647,16 @@ class Watchdog(Contender):
         import mmap
 
         with open(self.args.flag, "r+b") as f:
-            self.flag = mmap.mmap(f.fileno(), 1)    # keeps its own fd
+            self.flag = mmap.mmap(f.fileno(), 1)  # keeps its own fd
         sys.setswitchinterval(100.0)
 
     def wait_for_go(self):
-        pass                        # drain() waits on the flag instead
+        pass  # drain() waits on the flag instead
 
     def drain(self, n):
         flag = self.flag
         self.target = n
-        while flag[0] == 0:         # holds the GIL: nothing else runs
+        while flag[0] == 0:  # holds the GIL: nothing else runs
             pass
         sys.setswitchinterval(0.005)
         t0 = time.perf_counter()
@@ -681,9 +683,10 @@ class Watchdog(Contender):
         self.observer = Observer()
         self.r0 = rss()
         t0 = time.perf_counter()
-        self.observer.schedule(self._handler(lambda e: None), root,
-                               recursive=True)
-        self.observer.start()       # adds the watches before it returns
+        self.observer.schedule(
+            self._handler(lambda e: None), root, recursive=True
+        )
+        self.observer.start()  # adds the watches before it returns
         return time.perf_counter() - t0
 
     def tree_facts(self):
@@ -701,8 +704,9 @@ class Watchdog(Contender):
         base = os.path.dirname(paths[0])
         self.observer = Observer()
         self.r0 = rss()
-        self.observer.schedule(self._handler(lambda e: None), base,
-                               recursive=True)
+        self.observer.schedule(
+            self._handler(lambda e: None), base, recursive=True
+        )
         self.observer.start()
 
 
@@ -819,8 +823,14 @@ def run_live(c: Contender, args) -> None:
     cpu0 = cpu_seconds()
     ready()
     count, overflow = c.live()
-    emit({"events": count, "overflow": overflow,
-          "t_end_ns": c.live_end_ns(), "cpu_s": cpu_seconds() - cpu0})
+    emit(
+        {
+            "events": count,
+            "overflow": overflow,
+            "t_end_ns": c.live_end_ns(),
+            "cpu_s": cpu_seconds() - cpu0,
+        }
+    )
 
 
 def run_latency(c: Contender, args) -> None:
@@ -840,8 +850,13 @@ def run_mem_watch(c: Contender, args) -> None:
         paths = f.read().split("\n")
     c.mem_watch(paths)
     grown = rss() - c.r0
-    emit({"bytes_per_watch": grown / len(paths), "watches": len(paths),
-          "rss_growth": grown})
+    emit(
+        {
+            "bytes_per_watch": grown / len(paths),
+            "watches": len(paths),
+            "rss_growth": grown,
+        }
+    )
 
 
 def run_mem_queue(c: Contender, args) -> None:
@@ -851,15 +866,26 @@ def run_mem_queue(c: Contender, args) -> None:
     wait_go()
     held = c.mem_queue(args.n)
     grown = rss() - r0
-    emit({"bytes_per_event": grown / max(held, 1), "held": held,
-          "rss_growth": grown})
+    emit(
+        {
+            "bytes_per_event": grown / max(held, 1),
+            "held": held,
+            "rss_growth": grown,
+        }
+    )
 
 
 def run_tree(c: Contender, args) -> None:
     seconds = c.tree(args.dir)
     grown = rss() - c.r0
-    emit({"seconds": seconds, "rss_growth": grown,
-          "watches": inotify_watches(), **c.tree_facts()})
+    emit(
+        {
+            "seconds": seconds,
+            "rss_growth": grown,
+            "watches": inotify_watches(),
+            **c.tree_facts(),
+        }
+    )
 
 
 # What each MODE runs, given the contender and the arguments.

@@ -51,15 +51,24 @@ sys.dont_write_bytecode = True  # the smoke run writes nothing in the tree
 from bench import HERE, log, report  # noqa: E402
 from bench.build import build_helpers  # noqa: E402
 from bench.contenders import (  # noqa: E402
-    OURS, PEERS, RAW, REQUIREMENTS, TREE_PEERS, Lineup, module_of)
+    OURS,
+    PEERS,
+    RAW,
+    REQUIREMENTS,
+    TREE_PEERS,
+    Lineup,
+    module_of,
+)
 from bench.env import ensure_venv, installed_version, ours_info  # noqa: E402
 from bench.machine import machine_info, machine_line  # noqa: E402
 from bench.phases import FULL, PHASES, SMOKE, Bench  # noqa: E402
 from bench.proc import kill_children  # noqa: E402
 
 ALL_PHASES = ",".join(PHASES)
-STREAM = ("symlink(2) + unlink(2) of unique 8-byte names in one watched "
-          "tmpfs directory: IN_CREATE, IN_DELETE")
+STREAM = (
+    "symlink(2) + unlink(2) of unique 8-byte names in one watched "
+    "tmpfs directory: IN_CREATE, IN_DELETE"
+)
 
 
 @dataclass
@@ -79,8 +88,10 @@ def main(argv=None) -> int:
         return report.print_saved(Path(args.report))
     if not sys.platform.startswith("linux"):
         raise SystemExit("inotify benchmarks need Linux")
-    run = Run("smoke" if args.smoke else "quick" if args.quick else "full",
-              sizes(args))
+    run = Run(
+        "smoke" if args.smoke else "quick" if args.quick else "full",
+        sizes(args),
+    )
     wanted = set(args.phases.split(","))
     lineup = choose_contenders(args, wanted)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
@@ -96,27 +107,54 @@ def main(argv=None) -> int:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--smoke", action="store_true",
-                   help="a few thousand events, ours and the raw C reader "
-                   "only: no peers, no network, a few seconds")
-    p.add_argument("--quick", action="store_true",
-                   help="the smoke run's sizes, with every contender")
-    p.add_argument("--only", default=None,
-                   help="comma-separated contenders (default: all)")
-    p.add_argument("--phases", default=ALL_PHASES,
-                   help="comma-separated phases")
-    p.add_argument("--reps", type=int, default=None,
-                   help="repetitions of drain, live and latency")
-    p.add_argument("--ours-python", default=sys.executable,
-                   help="the Python that has this inotipy installed")
-    p.add_argument("--ours-note", default=None,
-                   help="where ours was built from, kept in the results")
-    p.add_argument("--out", default=None,
-                   help="results JSON (full run default: "
-                   "benchmarks/results.json; smoke: none)")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few thousand events, ours and the raw C reader "
+        "only: no peers, no network, a few seconds",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the smoke run's sizes, with every contender",
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated contenders (default: all)",
+    )
+    p.add_argument(
+        "--phases", default=ALL_PHASES, help="comma-separated phases"
+    )
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="repetitions of drain, live and latency",
+    )
+    p.add_argument(
+        "--ours-python",
+        default=sys.executable,
+        help="the Python that has this inotipy installed",
+    )
+    p.add_argument(
+        "--ours-note",
+        default=None,
+        help="where ours was built from, kept in the results",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="results JSON (full run default: "
+        "benchmarks/results.json; smoke: none)",
+    )
     p.add_argument("--no-plot", action="store_true")
-    p.add_argument("--report", metavar="JSON", default=None,
-                   help="print the tables of a saved results file and exit")
+    p.add_argument(
+        "--report",
+        metavar="JSON",
+        default=None,
+        help="print the tables of a saved results file and exit",
+    )
     return p.parse_args(argv)
 
 
@@ -132,15 +170,17 @@ def choose_contenders(args, wanted) -> Lineup:
     """The raw C reader and ours, the peers unless --smoke, the tree-only
     peers when the trees phase runs; --only narrows them."""
     names = [RAW] + OURS + ([] if args.smoke else list(PEERS))
-    tree_peers = [] if args.smoke or "trees" not in wanted else \
-        list(TREE_PEERS)
+    tree_peers = (
+        [] if args.smoke or "trees" not in wanted else list(TREE_PEERS)
+    )
     if args.only:
         only = args.only.split(",")
         unknown = set(only) - set(names) - set(tree_peers)
         if unknown:
             raise SystemExit(
                 f"unknown contenders: {', '.join(sorted(unknown))} "
-                f"(known: {', '.join(names + tree_peers)})")
+                f"(known: {', '.join(names + tree_peers)})"
+            )
         names = [n for n in names if n in only]
         tree_peers = [n for n in tree_peers if n in only]
     return Lineup(names, tree_peers)
@@ -166,8 +206,10 @@ def scratch():
 def check_load() -> float:
     load = os.getloadavg()[0]
     if load > 0.5:
-        log(f"WARNING: load average {load:.2f}: other work on this machine "
-            "makes the numbers (latency p99 above all) noisy")
+        log(
+            f"WARNING: load average {load:.2f}: other work on this machine "
+            "makes the numbers (latency p99 above all) noisy"
+        )
     return load
 
 
@@ -179,8 +221,9 @@ def install_envs(lineup: Lineup, args) -> None:
     lineup.versions["inotipy"] = ours_info(args.ours_python)
     if args.ours_note:
         lineup.versions["inotipy"]["note"] = args.ours_note
-    for name in [n for n in lineup.names + lineup.tree_peers
-                 if n in REQUIREMENTS]:
+    for name in [
+        n for n in lineup.names + lineup.tree_peers if n in REQUIREMENTS
+    ]:
         requirement = REQUIREMENTS[name]
         try:
             python = ensure_venv(name, requirement)
@@ -189,8 +232,9 @@ def install_envs(lineup: Lineup, args) -> None:
             lineup.drop(name, str(e))
             continue
         lineup.pythons[name] = python
-        lineup.versions[name] = installed_version(python,
-                                                  module_of(requirement))
+        lineup.versions[name] = installed_version(
+            python, module_of(requirement)
+        )
 
 
 def run_phases(bench: Bench, wanted) -> dict:
@@ -228,13 +272,17 @@ def write_results(args, run: Run, lineup: Lineup, done: dict) -> int:
     print(f"\n{run.mode} run, {elapsed:.0f} s, {machine_line()}")
     if lineup.errors:
         print("\nERRORS:\n  " + "\n  ".join(lineup.errors))
-    out = Path(args.out) if args.out else (
-        None if run.mode == "smoke" else HERE / "results.json")
+    out = (
+        Path(args.out)
+        if args.out
+        else (None if run.mode == "smoke" else HERE / "results.json")
+    )
     if out:
         result = {
             "schema": 1,
-            "date": datetime.datetime.now(datetime.timezone.utc)
-            .isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"
+            ),
             "mode": run.mode,
             "seconds": round(elapsed, 1),
             "machine": machine_info(),

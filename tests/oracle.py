@@ -147,14 +147,17 @@ class Record:
     path: str
     src_path: str | None
     cookie: int
-    applied: bool = True     # False: taken while resyncing, not applied
+    applied: bool = True  # False: taken while resyncing, not applied
 
     def text(self, root: str = "") -> str:
         src = self.src_path
         if src is not None and root and src.startswith(root + "/"):
-            src = src[len(root) + 1:]
-        out = "%4d %s %s" % (self.index, mask_text(self.mask),
-                             self.pathname or "''")
+            src = src[len(root) + 1 :]
+        out = "%4d %s %s" % (
+            self.index,
+            mask_text(self.mask),
+            self.pathname or "''",
+        )
         if src is not None:
             out += " <- " + src
         if self.cookie:
@@ -165,9 +168,15 @@ class Record:
 
 
 _BITS = [
-    (0x40, "MOVED_FROM"), (0x80, "MOVED_TO"), (0x100, "CREATE"),
-    (0x200, "DELETE"), (0x400, "DELETE_SELF"), (0x800, "MOVE_SELF"),
-    (0x2000, "UNMOUNT"), (0x4000, "Q_OVERFLOW"), (0x8000, "IGNORED"),
+    (0x40, "MOVED_FROM"),
+    (0x80, "MOVED_TO"),
+    (0x100, "CREATE"),
+    (0x200, "DELETE"),
+    (0x400, "DELETE_SELF"),
+    (0x800, "MOVE_SELF"),
+    (0x2000, "UNMOUNT"),
+    (0x4000, "Q_OVERFLOW"),
+    (0x8000, "IGNORED"),
     (0x40000000, "ISDIR"),
 ]
 
@@ -185,9 +194,14 @@ def record_of(index: int, event: Any) -> Record:
         return os.fsdecode(value) if isinstance(value, bytes) else value
 
     src = event.src_path
-    return Record(index, int(event.mask), text(event.pathname) or "",
-                  text(event.path) or "", None if src is None else text(src),
-                  int(event.cookie))
+    return Record(
+        index,
+        int(event.mask),
+        text(event.pathname) or "",
+        text(event.path) or "",
+        None if src is None else text(src),
+        int(event.cookie),
+    )
 
 
 # ---- the model --------------------------------------------------------------
@@ -208,20 +222,20 @@ class _Pending:
     cookie: int
     parent: dict[str, Any]
     name: str
-    node: Any               # what the model held there, None if nothing
+    node: Any  # what the model held there, None if nothing
     rel: str
     under: list[int] = dataclasses.field(default_factory=list)
 
 
 # Violation kinds.
-OUTSIDE = "outside"            # event path not below the root (textually)
-MOVED_OUT = "moved-out"        # named a path inside a subtree that left
-ORPHAN = "orphan"              # CREATE/MOVED_TO into no known directory
-STALE = "stale"                # DELETE/MOVED_FROM/src of an unknown path
-DUPLICATE = "duplicate"        # CREATE of a path the model holds
-NONEMPTY = "nonempty-delete"   # DELETE of a directory still holding entries
-NO_FROM = "no-from"            # src_path with no MOVED_FROM of that cookie
-UNEXPECTED = "unexpected"      # an event of no kind the model knows
+OUTSIDE = "outside"  # event path not below the root (textually)
+MOVED_OUT = "moved-out"  # named a path inside a subtree that left
+ORPHAN = "orphan"  # CREATE/MOVED_TO into no known directory
+STALE = "stale"  # DELETE/MOVED_FROM/src of an unknown path
+DUPLICATE = "duplicate"  # CREATE of a path the model holds
+NONEMPTY = "nonempty-delete"  # DELETE of a directory still holding entries
+NO_FROM = "no-from"  # src_path with no MOVED_FROM of that cookie
+UNEXPECTED = "unexpected"  # an event of no kind the model knows
 
 
 class Model:
@@ -244,7 +258,7 @@ class Model:
         # "initial", "create", "moved-in"; and which moved by a rename.
         self.origin: dict[int, str] = {}
         self.renamed: set[int] = set()
-        self.unpaired_dirs = 0      # directory MOVED_FROMs settled unpaired
+        self.unpaired_dirs = 0  # directory MOVED_FROMs settled unpaired
         self.reset(initial)
 
     # -- state
@@ -258,8 +272,9 @@ class Model:
             parent, name, _ = self._locate(rel)
             if parent is not None:
                 kind = snapshot[rel]
-                parent[name] = self._new(DIR, "initial") \
-                    if kind == DIR else kind
+                parent[name] = (
+                    self._new(DIR, "initial") if kind == DIR else kind
+                )
 
     def _new(self, kind: str, origin: str) -> Any:
         if kind != DIR:
@@ -278,8 +293,9 @@ class Model:
             node = node.get(part)
             if not isinstance(node, dict):
                 break
-            out.append((self.origin.get(id(node), "?"),
-                        id(node) in self.renamed))
+            out.append(
+                (self.origin.get(id(node), "?"), id(node) in self.renamed)
+            )
         return out
 
     def snapshot(self) -> dict[str, str]:
@@ -323,16 +339,20 @@ class Model:
         self._pending.pop(pending.cookie, None)
         if isinstance(pending.node, dict):
             self._pending_dirs.pop(id(pending.node), None)
-        if (pending.node is not None
-                and pending.parent.get(pending.name) is pending.node):
+        if (
+            pending.node is not None
+            and pending.parent.get(pending.name) is pending.node
+        ):
             del pending.parent[pending.name]
         if isinstance(pending.node, dict):
             self.unpaired_dirs += 1
         for index in pending.under:
             self._violate(
-                index, MOVED_OUT,
+                index,
+                MOVED_OUT,
                 "names a path in %s, which left the tree by MOVED_FROM "
-                "#%d" % (pending.rel, pending.index))
+                "#%d" % (pending.rel, pending.index),
+            )
 
     def _settle_siblings(
         self, parent: dict[str, Any], keep: _Pending | None = None
@@ -362,8 +382,8 @@ class Model:
         index = rec.index
         self.count = max(self.count, index + 1)
         mask = rec.mask
-        if mask & 0x4000:                       # Q_OVERFLOW
-            return                              # the runner resyncs
+        if mask & 0x4000:  # Q_OVERFLOW
+            return  # the runner resyncs
         if not self.check_inside(rec):
             return
         kinds = mask & (0x40 | 0x80 | 0x100 | 0x200)
@@ -376,9 +396,11 @@ class Model:
         if kinds == 0x80 and rec.src_path is not None:
             pending = self._pending.pop(rec.cookie, None)
             if pending is None:
-                self._violate(index, NO_FROM,
-                              "no MOVED_FROM waits with cookie %d"
-                              % rec.cookie)
+                self._violate(
+                    index,
+                    NO_FROM,
+                    "no MOVED_FROM waits with cookie %d" % rec.cookie,
+                )
             elif isinstance(pending.node, dict):
                 self._pending_dirs.pop(id(pending.node), None)
         # inotipy reports a rename's two events next to each other: a
@@ -397,66 +419,91 @@ class Model:
         elif rec.src_path is not None:
             self._moved_to_paired(index, rec, parent, name, is_dir, pending)
         else:
-            self._put(index, rec, parent, name,
-                      self._new(DIR if is_dir else FILE, "moved-in"))
+            self._put(
+                index,
+                rec,
+                parent,
+                name,
+                self._new(DIR if is_dir else FILE, "moved-in"),
+            )
 
     def check_inside(self, rec: Record) -> bool:
         """Checks the event's paths are below the root; records one
         violation if not."""
-        if rec.mask & 0x4000:                   # Q_OVERFLOW names nothing
+        if rec.mask & 0x4000:  # Q_OVERFLOW names nothing
             return True
         why = []
         for label, path in (("path", rec.path), ("src_path", rec.src_path)):
             if path is None:
                 continue
             if not path.startswith(self.root + "/"):
-                why.append("%s %r is not below the root" % (label, path))
-            elif not _plain(path[len(self.root) + 1:]):
-                why.append("%s %r" % (label, path))
+                why.append(f"{label} {path!r} is not below the root")
+            elif not _plain(path[len(self.root) + 1 :]):
+                why.append(f"{label} {path!r}")
         if rec.pathname and not _plain(rec.pathname):
-            why.append("pathname %r" % rec.pathname)
+            why.append(f"pathname {rec.pathname!r}")
         elif rec.pathname and rec.path != self.root + "/" + rec.pathname:
-            why.append("path %r is not root + pathname" % rec.path)
+            why.append(f"path {rec.path!r} is not root + pathname")
         if why:
             self._violate(rec.index, OUTSIDE, "; ".join(why))
         return not why
 
-    def _create(self, index: int, rec: Record, parent: Any, name: str,
-                is_dir: bool) -> None:
+    def _create(
+        self, index: int, rec: Record, parent: Any, name: str, is_dir: bool
+    ) -> None:
         if parent is not None and name in parent:
             old = parent[name]
-            self._violate(index, DUPLICATE, "%s already held (%s)" % (
-                rec.pathname, DIR if isinstance(old, dict) else old))
+            self._violate(
+                index,
+                DUPLICATE,
+                f"{rec.pathname} already held ({DIR if isinstance(old, dict) else old})",
+            )
             if isinstance(old, dict) == is_dir:
                 return
-        self._put(index, rec, parent, name,
-                  self._new(DIR if is_dir else FILE, "create"))
+        self._put(
+            index,
+            rec,
+            parent,
+            name,
+            self._new(DIR if is_dir else FILE, "create"),
+        )
 
-    def _put(self, index: int, rec: Record, parent: Any, name: str,
-             node: Any) -> None:
+    def _put(
+        self, index: int, rec: Record, parent: Any, name: str, node: Any
+    ) -> None:
         if parent is None:
-            self._violate(index, ORPHAN,
-                          "no directory holds %s" % rec.pathname)
+            self._violate(index, ORPHAN, f"no directory holds {rec.pathname}")
             return
         parent[name] = node
 
-    def _delete(self, index: int, rec: Record, parent: Any,
-                name: str) -> None:
+    def _delete(self, index: int, rec: Record, parent: Any, name: str) -> None:
         if parent is None or name not in parent:
-            self._violate(index, STALE, "%s is not held" % rec.pathname)
+            self._violate(index, STALE, f"{rec.pathname} is not held")
             return
         node = parent.pop(name)
         if isinstance(node, dict) and node:
-            self._violate(index, NONEMPTY, "%s still held %s" % (
-                rec.pathname, ", ".join(sorted(node)[:5])))
+            self._violate(
+                index,
+                NONEMPTY,
+                "{} still held {}".format(
+                    rec.pathname, ", ".join(sorted(node)[:5])
+                ),
+            )
 
-    def _moved_from(self, index: int, rec: Record, parent: Any,
-                    name: str) -> None:
+    def _moved_from(
+        self, index: int, rec: Record, parent: Any, name: str
+    ) -> None:
         node = None if parent is None else parent.get(name)
         if node is None:
-            self._violate(index, STALE, "%s is not held" % rec.pathname)
-        pending = _Pending(index, rec.cookie, parent if parent is not None
-                           else {}, name, node, rec.pathname)
+            self._violate(index, STALE, f"{rec.pathname} is not held")
+        pending = _Pending(
+            index,
+            rec.cookie,
+            parent if parent is not None else {},
+            name,
+            node,
+            rec.pathname,
+        )
         old = self._pending.pop(rec.cookie, None)
         if old is not None:
             self._settle(old)
@@ -464,21 +511,31 @@ class Model:
         if isinstance(node, dict):
             self._pending_dirs[id(node)] = pending
 
-    def _moved_to_paired(self, index: int, rec: Record, parent: Any,
-                         name: str, is_dir: bool,
-                         pending: _Pending | None) -> None:
+    def _moved_to_paired(
+        self,
+        index: int,
+        rec: Record,
+        parent: Any,
+        name: str,
+        is_dir: bool,
+        pending: _Pending | None,
+    ) -> None:
         assert rec.src_path is not None
-        src = rec.src_path[len(self.root) + 1:]
+        src = rec.src_path[len(self.root) + 1 :]
         sparent, sname, _ = self._locate(src)
         node = None if sparent is None else sparent.get(sname)
         if node is None:
             if pending is None or pending.node is not None:
-                self._violate(index, STALE, "src %s is not held" % src)
+                self._violate(index, STALE, f"src {src} is not held")
             node = self._new(DIR if is_dir else FILE, "moved-in")
         else:
             if pending is not None and pending.node is not node:
-                self._violate(index, STALE, "src %s is not what MOVED_FROM "
-                              "#%d named" % (src, pending.index))
+                self._violate(
+                    index,
+                    STALE,
+                    "src %s is not what MOVED_FROM "
+                    "#%d named" % (src, pending.index),
+                )
             del sparent[sname]
             if isinstance(node, dict):
                 self.renamed.add(id(node))
@@ -488,7 +545,8 @@ class Model:
 def _plain(rel: str) -> bool:
     """Whether rel is a relative path with no empty, . or .. part."""
     return not rel.startswith("/") and all(
-        part not in ("", ".", "..") for part in rel.split("/"))
+        part not in ("", ".", "..") for part in rel.split("/")
+    )
 
 
 # ---- comparing --------------------------------------------------------------
@@ -496,8 +554,8 @@ def _plain(rel: str) -> bool:
 
 @dataclasses.dataclass
 class Diff:
-    missing: list[tuple[str, str]]          # (path, type on disk)
-    extra: list[tuple[str, str]]            # (path, type in the model)
+    missing: list[tuple[str, str]]  # (path, type on disk)
+    extra: list[tuple[str, str]]  # (path, type in the model)
     wrong_type: list[tuple[str, str, str]]  # (path, model, disk)
 
     def __bool__(self) -> bool:
@@ -507,8 +565,11 @@ class Diff:
 def compare(model: dict[str, str], disk: dict[str, str]) -> Diff:
     missing = sorted((p, t) for p, t in disk.items() if p not in model)
     extra = sorted((p, t) for p, t in model.items() if p not in disk)
-    wrong = sorted((p, model[p], t) for p, t in disk.items()
-                   if p in model and not same_kind(model[p], t))
+    wrong = sorted(
+        (p, model[p], t)
+        for p, t in disk.items()
+        if p in model and not same_kind(model[p], t)
+    )
     return Diff(missing, extra, wrong)
 
 
@@ -537,7 +598,7 @@ class Result:
     violations: list[Violation]
     events: list[Record]
     overflowed: bool
-    quiet: bool                 # the watcher went quiet before the deadline
+    quiet: bool  # the watcher went quiet before the deadline
     ops: list[list[str]] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     elapsed: float = 0.0
@@ -563,30 +624,41 @@ class Result:
         return sum(1 for r in self.events if r.applied)
 
     def report(self, events: bool = True, limit: int = 40) -> str:
-        lines = ["seed %s: %s%s" % (
-            self.seed, "exact" if self.exact else "NOT exact",
-            ", overflowed" if self.overflowed else "")]
+        lines = [
+            "seed {}: {}{}".format(
+                self.seed,
+                "exact" if self.exact else "NOT exact",
+                ", overflowed" if self.overflowed else "",
+            )
+        ]
         if not self.quiet:
             lines.append("  the watcher never went quiet")
 
         def some(title: str, items: list[Any]) -> None:
             if items:
                 lines.append("  %s (%d):" % (title, len(items)))
-                lines.extend("    %s" % (item,) for item in items[:limit])
+                lines.extend(f"    {item}" for item in items[:limit])
                 if len(items) > limit:
                     lines.append("    ...")
 
         some("missing", self.diff.missing)
         some("extra", self.diff.extra)
         some("wrong type (model, disk)", self.diff.wrong_type)
-        some("violations", ["#%d %s: %s" % (v.index, v.kind, v.detail)
-                            for v in self.violations])
+        some(
+            "violations",
+            [
+                "#%d %s: %s" % (v.index, v.kind, v.detail)
+                for v in self.violations
+            ],
+        )
         some("warnings", self.warnings)
         if not self.exact:
             lines.append("  categories: " + ", ".join(self.categories))
         if events:
-            some("initial tree", ["%s %s" % (t, p) for p, t in
-                                  sorted(self.initial.items())])
+            some(
+                "initial tree",
+                [f"{t} {p}" for p, t in sorted(self.initial.items())],
+            )
             for n, log in enumerate(self.ops):
                 some("ops of churner %d" % n, log)
             some("events", [r.text(self.root) for r in self.events])
@@ -594,15 +666,20 @@ class Result:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "seed": self.seed, "exact": self.exact,
-            "overflowed": self.overflowed, "quiet": self.quiet,
+            "seed": self.seed,
+            "exact": self.exact,
+            "overflowed": self.overflowed,
+            "quiet": self.quiet,
             "categories": self.categories,
-            "missing": self.diff.missing, "extra": self.diff.extra,
+            "missing": self.diff.missing,
+            "extra": self.diff.extra,
             "wrong_type": self.diff.wrong_type,
             "violations": [dataclasses.asdict(v) for v in self.violations],
-            "initial": self.initial, "ops": self.ops,
+            "initial": self.initial,
+            "ops": self.ops,
             "events": [r.text(self.root) for r in self.events],
-            "warnings": self.warnings, "elapsed": self.elapsed,
+            "warnings": self.warnings,
+            "elapsed": self.elapsed,
         }
 
 
@@ -618,15 +695,21 @@ def categorise(result: Result, model: Model) -> list[str]:
         if parent and parent not in result.model:
             cats.add("missing: its directory is unknown too")
         elif "moved-in" in origins:
-            above = any(r for r in
-                        [r for _, r in ancestry][:origins.index("moved-in")])
-            cats.add("missing: contents of a directory moved in" +
-                     (", then an ancestor renamed" if above else ""))
+            above = any(
+                r
+                for r in [r for _, r in ancestry][: origins.index("moved-in")]
+            )
+            cats.add(
+                "missing: contents of a directory moved in"
+                + (", then an ancestor renamed" if above else "")
+            )
         elif any(renamed for _, renamed in ancestry):
             cats.add("missing: contents lost after an ancestor's rename")
         elif origins and origins[-1] == "create" and model.unpaired_dirs:
-            cats.add("missing: a rename seen as CREATE + unpaired "
-                     "MOVED_FROM, contents lost")
+            cats.add(
+                "missing: a rename seen as CREATE + unpaired "
+                "MOVED_FROM, contents lost"
+            )
         else:
             cats.add("missing: CREATE never reported")
     if result.diff.extra:
@@ -644,15 +727,21 @@ def categorise(result: Result, model: Model) -> list[str]:
 class Churner:
     """Random operations in a tree and a directory outside it."""
 
-    def __init__(self, root: str, outside: str, seed: int, tag: str,
-                 log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        root: str,
+        outside: str,
+        seed: int,
+        tag: str,
+        log: Callable[[str], None],
+    ) -> None:
         self.root = root
         self.outside = outside
         self.rnd = random.Random(seed)
         self.tag = tag
         self.counter = 0
         self.log = log
-        self.recent: list[str] = []     # directories this worker made
+        self.recent: list[str] = []  # directories this worker made
 
     def name(self) -> str:
         self.counter += 1
@@ -663,15 +752,15 @@ class Churner:
             if path == base:
                 return label or "."
             if path.startswith(base + "/"):
-                return label + path[len(base) + 1:]
+                return label + path[len(base) + 1 :]
         return path
 
     def do(self, what: str, fn: Callable[..., Any], *args: str) -> bool:
-        text = "%s %s" % (what, " ".join(self.rel(a) for a in args))
+        text = "{} {}".format(what, " ".join(self.rel(a) for a in args))
         try:
             fn(*args)
         except OSError as exc:
-            self.log("%s: %s" % (text, exc.strerror or exc))
+            self.log(f"{text}: {exc.strerror or exc}")
             return False
         self.log(text)
         return True
@@ -689,8 +778,11 @@ class Churner:
             if self.rnd.random() < stop:
                 break
             try:
-                subs = [e.path for e in os.scandir(path)
-                        if e.is_dir(follow_symlinks=False)]
+                subs = [
+                    e.path
+                    for e in os.scandir(path)
+                    if e.is_dir(follow_symlinks=False)
+                ]
             except OSError:
                 break
             if not subs:
@@ -698,8 +790,9 @@ class Churner:
             path = self.rnd.choice(sorted(subs))
         return path
 
-    def pick_entry(self, dirs: bool | None, base: str | None = None
-                   ) -> str | None:
+    def pick_entry(
+        self, dirs: bool | None, base: str | None = None
+    ) -> str | None:
         """An entry below base (a directory if dirs, else not; any if
         None), never base itself."""
         for _ in range(4):
@@ -707,9 +800,10 @@ class Churner:
             try:
                 entries = [e for e in os.scandir(where)]
                 cand = sorted(
-                    e.path for e in entries
-                    if dirs is None
-                    or e.is_dir(follow_symlinks=False) == dirs)
+                    e.path
+                    for e in entries
+                    if dirs is None or e.is_dir(follow_symlinks=False) == dirs
+                )
             except OSError:
                 continue
             if cand:
@@ -758,7 +852,7 @@ class Churner:
         if src is None:
             return
         if self.rnd.random() < 0.2:
-            dst = self.pick_entry(False) or src     # over an existing one
+            dst = self.pick_entry(False) or src  # over an existing one
         else:
             dst = os.path.join(self.pick_dir(), self.name())
         if dst != src:
@@ -803,7 +897,7 @@ class Churner:
             return
         dst = os.path.join(self.outside, self.name())
         if self.do("rename", os.rename, src, dst) and os.path.isdir(dst):
-            if self.rnd.random() < 0.5:     # writes that follow it out
+            if self.rnd.random() < 0.5:  # writes that follow it out
                 self.do("write", self.write, os.path.join(dst, "late"))
 
     def build_outside(self) -> str | None:
@@ -817,9 +911,9 @@ class Churner:
                 self.write(os.path.join(where, "f"))
             self.write(os.path.join(top, "g"))
         except OSError as exc:
-            self.log("build %s: %s" % (self.rel(top), exc.strerror))
+            self.log(f"build {self.rel(top)}: {exc.strerror}")
             return None
-        self.log("build %s" % self.rel(top))
+        self.log(f"build {self.rel(top)}")
         return top
 
     def op_move_in(self) -> None:
@@ -836,8 +930,12 @@ class Churner:
             return
         if self.rnd.random() < 0.4 and where != self.root:
             # the directory it went into is renamed at once
-            self.do("rename", os.rename, where,
-                    os.path.join(self.pick_dir(), self.name()))
+            self.do(
+                "rename",
+                os.rename,
+                where,
+                os.path.join(self.pick_dir(), self.name()),
+            )
 
     def op_rmtree(self) -> None:
         path = self.pick_entry(True)
@@ -855,14 +953,23 @@ class Churner:
             target = self.outside
         else:
             target = "dangling-" + self.name()
-        self.do("symlink", os.symlink, target,
-                os.path.join(where, self.name()))
+        self.do(
+            "symlink", os.symlink, target, os.path.join(where, self.name())
+        )
 
     OPS = [
-        ("mkdir", 3), ("makedirs", 2), ("write", 4), ("unlink", 1),
-        ("rename_file", 2), ("rename_dir", 2), ("rename_twice", 1),
-        ("fill_and_rename", 1), ("move_out", 1), ("move_in", 1),
-        ("rmtree", 1), ("symlink", 1),
+        ("mkdir", 3),
+        ("makedirs", 2),
+        ("write", 4),
+        ("unlink", 1),
+        ("rename_file", 2),
+        ("rename_dir", 2),
+        ("rename_twice", 1),
+        ("fill_and_rename", 1),
+        ("move_out", 1),
+        ("move_in", 1),
+        ("rmtree", 1),
+        ("symlink", 1),
     ]
 
     def run(self, count: int, only: Iterable[str] = ()) -> None:
@@ -870,7 +977,7 @@ class Churner:
         chosen = set(only)
         unknown = chosen - {n for n, _ in self.OPS}
         if unknown:
-            raise ValueError("unknown operations: %s" % sorted(unknown))
+            raise ValueError(f"unknown operations: {sorted(unknown)}")
         ops = [(n, w) for n, w in self.OPS if not chosen or n in chosen]
         names = [n for n, _ in ops]
         weights = [w for _, w in ops]
@@ -879,8 +986,15 @@ class Churner:
             getattr(self, "op_" + op)()
 
 
-def churn(root: str, outside: str, seed: int, ops: int, tag: str,
-          log_path: str, only: Iterable[str] = ()) -> None:
+def churn(
+    root: str,
+    outside: str,
+    seed: int,
+    ops: int,
+    tag: str,
+    log_path: str,
+    only: Iterable[str] = (),
+) -> None:
     """The worker's body: ops random operations, logged to log_path."""
     lines: list[str] = []
     try:
@@ -892,9 +1006,16 @@ def churn(root: str, outside: str, seed: int, ops: int, tag: str,
 
 def _worker_main(argv: list[str]) -> int:
     root, outside, seed, ops, tag, log_path, only = argv
-    sys.stdin.readline()            # "go": every churner starts together
-    churn(root, outside, int(seed), int(ops), tag, log_path,
-          [op for op in only.split(",") if op])
+    sys.stdin.readline()  # "go": every churner starts together
+    churn(
+        root,
+        outside,
+        int(seed),
+        int(ops),
+        tag,
+        log_path,
+        [op for op in only.split(",") if op],
+    )
     return 0
 
 
@@ -913,8 +1034,9 @@ def make_initial(root: str, outside: str, seed: int) -> None:
         with open(os.path.join(rnd.choice(dirs), "if%d" % n), "w") as f:
             f.write("x")
     for n in range(rnd.randrange(0, 3)):
-        os.symlink(rnd.choice(dirs), os.path.join(rnd.choice(dirs),
-                                                  "il%d" % n))
+        os.symlink(
+            rnd.choice(dirs), os.path.join(rnd.choice(dirs), "il%d" % n)
+        )
     os.makedirs(os.path.join(outside, "o0", "s0"))
     with open(os.path.join(outside, "o0", "s0", "f"), "w") as f:
         f.write("x")
@@ -956,7 +1078,7 @@ def max_queued_events(value: int | None):
 # ---- watching ---------------------------------------------------------------
 
 
-MASK = 0x100 | 0x200 | 0x40 | 0x80      # CREATE | DELETE | MOVE
+MASK = 0x100 | 0x200 | 0x40 | 0x80  # CREATE | DELETE | MOVE
 
 
 def kernel_pending(watcher: Any) -> int:
@@ -966,9 +1088,12 @@ def kernel_pending(watcher: Any) -> int:
     return buf[0]
 
 
-async def wait_quiet(watcher: Any, take: Callable[[Any], None],
-                     quiet: float | None = None,
-                     deadline: float | None = None) -> bool:
+async def wait_quiet(
+    watcher: Any,
+    take: Callable[[Any], None],
+    quiet: float | None = None,
+    deadline: float | None = None,
+) -> bool:
     """Takes events until none came for ``quiet`` seconds (scaled) and the
     kernel holds none; False if that did not happen by ``deadline``.
 
@@ -976,7 +1101,8 @@ async def wait_quiet(watcher: Any, take: Callable[[Any], None],
     ``await watcher.sync()`` once that exists."""
     quiet = scaled(QUIET if quiet is None else quiet)
     end = time.monotonic() + scaled(
-        QUIET_DEADLINE if deadline is None else deadline)
+        QUIET_DEADLINE if deadline is None else deadline
+    )
     while time.monotonic() < end:
         event = await watcher.get(quiet)
         if event is not None:
@@ -1000,8 +1126,13 @@ def drain_now(watcher: Any, take: Callable[[Any], None]) -> None:
 class _Run:
     """The consuming side of one run: log, model, resyncs."""
 
-    def __init__(self, root: str, initial: dict[str, str], watcher: Any,
-                 children: list[subprocess.Popen[bytes]]) -> None:
+    def __init__(
+        self,
+        root: str,
+        initial: dict[str, str],
+        watcher: Any,
+        children: list[subprocess.Popen[bytes]],
+    ) -> None:
         self.root = root
         self.model = Model(root, initial)
         self.events: list[Record] = []
@@ -1035,18 +1166,33 @@ class _Run:
             self.resyncing = False
             _cont(pids)
 
-    def result(self, seed: int | None, initial: dict[str, str],
-               quiet: bool, ops: list[list[str]], caught: list[Any],
-               started: float) -> Result:
+    def result(
+        self,
+        seed: int | None,
+        initial: dict[str, str],
+        quiet: bool,
+        ops: list[list[str]],
+        caught: list[Any],
+        started: float,
+    ) -> Result:
         self.model.finish()
         final = walk(self.root)
         snapshot = self.model.snapshot()
         result = Result(
-            seed, self.root, initial, final, snapshot,
+            seed,
+            self.root,
+            initial,
+            final,
+            snapshot,
             compare(snapshot, final),
             sorted(self.model.violations, key=lambda v: v.index),
-            self.events, self.overflowed, quiet, ops,
-            [str(w.message) for w in caught], time.monotonic() - started)
+            self.events,
+            self.overflowed,
+            quiet,
+            ops,
+            [str(w.message) for w in caught],
+            time.monotonic() - started,
+        )
         result.categories = categorise(result, self.model)
         return result
 
@@ -1068,7 +1214,7 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> list[int]:
                 break
             if state in ("T", "t", "Z", "X"):
                 break
-            time.sleep(0.0005)      # polls a condition, against a deadline
+            time.sleep(0.0005)  # polls a condition, against a deadline
     return stopped
 
 
@@ -1083,10 +1229,10 @@ class Config:
     seed: int = 1
     procs: int = 2
     ops: int = 40
-    overflow: int | None = None     # max_queued_events for the watcher
-    base: str | None = None         # where to make the tree (a temp dir)
+    overflow: int | None = None  # max_queued_events for the watcher
+    base: str | None = None  # where to make the tree (a temp dir)
     keep: bool = False
-    only: tuple[str, ...] = ()      # operation kinds (all if empty)
+    only: tuple[str, ...] = ()  # operation kinds (all if empty)
 
 
 async def run_once(config: Config) -> Result:
@@ -1105,12 +1251,23 @@ async def run_once(config: Config) -> Result:
     caught: list[warnings.WarningMessage] = []
     try:
         for n in range(config.procs):
-            children.append(subprocess.Popen(
-                [sys.executable, os.path.abspath(__file__), "--churn-worker",
-                 root, outside, str(config.seed * 1000 + n),
-                 str(config.ops), "p%d-" % n,
-                 os.path.join(logs, "%d.txt" % n), ",".join(config.only)],
-                stdin=subprocess.PIPE))
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        os.path.abspath(__file__),
+                        "--churn-worker",
+                        root,
+                        outside,
+                        str(config.seed * 1000 + n),
+                        str(config.ops),
+                        "p%d-" % n,
+                        os.path.join(logs, "%d.txt" % n),
+                        ",".join(config.only),
+                    ],
+                    stdin=subprocess.PIPE,
+                )
+            )
         with max_queued_events(config.overflow):
             watcher = inotipy.Watcher()
         with watcher, warnings.catch_warnings(record=True) as caught:
@@ -1137,8 +1294,7 @@ async def run_once(config: Config) -> Result:
                     ops.append(f.read().splitlines())
             except OSError:
                 ops.append([])
-        return state.result(config.seed, initial, quiet, ops, caught,
-                            started)
+        return state.result(config.seed, initial, quiet, ops, caught, started)
     finally:
         for child in children:
             if child.poll() is None:
@@ -1169,8 +1325,10 @@ async def check_sequence(
     os.makedirs(root)
     os.makedirs(outside)
     setup(root, outside)
-    with inotipy.Watcher() as watcher, \
-            warnings.catch_warnings(record=True) as caught:
+    with (
+        inotipy.Watcher() as watcher,
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always", inotipy.TreeWarning)
         watcher.watch_tree(root, MASK)
         initial = walk(root)
@@ -1204,46 +1362,79 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.oracle",
         description="Randomized check that watch_tree()'s events build an "
-                    "exact model of the tree (issue 10).")
-    parser.add_argument("--seeds", default="1",
-                        help="seeds: '3', '1,5,9' or '10-19' (default 1)")
-    parser.add_argument("--runs", type=int,
-                        help="this many runs, seeds counting from the "
-                             "first of --seeds")
-    parser.add_argument("--procs", type=int, default=2,
-                        help="churning processes (default 2)")
-    parser.add_argument("--ops", type=int, default=40,
-                        help="operations per churner (default 40)")
-    parser.add_argument("--overflow", nargs="?", type=int, const=16,
-                        metavar="N",
-                        help="make the watcher with max_queued_events N "
-                             "(default 16; root), so overflows happen")
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"),
-                        default="asyncio")
-    parser.add_argument("--verbose", "-v", action="count", default=0,
-                        help="-v: report failing runs; -vv: with events")
-    parser.add_argument("--json", metavar="FILE",
-                        help="write every result to FILE")
-    parser.add_argument("--only", default="", metavar="OP,OP",
-                        help="only these operations: " + ", ".join(
-                            n for n, _ in Churner.OPS))
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary trees")
+        "exact model of the tree (issue 10).",
+    )
+    parser.add_argument(
+        "--seeds",
+        default="1",
+        help="seeds: '3', '1,5,9' or '10-19' (default 1)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        help="this many runs, seeds counting from the first of --seeds",
+    )
+    parser.add_argument(
+        "--procs", type=int, default=2, help="churning processes (default 2)"
+    )
+    parser.add_argument(
+        "--ops",
+        type=int,
+        default=40,
+        help="operations per churner (default 40)",
+    )
+    parser.add_argument(
+        "--overflow",
+        nargs="?",
+        type=int,
+        const=16,
+        metavar="N",
+        help="make the watcher with max_queued_events N "
+        "(default 16; root), so overflows happen",
+    )
+    parser.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio"
+    )
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="count",
+        default=0,
+        help="-v: report failing runs; -vv: with events",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", help="write every result to FILE"
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="OP,OP",
+        help="only these operations: " + ", ".join(n for n, _ in Churner.OPS),
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary trees"
+    )
     args = parser.parse_args(argv)
     if args.overflow is not None and os.geteuid() != 0:
         parser.error("--overflow needs root")
     factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
     if args.loop == "uvloop":
         import uvloop
+
         factory = uvloop.new_event_loop
     tally: collections.Counter[str] = collections.Counter()
     exact = overflowed = exact_overflowed = 0
     dump = []
     seeds = _seeds(args.seeds, args.runs)
     for seed in seeds:
-        config = Config(seed, args.procs, args.ops, args.overflow,
-                        keep=args.keep,
-                        only=tuple(op for op in args.only.split(",") if op))
+        config = Config(
+            seed,
+            args.procs,
+            args.ops,
+            args.overflow,
+            keep=args.keep,
+            only=tuple(op for op in args.only.split(",") if op),
+        )
         loop = factory()
         try:
             result = loop.run_until_complete(run_once(config))
@@ -1254,18 +1445,29 @@ def main(argv: list[str] | None = None) -> int:
         exact_overflowed += result.exact and result.overflowed
         cats = result.categories
         tally.update(cats)
-        print("seed %d: %s%s %d events (%d applied) %.1fs%s" % (
-            seed, "exact" if result.exact else "FAIL",
-            " (%d overflows)" % result.overflows if result.overflowed
-            else "", len(result.events), result.applied,
-            result.elapsed, "" if result.exact else "  " + "; ".join(cats)),
-            flush=True)
+        print(
+            "seed %d: %s%s %d events (%d applied) %.1fs%s"
+            % (
+                seed,
+                "exact" if result.exact else "FAIL",
+                " (%d overflows)" % result.overflows
+                if result.overflowed
+                else "",
+                len(result.events),
+                result.applied,
+                result.elapsed,
+                "" if result.exact else "  " + "; ".join(cats),
+            ),
+            flush=True,
+        )
         if args.verbose and not result.exact:
             print(result.report(events=args.verbose > 1), flush=True)
         if args.json:
             dump.append(result.as_json())
-    print("%d/%d exact; %d overflowed (%d of them exact)" % (
-        exact, len(seeds), overflowed, exact_overflowed))
+    print(
+        "%d/%d exact; %d overflowed (%d of them exact)"
+        % (exact, len(seeds), overflowed, exact_overflowed)
+    )
     for cat, count in tally.most_common():
         print("  %3d  %s" % (count, cat))
     if args.json:

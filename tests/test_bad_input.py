@@ -35,14 +35,20 @@ def watcher() -> Iterator[Watcher]:
         yield w
 
 
-def assert_usable(watcher: Watcher, directory: Path, name: str = "probe") -> None:
+def assert_usable(
+    watcher: Watcher, directory: Path, name: str = "probe"
+) -> None:
     """Watches directory, makes a file there, and takes its CREATE event
     (get_nowait() reads the kernel itself: no loop needed)."""
     watch = watcher.watch(directory, IN.CREATE)
     (directory / name).touch()
     event = watcher.get_nowait()
     assert event is not None, "no event after the bad call"
-    assert (event.watch, event.mask, event.pathname) == (watch, IN.CREATE, name)
+    assert (event.watch, event.mask, event.pathname) == (
+        watch,
+        IN.CREATE,
+        name,
+    )
     assert watcher.get_nowait() is None
 
 
@@ -64,20 +70,28 @@ class _FsPathRaises:
     [123, None, 1.5, ["/tmp"], _FsPathReturnsInt()],
     ids=["int", "None", "float", "list", "fspath-int"],
 )
-def test_path_of_the_wrong_type(watcher: Watcher, tmp_dir: Path, path: Any) -> None:
-    with pytest.raises(TypeError, match="str, bytes or os.PathLike|__fspath__"):
+def test_path_of_the_wrong_type(
+    watcher: Watcher, tmp_dir: Path, path: Any
+) -> None:
+    with pytest.raises(
+        TypeError, match="str, bytes or os.PathLike|__fspath__"
+    ):
         watcher.watch(path, IN.CREATE)
     assert_usable(watcher, tmp_dir)
 
 
-def test_fspath_that_raises_propagates(watcher: Watcher, tmp_dir: Path) -> None:
+def test_fspath_that_raises_propagates(
+    watcher: Watcher, tmp_dir: Path
+) -> None:
     with pytest.raises(RuntimeError, match="no path for you"):
         watcher.watch(_FsPathRaises(), IN.CREATE)
     assert_usable(watcher, tmp_dir)
 
 
 @pytest.mark.parametrize("mask", ["CREATE", 1.5, None, b"\x01"], ids=repr)
-def test_mask_of_the_wrong_type(watcher: Watcher, tmp_dir: Path, mask: Any) -> None:
+def test_mask_of_the_wrong_type(
+    watcher: Watcher, tmp_dir: Path, mask: Any
+) -> None:
     with pytest.raises(TypeError, match="mask must be an int"):
         watcher.watch(tmp_dir, mask)
     assert_usable(watcher, tmp_dir)
@@ -95,7 +109,9 @@ def test_replace_mask_of_the_wrong_type(
     assert_usable(watcher, tmp_dir)
 
 
-@pytest.mark.parametrize("timeout", ["1", [], object()], ids=["str", "list", "object"])
+@pytest.mark.parametrize(
+    "timeout", ["1", [], object()], ids=["str", "list", "object"]
+)
 def test_timeout_of_the_wrong_type(
     run, watcher: Watcher, tmp_dir: Path, timeout: Any
 ) -> None:
@@ -109,7 +125,9 @@ def test_timeout_of_the_wrong_type(
     run(main)
 
 
-def test_timeout_too_large_for_a_float(run, watcher: Watcher, tmp_dir: Path) -> None:
+def test_timeout_too_large_for_a_float(
+    run, watcher: Watcher, tmp_dir: Path
+) -> None:
     async def main() -> None:
         with pytest.raises(OverflowError):
             watcher.get(10**400)
@@ -166,7 +184,12 @@ def test_event_constructor_rejects_wrong_types() -> None:
         ({"max_queued": 0}, "max_queued must be at least 1"),
         ({"max_queued": -5}, "max_queued must be at least 1"),
     ],
-    ids=["flags-high-bit", "flags-event-bit", "max_queued-0", "max_queued-negative"],
+    ids=[
+        "flags-high-bit",
+        "flags-event-bit",
+        "max_queued-0",
+        "max_queued-negative",
+    ],
 )
 def test_constructor_values_out_of_range(
     tmp_dir: Path, kwargs: dict[str, Any], match: str
@@ -229,7 +252,9 @@ def test_negative_timeout_polls_like_zero(
     run(main)
 
 
-def test_infinite_timeout_waits(run, watcher: Watcher, tmp_dir: Path, scaled) -> None:
+def test_infinite_timeout_waits(
+    run, watcher: Watcher, tmp_dir: Path, scaled
+) -> None:
     async def main() -> None:
         watcher.watch(tmp_dir, IN.CREATE)
         waiter = asyncio.ensure_future(watcher.get(math.inf))
@@ -297,7 +322,9 @@ def test_nul_byte_in_path(watcher: Watcher, tmp_dir: Path, path: Any) -> None:
 
 
 @pytest.mark.parametrize("path", ["", b""], ids=["str", "bytes"])
-def test_empty_path(watcher: Watcher, tmp_dir: Path, path: str | bytes) -> None:
+def test_empty_path(
+    watcher: Watcher, tmp_dir: Path, path: str | bytes
+) -> None:
     # (Path("") is ".", not empty: the empty path is only a str or bytes.)
     with pytest.raises(FileNotFoundError) as info:
         watcher.watch(path, IN.CREATE)
@@ -307,7 +334,9 @@ def test_empty_path(watcher: Watcher, tmp_dir: Path, path: str | bytes) -> None:
 
 
 @pytest.mark.parametrize("kind", ["str", "bytes"])
-def test_path_longer_than_path_max(watcher: Watcher, tmp_dir: Path, kind: str) -> None:
+def test_path_longer_than_path_max(
+    watcher: Watcher, tmp_dir: Path, kind: str
+) -> None:
     long = "/".join(["d" * 100] * (PATH_MAX // 100 + 2))
     assert len(long) > PATH_MAX
     path: str | bytes = long if kind == "str" else os.fsencode(long)
@@ -334,7 +363,9 @@ def test_unencodable_str_path(watcher: Watcher, tmp_dir: Path) -> None:
     assert_usable(watcher, tmp_dir)
 
 
-@pytest.mark.parametrize("target", ["file", "symlink-to-file", "fifo", "dev-null"])
+@pytest.mark.parametrize(
+    "target", ["file", "symlink-to-file", "fifo", "dev-null"]
+)
 def test_onlydir_on_a_non_directory(
     watcher: Watcher, tmp_dir: Path, kernel_watches, target: str
 ) -> None:
@@ -415,7 +446,11 @@ def tree_replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _inputs(directory: str) -> list[Path]:
-    return sorted(p for p in (FUZZ_DIR / directory).glob("*") if not p.name.startswith("."))
+    return sorted(
+        p
+        for p in (FUZZ_DIR / directory).glob("*")
+        if not p.name.startswith(".")
+    )
 
 
 @pytest.mark.parametrize(
@@ -425,7 +460,10 @@ def _inputs(directory: str) -> list[Path]:
 )
 def test_decoder_survives_fuzz_input(replay_binary: Path, path: Path) -> None:
     proc = subprocess.run(
-        [str(replay_binary), str(path)], capture_output=True, text=True, timeout=60
+        [str(replay_binary), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "1 passed, 0 failed"
@@ -462,11 +500,15 @@ def test_decoder_corpus_under_valgrind(replay_binary: Path) -> None:
     _inputs("corpus/tree") + _inputs("regressions-tree"),
     ids=lambda p: f"{p.parent.name}/{p.name}",
 )
-def test_tree_survives_fuzz_input(tree_replay_binary: Path, path: Path) -> None:
+def test_tree_survives_fuzz_input(
+    tree_replay_binary: Path, path: Path
+) -> None:
     # Each input is a sequence of real filesystem operations on a tree,
     # checked against a walk of the tree (core/fuzz/fuzz_tree.c).
     proc = subprocess.run(
-        [str(tree_replay_binary), str(path)], capture_output=True, text=True,
+        [str(tree_replay_binary), str(path)],
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr

@@ -18,27 +18,41 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "benchmarks" / "run.py"
 
 pytestmark = [
-    pytest.mark.skipif(not sys.platform.startswith("linux"),
-                       reason="inotify is Linux only"),
-    pytest.mark.skipif(shutil.which("cc") is None,
-                       reason="the benchmarks compile C helpers with cc"),
-    pytest.mark.skipif(shutil.which("meson") is None
-                       and importlib.util.find_spec("mesonbuild") is None,
-                       reason="meson builds the benchmarks' C helpers"),
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="inotify is Linux only"
+    ),
+    pytest.mark.skipif(
+        shutil.which("cc") is None,
+        reason="the benchmarks compile C helpers with cc",
+    ),
+    pytest.mark.skipif(
+        shutil.which("meson") is None
+        and importlib.util.find_spec("mesonbuild") is None,
+        reason="meson builds the benchmarks' C helpers",
+    ),
 ]
 
 
 def test_smoke_run_prints_the_tables():
     before = sorted(p.name for p in (ROOT / "benchmarks").iterdir())
-    r = subprocess.run([sys.executable, str(RUN), "--smoke"],
-                       capture_output=True, text=True, timeout=100,
-                       cwd=str(ROOT), stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [sys.executable, str(RUN), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=str(ROOT),
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     out = r.stdout
     assert "| contender | drain ev/s |" in out
     assert "| contender | latency p50 |" in out
-    for row in ("| raw C reader |", "| inotipy get() |",
-                "| inotipy async for |", "| inotipy get_batch() |"):
+    for row in (
+        "| raw C reader |",
+        "| inotipy get() |",
+        "| inotipy async for |",
+        "| inotipy get_batch() |",
+    ):
         assert row in out
     assert "| target | value | goal | met |" in out
     assert "smoke run" in out
@@ -50,8 +64,13 @@ def test_smoke_run_prints_the_tables():
 def test_changes_smoke_run():
     """benchmarks/changes.py --smoke: ours only, 2,000 files; every one of
     them must be reported (that is correctness, not speed)."""
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "changes.py"),
-                        "--smoke"], capture_output=True, text=True,
-                       timeout=100, cwd=str(ROOT), stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "changes.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=str(ROOT),
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "| inotipy | 2000 |" in r.stdout, r.stdout

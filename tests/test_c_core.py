@@ -29,8 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = ROOT / "core" / "tests"
 TEST_SOURCES = sorted(TESTS_DIR.glob("test_*.c"))
 
-VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full",
-            "--errors-for-leak-kinds=all", "-q"]
+VALGRIND = [
+    "valgrind",
+    "--error-exitcode=99",
+    "--leak-check=full",
+    "--errors-for-leak-kinds=all",
+    "-q",
+]
 SUMMARY = re.compile(r"^(\d+) passed, 0 failed$", re.MULTILINE)
 # The programs take well under a second natively; valgrind is ~20x slower.
 RUN_TIMEOUT = 60
@@ -41,6 +46,7 @@ VALGRIND_TIMEOUT = 300
 def build(tmp_path_factory):
     """Return build(source) -> the program meson built from that source
     (named after it: core/tests/test_tree_moves.c is test_tree_moves)."""
+
     def _build(source):
         return c_build.program(tmp_path_factory, source.stem)
 
@@ -50,17 +56,26 @@ def build(tmp_path_factory):
 def run(argv, tmp_path, timeout):
     """Run a test program with its temp directories under tmp_path."""
     env = dict(os.environ, TMPDIR=str(tmp_path))
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        argv,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def describe(proc):
     return "exit %d\n--- stdout\n%s--- stderr\n%s" % (
-        proc.returncode, proc.stdout, proc.stderr)
+        proc.returncode,
+        proc.stdout,
+        proc.stderr,
+    )
 
 
 def test_sources_present():
-    assert TEST_SOURCES, "no core/tests/test_*.c found under %s" % ROOT
+    assert TEST_SOURCES, f"no core/tests/test_*.c found under {ROOT}"
 
 
 @pytest.mark.parametrize("source", TEST_SOURCES, ids=lambda p: p.stem)
@@ -100,18 +115,21 @@ def wait_started(child, deadline=5.0):
     end = time.monotonic() + scaled(deadline)
     seen = b""
     while b"\n" not in seen:
-        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        ready, _, _ = select.select(
+            [fd], [], [], max(0.0, end - time.monotonic())
+        )
         chunk = os.read(fd, 4096) if ready else b""
         if not chunk:
-            pytest.fail("no 'watching' line; stderr: %r" % seen)
+            pytest.fail(f"no 'watching' line; stderr: {seen!r}")
         seen += chunk
     assert seen.startswith(b"watching "), seen
     return seen.decode()
 
 
 def example_lines(child, count, deadline=5.0):
-    return [tuple(line.split("\t"))
-            for line in child.read_lines(count, deadline)]
+    return [
+        tuple(line.split("\t")) for line in child.read_lines(count, deadline)
+    ]
 
 
 def test_example_watch_prints_events(build, spawn, tmp_path):
@@ -140,8 +158,20 @@ def run_example_tree(binary, spawn, tmp_path, prefix=(), deadline=5.0):
     true paths after a rename, a paired move with its source, excludes."""
     d = tmp_path / "tree"
     d.mkdir()
-    child = spawn(list(prefix) + [str(binary), "-r", "-x", ".git", "-m",
-                                  NAME_EVENTS, "-n", "6", str(d)])
+    child = spawn(
+        list(prefix)
+        + [
+            str(binary),
+            "-r",
+            "-x",
+            ".git",
+            "-m",
+            NAME_EVENTS,
+            "-n",
+            "6",
+            str(d),
+        ]
+    )
     wait_started(child, deadline)
     (d / ".git").mkdir()
     (d / ".git" / "index").touch()
@@ -176,7 +206,8 @@ def test_example_tree_under_valgrind(build, spawn, tmp_path):
     if SANITIZED:
         pytest.skip("built with a sanitizer, which valgrind cannot host")
     status, out, err = run_example_tree(
-        build(EXAMPLE), spawn, tmp_path, prefix=VALGRIND, deadline=60.0)
+        build(EXAMPLE), spawn, tmp_path, prefix=VALGRIND, deadline=60.0
+    )
     assert (status, out) == (0, ""), err
 
 
@@ -191,11 +222,12 @@ def test_example_once_removes_each_watch(build, spawn, tmp_path, tool):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    child = spawn(prefix + [str(build(EXAMPLE)), "-o", "-m", "0x100",
-                            str(a), str(b)])
+    child = spawn(
+        prefix + [str(build(EXAMPLE)), "-o", "-m", "0x100", str(a), str(b)]
+    )
     assert wait_started(child, deadline) == "watching 2\n"
     (a / "x").touch()
-    (a / "y").touch()       # after the removal: not printed
+    (a / "y").touch()  # after the removal: not printed
     lines = example_lines(child, 2, deadline)
     assert lines == [(f"{a}/x", "CREATE", "0"), (str(a), "IGNORED", "0")]
     (b / "z").touch()

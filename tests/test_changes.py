@@ -17,6 +17,7 @@ import pytest
 import inotipy
 from inotipy import BaseFilter, Change, DefaultFilter, PythonFilter, awatch
 from support import DEFAULT_DEADLINE, scaled
+import contextlib
 
 A, M, D = Change.added, Change.modified, Change.deleted
 # Quick grouping for tests: changes made together land in one set.
@@ -45,7 +46,7 @@ async def until_watched(*paths: Path) -> None:
     end = time.monotonic() + scaled(DEFAULT_DEADLINE)
     while not want <= watched_inodes():
         if time.monotonic() > end:
-            pytest.fail("awatch() never watched %s" % (paths,))
+            pytest.fail(f"awatch() never watched {paths}")
         await asyncio.sleep(0.005)  # polls a condition, against a deadline
 
 
@@ -66,15 +67,14 @@ class Started:
 
     async def close(self) -> None:
         self.task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
             await self.task
-        except (asyncio.CancelledError, StopAsyncIteration):
-            pass
         await self.agen.aclose()
 
 
-async def start(*paths: Path, watched: tuple[Path, ...] = (),
-                **kwargs: Any) -> Started:
+async def start(
+    *paths: Path, watched: tuple[Path, ...] = (), **kwargs: Any
+) -> Started:
     s = Started(awatch(*paths, **kwargs))
     await until_watched(*(watched or paths))
     return s
@@ -82,7 +82,10 @@ async def start(*paths: Path, watched: tuple[Path, ...] = (),
 
 def test_change_numbers_match_watchfiles() -> None:
     assert [(c.name, int(c)) for c in Change] == [
-        ("added", 1), ("modified", 2), ("deleted", 3)]
+        ("added", 1),
+        ("modified", 2),
+        ("deleted", 3),
+    ]
     assert Change.deleted.raw_str() == "deleted"
     assert Change(2) is M
 
@@ -102,8 +105,11 @@ def test_changes_are_grouped_into_one_set(run, tmp_dir: Path) -> None:
         d = str(tmp_dir)
         # As in watchfiles: a path added in the set is not also modified.
         assert changes == {
-            (A, d + "/new"), (D, d + "/new"),
-            (M, d + "/old"), (D, d + "/gone"), (A, d + "/renamed"),
+            (A, d + "/new"),
+            (D, d + "/new"),
+            (M, d + "/old"),
+            (D, d + "/gone"),
+            (A, d + "/renamed"),
         }
 
     run(main)
@@ -134,7 +140,7 @@ def test_paths_are_absolute(run, tmp_dir: Path, monkeypatch) -> None:
     async def main() -> None:
         s = await start(Path(".."), watched=(tmp_dir,), **FAST)
         (tmp_dir / "sub" / "f").write_text("x")
-        (tmp_dir / "sub" / "f").write_text("y")     # added: not modified
+        (tmp_dir / "sub" / "f").write_text("y")  # added: not modified
         changes = await s.first()
         await s.close()
         assert changes == {(A, str(tmp_dir / "sub" / "f"))}
@@ -147,7 +153,7 @@ def test_non_recursive_watches_the_top_only(run, tmp_dir: Path) -> None:
 
     async def main() -> None:
         s = await start(tmp_dir, recursive=False, **FAST)
-        (tmp_dir / "sub" / "deep").write_text("x")      # not reported
+        (tmp_dir / "sub" / "deep").write_text("x")  # not reported
         (tmp_dir / "top").write_text("x")
         changes = await s.first()
         await s.close()
@@ -164,11 +170,19 @@ def test_default_filter_and_dirs_never_watched(run, tmp_dir: Path) -> None:
         s = await start(tmp_dir, watched=(tmp_dir, tmp_dir / "src"), **FAST)
         ignored = watched_inodes() & {
             os.stat(tmp_dir / n).st_ino
-            for n in (".git", "node_modules", "__pycache__")}
-        assert ignored == set()          # not even watched
-        for rel in (".git/index", "node_modules/x.js", "__pycache__/m.pyc",
-                    "src/m.pyc", "src/.m.py.swp", "src/m.py~",
-                    "src/.#m.py", "src/m.py"):
+            for n in (".git", "node_modules", "__pycache__")
+        }
+        assert ignored == set()  # not even watched
+        for rel in (
+            ".git/index",
+            "node_modules/x.js",
+            "__pycache__/m.pyc",
+            "src/m.pyc",
+            "src/.m.py.swp",
+            "src/m.py~",
+            "src/.#m.py",
+            "src/m.py",
+        ):
             (tmp_dir / rel).write_text("x")
         changes = await s.first()
         await s.close()
@@ -184,8 +198,10 @@ def test_no_filter_reports_everything(run, tmp_dir: Path) -> None:
         (tmp_dir / ".git").mkdir()
         changes = await s.first()
         await s.close()
-        assert {p for _, p in changes} == {str(tmp_dir / "m.pyc"),
-                                           str(tmp_dir / ".git")}
+        assert {p for _, p in changes} == {
+            str(tmp_dir / "m.pyc"),
+            str(tmp_dir / ".git"),
+        }
 
     run(main)
 
@@ -197,8 +213,10 @@ def test_python_filter_and_callables(run, tmp_dir: Path) -> None:
             (tmp_dir / name).touch()
         changes = await s.first()
         await s.close()
-        assert changes == {(A, str(tmp_dir / "a.py")),
-                           (A, str(tmp_dir / "c.pyx"))}
+        assert changes == {
+            (A, str(tmp_dir / "a.py")),
+            (A, str(tmp_dir / "c.pyx")),
+        }
 
         def only_deleted(change: Change, path: str) -> bool:
             return change == D
@@ -246,7 +264,7 @@ def test_a_file_given_alone_survives_safe_writes(run, tmp_dir: Path) -> None:
         assert await next_set(s.agen) == {(M, str(f))}
         f.unlink()
         assert await next_set(s.agen) == {(D, str(f))}
-        f.write_text("back")                # still watched
+        f.write_text("back")  # still watched
         assert await next_set(s.agen) == {(A, str(f))}
         await s.close()
 
@@ -254,22 +272,31 @@ def test_a_file_given_alone_survives_safe_writes(run, tmp_dir: Path) -> None:
 
 
 def test_paths_given_twice_or_nested_are_watched_once(
-        run, tmp_dir: Path) -> None:
+    run, tmp_dir: Path
+) -> None:
     (tmp_dir / "sub").mkdir()
     (tmp_dir / "sub" / "f.py").touch()
 
     async def main() -> None:
-        s = await start(tmp_dir, tmp_dir / "sub", tmp_dir,
-                        tmp_dir / "sub" / ".." / "sub",
-                        tmp_dir / "sub" / "f.py",
-                        watched=(tmp_dir, tmp_dir / "sub"), **FAST)
+        s = await start(
+            tmp_dir,
+            tmp_dir / "sub",
+            tmp_dir,
+            tmp_dir / "sub" / ".." / "sub",
+            tmp_dir / "sub" / "f.py",
+            watched=(tmp_dir, tmp_dir / "sub"),
+            **FAST,
+        )
         os.rename(tmp_dir / "sub", tmp_dir / "moved")
         (tmp_dir / "moved" / "g.py").touch()
         changes = await s.first()
         await s.close()
         d = str(tmp_dir)
-        assert changes == {(D, d + "/sub"), (A, d + "/moved"),
-                           (A, d + "/moved/g.py")}
+        assert changes == {
+            (D, d + "/sub"),
+            (A, d + "/moved"),
+            (A, d + "/moved/g.py"),
+        }
 
     run(main)
 
@@ -281,16 +308,20 @@ def test_links_are_followed(run, tmp_dir: Path) -> None:
     os.symlink(tmp_dir / "outside", tmp_dir / "real" / "to-outside")
 
     async def main() -> None:
-        s = await start(tmp_dir / "link",
-                        watched=(tmp_dir / "real", tmp_dir / "outside"),
-                        **FAST)
+        s = await start(
+            tmp_dir / "link",
+            watched=(tmp_dir / "real", tmp_dir / "outside"),
+            **FAST,
+        )
         (tmp_dir / "real" / "inner" / "a.py").touch()
         (tmp_dir / "outside" / "b.py").touch()
         changes = await s.first()
         await s.close()
         link = str(tmp_dir / "link")
-        assert changes == {(A, link + "/inner/a.py"),
-                           (A, link + "/to-outside/b.py")}
+        assert changes == {
+            (A, link + "/inner/a.py"),
+            (A, link + "/to-outside/b.py"),
+        }
 
     run(main)
 
@@ -307,7 +338,7 @@ def test_debounce_bounds_a_continuous_stream(run, tmp_dir: Path) -> None:
             while not stop.is_set():
                 (tmp_dir / ("f%d" % i)).touch()
                 i += 1
-                await asyncio.sleep(0.01)   # paces the stream, not a wait
+                await asyncio.sleep(0.01)  # paces the stream, not a wait
 
         task = asyncio.ensure_future(writer())
         try:
@@ -374,11 +405,12 @@ def test_deleting_the_root_is_not_an_end(run, tmp_dir: Path) -> None:
     (root / "sub").mkdir(parents=True)
 
     async def main() -> None:
-        s = await start(root, rust_timeout=int(scaled(200)),
-                        yield_on_timeout=True, **FAST)
+        s = await start(
+            root, rust_timeout=int(scaled(200)), yield_on_timeout=True, **FAST
+        )
         shutil.rmtree(root)
         changes = await s.first()
-        while not changes:              # a timeout came first
+        while not changes:  # a timeout came first
             changes = await next_set(s.agen)
         assert (D, str(root / "sub")) in changes
         # As with watchfiles, the iteration goes on (here: a timeout).
@@ -412,7 +444,8 @@ def test_bad_arguments(run, tmp_dir: Path) -> None:
 
 @pytest.mark.root
 def test_overflow_reports_the_roots_as_modified(
-        run, tmp_dir: Path, inotify_sysctl) -> None:
+    run, tmp_dir: Path, inotify_sysctl
+) -> None:
     async def main() -> None:
         with inotify_sysctl.limit("max_queued_events", 16):
             s = await start(tmp_dir, **FAST)
@@ -428,27 +461,33 @@ def test_overflow_reports_the_roots_as_modified(
 # ---- the filters, against watchfiles' documented behaviour -----------------
 
 
-@pytest.mark.parametrize("path, kept", [
-    ("/p/src/app.py", True),
-    ("/p/src/app.pyc", False),
-    ("/p/.git/HEAD", False),
-    ("/p/node_modules/x/index.js", False),
-    ("/p/src/.app.py.swp", False),
-    ("/p/src/app.py~", False),
-    ("/p/src/.#app.py", False),
-    ("/p/.DS_Store", False),
-    ("/p/flycheck_app.py", False),
-    ("/p/app.py.___jb_tmp___", False),
-    ("/p/gitignore", True),
-    ("/p/.github/workflows/ci.yml", True),
-])
+@pytest.mark.parametrize(
+    "path, kept",
+    [
+        ("/p/src/app.py", True),
+        ("/p/src/app.pyc", False),
+        ("/p/.git/HEAD", False),
+        ("/p/node_modules/x/index.js", False),
+        ("/p/src/.app.py.swp", False),
+        ("/p/src/app.py~", False),
+        ("/p/src/.#app.py", False),
+        ("/p/.DS_Store", False),
+        ("/p/flycheck_app.py", False),
+        ("/p/app.py.___jb_tmp___", False),
+        ("/p/gitignore", True),
+        ("/p/.github/workflows/ci.yml", True),
+    ],
+)
 def test_default_filter(path: str, kept: bool) -> None:
     assert DefaultFilter()(A, path) is kept
 
 
 def test_filter_options() -> None:
-    f = DefaultFilter(ignore_dirs=("build",), ignore_entity_patterns=(),
-                      ignore_paths=("/p/secret",))
+    f = DefaultFilter(
+        ignore_dirs=("build",),
+        ignore_entity_patterns=(),
+        ignore_paths=("/p/secret",),
+    )
     assert not f(A, "/p/build/x.py")
     assert f(A, "/p/.git/HEAD")
     assert f(A, "/p/x.pyc")
@@ -482,12 +521,17 @@ def test_watch_blocking(tmp_dir: Path) -> None:
     thread.start()
     got = []
     try:
-        gen = inotipy.watch(tmp_dir, stop_event=stop, rust_timeout=20,
-                            yield_on_timeout=True, **FAST)
+        gen = inotipy.watch(
+            tmp_dir,
+            stop_event=stop,
+            rust_timeout=20,
+            yield_on_timeout=True,
+            **FAST,
+        )
         end = time.monotonic() + scaled(DEFAULT_DEADLINE)
         for changes in gen:
             if not changes:
-                ready.set()             # watching: make the change
+                ready.set()  # watching: make the change
                 assert time.monotonic() < end
                 continue
             got.append(changes)
@@ -502,8 +546,8 @@ def wait_watched_blocking(path: Path) -> None:
     end = time.monotonic() + scaled(DEFAULT_DEADLINE)
     while os.stat(path).st_ino not in watched_inodes():
         if time.monotonic() > end:
-            pytest.fail("never watched %s" % path)
-        time.sleep(0.005)   # polls a condition, against a deadline
+            pytest.fail(f"never watched {path}")
+        time.sleep(0.005)  # polls a condition, against a deadline
 
 
 def test_watch_blocking_tree(tmp_dir: Path) -> None:
@@ -513,7 +557,7 @@ def test_watch_blocking_tree(tmp_dir: Path) -> None:
         (tmp_dir / ("d%03d" % i)).mkdir()
 
     def change() -> None:
-        wait_watched_blocking(tmp_dir)      # the root: the scan goes on
+        wait_watched_blocking(tmp_dir)  # the root: the scan goes on
         (tmp_dir / "d199" / "late").touch()
 
     thread = threading.Thread(target=change)
@@ -540,13 +584,16 @@ print("ended")
 """
 
 
-@pytest.mark.parametrize("raise_interrupt, status, output", [
-    ("0", 0, "ended\n"), ("1", 3, "raised\n")])
+@pytest.mark.parametrize(
+    "raise_interrupt, status, output",
+    [("0", 0, "ended\n"), ("1", 3, "raised\n")],
+)
 def test_watch_blocking_keyboard_interrupt(
-        tmp_dir: Path, spawn, raise_interrupt: str, status: int,
-        output: str) -> None:
-    child = spawn([sys.executable, "-c", SIGINT_SCRIPT, str(tmp_dir),
-                   raise_interrupt])
+    tmp_dir: Path, spawn, raise_interrupt: str, status: int, output: str
+) -> None:
+    child = spawn(
+        [sys.executable, "-c", SIGINT_SCRIPT, str(tmp_dir), raise_interrupt]
+    )
     child.wait_watching()
     child.signal(signal.SIGINT)
     assert child.finish()[:2] == (status, output)
@@ -567,6 +614,7 @@ def test_take_changes_survives_a_close_from_python(tmp_dir: Path) -> None:
         (tmp_dir / name).touch()
     changes: set[Any] = set()
     taken, overflowed = watcher._take_changes(
-        changes, Closing(1), Closing(2), Closing(3))
+        changes, Closing(1), Closing(2), Closing(3)
+    )
     assert watcher.closed and not overflowed
     assert taken == 1 and len(changes) == 1

@@ -16,7 +16,9 @@ EVENT_LINE = re.compile(r"^Event\((\d+|None), \[.*\], \d+, .*\)$")
 
 
 def test_prints_events_and_exits_after_timeout(spawn, tmp_dir: Path) -> None:
-    child = spawn([sys.executable, "-m", "inotipy", str(tmp_dir), "--timeout", "2"])
+    child = spawn(
+        [sys.executable, "-m", "inotipy", str(tmp_dir), "--timeout", "2"]
+    )
     child.wait_watching()
     (tmp_dir / "f1").mkdir()
     [line] = child.read_lines(1)
@@ -43,7 +45,9 @@ def test_timeout_without_events_exits_two(tmp_dir: Path, scaled) -> None:
     assert time.monotonic() - start >= 0.3
 
 
-def test_missing_path_exits_one_without_traceback(tmp_dir: Path, scaled) -> None:
+def test_missing_path_exits_one_without_traceback(
+    tmp_dir: Path, scaled
+) -> None:
     missing = str(tmp_dir / "no-such-dir")
     result = subprocess.run(
         [sys.executable, "-m", "inotipy", missing, "--timeout", "5"],
@@ -69,19 +73,29 @@ def inotipy(*args: str) -> list[str]:
 
 
 def test_recursive_format_and_escapes(spawn, tmp_dir: Path) -> None:
-    child = spawn(inotipy("-r", str(tmp_dir), "-e", "create",
-                          "--format", "{events}\\t{name}\\t{path}"))
+    child = spawn(
+        inotipy(
+            "-r",
+            str(tmp_dir),
+            "-e",
+            "create",
+            "--format",
+            "{events}\\t{name}\\t{path}",
+        )
+    )
     child.wait_watching()
     (tmp_dir / "a" / "b").mkdir(parents=True)
     (tmp_dir / "a" / "b" / "two\nlines").touch()
     os.close(os.open(os.fsencode(tmp_dir / "a") + b"/\xff", os.O_CREAT, 0o644))
     lines = child.read_lines(4)
-    assert sorted(lines) == sorted([
-        "CREATE,ISDIR\ta\t%s/a" % tmp_dir,
-        "CREATE,ISDIR\ta/b\t%s/a/b" % tmp_dir,
-        "CREATE\ta/b/two\\nlines\t%s/a/b/two\\nlines" % tmp_dir,
-        "CREATE\ta/\\xff\t%s/a/\\xff" % tmp_dir,
-    ])
+    assert sorted(lines) == sorted(
+        [
+            f"CREATE,ISDIR\ta\t{tmp_dir}/a",
+            f"CREATE,ISDIR\ta/b\t{tmp_dir}/a/b",
+            f"CREATE\ta/b/two\\nlines\t{tmp_dir}/a/b/two\\nlines",
+            f"CREATE\ta/\\xff\t{tmp_dir}/a/\\xff",
+        ]
+    )
 
 
 def test_json_lines_round_trip_any_name(spawn, tmp_dir: Path) -> None:
@@ -91,17 +105,34 @@ def test_json_lines_round_trip_any_name(spawn, tmp_dir: Path) -> None:
     os.rename(os.fsencode(tmp_dir) + b"/caf\xe9", tmp_dir / "caf\u00e9")
     records = [json.loads(line) for line in child.read_lines(3)]
     assert [r["events"] for r in records] == [
-        ["CREATE"], ["MOVED_FROM"], ["MOVED_TO"]]
-    assert os.fsencode(records[0]["path"]) == os.fsencode(tmp_dir) + b"/caf\xe9"
+        ["CREATE"],
+        ["MOVED_FROM"],
+        ["MOVED_TO"],
+    ]
+    assert (
+        os.fsencode(records[0]["path"]) == os.fsencode(tmp_dir) + b"/caf\xe9"
+    )
     assert records[2]["name"] == "caf\u00e9"
     assert records[1]["cookie"] == records[2]["cookie"] != 0
     assert records[0]["wd"] == 1 and records[0]["src_path"] is None
 
 
 def test_include_exclude_and_max_events(spawn, tmp_dir: Path) -> None:
-    child = spawn(inotipy(str(tmp_dir), "-e", "CREATE", "--include", "*.py",
-                          "--exclude", "test_*", "-n", "2",
-                          "--format", "{name}"))
+    child = spawn(
+        inotipy(
+            str(tmp_dir),
+            "-e",
+            "CREATE",
+            "--include",
+            "*.py",
+            "--exclude",
+            "test_*",
+            "-n",
+            "2",
+            "--format",
+            "{name}",
+        )
+    )
     child.wait_watching()
     for name in ("a.txt", "test_b.py", "c.py", "d.py", "e.py"):
         (tmp_dir / name).touch()
@@ -110,8 +141,11 @@ def test_include_exclude_and_max_events(spawn, tmp_dir: Path) -> None:
 
 
 def test_stats_counts_per_path(tmp_dir: Path, spawn) -> None:
-    child = spawn(inotipy("--stats", "-t", "0.5", "-r", str(tmp_dir),
-                          "-e", "CREATE,MODIFY"))
+    child = spawn(
+        inotipy(
+            "--stats", "-t", "0.5", "-r", str(tmp_dir), "-e", "CREATE,MODIFY"
+        )
+    )
     child.wait_watching()
     (tmp_dir / "sub").mkdir()
     # Alternating files: the kernel merges an event into an identical one
@@ -131,11 +165,16 @@ def test_stats_counts_per_path(tmp_dir: Path, spawn) -> None:
 
 
 def test_usage_errors_exit_one(tmp_dir: Path, scaled) -> None:
-    for args in (["-e", "NOPE", str(tmp_dir)], [str(tmp_dir), "-t", "-1"],
-                 [str(tmp_dir), "--"], ["--stats", str(tmp_dir), "--", "true"],
-                 [str(tmp_dir), "-n", "0"]):
-        result = subprocess.run(inotipy(*args), capture_output=True,
-                                text=True, timeout=scaled(30))
+    for args in (
+        ["-e", "NOPE", str(tmp_dir)],
+        [str(tmp_dir), "-t", "-1"],
+        [str(tmp_dir), "--"],
+        ["--stats", str(tmp_dir), "--", "true"],
+        [str(tmp_dir), "-n", "0"],
+    ):
+        result = subprocess.run(
+            inotipy(*args), capture_output=True, text=True, timeout=scaled(30)
+        )
         assert result.returncode == 1, (args, result.stderr)
         assert "usage:" in result.stderr and "Traceback" not in result.stderr
 
@@ -144,9 +183,12 @@ def test_colour_on_a_terminal_only(tmp_dir: Path, scaled) -> None:
     def run(*extra: str, tty: bool) -> bytes:
         args = inotipy(str(tmp_dir), "-t", "0.3", "-e", "CREATE", *extra)
         main, sub = pty.openpty()
-        proc = subprocess.Popen(args, stdout=sub if tty else subprocess.PIPE,
-                                stderr=sub if tty else subprocess.DEVNULL,
-                                env=dict(os.environ, NO_COLOR=""))
+        proc = subprocess.Popen(
+            args,
+            stdout=sub if tty else subprocess.PIPE,
+            stderr=sub if tty else subprocess.DEVNULL,
+            env=dict(os.environ, NO_COLOR=""),
+        )
         os.close(sub)
         wait_watched_by(proc.pid)
         (tmp_dir / ("f%d" % proc.pid)).touch()
@@ -155,7 +197,7 @@ def test_colour_on_a_terminal_only(tmp_dir: Path, scaled) -> None:
             while True:
                 try:
                     chunk = os.read(main, 4096)
-                except OSError:         # EIO: the child closed the pty
+                except OSError:  # EIO: the child closed the pty
                     break
                 if not chunk:
                     break
@@ -168,7 +210,7 @@ def test_colour_on_a_terminal_only(tmp_dir: Path, scaled) -> None:
         os.close(main)
         return out
 
-    assert b"\x1b[32m" in run(tty=True)           # CREATE in green
+    assert b"\x1b[32m" in run(tty=True)  # CREATE in green
     assert b"\x1b[" not in run("--color=never", tty=True)
     assert b"\x1b[" not in run(tty=False)
     assert b"\x1b[32m" in run("--color=always", tty=False)
@@ -184,7 +226,7 @@ def wait_watched_by(pid: int) -> None:
                         return
             except OSError:
                 pass
-        time.sleep(0.01)    # polls a condition, against a deadline
+        time.sleep(0.01)  # polls a condition, against a deadline
     raise AssertionError("never watched")
 
 
@@ -196,11 +238,22 @@ time.sleep(60)
 """
 
 
-def test_runs_a_command_and_restarts_it(spawn, tmp_dir: Path, tmp_path: Path,
-                                        scaled) -> None:
+def test_runs_a_command_and_restarts_it(
+    spawn, tmp_dir: Path, tmp_path: Path, scaled
+) -> None:
     log = tmp_path / "starts"
-    child = spawn(inotipy(str(tmp_dir), "--step", "20", "--",
-                          sys.executable, "-c", RUNS, str(log)))
+    child = spawn(
+        inotipy(
+            str(tmp_dir),
+            "--step",
+            "20",
+            "--",
+            sys.executable,
+            "-c",
+            RUNS,
+            str(log),
+        )
+    )
     child.wait_watching()
 
     def starts() -> list[str]:
@@ -210,63 +263,81 @@ def test_runs_a_command_and_restarts_it(spawn, tmp_dir: Path, tmp_path: Path,
         end = time.monotonic() + scaled(10)
         while len(starts()) < n:
             assert time.monotonic() < end, starts()
-            time.sleep(0.01)    # polls a condition, against a deadline
+            time.sleep(0.01)  # polls a condition, against a deadline
         return starts()
 
     first = until(1)
-    (tmp_dir / "ignored.pyc").touch()       # the default filter drops it
+    (tmp_dir / "ignored.pyc").touch()  # the default filter drops it
     (tmp_dir / "app.py").touch()
     second = until(2)
     assert len(second) == 2
     # The first run was stopped, not left behind.
     end = time.monotonic() + scaled(10)
-    while os.path.exists("/proc/%s" % first[0]):
+    while os.path.exists(f"/proc/{first[0]}"):
         assert time.monotonic() < end, "the first run is still alive"
         time.sleep(0.01)
     child.signal(signal.SIGINT)
     status, _, err = child.finish()
     assert status == 130, err
     assert "restarting" in err and "app.py" in err and "pyc" not in err
-    assert not os.path.exists("/proc/%s" % second[1])
+    assert not os.path.exists(f"/proc/{second[1]}")
     assert len(starts()) == 2
 
 
 def test_run_mode_errors(tmp_dir: Path, scaled) -> None:
     result = subprocess.run(
         inotipy(str(tmp_dir / "missing"), "--", "true"),
-        capture_output=True, text=True, timeout=scaled(30))
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
     assert result.returncode == 1 and "missing" in result.stderr
     result = subprocess.run(
         inotipy(str(tmp_dir), "--", str(tmp_dir / "no-such-program")),
-        capture_output=True, text=True, timeout=scaled(30))
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
     assert result.returncode == 1 and "cannot run" in result.stderr
 
 
 def gone(pid: str | int, scaled) -> bool:
     end = time.monotonic() + scaled(10)
-    while os.path.exists("/proc/%s" % pid):
+    while os.path.exists(f"/proc/{pid}"):
         try:
-            with open("/proc/%s/stat" % pid) as f:
+            with open(f"/proc/{pid}/stat") as f:
                 if f.read().split(")")[-1].split()[0] == "Z":
-                    return True     # exited, waiting to be reaped
+                    return True  # exited, waiting to be reaped
         except OSError:
             pass
         if time.monotonic() > end:
             return False
-        time.sleep(0.01)    # polls a condition, against a deadline
+        time.sleep(0.01)  # polls a condition, against a deadline
     return True
 
 
-BACKGROUND = "sleep 300 & echo $! >> \"$1\""
+BACKGROUND = 'sleep 300 & echo $! >> "$1"'
 
 
 def test_run_mode_stops_what_the_command_left_running(
-        spawn, tmp_dir: Path, tmp_path: Path, scaled) -> None:
+    spawn, tmp_dir: Path, tmp_path: Path, scaled
+) -> None:
     """The command exits at once, leaving a process behind in its group:
     a restart stops that one too, and SIGTERM to inotipy stops the rest."""
     pids = tmp_path / "pids"
-    child = spawn(inotipy(str(tmp_dir), "--step", "20", "--",
-                          "sh", "-c", BACKGROUND, "sh", str(pids)))
+    child = spawn(
+        inotipy(
+            str(tmp_dir),
+            "--step",
+            "20",
+            "--",
+            "sh",
+            "-c",
+            BACKGROUND,
+            "sh",
+            str(pids),
+        )
+    )
     child.wait_watching()
 
     def started(n: int) -> list[str]:
@@ -276,7 +347,7 @@ def test_run_mode_stops_what_the_command_left_running(
             if len(got) >= n:
                 return got
             assert time.monotonic() < end, got
-            time.sleep(0.01)    # polls a condition, against a deadline
+            time.sleep(0.01)  # polls a condition, against a deadline
 
     first = started(1)[0]
     (tmp_dir / "x.py").touch()
@@ -290,9 +361,12 @@ def test_run_mode_stops_what_the_command_left_running(
 
 def test_bad_format_is_a_usage_error(tmp_dir: Path, scaled) -> None:
     for fmt in ("{foo} {path}", "{path", "{0}"):
-        result = subprocess.run(inotipy(str(tmp_dir), "--format", fmt),
-                                capture_output=True, text=True,
-                                timeout=scaled(30))
+        result = subprocess.run(
+            inotipy(str(tmp_dir), "--format", fmt),
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
+        )
         assert result.returncode == 1, result.stderr
         assert "bad --format" in result.stderr
         assert "Traceback" not in result.stderr

@@ -94,7 +94,9 @@ def test_decode_mask_lists_bits_in_ascending_order() -> None:
     assert decoded == [EVENT_BIT.ACCESS, EVENT_BIT.CREATE, EVENT_BIT.ISDIR]
     assert all(type(bit) is EVENT_BIT for bit in decoded)
     assert inotipy.decode_mask(0) == []
-    assert inotipy.decode_mask(IN.ALL_EVENTS) == [EVENT_BIT(n) for n in range(12)]
+    assert inotipy.decode_mask(IN.ALL_EVENTS) == [
+        EVENT_BIT(n) for n in range(12)
+    ]
 
 
 def test_decode_mask_names_unnamed_bits_by_number() -> None:

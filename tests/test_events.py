@@ -35,7 +35,10 @@ def test_event_repr(run, tmp_dir: Path, wait_for_events) -> None:
             (tmp_dir / "f1").touch()
             (tmp_dir / "sub").mkdir()
             file_event, dir_event = await wait_for_events(watcher, 2)
-            assert repr(file_event) == f"Event({watch.wd}, [<EVENT_BIT.CREATE: 8>], 0, 'f1')"
+            assert (
+                repr(file_event)
+                == f"Event({watch.wd}, [<EVENT_BIT.CREATE: 8>], 0, 'f1')"
+            )
             assert repr(dir_event) == (
                 f"Event({watch.wd}, [<EVENT_BIT.CREATE: 8>, "
                 f"<EVENT_BIT.ISDIR: 30>], 0, 'sub')"
@@ -47,7 +50,9 @@ def test_event_repr(run, tmp_dir: Path, wait_for_events) -> None:
     run(main)
 
 
-def test_event_on_the_watched_object_itself(run, tmp_dir: Path, wait_for_events) -> None:
+def test_event_on_the_watched_object_itself(
+    run, tmp_dir: Path, wait_for_events
+) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
             watch = watcher.watch(str(tmp_dir), IN.ATTRIB)
@@ -67,14 +72,19 @@ def test_move_cookies_pair(run, tmp_dir: Path, wait_for_events) -> None:
             (tmp_dir / "f1").touch()
             (tmp_dir / "f1").rename(tmp_dir / "f2")
             moved_from, moved_to = await wait_for_events(watcher, 2)
-            assert (moved_from.mask, moved_from.pathname) == (IN.MOVED_FROM, "f1")
+            assert (moved_from.mask, moved_from.pathname) == (
+                IN.MOVED_FROM,
+                "f1",
+            )
             assert (moved_to.mask, moved_to.pathname) == (IN.MOVED_TO, "f2")
             assert moved_from.cookie == moved_to.cookie != 0
 
     run(main)
 
 
-def test_non_utf8_name_round_trips(run, tmp_dir: Path, wait_for_events) -> None:
+def test_non_utf8_name_round_trips(
+    run, tmp_dir: Path, wait_for_events
+) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
             watcher.watch(str(tmp_dir), IN.CREATE)
@@ -84,13 +94,17 @@ def test_non_utf8_name_round_trips(run, tmp_dir: Path, wait_for_events) -> None:
             assert event.pathname == os.fsdecode(NON_UTF8)
             assert os.fsencode(event.pathname) == NON_UTF8
             assert type(event.path) is str
-            assert os.fsencode(event.path) == os.path.join(os.fsencode(tmp_dir), NON_UTF8)
+            assert os.fsencode(event.path) == os.path.join(
+                os.fsencode(tmp_dir), NON_UTF8
+            )
             assert isinstance(repr(event), str)
 
     run(main)
 
 
-def test_bytes_watch_gives_bytes_names(run, tmp_dir: Path, wait_for_events) -> None:
+def test_bytes_watch_gives_bytes_names(
+    run, tmp_dir: Path, wait_for_events
+) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
             bpath = os.fsencode(tmp_dir)
@@ -113,7 +127,9 @@ def test_bytes_watch_gives_bytes_names(run, tmp_dir: Path, wait_for_events) -> N
     run(main)
 
 
-def test_pathlike_watch_gives_str_names(run, tmp_dir: Path, wait_for_events) -> None:
+def test_pathlike_watch_gives_str_names(
+    run, tmp_dir: Path, wait_for_events
+) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
             watcher.watch(tmp_dir, IN.CREATE)

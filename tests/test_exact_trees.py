@@ -39,18 +39,31 @@ class Events:
         self.model = Model(ROOT, initial)
         self.count = 0
 
-    def __call__(self, mask: int, rel: str, src: str | None = None,
-                 cookie: int = 0, path: str | None = None) -> None:
-        rec = Record(self.count, mask, rel,
-                     ROOT + "/" + rel if path is None else path,
-                     None if src is None else ROOT + "/" + src, cookie)
+    def __call__(
+        self,
+        mask: int,
+        rel: str,
+        src: str | None = None,
+        cookie: int = 0,
+        path: str | None = None,
+    ) -> None:
+        rec = Record(
+            self.count,
+            mask,
+            rel,
+            ROOT + "/" + rel if path is None else path,
+            None if src is None else ROOT + "/" + src,
+            cookie,
+        )
         self.count += 1
         self.model.apply(rec)
 
     def end(self) -> tuple[dict[str, str], list[tuple[int, str]]]:
         self.model.finish()
-        return (self.model.snapshot(),
-                sorted((v.index, v.kind) for v in self.model.violations))
+        return (
+            self.model.snapshot(),
+            sorted((v.index, v.kind) for v in self.model.violations),
+        )
 
 
 CREATE, DELETE, FROM, TO, ISDIR = 0x100, 0x200, 0x40, 0x80, 0x40000000
@@ -62,9 +75,17 @@ def test_model_moves_a_subtree_on_a_paired_moved_to() -> None:
     ev(FROM | ISDIR, "a", cookie=7)
     ev(TO | ISDIR, "x/z", src="a", cookie=7)
     ev(CREATE, "x/z/h")
-    assert ev.end() == ({"x": DIR, "x/z": DIR, "x/z/f": FILE,
-                         "x/z/b": DIR, "x/z/b/g": FILE,
-                         "x/z/h": FILE}, [])
+    assert ev.end() == (
+        {
+            "x": DIR,
+            "x/z": DIR,
+            "x/z/f": FILE,
+            "x/z/b": DIR,
+            "x/z/b/g": FILE,
+            "x/z/h": FILE,
+        },
+        [],
+    )
 
 
 def test_model_settles_a_moved_from_at_the_next_event() -> None:
@@ -73,15 +94,17 @@ def test_model_settles_a_moved_from_at_the_next_event() -> None:
     ev = Events({"a": DIR, "a/f": FILE, "x": DIR})
     ev(FROM | ISDIR, "a", cookie=7)
     ev(CREATE, "x/g")
-    ev(TO | ISDIR, "x/z", src="a", cookie=7)    # too late: a is gone
-    assert ev.end() == ({"x": DIR, "x/g": FILE, "x/z": DIR},
-                        [(2, "no-from"), (2, "stale")])
+    ev(TO | ISDIR, "x/z", src="a", cookie=7)  # too late: a is gone
+    assert ev.end() == (
+        {"x": DIR, "x/g": FILE, "x/z": DIR},
+        [(2, "no-from"), (2, "stale")],
+    )
 
 
 def test_model_removes_what_an_unpaired_moved_from_took_out() -> None:
     ev = Events({"a": DIR, "a/f": FILE, "k": FILE})
     ev(FROM | ISDIR, "a", cookie=7)
-    ev(CREATE, "a/late")            # 7 had no TO: a is gone, so orphan
+    ev(CREATE, "a/late")  # 7 had no TO: a is gone, so orphan
     ev(FROM, "k", cookie=8)
     assert ev.end() == ({}, [(1, "orphan")])
 
@@ -92,30 +115,39 @@ def test_model_adds_an_unpaired_moved_to_and_what_follows() -> None:
     ev(CREATE | ISDIR, "in/sub")
     ev(CREATE, "in/sub/f")
     ev(TO, "file", cookie=10)
-    assert ev.end() == ({"in": DIR, "in/sub": DIR, "in/sub/f": FILE,
-                         "file": FILE}, [])
+    assert ev.end() == (
+        {"in": DIR, "in/sub": DIR, "in/sub/f": FILE, "file": FILE},
+        [],
+    )
 
 
 def test_model_records_events_that_contradict_it() -> None:
     ev = Events({"a": DIR, "f": FILE})
-    ev(DELETE, "gone")                          # 0 stale
-    ev(CREATE, "f")                             # 1 duplicate
-    ev(CREATE, "nowhere/x")                     # 2 orphan
+    ev(DELETE, "gone")  # 0 stale
+    ev(CREATE, "f")  # 1 duplicate
+    ev(CREATE, "nowhere/x")  # 2 orphan
     ev(CREATE, "a/x")
-    ev(DELETE | ISDIR, "a")                     # 4 nonempty-delete
-    ev(TO, "y", src="f", cookie=3)              # 5 no-from
-    ev(CREATE, "z", path="/elsewhere/z")        # 6 outside
-    ev(CREATE, "../z", path=ROOT + "/../z")     # 7 outside
+    ev(DELETE | ISDIR, "a")  # 4 nonempty-delete
+    ev(TO, "y", src="f", cookie=3)  # 5 no-from
+    ev(CREATE, "z", path="/elsewhere/z")  # 6 outside
+    ev(CREATE, "../z", path=ROOT + "/../z")  # 7 outside
     snapshot, violations = ev.end()
     assert snapshot == {"y": FILE}
-    assert violations == [(0, "stale"), (1, "duplicate"), (2, "orphan"),
-                          (4, "nonempty-delete"), (5, "no-from"),
-                          (6, "outside"), (7, "outside")]
+    assert violations == [
+        (0, "stale"),
+        (1, "duplicate"),
+        (2, "orphan"),
+        (4, "nonempty-delete"),
+        (5, "no-from"),
+        (6, "outside"),
+        (7, "outside"),
+    ]
 
 
 def test_compare_reports_missing_extra_and_types() -> None:
-    diff = oracle.compare({"a": DIR, "b": FILE, "l": "symlink"},
-                          {"a": FILE, "c": DIR, "l": FILE})
+    diff = oracle.compare(
+        {"a": DIR, "b": FILE, "l": "symlink"}, {"a": FILE, "c": DIR, "l": FILE}
+    )
     assert diff.missing == [("c", DIR)]
     assert diff.extra == [("b", FILE)]
     assert diff.wrong_type == [("a", DIR, FILE)]
@@ -126,7 +158,11 @@ def test_walk_types_by_lstat(tmp_path: Path) -> None:
     (tmp_path / "d" / "f").write_text("x")
     (tmp_path / "l").symlink_to(tmp_path / "d")
     assert oracle.walk(str(tmp_path)) == {
-        "d": DIR, "d/e": DIR, "d/f": FILE, "l": "symlink"}
+        "d": DIR,
+        "d/e": DIR,
+        "d/f": FILE,
+        "l": "symlink",
+    }
 
 
 # ---- the sequences of issue 10 ----------------------------------------------
@@ -146,6 +182,7 @@ def check(run: Any, tmp_path: Path, setup: Any, action: Any) -> None:
 
 def test_rename_into_a_new_directory(run, tmp_path: Path) -> None:
     """mkdir n; mv a n/a2 (a holds files)."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a"), "f", "g")
 
@@ -158,6 +195,7 @@ def test_rename_into_a_new_directory(run, tmp_path: Path) -> None:
 
 def test_new_directory_then_its_parent_renamed(run, tmp_path: Path) -> None:
     """mkdir a/n; mv a z; echo > z/n/f."""
+
     def setup(tree: str, outside: str) -> None:
         os.mkdir(os.path.join(tree, "a"))
 
@@ -171,6 +209,7 @@ def test_new_directory_then_its_parent_renamed(run, tmp_path: Path) -> None:
 
 def test_write_after_a_move_out(run, tmp_path: Path) -> None:
     """mv a ../outside/a; echo > ../outside/a/late."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a"), "f")
 
@@ -183,6 +222,7 @@ def test_write_after_a_move_out(run, tmp_path: Path) -> None:
 
 def test_move_in_then_its_parent_renamed(run, tmp_path: Path) -> None:
     """mv ../outside/b a/b; mv a z (b holds subdirectories)."""
+
     def setup(tree: str, outside: str) -> None:
         os.mkdir(os.path.join(tree, "a"))
         files(os.path.join(outside, "b", "s", "t"), "f")
@@ -196,8 +236,10 @@ def test_move_in_then_its_parent_renamed(run, tmp_path: Path) -> None:
 
 
 def test_event_before_a_rename_named_by_the_new_path(
-        run, tmp_path: Path) -> None:
+    run, tmp_path: Path
+) -> None:
     """mkdir n; rm a/g; mv a n/a2."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a"), "f", "g")
 
@@ -214,6 +256,7 @@ def test_event_before_a_rename_named_by_the_new_path(
 
 def test_move_out_and_back_in(run, tmp_path: Path) -> None:
     """mv a ../outside/a; mv ../outside/a a (a holds a file)."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a"), "g")
 
@@ -226,6 +269,7 @@ def test_move_out_and_back_in(run, tmp_path: Path) -> None:
 
 def test_move_out_and_back_in_under_a_new_name(run, tmp_path: Path) -> None:
     """mv a ../outside/a; mv ../outside/a b; rm -r b."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a", "x"), "f")
 
@@ -237,9 +281,9 @@ def test_move_out_and_back_in_under_a_new_name(run, tmp_path: Path) -> None:
     check(run, tmp_path, setup, action)
 
 
-def test_rename_into_a_new_directory_then_removed(
-        run, tmp_path: Path) -> None:
+def test_rename_into_a_new_directory_then_removed(run, tmp_path: Path) -> None:
     """mkdir n; mv a n/a2; rm -r n."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a"), "g")
 
@@ -253,6 +297,7 @@ def test_rename_into_a_new_directory_then_removed(
 
 def test_rename_into_an_old_directory(run, tmp_path: Path) -> None:
     """rm a/g; mv a n/a2, n watched from the start."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a"), "f", "g")
         os.mkdir(os.path.join(tree, "n"))
@@ -268,6 +313,7 @@ def test_two_renames_into_a_new_directory(run, tmp_path: Path) -> None:
     """mkdir b/n; mv a b/a2; mv b/a2 b/n/a3: the scan of n finds a where
     the second rename put it; the first rename's records name a path the
     stream never told (b/a2) and are dropped."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a", "s"), "f")
         os.mkdir(os.path.join(tree, "b"))
@@ -275,22 +321,26 @@ def test_two_renames_into_a_new_directory(run, tmp_path: Path) -> None:
     def action(tree: str, outside: str) -> None:
         os.mkdir(os.path.join(tree, "b", "n"))
         os.rename(os.path.join(tree, "a"), os.path.join(tree, "b", "a2"))
-        os.rename(os.path.join(tree, "b", "a2"),
-                  os.path.join(tree, "b", "n", "a3"))
+        os.rename(
+            os.path.join(tree, "b", "a2"), os.path.join(tree, "b", "n", "a3")
+        )
 
     check(run, tmp_path, setup, action)
 
 
 def test_file_moved_out_then_its_directory_moved_and_removed(
-        run, tmp_path: Path) -> None:
+    run, tmp_path: Path
+) -> None:
     """mv a/d/f ../outside/f; mv a/d b; rm -r b: the file's MOVED_FROM is
     unpaired, and says so before the directory's own rename."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a", "d"), "f", "g")
 
     def action(tree: str, outside: str) -> None:
-        os.rename(os.path.join(tree, "a", "d", "f"),
-                  os.path.join(outside, "f"))
+        os.rename(
+            os.path.join(tree, "a", "d", "f"), os.path.join(outside, "f")
+        )
         os.rename(os.path.join(tree, "a", "d"), os.path.join(tree, "b"))
         subprocess.run(["rm", "-r", os.path.join(tree, "b")], check=True)
 
@@ -298,32 +348,37 @@ def test_file_moved_out_then_its_directory_moved_and_removed(
 
 
 def test_rename_inside_a_directory_then_it_moves_out(
-        run, tmp_path: Path) -> None:
+    run, tmp_path: Path
+) -> None:
     """mv a/x/f a/x/g; mv a ../outside/a: nothing names a/... once a has
     left."""
+
     def setup(tree: str, outside: str) -> None:
         files(os.path.join(tree, "a", "x"), "f")
 
     def action(tree: str, outside: str) -> None:
-        os.rename(os.path.join(tree, "a", "x", "f"),
-                  os.path.join(tree, "a", "x", "g"))
+        os.rename(
+            os.path.join(tree, "a", "x", "f"),
+            os.path.join(tree, "a", "x", "g"),
+        )
         os.rename(os.path.join(tree, "a"), os.path.join(outside, "a"))
         files(os.path.join(outside, "a", "x"), "late")
 
     check(run, tmp_path, setup, action)
 
 
-def test_move_in_deep_then_two_ancestors_renamed(
-        run, tmp_path: Path) -> None:
+def test_move_in_deep_then_two_ancestors_renamed(run, tmp_path: Path) -> None:
     """mv ../outside/b a/m/b; mv a/m a/m2; mv a z: the moved-in directory's
     path is stale twice over when its record is read."""
+
     def setup(tree: str, outside: str) -> None:
         os.makedirs(os.path.join(tree, "a", "m"))
         files(os.path.join(outside, "b", "d1", "d2", "d3"), "f")
 
     def action(tree: str, outside: str) -> None:
-        os.rename(os.path.join(outside, "b"),
-                  os.path.join(tree, "a", "m", "b"))
+        os.rename(
+            os.path.join(outside, "b"), os.path.join(tree, "a", "m", "b")
+        )
         os.rename(os.path.join(tree, "a", "m"), os.path.join(tree, "a", "m2"))
         os.rename(os.path.join(tree, "a"), os.path.join(tree, "z"))
 
@@ -336,16 +391,19 @@ def test_move_in_deep_then_two_ancestors_renamed(
 SEEDS = [11, 12, 13]
 
 
-def churn(run: Any, tmp_path: Path, seed: int,
-          overflow: int | None = None) -> Any:
-    config = oracle.Config(seed=seed, procs=2, ops=25, overflow=overflow,
-                           base=str(tmp_path))
+def churn(
+    run: Any, tmp_path: Path, seed: int, overflow: int | None = None
+) -> Any:
+    config = oracle.Config(
+        seed=seed, procs=2, ops=25, overflow=overflow, base=str(tmp_path)
+    )
     return run(oracle.run_once, config)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_random_churn_gives_an_exact_model(run, tmp_path: Path,
-                                           seed: int) -> None:
+def test_random_churn_gives_an_exact_model(
+    run, tmp_path: Path, seed: int
+) -> None:
     result = churn(run, tmp_path, seed)
     assert result.exact, result.report(events=False)
 
@@ -353,7 +411,8 @@ def test_random_churn_gives_an_exact_model(run, tmp_path: Path,
 @pytest.mark.root
 @pytest.mark.parametrize("seed", SEEDS[:2])
 def test_random_churn_with_overflows_gives_an_exact_model(
-        run, tmp_path: Path, inotify_sysctl: Any, seed: int) -> None:
+    run, tmp_path: Path, inotify_sysctl: Any, seed: int
+) -> None:
     before = inotify_sysctl.read("max_queued_events")
     try:
         result = churn(run, tmp_path, seed, overflow=16)
@@ -366,9 +425,8 @@ def test_random_churn_with_overflows_gives_an_exact_model(
 def test_overflow_mode_restores_the_sysctl_on_error() -> None:
     with open(oracle.MAX_QUEUED_EVENTS) as f:
         before = f.read()
-    with pytest.raises(RuntimeError):
-        with oracle.max_queued_events(64):
-            raise RuntimeError
+    with pytest.raises(RuntimeError), oracle.max_queued_events(64):
+        raise RuntimeError
     with open(oracle.MAX_QUEUED_EVENTS) as f:
         assert f.read() == before
 
@@ -385,11 +443,12 @@ def test_long_random_churn(tmp_path: Path) -> None:
 
     failed = []
     for seed in range(1, LONG_RUNS + 1):
-        config = oracle.Config(seed=seed, procs=2, ops=40,
-                               base=str(tmp_path))
+        config = oracle.Config(seed=seed, procs=2, ops=40, base=str(tmp_path))
         result = asyncio.run(oracle.run_once(config))
         if not result.exact:
             failed.append(result)
     assert not failed, "%d/%d runs not exact:\n%s" % (
-        len(failed), LONG_RUNS,
-        "\n".join(r.report(events=False) for r in failed[:5]))
+        len(failed),
+        LONG_RUNS,
+        "\n".join(r.report(events=False) for r in failed[:5]),
+    )

@@ -191,11 +191,15 @@ def test_unmount_delivers_unmount_then_ignored(
             subprocess.run(["umount", str(tmpfs)], check=True, timeout=30)
 
             def all_ignored(events: list[Any]) -> bool:
-                return sum(e.mask == IN.IGNORED for e in events) == len(on_mount)
+                return sum(e.mask == IN.IGNORED for e in events) == len(
+                    on_mount
+                )
 
             events = await wait_for_events(watcher, all_ignored)
             for watch in on_mount:
-                masks = [e.mask & ~IN.ISDIR for e in events if e.watch is watch]
+                masks = [
+                    e.mask & ~IN.ISDIR for e in events if e.watch is watch
+                ]
                 assert masks == [IN.UNMOUNT, IN.IGNORED], (watch, events)
                 assert not watch.valid
                 watch.remove()  # a no-op now
@@ -327,7 +331,9 @@ def test_close_from_inside_async_for(run, tmp_dir: Path, scaled) -> None:
     run(main)
 
 
-def test_close_from_a_done_callback_while_others_wait(run, tmp_dir: Path, scaled) -> None:
+def test_close_from_a_done_callback_while_others_wait(
+    run, tmp_dir: Path, scaled
+) -> None:
     async def main() -> None:
         watcher = Watcher()
         watcher.watch(tmp_dir, IN.CREATE)
@@ -341,7 +347,8 @@ def test_close_from_a_done_callback_while_others_wait(run, tmp_dir: Path, scaled
         (tmp_dir / "f1").touch()
         (tmp_dir / "f2").touch()
         results = await asyncio.wait_for(
-            asyncio.gather(first, second, third, return_exceptions=True), scaled(5)
+            asyncio.gather(first, second, third, return_exceptions=True),
+            scaled(5),
         )
         assert results[0] is not None and results[0].pathname == "f1"
         # f2 may have been handed to the second waiter before the close.
@@ -408,7 +415,9 @@ def test_close_while_other_tasks_await(run, tmp_dir: Path, scaled) -> None:
         results = await asyncio.wait_for(
             asyncio.gather(*waiting, return_exceptions=True), scaled(5)
         )
-        assert [type(r).__name__ for r in results[:3]] == ["WatcherClosedError"] * 3
+        assert [type(r).__name__ for r in results[:3]] == [
+            "WatcherClosedError"
+        ] * 3
         assert results[3:] == ["ended", "ended"]
         await asyncio.gather(cancelled, return_exceptions=True)
         assert cancelled.cancelled()
@@ -460,7 +469,9 @@ def test_loop_closed_under_pending_waiters(run, tmp_dir: Path, scaled) -> None:
         task.get_coro().close()
     del waiting
     gc.collect()
-    assert all("destroyed but it is pending" in c["message"] for c in contexts), contexts
+    assert all(
+        "destroyed but it is pending" in c["message"] for c in contexts
+    ), contexts
 
 
 def test_loop_closed_then_watcher_collected(run, tmp_dir: Path) -> None:
@@ -491,7 +502,9 @@ class _UserError(Exception):
     pass
 
 
-def test_exceptions_in_the_loop_body_lose_nothing(run, tmp_dir: Path, scaled) -> None:
+def test_exceptions_in_the_loop_body_lose_nothing(
+    run, tmp_dir: Path, scaled
+) -> None:
     async def main() -> None:
         with Watcher() as watcher:
             watcher.watch(tmp_dir, IN.CREATE)

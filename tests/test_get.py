@@ -29,7 +29,11 @@ def test_get_returns_the_next_event(run, tmp_dir: Path, scaled) -> None:
             (tmp_dir / "f1").touch()
             (tmp_dir / "f2").touch()
             event = await asyncio.wait_for(waiter, scaled(5))
-            assert (event.watch, event.mask, event.pathname) == (watch, IN.CREATE, "f1")
+            assert (event.watch, event.mask, event.pathname) == (
+                watch,
+                IN.CREATE,
+                "f1",
+            )
             event = await watcher.get()
             assert event.pathname == "f2"
 
@@ -67,7 +71,9 @@ def test_get_timeout_is_a_deadline(run, tmp_dir: Path, scaled) -> None:
             elapsed = time.monotonic() - start
             assert 0.45 <= elapsed < 0.5 + scaled(0.45), elapsed
             events = await asyncio.wait_for(asyncio.gather(*ahead), scaled(5))
-            assert [e.pathname for e in events] == [f"f{i:02}" for i in range(12)]
+            assert [e.pathname for e in events] == [
+                f"f{i:02}" for i in range(12)
+            ]
 
     run(main)
 
@@ -86,7 +92,9 @@ def test_get_zero_polls_the_kernel(run, tmp_dir: Path) -> None:
     run(main)
 
 
-def test_get_zero_polls_the_kernel_before_first_use(run, tmp_dir: Path) -> None:
+def test_get_zero_polls_the_kernel_before_first_use(
+    run, tmp_dir: Path
+) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
             watcher.watch(tmp_dir, IN.CREATE)
@@ -97,7 +105,9 @@ def test_get_zero_polls_the_kernel_before_first_use(run, tmp_dir: Path) -> None:
     run(main)
 
 
-def test_get_zero_is_not_blocked_by_a_cancelled_waiter(run, tmp_dir: Path) -> None:
+def test_get_zero_is_not_blocked_by_a_cancelled_waiter(
+    run, tmp_dir: Path
+) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
             watcher.watch(tmp_dir, IN.CREATE)
@@ -129,9 +139,8 @@ def test_negative_timeout_is_like_zero(run, tmp_dir: Path, scaled) -> None:
 
 def test_nan_timeout_is_value_error(run) -> None:
     async def main() -> None:
-        with Watcher.create() as watcher:
-            with pytest.raises(ValueError):
-                await watcher.get(math.nan)
+        with Watcher.create() as watcher, pytest.raises(ValueError):
+            await watcher.get(math.nan)
 
     run(main)
 
@@ -139,7 +148,9 @@ def test_nan_timeout_is_value_error(run) -> None:
 # ---- several waiters ---------------------------------------------------------------------
 
 
-def test_concurrent_waiters_are_served_fifo(run, tmp_dir: Path, scaled) -> None:
+def test_concurrent_waiters_are_served_fifo(
+    run, tmp_dir: Path, scaled
+) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
             watcher.watch(tmp_dir, IN.CREATE)
@@ -147,7 +158,9 @@ def test_concurrent_waiters_are_served_fifo(run, tmp_dir: Path, scaled) -> None:
             await asyncio.sleep(0)  # each waiter is now waiting, in order
             names = [f"f{i}" for i in range(8)]
             _touch_all(tmp_dir, names)
-            events = await asyncio.wait_for(asyncio.gather(*waiters), scaled(5))
+            events = await asyncio.wait_for(
+                asyncio.gather(*waiters), scaled(5)
+            )
             assert [e.pathname for e in events] == names[:5]
             rest = [await watcher.get(scaled(5)) for _ in range(3)]
             assert [e.pathname for e in rest] == names[5:]
@@ -185,7 +198,9 @@ def test_get_works_with_create_task(run, tmp_dir: Path, scaled) -> None:
     run(main)
 
 
-def test_cancelled_pending_waiter_loses_nothing(run, tmp_dir: Path, scaled) -> None:
+def test_cancelled_pending_waiter_loses_nothing(
+    run, tmp_dir: Path, scaled
+) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
             watcher.watch(tmp_dir, IN.CREATE)
@@ -216,7 +231,9 @@ async def _cancel_after(task: asyncio.Future, variant: int) -> None:
         task.cancel()
 
 
-def test_cancel_racing_delivery_loses_nothing(run, tmp_dir: Path, scaled) -> None:
+def test_cancel_racing_delivery_loses_nothing(
+    run, tmp_dir: Path, scaled
+) -> None:
     """Whenever the cancellation lands, the event reaches the next get().
 
     The variants of _cancel_after straddle the delivery: on both loops some
@@ -356,7 +373,9 @@ def test_async_for_over_the_watcher(run, tmp_dir: Path) -> None:
 # ---- the queue ---------------------------------------------------------------------------------
 
 
-def test_bounded_queue_loses_nothing(run, tmp_dir: Path, wait_for_events) -> None:
+def test_bounded_queue_loses_nothing(
+    run, tmp_dir: Path, wait_for_events
+) -> None:
     count = 5000
     with open("/proc/sys/fs/inotify/max_queued_events") as f:
         if int(f.read()) <= count:
@@ -391,7 +410,8 @@ def test_kernel_queue_overflow(
             names = [f"f{i:03}" for i in range(100)]
             _touch_all(tmp_dir, names)
             events = await wait_for_events(
-                watcher, lambda events: events[-1:] and events[-1].watch is None
+                watcher,
+                lambda events: events[-1:] and events[-1].watch is None,
             )
             *created, overflow = events
             assert [e.pathname for e in created] == names[: len(created)]
@@ -401,7 +421,10 @@ def test_kernel_queue_overflow(
             assert overflow.mask == IN.Q_OVERFLOW
             assert overflow.cookie == 0
             assert overflow.pathname == ""
-            assert repr(overflow) == "Event(None, [<EVENT_BIT.Q_OVERFLOW: 14>], 0, '')"
+            assert (
+                repr(overflow)
+                == "Event(None, [<EVENT_BIT.Q_OVERFLOW: 14>], 0, '')"
+            )
 
             assert await watcher.get(0) is None
             (tmp_dir / "after").touch()

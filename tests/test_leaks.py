@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import contextlib
 
 HERE = Path(__file__).resolve()
 SOAK = os.environ.get("INOTIPY_SOAK", "")
@@ -128,11 +129,15 @@ def our_types() -> dict[str, type]:
 
 
 def _touch(directory: Path, name: str) -> None:
-    fd = os.open(directory / name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+    fd = os.open(
+        directory / name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644
+    )
     os.close(fd)
 
 
-async def _scenario_watchers(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+async def _scenario_watchers(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
     from inotipy import IN, Watcher
 
     path = str(d)
@@ -159,10 +164,8 @@ async def _scenario_watchers(d: Path) -> tuple[Callable[[int], Awaitable[None]],
                 w = Watcher()
                 w.watch(path, IN.CREATE)
                 os.close(w.fileno())
-                try:
+                with contextlib.suppress(OSError):
                     w.close()
-                except OSError:
-                    pass
                 w.close()
             else:
                 # Dropped open: the finalizer warns and closes.
@@ -176,7 +179,9 @@ async def _scenario_watchers(d: Path) -> tuple[Callable[[int], Awaitable[None]],
     return body, {"path": path, "loop": loop}
 
 
-async def _scenario_watches(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+async def _scenario_watches(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
     from inotipy import IN, Watcher
 
     watcher = Watcher()
@@ -206,7 +211,9 @@ async def _scenario_watches(d: Path) -> tuple[Callable[[int], Awaitable[None]], 
     return body, {"watcher": watcher, "path0": paths[0], "bpath": bpath}
 
 
-async def _scenario_events(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+async def _scenario_events(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
     from inotipy import IN, Watcher
 
     watcher = Watcher()
@@ -240,14 +247,19 @@ async def _scenario_events(d: Path) -> tuple[Callable[[int], Awaitable[None]], d
                     if event is not None:
                         events.append(event)
             assert [e.watch for e in events] == [watch] * 4
-            [repr(e) + repr(e.path) + repr(e.name) + repr(e.wd) for e in events]
+            [
+                repr(e) + repr(e.path) + repr(e.name) + repr(e.wd)
+                for e in events
+            ]
             event = await bwatcher.get(5)
             assert isinstance(event.pathname, bytes) and event.watch is bwatch
 
     return body, {"watcher": watcher, "watch": watch, "bwatch": bwatch}
 
 
-async def _scenario_waiters(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+async def _scenario_waiters(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
     from inotipy import IN, Watcher, WatcherClosedError
 
     watcher = Watcher()
@@ -264,10 +276,8 @@ async def _scenario_waiters(d: Path) -> tuple[Callable[[int], Awaitable[None]], 
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
             elif kind == 2:
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(watcher.get(), 1e-4)
-                except asyncio.TimeoutError:
-                    pass
             elif kind == 3:
                 # Cancelled after its event was handed over: given back.
                 task = asyncio.ensure_future(watcher.get(5))
@@ -281,17 +291,23 @@ async def _scenario_waiters(d: Path) -> tuple[Callable[[int], Awaitable[None]], 
                 os.unlink(d / "x")
             else:
                 other = Watcher()
-                waiting = [asyncio.ensure_future(other.get(5)) for _ in range(3)]
+                waiting = [
+                    asyncio.ensure_future(other.get(5)) for _ in range(3)
+                ]
                 await asyncio.sleep(0)
                 other.close()
-                for result in await asyncio.gather(*waiting, return_exceptions=True):
+                for result in await asyncio.gather(
+                    *waiting, return_exceptions=True
+                ):
                     assert isinstance(result, WatcherClosedError)
         assert await watcher.get(0) is None
 
     return body, {"watcher": watcher, "watch": watch}
 
 
-async def _scenario_errors(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+async def _scenario_errors(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
     from inotipy import IN, Watcher, WatcherClosedError
 
     watcher = Watcher()
@@ -316,34 +332,29 @@ async def _scenario_errors(d: Path) -> tuple[Callable[[int], Awaitable[None]], d
     async def body(n: int) -> None:
         for _ in range(n):
             for path, mask, exc in bad:
-                try:
+                with contextlib.suppress(exc):
                     watcher.watch(path, mask)
-                except exc:
-                    pass
             for timeout in (math.nan, "1"):
-                try:
+                with contextlib.suppress(ValueError, TypeError):
                     watcher.get(timeout)
-                except (ValueError, TypeError):
-                    pass
-            for call in (closed.get_nowait, lambda: closed.watch(d, IN.CREATE)):
-                try:
+            for call in (
+                closed.get_nowait,
+                lambda: closed.watch(d, IN.CREATE),
+            ):
+                with contextlib.suppress(WatcherClosedError):
                     call()
-                except WatcherClosedError:
-                    pass
-            try:
+            with contextlib.suppress(WatcherClosedError):
                 await closed.get()
-            except WatcherClosedError:
-                pass
             for kwargs in ({"flags": 1 << 40}, {"max_queued": 0}):
-                try:
+                with contextlib.suppress(ValueError):
                     Watcher(**kwargs)
-                except ValueError:
-                    pass
 
     return body, {"watcher": watcher, "closed": closed, "missing": missing}
 
 
-async def _scenario_bounded(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+async def _scenario_bounded(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
     """A small max_queued: reading stops and resumes over and over."""
     from inotipy import IN, Watcher
 
@@ -365,7 +376,9 @@ async def _scenario_bounded(d: Path) -> tuple[Callable[[int], Awaitable[None]], 
     return body, {"watcher": watcher}
 
 
-async def _scenario_changes(d: Path) -> tuple[Callable[[int], Awaitable[None]], dict]:
+async def _scenario_changes(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
     """awatch() over a tree, and _take_changes() handing back a Watch whose
     IN_IGNORED it took."""
     import shutil
@@ -376,8 +389,14 @@ async def _scenario_changes(d: Path) -> tuple[Callable[[int], Awaitable[None]], 
     tree.mkdir()
     # A timeout of 1 ms yielding an empty set starts the generator (and
     # its watches) before the first round's changes.
-    agen = awatch(tree, debounce=0, step=0, watch_filter=None,
-                  rust_timeout=1, yield_on_timeout=True)
+    agen = awatch(
+        tree,
+        debounce=0,
+        step=0,
+        watch_filter=None,
+        rust_timeout=1,
+        yield_on_timeout=True,
+    )
     assert await agen.__anext__() == set()
     watcher = Watcher()
     gone = (Change.deleted, str(tree / "g"))
@@ -398,8 +417,9 @@ async def _scenario_changes(d: Path) -> tuple[Callable[[int], Awaitable[None]], 
             f.unlink()
             changes: set[Any] = set()
             taken, overflowed = watcher._take_changes(
-                changes, Change.added, Change.modified, Change.deleted)
-            assert (taken, overflowed) == (2, False)    # DELETE_SELF, IGNORED
+                changes, Change.added, Change.modified, Change.deleted
+            )
+            assert (taken, overflowed) == (2, False)  # DELETE_SELF, IGNORED
             assert changes == {(Change.deleted, str(f))}
             assert watcher.watch_count == 0
 
@@ -434,7 +454,12 @@ async def run_scenario(name: str, directory: Path) -> dict[str, Any]:
             obj.close()
         elif hasattr(obj, "aclose"):
             await obj.aclose()
-    return {"rounds": rounds, "before": before, "middle": middle, "after": after}
+    return {
+        "rounds": rounds,
+        "before": before,
+        "middle": middle,
+        "after": after,
+    }
 
 
 # ---- the soak (in the child) ---------------------------------------------------------
@@ -447,7 +472,9 @@ async def soak(directory: Path, total: int) -> dict[str, Any]:
 
     burst = 4096
     fds = [
-        os.open(directory / name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+        os.open(
+            directory / name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644
+        )
         for name in ("a", "b")
     ]
     samples: list[tuple[int, int, int | None]] = []
@@ -539,8 +566,12 @@ def blocks_slack(scenario: str) -> int:
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_returns_to_baseline(run, tmp_dir: Path, scaled, scenario: str) -> None:
-    result = _run_child([scenario, run.kind, str(tmp_dir)], timeout=scaled(120))
+def test_returns_to_baseline(
+    run, tmp_dir: Path, scaled, scenario: str
+) -> None:
+    result = _run_child(
+        [scenario, run.kind, str(tmp_dir)], timeout=scaled(120)
+    )
     before, middle, after = result["before"], result["middle"], result["after"]
     for snap in (middle, after):
         assert snap["fds"] == before["fds"], "descriptors leaked"
@@ -551,8 +582,13 @@ def test_returns_to_baseline(run, tmp_dir: Path, scaled, scenario: str) -> None:
     # (the first may still fill caches: asyncio's timer heap, free lists).
     # 0 under PYTHONMALLOC=malloc.
     if before["blocks"]:
-        growth = (middle["blocks"] - before["blocks"], after["blocks"] - middle["blocks"])
-        assert growth[1] <= blocks_slack(scenario), f"Python allocations leaked: {growth}"
+        growth = (
+            middle["blocks"] - before["blocks"],
+            after["blocks"] - middle["blocks"],
+        )
+        assert growth[1] <= blocks_slack(scenario), (
+            f"Python allocations leaked: {growth}"
+        )
     # The heap: the second run costs no more than the first did.  (Under
     # PYTHONMALLOC=malloc or a sanitizer, every Python object is on it, and
     # its high-water mark moves more: RSS is checked only natively.)
@@ -566,7 +602,9 @@ def test_returns_to_baseline(run, tmp_dir: Path, scaled, scenario: str) -> None:
 def test_soak_async_for_has_a_flat_rss(run, tmp_dir: Path, scaled) -> None:
     total = SOAK_EVENTS
     timeout = scaled(120 + total / 20_000)
-    result = _run_child(["soak", run.kind, str(tmp_dir), str(total)], timeout=timeout)
+    result = _run_child(
+        ["soak", run.kind, str(tmp_dir), str(total)], timeout=timeout
+    )
     assert result["seen"] == total
     assert result["overflows"] == 0
     samples = result["samples"]

@@ -51,7 +51,11 @@ def raw_name(request: pytest.FixtureRequest) -> bytes:
 
 
 def _make(directory: Path, raw: bytes) -> None:
-    fd = os.open(os.path.join(os.fsencode(directory), raw), os.O_CREAT | os.O_WRONLY, 0o644)
+    fd = os.open(
+        os.path.join(os.fsencode(directory), raw),
+        os.O_CREAT | os.O_WRONLY,
+        0o644,
+    )
     os.close(fd)
 
 
@@ -67,7 +71,9 @@ def test_str_watch_delivers_the_name_exactly(
             assert isinstance(event.pathname, str)
             assert event.pathname == os.fsdecode(raw_name)
             assert os.fsencode(event.pathname) == raw_name
-            assert os.fsencode(event.path) == os.path.join(os.fsencode(tmp_dir), raw_name)
+            assert os.fsencode(event.path) == os.path.join(
+                os.fsencode(tmp_dir), raw_name
+            )
             # The path names the real file.
             assert os.path.exists(event.path)
 
@@ -88,7 +94,9 @@ def test_bytes_watch_delivers_the_name_exactly(
     run(main)
 
 
-def test_repr_is_one_printable_line(run, tmp_dir: Path, wait_for_events) -> None:
+def test_repr_is_one_printable_line(
+    run, tmp_dir: Path, wait_for_events
+) -> None:
     async def main() -> None:
         with Watcher() as watcher:
             watcher.watch(tmp_dir, IN.CREATE)
@@ -111,7 +119,8 @@ def test_moves_pair_odd_names(run, tmp_dir: Path, wait_for_events) -> None:
         with Watcher() as watcher:
             watcher.watch(tmp_dir, IN.MOVE)
             os.rename(
-                os.path.join(os.fsencode(tmp_dir), src), os.path.join(os.fsencode(tmp_dir), dst)
+                os.path.join(os.fsencode(tmp_dir), src),
+                os.path.join(os.fsencode(tmp_dir), dst),
             )
             moved_from, moved_to = await wait_for_events(watcher, 2)
             assert os.fsencode(moved_from.pathname) == src
@@ -148,7 +157,16 @@ def test_cli_prints_each_event_on_one_escaped_line(
 ) -> None:
     env = dict(os.environ, PYTHONIOENCODING=encoding)
     child = spawn(
-        [sys.executable, "-m", "inotipy", str(tmp_dir), "-e", "CREATE", "-t", "10"],
+        [
+            sys.executable,
+            "-m",
+            "inotipy",
+            str(tmp_dir),
+            "-e",
+            "CREATE",
+            "-t",
+            "10",
+        ],
         env=env,
     )
     child.wait_watching()

@@ -36,8 +36,9 @@ def test_python_example_runs(index: int, tmp_path: Path) -> None:
 
 
 # Each example followed by "prints" and a text block must print that.
-PRINTED = re.findall(r"```python\n(.*?)```\n\nprints\n\n```text\n(.*?)```",
-                     README, re.S)
+PRINTED = re.findall(
+    r"```python\n(.*?)```\n\nprints\n\n```text\n(.*?)```", README, re.S
+)
 
 
 def test_readme_shows_output() -> None:
@@ -45,7 +46,9 @@ def test_readme_shows_output() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(PRINTED)))
-def test_example_prints_what_the_readme_says(index: int, tmp_path: Path) -> None:
+def test_example_prints_what_the_readme_says(
+    index: int, tmp_path: Path
+) -> None:
     code, shown = PRINTED[index]
     proc = subprocess.run(
         [sys.executable, "-c", code],

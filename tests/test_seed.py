@@ -60,7 +60,11 @@ def test_seed_script_prints_the_page_stream(tmp_path: Path, spawn) -> None:
 
     for action in ACTIONS:
         subprocess.run(
-            action, shell=True, cwd=tmp_path, check=True, stdout=subprocess.DEVNULL
+            action,
+            shell=True,
+            cwd=tmp_path,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     lines = child.read_lines(len(EXPECTED))
 

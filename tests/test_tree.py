@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-import inotipy
 from inotipy import IN, Watcher
 from support import scaled, wait_for_events
 
@@ -45,7 +44,9 @@ def dirs_on_disk(root: Path) -> int:
     return 1 + sum(len(ds) for _, ds, _ in os.walk(root))
 
 
-def test_deep_bursts_in_new_directories_miss_nothing(run, tmp_dir: Path) -> None:
+def test_deep_bursts_in_new_directories_miss_nothing(
+    run, tmp_dir: Path
+) -> None:
     expected = set()
     for r in range(ROUNDS):
         rel = "r%d" % r
@@ -58,10 +59,17 @@ def test_deep_bursts_in_new_directories_miss_nothing(run, tmp_dir: Path) -> None
         with Watcher() as w:
             w.watch_tree(tmp_dir, IN.CREATE | IN.CLOSE_WRITE)
             proc = subprocess.Popen(
-                [sys.executable, "-c", STRESS, str(tmp_dir), str(ROUNDS),
-                 str(DEPTH)]
+                [
+                    sys.executable,
+                    "-c",
+                    STRESS,
+                    str(tmp_dir),
+                    str(ROUNDS),
+                    str(DEPTH),
+                ]
             )
             try:
+
                 def all_seen(events: list[Any]) -> bool:
                     return expected <= set(names(events, IN.CREATE))
 
@@ -74,15 +82,20 @@ def test_deep_bursts_in_new_directories_miss_nothing(run, tmp_dir: Path) -> None
             created = names(events, IN.CREATE)
             files = [n for n in created if n.endswith("/f")]
             assert sorted(files) == sorted(expected)
-            dirs = [e.pathname for e in events
-                    if e.mask & IN.CREATE and e.mask & IN.ISDIR]
+            dirs = [
+                e.pathname
+                for e in events
+                if e.mask & IN.CREATE and e.mask & IN.ISDIR
+            ]
             assert len(dirs) == len(set(dirs)) == ROUNDS * DEPTH
             assert w.watch_count == dirs_on_disk(tmp_dir)
 
     run(main)
 
 
-def test_initial_tree_is_watched_and_paths_are_relative(run, tmp_dir: Path) -> None:
+def test_initial_tree_is_watched_and_paths_are_relative(
+    run, tmp_dir: Path
+) -> None:
     (tmp_dir / "a" / "b").mkdir(parents=True)
 
     async def main() -> None:
@@ -157,7 +170,9 @@ def test_directory_moved_out_is_unwatched(run, tmp_path: Path) -> None:
     run(main)
 
 
-def test_directory_moved_in_is_watched_and_scanned(run, tmp_path: Path) -> None:
+def test_directory_moved_in_is_watched_and_scanned(
+    run, tmp_path: Path
+) -> None:
     inside = tmp_path / "tree"
     outside = tmp_path / "elsewhere"
     inside.mkdir()
@@ -169,7 +184,8 @@ def test_directory_moved_in_is_watched_and_scanned(run, tmp_path: Path) -> None:
             w.watch_tree(inside, IN.CREATE | IN.MOVE)
             os.rename(outside / "new", inside / "new")
             events = await wait_for_events(
-                w, lambda evs: "new/deep/f" in names(evs, IN.CREATE))
+                w, lambda evs: "new/deep/f" in names(evs, IN.CREATE)
+            )
             to = events[0]
             assert to.mask & IN.MOVED_TO and to.src_path is None
             assert names(events, IN.CREATE) == ["new/deep", "new/deep/f"]
@@ -187,24 +203,29 @@ def test_deleted_subtree_leaves_no_watch(run, tmp_dir: Path) -> None:
             w.watch_tree(tmp_dir, IN.CREATE | IN.DELETE)
             (tmp_dir / "x" / "y" / "z").mkdir(parents=True)
             await wait_for_events(
-                w, lambda evs: "x/y/z" in names(evs, IN.CREATE))
+                w, lambda evs: "x/y/z" in names(evs, IN.CREATE)
+            )
             assert w.watch_count == 4
             subprocess.run(["rm", "-rf", str(tmp_dir / "x")], check=True)
             events = await wait_for_events(
-                w, lambda evs: "x" in names(evs, IN.DELETE))
+                w, lambda evs: "x" in names(evs, IN.DELETE)
+            )
             assert names(events, IN.DELETE) == ["x/y/z", "x/y", "x"]
             assert w.watch_count == 1
             # A directory made again with the same name is watched afresh.
             (tmp_dir / "x").mkdir()
             (tmp_dir / "x" / "f").touch()
             events = await wait_for_events(
-                w, lambda evs: "x/f" in names(evs, IN.CREATE))
+                w, lambda evs: "x/f" in names(evs, IN.CREATE)
+            )
             assert names(events, IN.CREATE) == ["x", "x/f"]
 
     run(main)
 
 
-def test_excluded_names_are_never_watched_nor_reported(run, tmp_dir: Path) -> None:
+def test_excluded_names_are_never_watched_nor_reported(
+    run, tmp_dir: Path
+) -> None:
     (tmp_dir / ".git" / "objects").mkdir(parents=True)
 
     async def main() -> None:
@@ -217,7 +238,8 @@ def test_excluded_names_are_never_watched_nor_reported(run, tmp_dir: Path) -> No
             (tmp_dir / "a.swp").touch()
             (tmp_dir / "kept").touch()
             events = await wait_for_events(
-                w, lambda evs: "kept" in names(evs, IN.CLOSE_WRITE))
+                w, lambda evs: "kept" in names(evs, IN.CLOSE_WRITE)
+            )
             assert {e.pathname for e in events} == {"kept"}
             assert w.watch_count == 1
 
@@ -259,7 +281,8 @@ def test_symlinks_not_followed_by_default(run, tmp_path: Path) -> None:
 
 
 def test_removing_a_followed_link_unwatches_its_target(
-        run, tmp_path: Path) -> None:
+    run, tmp_path: Path
+) -> None:
     """With follow_symlinks, a link's target is watched under the link's
     name; when the link goes (removed, or renamed out of the tree), the
     target is no longer in the tree: unwatched, its events not reported."""
@@ -274,16 +297,16 @@ def test_removing_a_followed_link_unwatches_its_target(
 
     async def main() -> None:
         with Watcher() as w:
-            w.watch_tree(tree, IN.CREATE | IN.DELETE | IN.MOVE,
-                         follow_symlinks=True)
+            w.watch_tree(
+                tree, IN.CREATE | IN.DELETE | IN.MOVE, follow_symlinks=True
+            )
             # root, link, link/inner (link2 reaches inner again)
             assert w.watch_count == 3
             (tree / "link").unlink()
             (tree / "link2").rename(out / "link2")
             (tree / "marker").touch()
             events = await wait_for_events(w, 3)
-            assert [e.pathname for e in events] == [
-                "link", "link2", "marker"]
+            assert [e.pathname for e in events] == ["link", "link2", "marker"]
             assert w.watch_count == 1
             (target / "late").touch()
             (target / "inner" / "late").touch()
@@ -336,8 +359,10 @@ def test_renaming_the_root_ends_the_tree(run, tmp_path: Path) -> None:
             tree.rename(tmp_path / "tree2")
             (tmp_path / "tree2" / "a" / "late").touch()
             events = await wait_for_events(w, 2)
-            assert [e.mask & (IN.MOVE_SELF | IN.IGNORED) for e in events] \
-                == [IN.MOVE_SELF, IN.IGNORED]
+            assert [e.mask & (IN.MOVE_SELF | IN.IGNORED) for e in events] == [
+                IN.MOVE_SELF,
+                IN.IGNORED,
+            ]
             assert all(e.watch is root and e.pathname == "" for e in events)
             assert not root.valid
             assert w.watch_count == 0
@@ -359,7 +384,7 @@ def test_tree_on_a_file_or_missing_path(tmp_dir: Path) -> None:
         with pytest.raises(TypeError):
             w.watch_tree(tmp_dir, exclude=".git")
         assert w.watch_count == 0
-        w.watch_tree(tmp_dir)       # still usable
+        w.watch_tree(tmp_dir)  # still usable
         with pytest.raises(FileExistsError):
             w.watch(tmp_dir, IN.CREATE)
 
@@ -374,22 +399,28 @@ def test_overflow_repairs_the_tree(run, tmp_dir: Path, inotify_sysctl) -> None:
             for i in range(40):
                 (tmp_dir / ("d%d" % i) / "sub").mkdir(parents=True)
             events = await wait_for_events(
-                w, lambda evs: any(e.mask & IN.Q_OVERFLOW for e in evs))
+                w, lambda evs: any(e.mask & IN.Q_OVERFLOW for e in evs)
+            )
             overflow = [e for e in events if e.mask & IN.Q_OVERFLOW]
-            assert repr(overflow[0]) == \
-                "Event(None, [<EVENT_BIT.Q_OVERFLOW: 14>], 0, '')"
+            assert (
+                repr(overflow[0])
+                == "Event(None, [<EVENT_BIT.Q_OVERFLOW: 14>], 0, '')"
+            )
             while await w.get(scaled(0.1)) is not None:
                 pass
             assert w.watch_count == dirs_on_disk(tmp_dir) == 81
             (tmp_dir / "d39" / "sub" / "late").touch()
             events = await wait_for_events(
-                w, lambda evs: "d39/sub/late" in names(evs, IN.CREATE))
+                w, lambda evs: "d39/sub/late" in names(evs, IN.CREATE)
+            )
 
     run(main)
 
 
 @pytest.mark.root
-def test_watch_limit_rolls_the_tree_back(tmp_dir: Path, inotify_sysctl) -> None:
+def test_watch_limit_rolls_the_tree_back(
+    tmp_dir: Path, inotify_sysctl
+) -> None:
     for i in range(30):
         (tmp_dir / ("d%d" % i)).mkdir()
     with Watcher() as w:
@@ -401,7 +432,7 @@ def test_watch_limit_rolls_the_tree_back(tmp_dir: Path, inotify_sysctl) -> None:
         assert "/proc/sys/fs/inotify/max_user_watches" in str(info.value)
         assert info.value.filename == str(tmp_dir)
         assert w.watch_count == 1 and w.watches == [other]
-        w.watch_tree(tmp_dir)       # fine again with the old limit
+        w.watch_tree(tmp_dir)  # fine again with the old limit
         assert w.watch_count == 32
 
 
@@ -414,8 +445,9 @@ def _user_watches() -> int:
         try:
             for fd in os.listdir(f"/proc/{pid}/fdinfo"):
                 with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                    total += sum(1 for line in f
-                                 if line.startswith("inotify wd:"))
+                    total += sum(
+                        1 for line in f if line.startswith("inotify wd:")
+                    )
         except OSError:
             continue
     return total
@@ -458,7 +490,9 @@ def _check_unreadable(top: Path) -> None:
     try:
         proc = subprocess.run(
             [sys.executable, "-c", UNREADABLE, str(tree)],
-            capture_output=True, text=True, timeout=scaled(30),
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
         )
     finally:
         os.chmod(tree / "locked", 0o755)
@@ -466,10 +500,12 @@ def _check_unreadable(top: Path) -> None:
     counted, message, watched = proc.stdout.splitlines()
     assert counted == "1 TreeWarning"
     assert "locked" in message and "Permission denied" in message
-    assert watched == "2"          # the root and open/, not locked/
+    assert watched == "2"  # the root and open/, not locked/
 
 
-def test_own_scan_does_not_overflow_the_kernel_queue(run, tmp_dir: Path) -> None:
+def test_own_scan_does_not_overflow_the_kernel_queue(
+    run, tmp_dir: Path
+) -> None:
     # Listing 6,000 directories makes ~24,000 OPEN/ACCESS/CLOSE_NOWRITE
     # events in the watched directories themselves, more than the kernel's
     # default queue of 16,384: the scan must absorb them as it goes, or an
@@ -484,14 +520,17 @@ def test_own_scan_does_not_overflow_the_kernel_queue(run, tmp_dir: Path) -> None
             assert w.watch_count == 1 + 20 + 6000
             (tmp_dir / "7" / "7" / "x").touch()
             events = await wait_for_events(
-                w, lambda evs: any(e.mask & IN.CLOSE_WRITE for e in evs))
+                w, lambda evs: any(e.mask & IN.CLOSE_WRITE for e in evs)
+            )
             assert not [e for e in events if e.mask & IN.Q_OVERFLOW]
             assert {e.pathname for e in events} == {"7/7/x"}
 
     run(main)
 
 
-def test_reads_of_files_are_reported_in_every_directory(run, tmp_dir: Path) -> None:
+def test_reads_of_files_are_reported_in_every_directory(
+    run, tmp_dir: Path
+) -> None:
     # The first scan watches without the read bits (its own listings would
     # flood the queue) and adds them after: they must be there at the end.
     (tmp_dir / "a" / "b").mkdir(parents=True)
@@ -503,8 +542,10 @@ def test_reads_of_files_are_reported_in_every_directory(run, tmp_dir: Path) -> N
             assert (tmp_dir / "a" / "b" / "f").read_text() == "x"
             events = await wait_for_events(w, 3)
             assert [(e.mask, e.pathname) for e in events] == [
-                (IN.OPEN, "a/b/f"), (IN.ACCESS, "a/b/f"),
-                (IN.CLOSE_NOWRITE, "a/b/f")]
+                (IN.OPEN, "a/b/f"),
+                (IN.ACCESS, "a/b/f"),
+                (IN.CLOSE_NOWRITE, "a/b/f"),
+            ]
 
     run(main)
 

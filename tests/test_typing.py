@@ -71,7 +71,9 @@ def test_stub_matches_the_extension(tmp_path: Path, scaled) -> None:
     if "--ignore-disjoint-bases" in usage.stdout:
         options.append("--ignore-disjoint-bases")
     result = mypy(
-        [*options, "inotipy._inotipy"], tmp_path, scaled,
+        [*options, "inotipy._inotipy"],
+        tmp_path,
+        scaled,
         module="mypy.stubtest",
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -63,7 +63,9 @@ def test_mask_add_merges(tmp_dir: Path, kernel_watches) -> None:
         assert kernel_watches(watcher.fd) == {watch.wd: IN.CREATE | IN.DELETE}
 
 
-def test_replace_mask(run, tmp_dir: Path, kernel_watches, wait_for_events) -> None:
+def test_replace_mask(
+    run, tmp_dir: Path, kernel_watches, wait_for_events
+) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
             watch = watcher.watch(tmp_dir, IN.CREATE)
@@ -93,7 +95,10 @@ def test_replace_mask_after_rename_leaves_other_watches_alone(
         with pytest.raises(OSError):
             wa.replace_mask(IN.DELETE)
         assert wb.mask == IN.CREATE
-        assert kernel_watches(watcher.fd) == {wa.wd: IN.CREATE, wb.wd: IN.CREATE}
+        assert kernel_watches(watcher.fd) == {
+            wa.wd: IN.CREATE,
+            wb.wd: IN.CREATE,
+        }
 
 
 # ---- errors -------------------------------------------------------------------------
@@ -163,11 +168,17 @@ def test_unreadable_directory_is_permission_error(private_dir: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["PermissionError", str(errno.EACCES), "True"]
+    assert result.stdout.split() == [
+        "PermissionError",
+        str(errno.EACCES),
+        "True",
+    ]
 
 
 @pytest.mark.parametrize("mask", [0, IN.ONLYDIR, IN.MASK_ADD | IN.DONT_FOLLOW])
-def test_mask_without_event_bit_is_value_error(tmp_dir: Path, mask: int) -> None:
+def test_mask_without_event_bit_is_value_error(
+    tmp_dir: Path, mask: int
+) -> None:
     with Watcher.create() as watcher:
         with pytest.raises(ValueError):
             watcher.watch(tmp_dir, mask)
@@ -188,23 +199,20 @@ def test_unknown_mask_bits_are_value_error(tmp_dir: Path, extra: int) -> None:
     ids=["int-path", "none-path", "list-path"],
 )
 def test_wrong_path_type_is_type_error(args: tuple) -> None:
-    with Watcher.create() as watcher:
-        with pytest.raises(TypeError):
-            watcher.watch(*args)
+    with Watcher.create() as watcher, pytest.raises(TypeError):
+        watcher.watch(*args)
 
 
 @pytest.mark.parametrize("mask", ["CREATE", 256.0, None], ids=repr)
 def test_wrong_mask_type_is_type_error(tmp_dir: Path, mask: object) -> None:
-    with Watcher.create() as watcher:
-        with pytest.raises(TypeError):
-            watcher.watch(tmp_dir, mask)
+    with Watcher.create() as watcher, pytest.raises(TypeError):
+        watcher.watch(tmp_dir, mask)
 
 
 @pytest.mark.parametrize("path", ["a\0b", b"a\0b"], ids=["str", "bytes"])
 def test_nul_in_path_is_value_error(path: str | bytes) -> None:
-    with Watcher.create() as watcher:
-        with pytest.raises(ValueError):
-            watcher.watch(path, IN.CREATE)
+    with Watcher.create() as watcher, pytest.raises(ValueError):
+        watcher.watch(path, IN.CREATE)
 
 
 def _root_watch_count() -> int:
@@ -223,7 +231,9 @@ def _root_watch_count() -> int:
 
 
 @pytest.mark.root
-def test_out_of_watches_names_the_limit(tmp_path: Path, inotify_sysctl) -> None:
+def test_out_of_watches_names_the_limit(
+    tmp_path: Path, inotify_sysctl
+) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
     second.mkdir()
@@ -356,7 +366,9 @@ def test_rmdir_delivers_delete_self_then_ignored(
     run(main)
 
 
-def test_close_invalidates_watches_and_remove_is_a_no_op(tmp_dir: Path) -> None:
+def test_close_invalidates_watches_and_remove_is_a_no_op(
+    tmp_dir: Path,
+) -> None:
     watcher = Watcher.create()
     watch = watcher.watch(tmp_dir, IN.CREATE)
     watcher.close()

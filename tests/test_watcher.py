@@ -49,7 +49,9 @@ def test_max_queued_is_keyword_only() -> None:
         Watcher(0, None, 100)
 
 
-def test_created_outside_a_loop_binds_to_the_first(run, tmp_dir: Path, scaled) -> None:
+def test_created_outside_a_loop_binds_to_the_first(
+    run, tmp_dir: Path, scaled
+) -> None:
     with Watcher.create() as watcher:
         watcher.watch(tmp_dir, IN.CREATE)
 
@@ -126,7 +128,9 @@ def test_fd_is_an_inotify_descriptor() -> None:
     with Watcher.create() as watcher:
         assert watcher.fileno() == watcher.fd
         assert isinstance(watcher.fd, int)
-        assert os.readlink(f"/proc/self/fd/{watcher.fd}") == "anon_inode:inotify"
+        assert (
+            os.readlink(f"/proc/self/fd/{watcher.fd}") == "anon_inode:inotify"
+        )
 
 
 # ---- closing --------------------------------------------------------------------
@@ -183,9 +187,8 @@ def test_with_does_not_swallow_what_a_subclass_close_returns() -> None:
             super().close()
             return True
 
-    with pytest.raises(KeyError):
-        with TrueClose():
-            raise KeyError
+    with pytest.raises(KeyError), TrueClose():
+        raise KeyError
 
 
 def test_closed_and_fd_agree_while_close_runs() -> None:
@@ -252,9 +255,8 @@ def test_with_closes() -> None:
 
 
 def test_with_closes_on_error() -> None:
-    with pytest.raises(KeyError):
-        with Watcher.create() as watcher:
-            raise KeyError
+    with pytest.raises(KeyError), Watcher.create() as watcher:
+        raise KeyError
     assert watcher.closed
 
 
@@ -302,7 +304,9 @@ def test_close_wakes_every_pending_waiter(run, scaled) -> None:
     run(main)
 
 
-def test_close_from_another_task_ends_async_for(run, tmp_dir: Path, scaled) -> None:
+def test_close_from_another_task_ends_async_for(
+    run, tmp_dir: Path, scaled
+) -> None:
     async def main() -> None:
         watcher = Watcher.create()
         watcher.watch(tmp_dir, IN.CREATE)
@@ -396,7 +400,9 @@ def test_garbage_collected_closed_watcher_does_not_warn() -> None:
 # ---- several watchers ---------------------------------------------------------------
 
 
-def test_watchers_are_independent(run, tmp_path: Path, wait_for_events) -> None:
+def test_watchers_are_independent(
+    run, tmp_path: Path, wait_for_events
+) -> None:
     only_a, only_b, both = (tmp_path / n for n in ("a", "b", "both"))
     for d in (only_a, only_b, both):
         d.mkdir()
@@ -414,8 +420,14 @@ def test_watchers_are_independent(run, tmp_path: Path, wait_for_events) -> None:
             (both / "3").touch()
             events_a = await wait_for_events(wa, 2)
             events_b = await wait_for_events(wb, 2)
-            assert [e.path for e in events_a] == [str(only_a / "1"), str(both / "3")]
-            assert [e.path for e in events_b] == [str(only_b / "2"), str(both / "3")]
+            assert [e.path for e in events_a] == [
+                str(only_a / "1"),
+                str(both / "3"),
+            ]
+            assert [e.path for e in events_b] == [
+                str(only_b / "2"),
+                str(both / "3"),
+            ]
             assert await wa.get(0) is None
             assert await wb.get(0) is None
 

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import inotipy
-from inotipy import EVENT_BIT, IN, STOP_ON, Event, Watch, Watcher, WatcherClosedError
+from inotipy import (
+    EVENT_BIT,
+    IN,
+    STOP_ON,
+    Event,
+    Watch,
+    Watcher,
+    WatcherClosedError,
+)
 
 
 def describe(event: Event[str]) -> str:
@@ -68,7 +76,9 @@ async def everyday() -> None:
             if polled is None:
                 break
             print(polled.pathname)
-        async for timed in watcher.iter_async(stop_on={STOP_ON.TIMEOUT}, timeout=0.5):
+        async for timed in watcher.iter_async(
+            stop_on={STOP_ON.TIMEOUT}, timeout=0.5
+        ):
             if timed is not None:
                 print(timed.pathname)
 
@@ -95,8 +105,12 @@ async def managed() -> None:
 async def reload_on_change() -> None:
     stop = asyncio.Event()
     async for changes in inotipy.awatch(
-        "src", Path("tests"), watch_filter=inotipy.PythonFilter(),
-        debounce=800, step=50, stop_event=stop,
+        "src",
+        Path("tests"),
+        watch_filter=inotipy.PythonFilter(),
+        debounce=800,
+        step=50,
+        stop_event=stop,
     ):
         for change, path in changes:
             if change is inotipy.Change.deleted:
@@ -106,8 +120,13 @@ async def reload_on_change() -> None:
     def keep(change: inotipy.Change, path: str) -> bool:
         return change != inotipy.Change.added
 
-    for batch in inotipy.watch(".", watch_filter=keep, exclude=("*.tmp",),
-                               rust_timeout=0, raise_interrupt=False):
+    for batch in inotipy.watch(
+        ".",
+        watch_filter=keep,
+        exclude=("*.tmp",),
+        rust_timeout=0,
+        raise_interrupt=False,
+    ):
         first: inotipy.FileChange = next(iter(batch))
         print(first[1])
         break

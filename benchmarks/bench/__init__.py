@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent.parent   # benchmarks/
+HERE = Path(__file__).resolve().parent.parent  # benchmarks/
 REPO = HERE.parent
 
 

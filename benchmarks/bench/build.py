@@ -24,12 +24,17 @@ def build_helpers(build_dir: Path) -> dict[str, Path]:
     _run(meson + ["setup", str(build_dir), str(REPO), "-Dbenchmarks=true"])
     _run(meson + ["compile", "-C", str(build_dir), *HELPERS])
     r = _run(meson + ["introspect", "--targets", str(build_dir)])
-    built = {t["name"]: Path(t["filename"][0])
-             for t in json.loads(r.stdout) if t["type"] == "executable"}
+    built = {
+        t["name"]: Path(t["filename"][0])
+        for t in json.loads(r.stdout)
+        if t["type"] == "executable"
+    }
     missing = [name for name in HELPERS if name not in built]
     if missing:
-        raise SystemExit(f"meson.build built no {', '.join(missing)}: is "
-                         "its benchmarks block there?")
+        raise SystemExit(
+            f"meson.build built no {', '.join(missing)}: is "
+            "its benchmarks block there?"
+        )
     return {name: built[name] for name in HELPERS}
 
 
@@ -40,8 +45,10 @@ def _meson() -> list[str]:
         return [found]
     if importlib.util.find_spec("mesonbuild") is not None:
         return [sys.executable, "-m", "mesonbuild.mesonmain"]
-    raise SystemExit("meson builds the generator and the raw C reader: "
-                     "pip install meson ninja (and have a C compiler)")
+    raise SystemExit(
+        "meson builds the generator and the raw C reader: "
+        "pip install meson ninja (and have a C compiler)"
+    )
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess:

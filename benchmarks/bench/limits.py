@@ -48,7 +48,8 @@ class SysctlLimit:
         except OSError as e:
             raise SystemExit(
                 f"{self.who} needs {self.path} >= {self.needed} (it is "
-                f"{cur}) and cannot raise it ({e}): run as root") from None
+                f"{cur}) and cannot raise it ({e}): run as root"
+            ) from None
         self.old, self.set_to = cur, self.needed
         log(f"  {self.path} raised from {cur} to {self.needed}")
 
@@ -61,8 +62,10 @@ class SysctlLimit:
                 f.write(str(self.old))
             log(f"  {self.path} restored to {self.old}")
         else:
-            log(f"  {self.path} was changed by someone else meanwhile "
-                f"({cur}); left alone")
+            log(
+                f"  {self.path} was changed by someone else meanwhile "
+                f"({cur}); left alone"
+            )
         self.old = self.set_to = None
 
     def __enter__(self):

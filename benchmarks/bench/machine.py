@@ -25,8 +25,10 @@ def machine_info() -> dict:
 
 def machine_line() -> str:
     m = machine_info()
-    return (f"{m['cpu_model']}, {m['cpus']} CPUs, Linux {m['kernel']}, "
-            f"Python {m['python']}")
+    return (
+        f"{m['cpu_model']}, {m['cpus']} CPUs, Linux {m['kernel']}, "
+        f"Python {m['python']}"
+    )
 
 
 def _cpu_model() -> str:

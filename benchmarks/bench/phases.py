@@ -16,27 +16,53 @@ from typing import NamedTuple
 
 from bench import HERE, log
 from bench.contenders import (
-    NO_TREE, NOT_APPLICABLE, OURS, RAW, SAME_WATCHER, TREE_HOW)
+    NO_TREE,
+    NOT_APPLICABLE,
+    OURS,
+    RAW,
+    SAME_WATCHER,
+    TREE_HOW,
+)
 from bench.env import clean_env
 from bench.limits import QUEUE_SYSCTL, WATCHES_SYSCTL, SysctlLimit, read_int
 from bench.proc import Failed, Proc, kill_children, proc_usage
 
 # Sizes: the full run and the smoke run.
 FULL = dict(
-    drain_events=200_000, drain_reps=5,
-    live_seconds=1.0, live_reps=3, live_trials=6, live_max_events=10**8,
-    latency_samples=1000, latency_seconds=3.0, latency_reps=3,
+    drain_events=200_000,
+    drain_reps=5,
+    live_seconds=1.0,
+    live_reps=3,
+    live_trials=6,
+    live_max_events=10**8,
+    latency_samples=1000,
+    latency_seconds=3.0,
+    latency_reps=3,
     idle_seconds=10.0,
-    mem_watches=20_000, mem_events=100_000, mem_reps=3,
-    tree_sizes=(10_000, 100_000), tree_fanout=10, tree_reps=3,
+    mem_watches=20_000,
+    mem_events=100_000,
+    mem_reps=3,
+    tree_sizes=(10_000, 100_000),
+    tree_fanout=10,
+    tree_reps=3,
 )
 SMOKE = dict(
-    drain_events=4_000, drain_reps=1,
-    live_seconds=10.0, live_reps=1, live_trials=1, live_max_events=4_000,
-    latency_samples=50, latency_seconds=1.0, latency_reps=1,
+    drain_events=4_000,
+    drain_reps=1,
+    live_seconds=10.0,
+    live_reps=1,
+    live_trials=1,
+    live_max_events=4_000,
+    latency_samples=50,
+    latency_seconds=1.0,
+    latency_reps=1,
     idle_seconds=0.5,
-    mem_watches=500, mem_events=2_000, mem_reps=1,
-    tree_sizes=(300, 2_000), tree_fanout=10, tree_reps=1,
+    mem_watches=500,
+    mem_events=2_000,
+    mem_reps=1,
+    tree_sizes=(300, 2_000),
+    tree_fanout=10,
+    tree_reps=1,
 )
 # Room in max_user_watches beyond the largest tree, for the other inotify
 # users of this uid.
@@ -71,27 +97,53 @@ class Bench:
     def errlog(self, name: str) -> str:
         return str(self.workdir / f"{name}.stderr")
 
-    def consumer(self, name, mode, d, *, n=0, ack_fd=-1, cpu=None,
-                 flag=None, paths=None) -> Proc:
+    def consumer(
+        self, name, mode, d, *, n=0, ack_fd=-1, cpu=None, flag=None, paths=None
+    ) -> Proc:
         cpu = self.cpu_consumer if cpu is None else cpu
         if name == RAW:
             argv = [self.bins["raw_reader"], mode, d, n, ack_fd, cpu]
             env = None
         else:
-            argv = [self.pythons[name], HERE / "consumer.py", name, mode, d,
-                    "--n", n, "--ack-fd", ack_fd, "--cpu", cpu]
+            argv = [
+                self.pythons[name],
+                HERE / "consumer.py",
+                name,
+                mode,
+                d,
+                "--n",
+                n,
+                "--ack-fd",
+                ack_fd,
+                "--cpu",
+                cpu,
+            ]
             if flag:
                 argv += ["--flag", flag]
             if paths:
                 argv += ["--paths", paths]
             env = None if name in OURS else clean_env()
-        return Proc(argv, env=env, pass_fds=(ack_fd,) if ack_fd >= 0 else (),
-                    errlog=self.errlog(name))
+        return Proc(
+            argv,
+            env=env,
+            pass_fds=(ack_fd,) if ack_fd >= 0 else (),
+            errlog=self.errlog(name),
+        )
 
     def gen_stream(self, d, rate, seconds, max_events, end) -> Proc:
-        return Proc([self.bins["gen"], "stream", d, rate, seconds,
-                     max_events, 1 if end else 0, self.cpu_gen],
-                    errlog=self.errlog("gen"))
+        return Proc(
+            [
+                self.bins["gen"],
+                "stream",
+                d,
+                rate,
+                seconds,
+                max_events,
+                1 if end else 0,
+                self.cpu_gen,
+            ],
+            errlog=self.errlog("gen"),
+        )
 
     def queue_limit(self) -> SysctlLimit:
         """max_queued_events as the drain and mem_queue phases need it."""
@@ -158,17 +210,21 @@ class Bench:
         return {"seconds": r["seconds"], "rate": n / r["seconds"]}
 
     def phase_drain(self) -> dict:
-        log(f"drain: {self.cfg['drain_events']} events queued in the "
-            f"kernel, {self.cfg['drain_reps']} reps")
-        names = [c for c in self.contenders
-                 if (c, "drain") not in NOT_APPLICABLE]
+        log(
+            f"drain: {self.cfg['drain_events']} events queued in the "
+            f"kernel, {self.cfg['drain_reps']} reps"
+        )
+        names = [
+            c for c in self.contenders if (c, "drain") not in NOT_APPLICABLE
+        ]
 
         def show(name, r):
             if "rate" in r:
                 log(f"  drain {name:<16} {r['rate']:12.0f} ev/s")
 
-        return self.rounds("drain", names, self.cfg["drain_reps"],
-                           self.drain_once, show)
+        return self.rounds(
+            "drain", names, self.cfg["drain_reps"], self.drain_once, show
+        )
 
     # -- memory per queued event
 
@@ -214,8 +270,13 @@ class Bench:
         g = None
         try:
             c.expect("READY")
-            g = self.gen_stream(d, rate, self.cfg["live_seconds"],
-                                self.cfg["live_max_events"], True)
+            g = self.gen_stream(
+                d,
+                rate,
+                self.cfg["live_seconds"],
+                self.cfg["live_max_events"],
+                True,
+            )
             made = g.json(120)
             r = c.json(120)
         finally:
@@ -230,8 +291,12 @@ class Bench:
         lost = made["events"] - r["events"]
         ok = not r["overflow"] and lost == 0
         return {
-            "asked": rate, "generated": made["events"], "gen_rate": gen_rate,
-            "received": r["events"], "overflow": r["overflow"], "ok": ok,
+            "asked": rate,
+            "generated": made["events"],
+            "gen_rate": gen_rate,
+            "received": r["events"],
+            "overflow": r["overflow"],
+            "ok": ok,
             "delivered_rate": r["events"] / elapsed if elapsed > 0 else 0.0,
             "cpu_s": r["cpu_s"],
             "cpu_s_per_million": r["cpu_s"] / max(r["events"], 1) * 1e6,
@@ -276,20 +341,30 @@ class Bench:
         }
 
     def phase_live(self) -> dict:
-        log(f"live: {self.cfg['live_seconds']:.1f} s trials at "
+        log(
+            f"live: {self.cfg['live_seconds']:.1f} s trials at "
             f"max_queued_events={read_int(QUEUE_SYSCTL)}, "
-            f"{self.cfg['live_reps']} reps")
+            f"{self.cfg['live_reps']} reps"
+        )
 
         def show(name, r):
             if "sustained_rate" in r:
                 cpu = r["cpu_s_per_million"] or float("nan")
-                bound = ("  (generator-bound)" if r["limited_by_generator"]
-                         else "")
-                log(f"  live  {name:<16} {r['sustained_rate']:12.0f} ev/s  "
-                    f"{cpu:6.2f} CPU s/Mev{bound}")
+                bound = (
+                    "  (generator-bound)" if r["limited_by_generator"] else ""
+                )
+                log(
+                    f"  live  {name:<16} {r['sustained_rate']:12.0f} ev/s  "
+                    f"{cpu:6.2f} CPU s/Mev{bound}"
+                )
 
-        return self.rounds("live", self.contenders, self.cfg["live_reps"],
-                           self.live_search, show)
+        return self.rounds(
+            "live",
+            self.contenders,
+            self.cfg["live_reps"],
+            self.live_search,
+            show,
+        )
 
     # -- latency
 
@@ -300,10 +375,19 @@ class Bench:
         rfd, wfd = os.pipe()
         g = c = None
         try:
-            g = Proc([self.bins["gen"], "latency", target,
-                      self.cfg["latency_samples"],
-                      self.cfg["latency_seconds"], rfd, self.cpu_gen],
-                     pass_fds=(rfd,), errlog=self.errlog("gen"))
+            g = Proc(
+                [
+                    self.bins["gen"],
+                    "latency",
+                    target,
+                    self.cfg["latency_samples"],
+                    self.cfg["latency_seconds"],
+                    rfd,
+                    self.cpu_gen,
+                ],
+                pass_fds=(rfd,),
+                errlog=self.errlog("gen"),
+            )
             g.expect("OPEN")
             c = self.consumer(name, "latency", d, ack_fd=wfd)
             os.close(wfd)
@@ -321,20 +405,33 @@ class Bench:
         lat = sorted(r["latency_ns"])
         if not lat:
             raise Failed("no latency samples")
-        return {"samples": len(lat), "p50_us": pct(lat, 50) / 1e3,
-                "p99_us": pct(lat, 99) / 1e3, "max_us": lat[-1] / 1e3}
+        return {
+            "samples": len(lat),
+            "p50_us": pct(lat, 50) / 1e3,
+            "p99_us": pct(lat, 99) / 1e3,
+            "max_us": lat[-1] / 1e3,
+        }
 
     def phase_latency(self) -> dict:
-        log(f"latency: {self.cfg['latency_samples']} samples, "
-            f"{self.cfg['latency_reps']} reps")
+        log(
+            f"latency: {self.cfg['latency_samples']} samples, "
+            f"{self.cfg['latency_reps']} reps"
+        )
 
         def show(name, r):
             if "p50_us" in r:
-                log(f"  latency {name:<14} p50 {r['p50_us']:9.1f} us  "
-                    f"p99 {r['p99_us']:9.1f} us  ({r['samples']})")
+                log(
+                    f"  latency {name:<14} p50 {r['p50_us']:9.1f} us  "
+                    f"p99 {r['p99_us']:9.1f} us  ({r['samples']})"
+                )
 
-        return self.rounds("latency", self.contenders,
-                           self.cfg["latency_reps"], self.latency_once, show)
+        return self.rounds(
+            "latency",
+            self.contenders,
+            self.cfg["latency_reps"],
+            self.latency_once,
+            show,
+        )
 
     # -- idle
 
@@ -345,8 +442,9 @@ class Bench:
         out = {}
         try:
             for name in self.mem_contenders():
-                procs[name] = self.consumer(name, "idle", self.fresh_dir(),
-                                            cpu=-1)
+                procs[name] = self.consumer(
+                    name, "idle", self.fresh_dir(), cpu=-1
+                )
             for name, p in procs.items():
                 try:
                     p.expect("READY")
@@ -394,14 +492,22 @@ class Bench:
     # -- trees
 
     def tree_contenders(self):
-        return [RAW] + [c for c in self.mem_contenders()
-                        if c != RAW and c not in NO_TREE] + \
-            [c for c in self.tree_peers if c in self.pythons]
+        return (
+            [RAW]
+            + [
+                c
+                for c in self.mem_contenders()
+                if c != RAW and c not in NO_TREE
+            ]
+            + [c for c in self.tree_peers if c in self.pythons]
+        )
 
     def tree_once(self, name, root: Path, n: int) -> dict:
         if name == RAW:
-            c = Proc([self.bins["raw_tree"], root, self.cpu_consumer],
-                     errlog=self.errlog(name))
+            c = Proc(
+                [self.bins["raw_tree"], root, self.cpu_consumer],
+                errlog=self.errlog(name),
+            )
         else:
             c = self.consumer(name, "tree", root)
         try:
@@ -411,14 +517,17 @@ class Bench:
         if "seconds" in r:
             r["bytes_per_dir"] = r["rss_growth"] / n
             r["dirs_per_s"] = n / r["seconds"]
-            counts = [r["watches"]] + ([r["watch_count"]]
-                                       if "watch_count" in r else [])
+            counts = [r["watches"]] + (
+                [r["watch_count"]] if "watch_count" in r else []
+            )
             if any(x != n for x in counts) and r.get("watches_moving"):
                 r["watch_mismatch"] = True
             elif any(x != n for x in counts):
-                raise Failed(f"{name} watched "
-                             f"{'/'.join(map(str, counts))} of {n} "
-                             "directories")
+                raise Failed(
+                    f"{name} watched "
+                    f"{'/'.join(map(str, counts))} of {n} "
+                    "directories"
+                )
         return r
 
     def tree_attempts(self, name, root: Path, n: int, tries: int = 3):
@@ -435,10 +544,16 @@ class Bench:
                 r = self.tree_once(name, root, n)
             except Failed as e:
                 after = read_int(WATCHES_SYSCTL)
-                failed.append({"error": str(e)[-300:],
-                               "max_user_watches": [before, after]})
-                log(f"  trees {n} {name}: attempt {i + 1} failed: "
-                    f"{str(e)[-200:]}")
+                failed.append(
+                    {
+                        "error": str(e)[-300:],
+                        "max_user_watches": [before, after],
+                    }
+                )
+                log(
+                    f"  trees {n} {name}: attempt {i + 1} failed: "
+                    f"{str(e)[-200:]}"
+                )
                 kill_children()
                 continue
             if failed:
@@ -457,15 +572,18 @@ class Bench:
         fan, reps = self.cfg["tree_fanout"], self.cfg["tree_reps"]
         root = self.workdir / f"tree{n}"
         depth = make_tree(root, n, fan)
-        log(f"  {n} directories ({fan} per directory, depth {depth}), "
-            f"{reps} reps")
+        log(
+            f"  {n} directories ({fan} per directory, depth {depth}), "
+            f"{reps} reps"
+        )
         runs = {}
         for _ in range(reps):
             for name in names:
                 if "skipped" in (runs.get(name) or [{}])[-1]:
                     continue
                 runs.setdefault(name, []).append(
-                    self.tree_attempts(name, root, n))
+                    self.tree_attempts(name, root, n)
+                )
         shutil.rmtree(root)
         return {"depth": depth, "runs": runs}
 
@@ -477,21 +595,31 @@ class Bench:
         size in tree_sizes.  The place to add tree event streams (events
         made across the tree, drain and live as above)."""
         sizes = list(self.cfg["tree_sizes"])
-        log("trees: " + " and ".join(f"{n:,}" for n in sizes)
-            + " directories")
+        log("trees: " + " and ".join(f"{n:,}" for n in sizes) + " directories")
         code = "import inotipy; print(hasattr(inotipy.Watcher, 'watch_tree'))"
-        r = subprocess.run([self.pythons["inotipy-for"], "-c", code],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [self.pythons["inotipy-for"], "-c", code],
+            capture_output=True,
+            text=True,
+        )
         if r.stdout.strip() != "True":
-            return {"status": "skipped",
-                    "reason": "inotipy.Watcher has no watch_tree() yet"}
+            return {
+                "status": "skipped",
+                "reason": "inotipy.Watcher has no watch_tree() yet",
+            }
         names = self.tree_contenders()
-        out = {"status": "ran", "sizes": sizes,
-               "fanout": self.cfg["tree_fanout"],
-               "reps": self.cfg["tree_reps"], "depth": {},
-               "how": {n: TREE_HOW.get(n, "") for n in names}, "runs": {}}
-        with SysctlLimit(WATCHES_SYSCTL, max(sizes) + WATCH_HEADROOM,
-                         "the trees phase"):
+        out = {
+            "status": "ran",
+            "sizes": sizes,
+            "fanout": self.cfg["tree_fanout"],
+            "reps": self.cfg["tree_reps"],
+            "depth": {},
+            "how": {n: TREE_HOW.get(n, "") for n in names},
+            "runs": {},
+        }
+        with SysctlLimit(
+            WATCHES_SYSCTL, max(sizes) + WATCH_HEADROOM, "the trees phase"
+        ):
             out["max_user_watches"] = read_int(WATCHES_SYSCTL)
             for n in sizes:
                 done = self.tree_rounds(names, n)
@@ -562,5 +690,6 @@ def pct(sorted_values, q):
         return float("nan")
     k = (len(sorted_values) - 1) * q / 100
     lo, hi = math.floor(k), math.ceil(k)
-    return (sorted_values[lo]
-            + (sorted_values[hi] - sorted_values[lo]) * (k - lo))
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (
+        k - lo
+    )

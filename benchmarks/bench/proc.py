@@ -23,18 +23,25 @@ class Failed(Exception):
 class Proc:
     """A child with line-based output read under a timeout."""
 
-    def __init__(self, argv, *, env=None, pass_fds=(), stdin=True,
-                 errlog=None):
+    def __init__(
+        self, argv, *, env=None, pass_fds=(), stdin=True, errlog=None
+    ):
         self.argv = [str(a) for a in argv]
         self.errlog = errlog
         # The child keeps its own copy of the log's descriptor.
-        with (open(errlog, "ab") if errlog else
-              contextlib.nullcontext(subprocess.DEVNULL)) as err:
+        with (
+            open(errlog, "ab")
+            if errlog
+            else contextlib.nullcontext(subprocess.DEVNULL)
+        ) as err:
             self.p = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=err, env=env,
-                pass_fds=pass_fds)
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=env,
+                pass_fds=pass_fds,
+            )
         _CHILDREN.append(self.p)
         self.buf = b""
 
@@ -49,8 +56,9 @@ class Proc:
             if r:
                 chunk = os.read(fd, 65536)
                 if not chunk:
-                    raise Failed(f"{self.describe()} exited "
-                                 f"({self.stderr_tail()})")
+                    raise Failed(
+                        f"{self.describe()} exited ({self.stderr_tail()})"
+                    )
                 self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
         return line.decode()
@@ -58,16 +66,19 @@ class Proc:
     def expect(self, word: str, timeout: float = 60) -> None:
         line = self.readline(timeout)
         if line.strip() != word:
-            raise Failed(f"{self.describe()} said {line!r}, not {word} "
-                         f"({self.stderr_tail()})")
+            raise Failed(
+                f"{self.describe()} said {line!r}, not {word} "
+                f"({self.stderr_tail()})"
+            )
 
     def json(self, timeout: float) -> dict:
         line = self.readline(timeout)
         try:
             return json.loads(line)
         except ValueError:
-            raise Failed(f"{self.describe()} printed {line!r} "
-                         f"({self.stderr_tail()})") from None
+            raise Failed(
+                f"{self.describe()} printed {line!r} ({self.stderr_tail()})"
+            ) from None
 
     def send(self, text: str) -> None:
         try:
@@ -96,8 +107,7 @@ class Proc:
             _CHILDREN.remove(self.p)
 
     def describe(self) -> str:
-        return " ".join(Path(a).name if "/" in a else a
-                        for a in self.argv[:4])
+        return " ".join(Path(a).name if "/" in a else a for a in self.argv[:4])
 
     def stderr_tail(self) -> str:
         if not self.errlog or not os.path.exists(self.errlog):
@@ -132,8 +142,12 @@ def proc_usage(pid: int):
                 cpu += int(f.read().split()[0])
             with open(base + "status") as f:
                 for line in f:
-                    if line.startswith(("voluntary_ctxt_switches",
-                                        "nonvoluntary_ctxt_switches")):
+                    if line.startswith(
+                        (
+                            "voluntary_ctxt_switches",
+                            "nonvoluntary_ctxt_switches",
+                        )
+                    ):
                         switches += int(line.split()[1])
             tids.add(tid)
         except (OSError, ValueError):

@@ -22,8 +22,11 @@ PLOT_REQUIREMENT = "matplotlib==3.10.8"
 
 
 def med(runs, key):
-    vals = [r[key] for r in runs or [] if isinstance(r, dict)
-            and r.get(key) is not None]
+    vals = [
+        r[key]
+        for r in runs or []
+        if isinstance(r, dict) and r.get(key) is not None
+    ]
     return statistics.median(vals) if vals else None
 
 
@@ -37,28 +40,38 @@ def summary_row(raw: dict, name: str) -> dict:
     row = {
         "drain_rate": med(raw["drain"].get(name), "rate"),
         "live_rate": med(raw["live"].get(name), "sustained_rate"),
-        "live_cpu_s_per_million": med(raw["live"].get(name),
-                                      "cpu_s_per_million"),
+        "live_cpu_s_per_million": med(
+            raw["live"].get(name), "cpu_s_per_million"
+        ),
         "latency_p50_us": med(raw["latency"].get(name), "p50_us"),
         "latency_p99_us": med(raw["latency"].get(name), "p99_us"),
     }
-    lives = [x for x in raw["live"].get(name) or []
-             if isinstance(x, dict) and "sustained_rate" in x]
+    lives = [
+        x
+        for x in raw["live"].get(name) or []
+        if isinstance(x, dict) and "sustained_rate" in x
+    ]
     row["live_generator_bound"] = bool(lives) and all(
-        x["limited_by_generator"] for x in lives)
+        x["limited_by_generator"] for x in lives
+    )
     key = "inotipy-for" if name in OURS else name
     row["idle_cpu_ms"] = med(raw["idle"].get(key), "cpu_ms")
     row["idle_wakeups_per_s"] = med(raw["idle"].get(key), "wakeups_per_s")
-    row["mem_bytes_per_watch"] = med(raw["mem_watch"].get(key),
-                                     "bytes_per_watch")
-    row["mem_bytes_per_queued_event"] = med(raw["mem_queue"].get(key),
-                                            "bytes_per_event")
+    row["mem_bytes_per_watch"] = med(
+        raw["mem_watch"].get(key), "bytes_per_watch"
+    )
+    row["mem_bytes_per_queued_event"] = med(
+        raw["mem_queue"].get(key), "bytes_per_event"
+    )
     return row
 
 
 def best_peer(summary, metric, higher_is_better=True):
-    vals = [(v[metric], k) for k, v in summary.items()
-            if k not in OURS and k != RAW and v.get(metric) is not None]
+    vals = [
+        (v[metric], k)
+        for k, v in summary.items()
+        if k not in OURS and k != RAW and v.get(metric) is not None
+    ]
     if not vals:
         return None, None
     return (max if higher_is_better else min)(vals)[::-1]
@@ -107,8 +120,9 @@ def markdown(head, align, rows) -> list[str]:
     """A Markdown table: HEAD the column titles, ALIGN one letter per
     column (l: left, r: right), ROWS lists of cells."""
     rule = {"l": "---", "r": "---:"}
-    return ([cells_line(head), "|" + "|".join(rule[a] for a in align) + "|"]
-            + [cells_line(r) for r in rows])
+    return [cells_line(head), "|" + "|".join(rule[a] for a in align) + "|"] + [
+        cells_line(r) for r in rows
+    ]
 
 
 def cells_line(cells) -> str:
@@ -118,11 +132,26 @@ def cells_line(cells) -> str:
 # ---- the event tables ------------------------------------------------------
 
 
-SPEED_HEAD = ["contender", "drain ev/s", "vs C", "vs best peer",
-              "live ev/s", "vs C", "vs best peer", "CPU s/Mev"]
-LATENCY_HEAD = ["contender", "latency p50", "p99", "p50 vs C",
-                "idle CPU ms/10 s", "idle wake-ups/s", "RSS/watch",
-                "RSS/queued event"]
+SPEED_HEAD = [
+    "contender",
+    "drain ev/s",
+    "vs C",
+    "vs best peer",
+    "live ev/s",
+    "vs C",
+    "vs best peer",
+    "CPU s/Mev",
+]
+LATENCY_HEAD = [
+    "contender",
+    "latency p50",
+    "p99",
+    "p50 vs C",
+    "idle CPU ms/10 s",
+    "idle wake-ups/s",
+    "RSS/watch",
+    "RSS/queued event",
+]
 
 
 def speed_rows(summary, contenders) -> list[list[str]]:
@@ -136,17 +165,20 @@ def speed_rows(summary, contenders) -> list[list[str]]:
         r = summary[name]
         drain, live = r["drain_rate"], r["live_rate"]
         gen_bound = " (g)" if r.get("live_generator_bound") else ""
-        rows.append([
-            LABELS.get(name, name),
-            "n/a (*)" if (name, "drain") in NOT_APPLICABLE
-            else fmt_num(drain),
-            ratio(drain, c_raw.get("drain_rate")),
-            ratio(drain, drain_best) if name != RAW else "",
-            fmt_num(live) + gen_bound,
-            ratio(live, c_raw.get("live_rate")),
-            ratio(live, live_best) if name != RAW else "",
-            fmt_num(r["live_cpu_s_per_million"]),
-        ])
+        rows.append(
+            [
+                LABELS.get(name, name),
+                "n/a (*)"
+                if (name, "drain") in NOT_APPLICABLE
+                else fmt_num(drain),
+                ratio(drain, c_raw.get("drain_rate")),
+                ratio(drain, drain_best) if name != RAW else "",
+                fmt_num(live) + gen_bound,
+                ratio(live, c_raw.get("live_rate")),
+                ratio(live, live_best) if name != RAW else "",
+                fmt_num(r["live_cpu_s_per_million"]),
+            ]
+        )
     return rows
 
 
@@ -163,12 +195,15 @@ def latency_rows(summary, contenders, idle_seconds) -> list[list[str]]:
             fmt_num(r["mem_bytes_per_watch"], " B"),
             fmt_num(r["mem_bytes_per_queued_event"], " B"),
         ]
-        rows.append([
-            LABELS.get(name, name),
-            fmt_num(r["latency_p50_us"], " us"),
-            fmt_num(r["latency_p99_us"], " us"),
-            ratio(r["latency_p50_us"], c_raw.get("latency_p50_us")),
-        ] + (['"'] * len(shared) if name in SAME_WATCHER else shared))
+        rows.append(
+            [
+                LABELS.get(name, name),
+                fmt_num(r["latency_p50_us"], " us"),
+                fmt_num(r["latency_p99_us"], " us"),
+                ratio(r["latency_p50_us"], c_raw.get("latency_p50_us")),
+            ]
+            + (['"'] * len(shared) if name in SAME_WATCHER else shared)
+        )
     return rows
 
 
@@ -180,14 +215,18 @@ def tables(summary, contenders, idle_seconds) -> str:
     bp_p50 = best_peer(summary, "latency_p50_us", False)[0]
     lines = markdown(SPEED_HEAD, "lrrrrrrr", speed_rows(summary, contenders))
     lines.append("")
-    lines += markdown(LATENCY_HEAD, "lrrrrrrr",
-                      latency_rows(summary, contenders, idle_seconds))
+    lines += markdown(
+        LATENCY_HEAD,
+        "lrrrrrrr",
+        latency_rows(summary, contenders, idle_seconds),
+    )
     lines.append("")
     lines.append(
         f"Best peer: drain {bp_drain or 'n/a'}, live {bp_live or 'n/a'}, "
         f"latency {bp_p50 or 'n/a'}.  (g): the consumer kept up with the "
         "generator's top speed, so the number is the generator's.  (*) "
-        f"{NOT_APPLICABLE[('watchfiles', 'drain')]}.")
+        f"{NOT_APPLICABLE[('watchfiles', 'drain')]}."
+    )
     return "\n".join(lines)
 
 
@@ -202,25 +241,33 @@ def targets(summary) -> list[dict]:
         return summary.get(name, {}).get(metric)
 
     def add(what, value, goal, met):
-        t.append({"target": what, "value": value, "goal": goal,
-                  "met": met})
+        t.append({"target": what, "value": value, "goal": goal, "met": met})
 
     drain_targets(get, add)
     live_targets(summary, get, add)
     for name in OURS:
         v = get(name, "latency_p50_us")
         if v is not None:
-            add(f"latency p50: {LABELS[name]} (us)", round(v, 1), "< 100",
-                v < 100)
+            add(
+                f"latency p50: {LABELS[name]} (us)",
+                round(v, 1),
+                "< 100",
+                v < 100,
+            )
     v = get("inotipy-for", "idle_cpu_ms")
     if v is not None:
         w = get("inotipy-for", "idle_wakeups_per_s")
-        add(f"idle: CPU ms (wake-ups/s {fmt_num(w)})", v, "0",
-            v == 0 and not w)
+        add(
+            f"idle: CPU ms (wake-ups/s {fmt_num(w)})", v, "0", v == 0 and not w
+        )
     v = get("inotipy-for", "mem_bytes_per_watch")
     if v is not None:
-        add("memory: bytes per watch (name not included)", round(v, 1),
-            "< 200", v < 200)
+        add(
+            "memory: bytes per watch (name not included)",
+            round(v, 1),
+            "< 200",
+            v < 200,
+        )
     return t
 
 
@@ -229,13 +276,21 @@ def drain_targets(get, add) -> None:
     for peer, factor in (("asyncinotify", 10), ("inotipy-0.1.1", 20)):
         p = get(peer, "drain_rate")
         if ours_for and p:
-            add(f"drain: async for vs {peer}", round(ours_for / p, 2),
-                f">= {factor}x", ours_for / p >= factor)
+            add(
+                f"drain: async for vs {peer}",
+                round(ours_for / p, 2),
+                f">= {factor}x",
+                ours_for / p >= factor,
+            )
     c = get(RAW, "drain_rate")
     b = get("inotipy-batch", "drain_rate")
     if c and b:
-        add("drain: get_batch() vs raw C reader", round(b / c, 3),
-            ">= 0.5 (within 2x)", b / c >= 0.5)
+        add(
+            "drain: get_batch() vs raw C reader",
+            round(b / c, 3),
+            ">= 0.5 (within 2x)",
+            b / c >= 0.5,
+        )
 
 
 def live_targets(summary, get, add) -> None:
@@ -245,21 +300,33 @@ def live_targets(summary, get, add) -> None:
         if c and v is not None:
             kept_up = summary[name].get("live_generator_bound")
             note = " (kept up with the generator)" if kept_up else ""
-            add(f"live: {LABELS[name]} vs raw C reader{note}",
-                round(v / c, 3), ">= 0.8", v / c >= 0.8 or
-                bool(kept_up and summary[RAW].get("live_generator_bound")))
+            add(
+                f"live: {LABELS[name]} vs raw C reader{note}",
+                round(v / c, 3),
+                ">= 0.8",
+                v / c >= 0.8
+                or bool(kept_up and summary[RAW].get("live_generator_bound")),
+            )
 
 
 def target_rows(ts) -> list[list[str]]:
-    return [[str(t["target"]), str(t["value"]), str(t["goal"]),
-             "yes" if t["met"] else "NO"] for t in ts]
+    return [
+        [
+            str(t["target"]),
+            str(t["value"]),
+            str(t["goal"]),
+            "yes" if t["met"] else "NO",
+        ]
+        for t in ts
+    ]
 
 
 def targets_text(ts) -> str:
     if not ts:
         return ""
-    return "\n".join(markdown(["target", "value", "goal", "met"], "lrrl",
-                              target_rows(ts)))
+    return "\n".join(
+        markdown(["target", "value", "goal", "met"], "lrrl", target_rows(ts))
+    )
 
 
 # ---- trees -----------------------------------------------------------------
@@ -288,7 +355,8 @@ def tree_cell_summary(rs) -> dict:
     return {
         "seconds": med(rs, "seconds"),
         "bytes_per_dir": med(rs, "bytes_per_dir"),
-        "ok": len(ok), "runs": len(rs),
+        "ok": len(ok),
+        "runs": len(rs),
         "moving": sum(1 for x in rs if x.get("watch_mismatch")),
         "skipped": next((x["skipped"] for x in rs if "skipped" in x), None),
         "error": next((x["error"] for x in rs if "error" in x), None),
@@ -304,18 +372,31 @@ def tree_targets(trees) -> list[dict]:
         ours = row.get("inotipy-for", {}).get("seconds")
         c = row.get(RAW, {}).get("seconds")
         if ours and c:
-            t.append({"target": f"trees {thousands(n)} dirs: watch_tree() "
-                      "vs raw C walk (time ratio)",
-                      "value": round(ours / c, 2), "goal": "<= 1.3x",
-                      "met": ours / c <= 1.3})
-        peers = [(v["seconds"], k) for k, v in row.items()
-                 if k not in OURS and k != RAW and v.get("seconds")]
+            t.append(
+                {
+                    "target": f"trees {thousands(n)} dirs: watch_tree() "
+                    "vs raw C walk (time ratio)",
+                    "value": round(ours / c, 2),
+                    "goal": "<= 1.3x",
+                    "met": ours / c <= 1.3,
+                }
+            )
+        peers = [
+            (v["seconds"], k)
+            for k, v in row.items()
+            if k not in OURS and k != RAW and v.get("seconds")
+        ]
         if ours and peers:
             best, who = min(peers)
-            t.append({"target": f"trees {thousands(n)} dirs: fastest peer "
-                      f"({who}) / watch_tree() (time)",
-                      "value": round(best / ours, 2), "goal": "> 1x",
-                      "met": best > ours})
+            t.append(
+                {
+                    "target": f"trees {thousands(n)} dirs: fastest peer "
+                    f"({who}) / watch_tree() (time)",
+                    "value": round(best / ours, 2),
+                    "goal": "> 1x",
+                    "met": best > ours,
+                }
+            )
     return t
 
 
@@ -326,22 +407,31 @@ def tree_rows(ts, sizes, names) -> list[list[str]]:
     for name in names:
         cells = [tree_label(name)]
         for n in sizes:
-            cells += tree_cells(ts[n].get(name),
-                                ts[n].get(RAW, {}).get("seconds"))
+            cells += tree_cells(
+                ts[n].get(name), ts[n].get(RAW, {}).get("seconds")
+            )
         rows.append(cells)
     return rows
 
 
 def tree_cells(v, raw_seconds) -> list[str]:
     if v is None or v["seconds"] is None:
-        why = "n/a" if v is None else \
-            "not measured" if v["skipped"] else "failed"
+        why = (
+            "n/a"
+            if v is None
+            else "not measured"
+            if v["skipped"]
+            else "failed"
+        )
         return [why, "", ""]
     secs = v["seconds"]
     ok = "" if v["ok"] == v["runs"] else f" ({v['ok']}/{v['runs']} ok)"
     moving = " (m)" if v.get("moving") else ""
-    return [f"{secs:.3g}{ok}{moving}", fmt_num(v["bytes_per_dir"], " B"),
-            ratio(secs, raw_seconds)]
+    return [
+        f"{secs:.3g}{ok}{moving}",
+        fmt_num(v["bytes_per_dir"], " B"),
+        ratio(secs, raw_seconds),
+    ]
 
 
 def old_tree_rows(trees) -> list[list[str]]:
@@ -349,10 +439,14 @@ def old_tree_rows(trees) -> list[list[str]]:
     rows = []
     for name, runs in trees["runs"].items():
         secs = med(runs, "seconds")
-        rows.append([tree_label(name),
-                     fmt_num(secs * 1e3 if secs is not None else None),
-                     fmt_num(med(runs, "dirs_per_s")),
-                     fmt_num(med(runs, "bytes_per_dir"), " B")])
+        rows.append(
+            [
+                tree_label(name),
+                fmt_num(secs * 1e3 if secs is not None else None),
+                fmt_num(med(runs, "dirs_per_s")),
+                fmt_num(med(runs, "bytes_per_dir"), " B"),
+            ]
+        )
     return rows
 
 
@@ -362,13 +456,15 @@ TREE_NOTES = (
     "/proc/self/fdinfo, and watch_count for ours) and exits before the "
     "next starts.  RSS/dir: RSS growth over the call / directories (kernel "
     "memory for the watches, the same for all, is not in RSS).  What is "
-    "timed:")
+    "timed:"
+)
 MOVING_NOTE = (
     "(m): the watch count read after the call was not the number of "
     "directories in some repetitions: the library's own thread, on "
     "IN_Q_OVERFLOW (its walk queues open/access/close events on the "
     "directories it has watched, past the kernel queue's size), walks the "
-    "tree again after the call returned.")
+    "tree again after the call returned."
+)
 
 
 def trees_text(trees) -> str:
@@ -377,10 +473,17 @@ def trees_text(trees) -> str:
     ts = tree_summary(trees)
     if ts is None:
         return "\n".join(
-            [f"Trees: one recursive watch on a tree of {trees['dirs']} "
-             "directories", ""]
-            + markdown(["contender", "setup ms", "dirs/s", "RSS/dir"],
-                       "lrrr", old_tree_rows(trees)))
+            [
+                f"Trees: one recursive watch on a tree of {trees['dirs']} "
+                "directories",
+                "",
+            ]
+            + markdown(
+                ["contender", "setup ms", "dirs/s", "RSS/dir"],
+                "lrrr",
+                old_tree_rows(trees),
+            )
+        )
     sizes = trees["sizes"]
     names = []
     for n in sizes:
@@ -388,12 +491,16 @@ def trees_text(trees) -> str:
     head = ["contender"]
     for n in sizes:
         head += [f"{thousands(n)} dirs: s", "RSS/dir", "vs C"]
-    lines = [f"Trees: one recursive watch on a balanced tree "
-             f"({trees['fanout']} subdirectories per directory) of "
-             f"{' and of '.join(thousands(n) for n in sizes)} directories; "
-             f"median of {trees['reps']}", ""]
-    lines += markdown(head, "l" + "rrr" * len(sizes),
-                      tree_rows(ts, sizes, names))
+    lines = [
+        f"Trees: one recursive watch on a balanced tree "
+        f"({trees['fanout']} subdirectories per directory) of "
+        f"{' and of '.join(thousands(n) for n in sizes)} directories; "
+        f"median of {trees['reps']}",
+        "",
+    ]
+    lines += markdown(
+        head, "l" + "rrr" * len(sizes), tree_rows(ts, sizes, names)
+    )
     lines.append("")
     if any(v.get("moving") for row in ts.values() for v in row.values()):
         lines.append(MOVING_NOTE)
@@ -419,9 +526,11 @@ def print_saved(path: Path) -> int:
     if r.get("trees"):
         print("\n" + trees_text(r["trees"]))
     m = r["machine"]
-    print(f"\n{r['mode']} run of {r['date']}, {r['seconds']} s, "
-          f"{m['cpu_model']}, {m['cpus']} CPUs, Linux {m['kernel']}, "
-          f"Python {m['python']}; ours: {r['versions']['inotipy']}")
+    print(
+        f"\n{r['mode']} run of {r['date']}, {r['seconds']} s, "
+        f"{m['cpu_model']}, {m['cpus']} CPUs, Linux {m['kernel']}, "
+        f"Python {m['python']}; ours: {r['versions']['inotipy']}"
+    )
     return 0
 
 
@@ -430,8 +539,11 @@ def plot(results: Path) -> None:
     try:
         python = ensure_venv("plot", PLOT_REQUIREMENT)
         png = results.with_suffix(".png")
-        subprocess.run([str(python), str(HERE / "plot.py"), str(results),
-                        str(png)], check=True, env=clean_env())
+        subprocess.run(
+            [str(python), str(HERE / "plot.py"), str(results), str(png)],
+            check=True,
+            env=clean_env(),
+        )
         log(f"wrote {png}")
     except (subprocess.CalledProcessError, OSError) as e:
         log(f"no plot: {e}")

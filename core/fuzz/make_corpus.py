@@ -37,25 +37,42 @@ IN_ISDIR = 0x40000000
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 
-KERNEL = 0x80        # byte 0: kernel mode
-ALL_WDS = 0xFF       # byte 2: wds 1..8 in the table
+KERNEL = 0x80  # byte 0: kernel mode
+ALL_WDS = 0xFF  # byte 2: wds 1..8 in the table
 
 
-def header(kernel: bool, max_queued: int = 0, take: int = 1, piece: int = 0,
-           wds: int = ALL_WDS) -> bytes:
+def header(
+    kernel: bool,
+    max_queued: int = 0,
+    take: int = 1,
+    piece: int = 0,
+    wds: int = ALL_WDS,
+) -> bytes:
     """The three header bytes: mode and bound, take and piece, wd bitmap."""
     assert 0 <= max_queued < 64 and 1 <= take <= 8 and 0 <= piece < 32
-    return bytes([(KERNEL if kernel else 0) | max_queued,
-                  (piece << 3) | (take - 1), wds])
+    return bytes(
+        [
+            (KERNEL if kernel else 0) | max_queued,
+            (piece << 3) | (take - 1),
+            wds,
+        ]
+    )
 
 
-def record(wd: int, mask: int, cookie: int = 0, name: bytes = b"",
-           field: int | None = None) -> bytes:
+def record(
+    wd: int,
+    mask: int,
+    cookie: int = 0,
+    name: bytes = b"",
+    field: int | None = None,
+) -> bytes:
     """One kernel record; the name NUL-padded to a multiple of 16 (or to
     field bytes), as the kernel lays it out."""
     if field is None:
         field = 0 if not name else (len(name) + 1 + 15) // 16 * 16
-    return struct.pack("=iIII", wd, mask, cookie, field) + name.ljust(field, b"\0")
+    return struct.pack("=iIII", wd, mask, cookie, field) + name.ljust(
+        field, b"\0"
+    )
 
 
 def capture() -> list[bytes]:
@@ -99,7 +116,7 @@ def capture() -> list[bytes]:
             else:
                 child.unlink()
         drain()
-        watched.rmdir()         # DELETE_SELF, then IGNORED
+        watched.rmdir()  # DELETE_SELF, then IGNORED
         drain()
     finally:
         os.close(fd)
@@ -108,39 +125,50 @@ def capture() -> list[bytes]:
 
 
 def crafted() -> dict[str, bytes]:
-    long_name = b"n" * 256                 # fills the field: no NUL at all
-    events = (record(1, IN_CREATE, name=b"f1") +
-              record(3, IN_MOVED_FROM, 77, b"old") +
-              record(3, IN_MOVED_TO, 77, b"new") +
-              record(1, IN_MODIFY, name=b"f1"))
+    long_name = b"n" * 256  # fills the field: no NUL at all
+    events = (
+        record(1, IN_CREATE, name=b"f1")
+        + record(3, IN_MOVED_FROM, 77, b"old")
+        + record(3, IN_MOVED_TO, 77, b"new")
+        + record(1, IN_MODIFY, name=b"f1")
+    )
     return {
         "empty": header(True),
         "overflow": header(True) + record(-1, IN_Q_OVERFLOW),
-        "events-then-overflow": header(True) + events + record(-1, IN_Q_OVERFLOW),
-        "name-field-max": header(True) + record(4, IN_CREATE, name=long_name,
-                                                field=256),
-        "name-field-too-long": header(False) + record(4, IN_CREATE,
-                                                      name=b"n" * 257, field=257),
-        "name-field-huge": header(False) + struct.pack("=iIII", 4, IN_CREATE, 0,
-                                                       0xFFFFFFFF),
+        "events-then-overflow": header(True)
+        + events
+        + record(-1, IN_Q_OVERFLOW),
+        "name-field-max": header(True)
+        + record(4, IN_CREATE, name=long_name, field=256),
+        "name-field-too-long": header(False)
+        + record(4, IN_CREATE, name=b"n" * 257, field=257),
+        "name-field-huge": header(False)
+        + struct.pack("=iIII", 4, IN_CREATE, 0, 0xFFFFFFFF),
         "truncated-header": header(False) + record(4, IN_CREATE)[:10],
-        "truncated-name": header(False) + record(4, IN_CREATE, name=b"abc")[:20],
+        "truncated-name": header(False)
+        + record(4, IN_CREATE, name=b"abc")[:20],
         "good-then-truncated": header(False) + events + b"\x01\x00\x00",
-        "unknown-wds": header(True, wds=0x0F) + b"".join(
-            record(wd, IN_CREATE, name=b"x") for wd in (0, -2, 5, 9, 1000, 2**31 - 1)),
-        "after-ignored": header(True) + record(5, IN_CREATE, name=b"a") +
-        record(5, IN_IGNORED) + record(5, IN_CREATE, name=b"late"),
-        "removed-then-ignored": header(True, wds=0x03) + record(1, IN_CREATE,
-                                                               name=b"a") +
-        record(1, IN_IGNORED) + record(2, IN_IGNORED),
-        "isdir-and-odd-names": header(True) + record(6, IN_CREATE | IN_ISDIR,
-                                                     name=b"d") +
-        record(6, IN_CREATE, name=b"line\nbreak") +
-        record(6, IN_CREATE, name=b"\x1b[2J") +
-        record(6, IN_CREATE, name=b"bad\xff\xfe"),
+        "unknown-wds": header(True, wds=0x0F)
+        + b"".join(
+            record(wd, IN_CREATE, name=b"x")
+            for wd in (0, -2, 5, 9, 1000, 2**31 - 1)
+        ),
+        "after-ignored": header(True)
+        + record(5, IN_CREATE, name=b"a")
+        + record(5, IN_IGNORED)
+        + record(5, IN_CREATE, name=b"late"),
+        "removed-then-ignored": header(True, wds=0x03)
+        + record(1, IN_CREATE, name=b"a")
+        + record(1, IN_IGNORED)
+        + record(2, IN_IGNORED),
+        "isdir-and-odd-names": header(True)
+        + record(6, IN_CREATE | IN_ISDIR, name=b"d")
+        + record(6, IN_CREATE, name=b"line\nbreak")
+        + record(6, IN_CREATE, name=b"\x1b[2J")
+        + record(6, IN_CREATE, name=b"bad\xff\xfe"),
         "small-bound-many": header(True, max_queued=1, take=1) + events * 20,
-        "small-bound-hostile": header(False, max_queued=3, take=2, piece=0) +
-        events * 8,
+        "small-bound-hostile": header(False, max_queued=3, take=2, piece=0)
+        + events * 8,
         "split-records": header(False, take=8, piece=1) + events * 4,
     }
 
@@ -152,7 +180,8 @@ def main() -> int:
     for i, data in enumerate(capture()):
         (OUT / f"captured-{i}-kernel").write_bytes(header(True) + data)
         (OUT / f"captured-{i}-hostile").write_bytes(
-            header(False, take=3, piece=2) + data)
+            header(False, take=3, piece=2) + data
+        )
     for name, data in crafted().items():
         (OUT / f"crafted-{name}").write_bytes(data)
     print(f"wrote {len(list(OUT.iterdir()))} seeds to {OUT}")
