@@ -17,12 +17,6 @@
 #include "waiter.h"
 #include "watch.h"
 
-int
-watcher_raise_if_closed(WatcherObject *self)
-{
-    return self->closed ? inotipy_raise_closed(self->st) : 0;
-}
-
 /* ---- construction and closing ----------------------------------------- */
 
 static int

@@ -37,6 +37,12 @@ int watcher_init_type(PyObject *module, inotipy_state *st);
 
 /* The one place that raises "operation on closed watcher" for a watcher
  * method; returns -1 then, else 0. */
-int watcher_raise_if_closed(WatcherObject *watcher);
+int inotipy_raise_closed(inotipy_state *st); /* errors.c */
+
+static inline int
+watcher_raise_if_closed(WatcherObject *watcher)
+{
+    return watcher->closed ? inotipy_raise_closed(watcher->st) : 0;
+}
 
 #endif /* INOTIPY_WATCHER_H */
