@@ -94,8 +94,9 @@ def _setup_args() -> list[str]:
 
 
 def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every C executable meson.build declares, by target name (test_tree_moves,
-    replay_decode, inowatch, ...), built once per session."""
+    """Every C executable meson.build declares, by target name
+    (test_tree_moves, replay_decode, inowatch, ...), built once per
+    session."""
     if _built:
         return _built
     if not have_compiler():

@@ -153,7 +153,7 @@ class Record:
         src = self.src_path
         if src is not None and root and src.startswith(root + "/"):
             src = src[len(root) + 1 :]
-        out = "%4d %s %s" % (
+        out = "{:4d} {} {}".format(
             self.index,
             mask_text(self.mask),
             self.pathname or "''",
@@ -161,7 +161,7 @@ class Record:
         if src is not None:
             out += " <- " + src
         if self.cookie:
-            out += " (cookie %d)" % self.cookie
+            out += f" (cookie {self.cookie})"
         if not self.applied:
             out += " [superseded by resync]"
         return out
@@ -350,8 +350,8 @@ class Model:
             self._violate(
                 index,
                 MOVED_OUT,
-                "names a path in %s, which left the tree by MOVED_FROM "
-                "#%d" % (pending.rel, pending.index),
+                f"names a path in {pending.rel}, which left the tree by "
+                f"MOVED_FROM #{pending.index}",
             )
 
     def _settle_siblings(
@@ -399,7 +399,7 @@ class Model:
                 self._violate(
                     index,
                     NO_FROM,
-                    "no MOVED_FROM waits with cookie %d" % rec.cookie,
+                    f"no MOVED_FROM waits with cookie {rec.cookie}",
                 )
             elif isinstance(pending.node, dict):
                 self._pending_dirs.pop(id(pending.node), None)
@@ -410,6 +410,20 @@ class Model:
         parent, name, passed = self._locate(rec.pathname)
         for moving in passed:
             moving.under.append(index)
+        self._dispatch(index, rec, kinds, parent, name, is_dir, pending)
+
+    def _dispatch(
+        self,
+        index: int,
+        rec: Record,
+        kinds: int,
+        parent: Any,
+        name: str,
+        is_dir: bool,
+        pending: _Pending | None,
+    ) -> None:
+        """Applies one event of a known kind (CREATE, DELETE, MOVED_FROM,
+        MOVED_TO) at parent/name."""
         if kinds == 0x100:
             self._create(index, rec, parent, name, is_dir)
         elif kinds == 0x200:
@@ -456,7 +470,8 @@ class Model:
             self._violate(
                 index,
                 DUPLICATE,
-                f"{rec.pathname} already held ({DIR if isinstance(old, dict) else old})",
+                f"{rec.pathname} already held "
+                f"({DIR if isinstance(old, dict) else old})",
             )
             if isinstance(old, dict) == is_dir:
                 return
@@ -533,8 +548,7 @@ class Model:
                 self._violate(
                     index,
                     STALE,
-                    "src %s is not what MOVED_FROM "
-                    "#%d named" % (src, pending.index),
+                    f"src {src} is not what MOVED_FROM #{pending.index} named",
                 )
             del sparent[sname]
             if isinstance(node, dict):
@@ -636,7 +650,7 @@ class Result:
 
         def some(title: str, items: list[Any]) -> None:
             if items:
-                lines.append("  %s (%d):" % (title, len(items)))
+                lines.append(f"  {title} ({len(items)}):")
                 lines.extend(f"    {item}" for item in items[:limit])
                 if len(items) > limit:
                     lines.append("    ...")
@@ -646,10 +660,7 @@ class Result:
         some("wrong type (model, disk)", self.diff.wrong_type)
         some(
             "violations",
-            [
-                "#%d %s: %s" % (v.index, v.kind, v.detail)
-                for v in self.violations
-            ],
+            [f"#{v.index} {v.kind}: {v.detail}" for v in self.violations],
         )
         some("warnings", self.warnings)
         if not self.exact:
@@ -660,7 +671,7 @@ class Result:
                 [f"{t} {p}" for p, t in sorted(self.initial.items())],
             )
             for n, log in enumerate(self.ops):
-                some("ops of churner %d" % n, log)
+                some(f"ops of churner {n}", log)
             some("events", [r.text(self.root) for r in self.events])
         return "\n".join(lines)
 
@@ -745,7 +756,7 @@ class Churner:
 
     def name(self) -> str:
         self.counter += 1
-        return "%s%d" % (self.tag, self.counter)
+        return f"{self.tag}{self.counter}"
 
     def rel(self, path: str) -> str:
         for base, label in ((self.root, ""), (self.outside, "OUT/")):
@@ -825,7 +836,7 @@ class Churner:
         top = os.path.join(self.pick_dir(), self.name())
         levels = [top]
         for depth in range(1, 10):
-            levels.append(os.path.join(levels[-1], "d%d" % depth))
+            levels.append(os.path.join(levels[-1], f"d{depth}"))
         if not self.do("makedirs", os.makedirs, levels[-1]):
             return
         self.recent.append(levels[self.rnd.randrange(10)])
@@ -896,9 +907,12 @@ class Churner:
         if src is None:
             return
         dst = os.path.join(self.outside, self.name())
-        if self.do("rename", os.rename, src, dst) and os.path.isdir(dst):
-            if self.rnd.random() < 0.5:  # writes that follow it out
-                self.do("write", self.write, os.path.join(dst, "late"))
+        if (
+            self.do("rename", os.rename, src, dst)
+            and os.path.isdir(dst)
+            and self.rnd.random() < 0.5  # writes that follow it out
+        ):
+            self.do("write", self.write, os.path.join(dst, "late"))
 
     def build_outside(self) -> str | None:
         top = os.path.join(self.outside, self.name())
@@ -906,7 +920,7 @@ class Churner:
             for depth in range(self.rnd.randrange(1, 4)):
                 where = top
                 for level in range(depth + 1):
-                    where = os.path.join(where, "s%d" % level)
+                    where = os.path.join(where, f"s{level}")
                 os.makedirs(where, exist_ok=True)
                 self.write(os.path.join(where, "f"))
             self.write(os.path.join(top, "g"))
@@ -1027,16 +1041,14 @@ def make_initial(root: str, outside: str, seed: int) -> None:
     rnd = random.Random(seed * 7919 + 1)
     dirs = [root]
     for n in range(rnd.randrange(4, 12)):
-        path = os.path.join(rnd.choice(dirs), "i%d" % n)
+        path = os.path.join(rnd.choice(dirs), f"i{n}")
         os.mkdir(path)
         dirs.append(path)
     for n in range(rnd.randrange(4, 16)):
-        with open(os.path.join(rnd.choice(dirs), "if%d" % n), "w") as f:
+        with open(os.path.join(rnd.choice(dirs), f"if{n}"), "w") as f:
             f.write("x")
     for n in range(rnd.randrange(0, 3)):
-        os.symlink(
-            rnd.choice(dirs), os.path.join(rnd.choice(dirs), "il%d" % n)
-        )
+        os.symlink(rnd.choice(dirs), os.path.join(rnd.choice(dirs), f"il{n}"))
     os.makedirs(os.path.join(outside, "o0", "s0"))
     with open(os.path.join(outside, "o0", "s0", "f"), "w") as f:
         f.write("x")
@@ -1069,7 +1081,7 @@ def max_queued_events(value: int | None):
     _saved_sysctl.append(old)
     try:
         with open(MAX_QUEUED_EVENTS, "w") as f:
-            f.write("%d\n" % value)
+            f.write(f"{value:d}\n")
         yield
     finally:
         _restore_sysctl()
@@ -1208,7 +1220,7 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> list[int]:
     for pid in stopped:
         while time.monotonic() < end:
             try:
-                with open("/proc/%d/stat" % pid) as f:
+                with open(f"/proc/{pid}/stat") as f:
                     state = f.read().rpartition(")")[2].split()[0]
             except OSError:
                 break
@@ -1250,24 +1262,7 @@ async def run_once(config: Config) -> Result:
     children: list[subprocess.Popen[bytes]] = []
     caught: list[warnings.WarningMessage] = []
     try:
-        for n in range(config.procs):
-            children.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        os.path.abspath(__file__),
-                        "--churn-worker",
-                        root,
-                        outside,
-                        str(config.seed * 1000 + n),
-                        str(config.ops),
-                        "p%d-" % n,
-                        os.path.join(logs, "%d.txt" % n),
-                        ",".join(config.only),
-                    ],
-                    stdin=subprocess.PIPE,
-                )
-            )
+        _spawn_churners(config, root, outside, logs, children)
         with max_queued_events(config.overflow):
             watcher = inotipy.Watcher()
         with watcher, warnings.catch_warnings(record=True) as caught:
@@ -1287,23 +1282,66 @@ async def run_once(config: Config) -> Result:
                 if event is not None:
                     state.take(event)
             quiet = await wait_quiet(watcher, state.take)
-        ops = []
-        for n in range(config.procs):
-            try:
-                with open(os.path.join(logs, "%d.txt" % n)) as f:
-                    ops.append(f.read().splitlines())
-            except OSError:
-                ops.append([])
+        ops = _read_ops(logs, config.procs)
         return state.result(config.seed, initial, quiet, ops, caught, started)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-            if child.stdin is not None and not child.stdin.closed:
-                child.stdin.close()
-            child.wait()
+        _reap(children)
         if not config.keep:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _spawn_churners(
+    config: Config,
+    root: str,
+    outside: str,
+    logs: str,
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    """Starts config.procs churners, each waiting for "go" on its stdin;
+    appends each to children as it starts (so that the caller reaps the
+    ones started if a later one fails)."""
+    for n in range(config.procs):
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "--churn-worker",
+                    root,
+                    outside,
+                    str(config.seed * 1000 + n),
+                    str(config.ops),
+                    f"p{n}-",
+                    os.path.join(logs, f"{n}.txt"),
+                    ",".join(config.only),
+                ],
+                stdin=subprocess.PIPE,
+            )
+        )
+
+
+def _read_ops(logs: str, procs: int) -> list[list[str]]:
+    """The op logs of the churners, one list of lines each ([] for a log
+    that cannot be read)."""
+    ops: list[list[str]] = []
+    for n in range(procs):
+        try:
+            with open(os.path.join(logs, f"{n}.txt")) as f:
+                ops.append(f.read().splitlines())
+        except OSError:
+            ops.append([])
+    return ops
+
+
+def _reap(children: list[subprocess.Popen[bytes]]) -> None:
+    """Kills the churners still running, closes their stdin, waits for
+    each."""
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+        if child.stdin is not None and not child.stdin.closed:
+            child.stdin.close()
+        child.wait()
 
 
 async def check_sequence(
@@ -1446,11 +1484,10 @@ def main(argv: list[str] | None = None) -> int:
         cats = result.categories
         tally.update(cats)
         print(
-            "seed %d: %s%s %d events (%d applied) %.1fs%s"
-            % (
+            "seed {}: {}{} {} events ({} applied) {:.1f}s{}".format(
                 seed,
                 "exact" if result.exact else "FAIL",
-                " (%d overflows)" % result.overflows
+                f" ({result.overflows} overflows)"
                 if result.overflowed
                 else "",
                 len(result.events),
@@ -1465,11 +1502,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             dump.append(result.as_json())
     print(
-        "%d/%d exact; %d overflowed (%d of them exact)"
-        % (exact, len(seeds), overflowed, exact_overflowed)
+        f"{exact}/{len(seeds)} exact; {overflowed} overflowed "
+        f"({exact_overflowed} of them exact)"
     )
     for cat, count in tally.most_common():
-        print("  %3d  %s" % (count, cat))
+        print(f"  {count:3d}  {cat}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dump, f, indent=1)

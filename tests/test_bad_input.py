@@ -52,7 +52,7 @@ def assert_usable(
     assert watcher.get_nowait() is None
 
 
-# ---- wrong types ---------------------------------------------------------------
+# ---- wrong types ------------------------------------------------------------
 
 
 class _FsPathReturnsInt:
@@ -173,7 +173,7 @@ def test_event_constructor_rejects_wrong_types() -> None:
         Event(None, IN.CREATE, 0, 5)  # type: ignore[arg-type]
 
 
-# ---- values out of range ------------------------------------------------------------
+# ---- values out of range ----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -211,7 +211,7 @@ def test_negative_batch_sizes(run, watcher: Watcher, tmp_dir: Path) -> None:
     run(main)
 
 
-# ---- timeouts ---------------------------------------------------------------------------
+# ---- timeouts ---------------------------------------------------------------
 
 
 def test_nan_timeout_is_value_error_and_nothing_is_lost(
@@ -267,7 +267,7 @@ def test_infinite_timeout_waits(
     run(main)
 
 
-# ---- masks ------------------------------------------------------------------------------
+# ---- masks ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -307,7 +307,7 @@ def test_bad_masks_are_value_errors(
     assert_usable(watcher, tmp_dir)
 
 
-# ---- paths ------------------------------------------------------------------------------
+# ---- paths ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -428,7 +428,7 @@ def test_many_bad_calls_in_a_row_leave_a_working_watcher(
     run(main)
 
 
-# ---- hostile bytes from the kernel's side ------------------------------------------------
+# ---- hostile bytes from the kernel's side -----------------------------------
 
 FUZZ_DIR = ROOT / "core" / "fuzz"
 

@@ -67,10 +67,9 @@ def run(argv, tmp_path, timeout):
 
 
 def describe(proc):
-    return "exit %d\n--- stdout\n%s--- stderr\n%s" % (
-        proc.returncode,
-        proc.stdout,
-        proc.stderr,
+    return (
+        f"exit {proc.returncode}\n--- stdout\n{proc.stdout}"
+        f"--- stderr\n{proc.stderr}"
     )
 
 

@@ -336,7 +336,7 @@ def test_debounce_bounds_a_continuous_stream(run, tmp_dir: Path) -> None:
         async def writer() -> None:
             i = 0
             while not stop.is_set():
-                (tmp_dir / ("f%d" % i)).touch()
+                (tmp_dir / f"f{i}").touch()
                 i += 1
                 await asyncio.sleep(0.01)  # paces the stream, not a wait
 
@@ -435,9 +435,11 @@ def test_bad_arguments(run, tmp_dir: Path) -> None:
             await first()
         with pytest.raises(ValueError):
             await first(tmp_dir, debounce=-1)
-        with pytest.warns(DeprecationWarning):
-            with pytest.raises(FileNotFoundError):
-                await first(tmp_dir / "missing", raise_interrupt=True)
+        with (
+            pytest.warns(DeprecationWarning),
+            pytest.raises(FileNotFoundError),
+        ):
+            await first(tmp_dir / "missing", raise_interrupt=True)
 
     run(main)
 
@@ -450,7 +452,7 @@ def test_overflow_reports_the_roots_as_modified(
         with inotify_sysctl.limit("max_queued_events", 16):
             s = await start(tmp_dir, **FAST)
         for i in range(40):
-            (tmp_dir / ("f%d" % i)).touch()
+            (tmp_dir / f"f{i}").touch()
         changes = await s.first()
         await s.close()
         assert (M, str(tmp_dir)) in changes
@@ -554,7 +556,7 @@ def test_watch_blocking_tree(tmp_dir: Path) -> None:
     """A change made while the tree's scan runs is not left behind in the
     watcher: the blocking loop takes before it waits."""
     for i in range(200):
-        (tmp_dir / ("d%03d" % i)).mkdir()
+        (tmp_dir / f"d{i:03d}").mkdir()
 
     def change() -> None:
         wait_watched_blocking(tmp_dir)  # the root: the scan goes on

@@ -191,7 +191,7 @@ def test_colour_on_a_terminal_only(tmp_dir: Path, scaled) -> None:
         )
         os.close(sub)
         wait_watched_by(proc.pid)
-        (tmp_dir / ("f%d" % proc.pid)).touch()
+        (tmp_dir / f"f{proc.pid}").touch()
         out = b""
         if tty:
             while True:
@@ -219,9 +219,9 @@ def test_colour_on_a_terminal_only(tmp_dir: Path, scaled) -> None:
 def wait_watched_by(pid: int) -> None:
     end = time.monotonic() + 10
     while time.monotonic() < end:
-        for name in os.listdir("/proc/%d/fdinfo" % pid):
+        for name in os.listdir(f"/proc/{pid}/fdinfo"):
             try:
-                with open("/proc/%d/fdinfo/%s" % (pid, name)) as f:
+                with open(f"/proc/{pid}/fdinfo/{name}") as f:
                     if "inotify wd:" in f.read():
                         return
             except OSError:

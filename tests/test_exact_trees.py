@@ -447,7 +447,7 @@ def test_long_random_churn(tmp_path: Path) -> None:
         result = asyncio.run(oracle.run_once(config))
         if not result.exact:
             failed.append(result)
-    assert not failed, "%d/%d runs not exact:\n%s" % (
+    assert not failed, "{}/{} runs not exact:\n{}".format(
         len(failed),
         LONG_RUNS,
         "\n".join(r.report(events=False) for r in failed[:5]),

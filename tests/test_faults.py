@@ -34,7 +34,7 @@ def _fd_is_open(fd: int) -> bool:
     return True
 
 
-# ---- limits ----------------------------------------------------------------------
+# ---- limits -----------------------------------------------------------------
 
 
 @pytest.mark.root
@@ -148,7 +148,7 @@ def test_emfile_when_max_user_instances_is_reached(
     run(main)
 
 
-# ---- the watched object goes away ---------------------------------------------------
+# ---- the watched object goes away -------------------------------------------
 
 
 @pytest.fixture
@@ -255,7 +255,7 @@ def test_watched_directory_deleted_and_recreated(
     run(main)
 
 
-# ---- fork ----------------------------------------------------------------------------
+# ---- fork -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("child_does", ["close", "nothing"])
@@ -309,7 +309,7 @@ def test_fork_child_does_not_break_the_parent(
     run(main)
 
 
-# ---- closing at awkward moments -------------------------------------------------------
+# ---- closing at awkward moments ---------------------------------------------
 
 
 def test_close_from_inside_async_for(run, tmp_dir: Path, scaled) -> None:
@@ -427,7 +427,7 @@ def test_close_while_other_tasks_await(run, tmp_dir: Path, scaled) -> None:
     run(main)
 
 
-# ---- the loop closed under the watcher ---------------------------------------------------
+# ---- the loop closed under the watcher --------------------------------------
 
 
 def test_loop_closed_under_pending_waiters(run, tmp_dir: Path, scaled) -> None:
@@ -495,7 +495,7 @@ def test_loop_closed_then_watcher_collected(run, tmp_dir: Path) -> None:
     assert not _fd_is_open(fd)
 
 
-# ---- user code raising between events ----------------------------------------------------
+# ---- user code raising between events ---------------------------------------
 
 
 class _UserError(Exception):

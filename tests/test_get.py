@@ -17,7 +17,7 @@ def _touch_all(directory: Path, names: list[str]) -> None:
         (directory / name).touch()
 
 
-# ---- get() ------------------------------------------------------------------------------
+# ---- get() ------------------------------------------------------------------
 
 
 def test_get_returns_the_next_event(run, tmp_dir: Path, scaled) -> None:
@@ -145,7 +145,7 @@ def test_nan_timeout_is_value_error(run) -> None:
     run(main)
 
 
-# ---- several waiters ---------------------------------------------------------------------
+# ---- several waiters --------------------------------------------------------
 
 
 def test_concurrent_waiters_are_served_fifo(
@@ -298,7 +298,7 @@ def test_cancel_racing_delivery_passes_to_the_next_waiter(
     run(main)
 
 
-# ---- iteration ------------------------------------------------------------------------------
+# ---- iteration --------------------------------------------------------------
 
 
 def test_iter_async_yields_events(run, tmp_dir: Path, scaled) -> None:
@@ -370,7 +370,7 @@ def test_async_for_over_the_watcher(run, tmp_dir: Path) -> None:
     run(main)
 
 
-# ---- the queue ---------------------------------------------------------------------------------
+# ---- the queue --------------------------------------------------------------
 
 
 def test_bounded_queue_loses_nothing(

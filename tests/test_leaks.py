@@ -34,7 +34,7 @@ SOAK = os.environ.get("INOTIPY_SOAK", "")
 SOAK_EVENTS = 10_000_000 if SOAK == "1" else int(SOAK or 200_000)
 
 
-# ---- measuring (in the child) -------------------------------------------------------
+# ---- measuring (in the child) -----------------------------------------------
 
 
 def _malloc_in_use() -> int | None:
@@ -122,7 +122,7 @@ def our_types() -> dict[str, type]:
     return types
 
 
-# ---- scenarios (in the child) -------------------------------------------------------
+# ---- scenarios (in the child) -----------------------------------------------
 #
 # Each returns (body, sentinels): body(n) runs n rounds; the sentinels are
 # objects whose reference counts must not change.
@@ -203,7 +203,7 @@ async def _scenario_watches(
             event = await watcher.get(5)
             assert event is not None and event.mask == IN.IGNORED
             bwatch = watcher.watch(bpath, IN.CREATE)
-            watcher.watches
+            watcher.watches  # noqa: B018  the read is the code under test
             bwatch.remove()
             assert (await watcher.get(5)).watch is bwatch
         assert watcher.watches == []
@@ -462,7 +462,7 @@ async def run_scenario(name: str, directory: Path) -> dict[str, Any]:
     }
 
 
-# ---- the soak (in the child) ---------------------------------------------------------
+# ---- the soak (in the child) ------------------------------------------------
 
 
 async def soak(directory: Path, total: int) -> dict[str, Any]:
@@ -536,7 +536,7 @@ def child_main(argv: list[str]) -> int:
     return 0
 
 
-# ---- the tests (in pytest) ------------------------------------------------------------
+# ---- the tests (in pytest) --------------------------------------------------
 
 
 def _run_child(args: list[str], timeout: float) -> dict[str, Any]:
@@ -615,7 +615,8 @@ def test_soak_async_for_has_a_flat_rss(run, tmp_dir: Path, scaled) -> None:
     print(
         f"\nsoak {run.kind}: {total} events, RSS {rss[0] / 2**20:.1f}"
         f"..{max(rss) / 2**20:.1f} MiB, last {rss[-1] / 2**20:.1f} MiB; "
-        f"heap {heap[0] / 2**20 if heap else 0:.2f}..{max(heap) / 2**20 if heap else 0:.2f} MiB"
+        f"heap {heap[0] / 2**20 if heap else 0:.2f}"
+        f"..{max(heap) / 2**20 if heap else 0:.2f} MiB"
     )
     if not os.environ.get("LD_PRELOAD"):
         assert max(rss) - rss[0] <= RSS_SLACK, rss

@@ -130,7 +130,7 @@ def test_moves_pair_odd_names(run, tmp_dir: Path, wait_for_events) -> None:
     run(main)
 
 
-# ---- the command line ------------------------------------------------------------------
+# ---- the command line -------------------------------------------------------
 
 EVENT_LINE = re.compile(r"^Event\((\d+|None), \[[^\]]*\], (\d+), (.*)\)$")
 

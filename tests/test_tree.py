@@ -49,10 +49,10 @@ def test_deep_bursts_in_new_directories_miss_nothing(
 ) -> None:
     expected = set()
     for r in range(ROUNDS):
-        rel = "r%d" % r
+        rel = f"r{r}"
         expected.add(rel + "/f")
         for d in range(1, DEPTH):
-            rel += "/d%d" % d
+            rel += f"/d{d}"
             expected.add(rel + "/f")
 
     async def main() -> None:
@@ -397,7 +397,7 @@ def test_overflow_repairs_the_tree(run, tmp_dir: Path, inotify_sysctl) -> None:
         with w:
             w.watch_tree(tmp_dir, IN.CREATE)
             for i in range(40):
-                (tmp_dir / ("d%d" % i) / "sub").mkdir(parents=True)
+                (tmp_dir / f"d{i}" / "sub").mkdir(parents=True)
             events = await wait_for_events(
                 w, lambda evs: any(e.mask & IN.Q_OVERFLOW for e in evs)
             )
@@ -422,13 +422,15 @@ def test_watch_limit_rolls_the_tree_back(
     tmp_dir: Path, inotify_sysctl
 ) -> None:
     for i in range(30):
-        (tmp_dir / ("d%d" % i)).mkdir()
+        (tmp_dir / f"d{i}").mkdir()
     with Watcher() as w:
         other = w.watch(tmp_dir.parent, IN.CREATE)
         in_use = _user_watches()
-        with inotify_sysctl.limit("max_user_watches", in_use + 10):
-            with pytest.raises(OSError) as info:
-                w.watch_tree(tmp_dir)
+        with (
+            inotify_sysctl.limit("max_user_watches", in_use + 10),
+            pytest.raises(OSError) as info,
+        ):
+            w.watch_tree(tmp_dir)
         assert "/proc/sys/fs/inotify/max_user_watches" in str(info.value)
         assert info.value.filename == str(tmp_dir)
         assert w.watch_count == 1 and w.watches == [other]

@@ -15,7 +15,7 @@ import pytest
 
 from inotipy import IN, Watcher
 
-# ---- what watch() accepts --------------------------------------------------------
+# ---- what watch() accepts ---------------------------------------------------
 
 
 def test_watch_str_path(tmp_dir: Path, kernel_watches) -> None:
@@ -101,7 +101,7 @@ def test_replace_mask_after_rename_leaves_other_watches_alone(
         }
 
 
-# ---- errors -------------------------------------------------------------------------
+# ---- errors -----------------------------------------------------------------
 
 
 def test_missing_path_is_file_not_found(tmp_dir: Path) -> None:
@@ -239,9 +239,11 @@ def test_out_of_watches_names_the_limit(
     second.mkdir()
     with Watcher.create() as watcher:
         watcher.watch(first, IN.CREATE)
-        with inotify_sysctl.limit("max_user_watches", _root_watch_count()):
-            with pytest.raises(OSError) as info:
-                watcher.watch(second, IN.CREATE)
+        with (
+            inotify_sysctl.limit("max_user_watches", _root_watch_count()),
+            pytest.raises(OSError) as info,
+        ):
+            watcher.watch(second, IN.CREATE)
         assert info.value.errno == errno.ENOSPC
         assert "/proc/sys/fs/inotify/max_user_watches" in str(info.value)
         assert len(watcher.watches) == 1
@@ -249,7 +251,7 @@ def test_out_of_watches_names_the_limit(
         watcher.watch(second, IN.CREATE)
 
 
-# ---- the watches property ---------------------------------------------------------------
+# ---- the watches property ---------------------------------------------------
 
 
 def test_watches_sorted_by_pathname(
@@ -280,7 +282,7 @@ def test_watches_sorted_by_pathname(
     run(main)
 
 
-# ---- Watch objects -------------------------------------------------------------------------
+# ---- Watch objects ----------------------------------------------------------
 
 
 def test_watch_is_hashable_by_identity(tmp_path: Path) -> None:

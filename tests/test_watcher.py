@@ -24,7 +24,7 @@ def _is_closed_fd(fd: int) -> bool:
     return False
 
 
-# ---- creation -----------------------------------------------------------------
+# ---- creation ---------------------------------------------------------------
 
 
 def test_create_is_a_plain_classmethod() -> None:
@@ -133,7 +133,7 @@ def test_fd_is_an_inotify_descriptor() -> None:
         )
 
 
-# ---- closing --------------------------------------------------------------------
+# ---- closing ----------------------------------------------------------------
 
 
 def test_close_is_idempotent_and_closes_the_fd() -> None:
@@ -397,7 +397,7 @@ def test_garbage_collected_closed_watcher_does_not_warn() -> None:
     gc.collect()
 
 
-# ---- several watchers ---------------------------------------------------------------
+# ---- several watchers -------------------------------------------------------
 
 
 def test_watchers_are_independent(
