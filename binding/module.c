@@ -175,13 +175,30 @@ fail:
     return -1;
 }
 
+/* clang-format off: one field a line, which clang-format cannot keep. */
 #define STATE_FIELDS(X)                                                       \
     X(watcher_type)                                                           \
-    X(watch_type) X(event_type) X(get_awaitable_type) X(reader_type)          \
-        X(closed_error) X(tree_warning) X(get_running_loop) X(decode_mask)    \
-            X(empty_str) X(empty_bytes) X(s_add_reader) X(s_remove_reader)    \
-                X(s_create_future) X(s_set_result) X(s_done) X(s_cancel)      \
-                    X(s_call_later) X(s_is_closed) X(s_close) X(s_blocking)
+    X(watch_type)                                                             \
+    X(event_type)                                                             \
+    X(get_awaitable_type)                                                     \
+    X(reader_type)                                                            \
+    X(closed_error)                                                           \
+    X(tree_warning)                                                           \
+    X(get_running_loop)                                                       \
+    X(decode_mask)                                                            \
+    X(empty_str)                                                              \
+    X(empty_bytes)                                                            \
+    X(s_add_reader)                                                           \
+    X(s_remove_reader)                                                        \
+    X(s_create_future)                                                        \
+    X(s_set_result)                                                           \
+    X(s_done)                                                                 \
+    X(s_cancel)                                                               \
+    X(s_call_later)                                                           \
+    X(s_is_closed)                                                            \
+    X(s_close)                                                                \
+    X(s_blocking)
+/* clang-format on */
 
 static int
 inotipy_traverse(PyObject *module, visitproc visit, void *arg)

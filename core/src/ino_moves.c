@@ -162,17 +162,22 @@ ino_moves_node_gone(ino_trees *ts, const ino_node *n)
 void
 ino_moves_tree_gone(ino_trees *ts, const ino_tree *t)
 {
-    size_t i;
+    size_t i = 0;
 
-    for (i = 0; i < ts->nmoves; i++) {
+    while (i < ts->nmoves) {
         ino_move *m = &ts->moves[i];
-        if (m->tree == t) {
+        if (m->tree != t) {
+            i++;
+        }
+        else if (m->kind == MOVE_PENDING) {
             /* A pending move from it can no longer pair with anything. */
             m->tree = NULL;
             m->node = m->parent = NULL;
-            if (m->kind != MOVE_PENDING) {
-                m->kind = MOVE_DEAD;
-            }
+            i++;
+        }
+        else {
+            ino_move_clear(m);
+            ts->moves[i] = ts->moves[--ts->nmoves];
         }
     }
 }

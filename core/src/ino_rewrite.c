@@ -169,6 +169,14 @@ retry_stale(ino_watcher *w, ino_move *list, size_t n)
                          m->src_len) == NULL) {
             rc = watch_dir_and_scan(w, m->parent->tree, m->parent, m->src,
                                     m->src_len);
+            /* Its parent's path still leads elsewhere: a rename is in
+             * flight; try again at the next drain. */
+            if (rc == -ESTALE &&
+                ino_moves_add(ts, MOVE_RETRY, m->cookie, m->parent->tree, NULL,
+                              m->parent, m->src, m->src_len, NULL,
+                              0) == NULL) {
+                rc = -ENOMEM;
+            }
             rc = rc == -ENOMEM ? rc : 0;
         }
         if (rc == 0 && m->kind == MOVE_RELIST && m->node != NULL) {
@@ -323,7 +331,7 @@ watch_dir_and_scan(ino_watcher *w, ino_tree *t, ino_node *n, const char *name,
                    size_t len)
 {
     ino_node *child;
-    int rc = ino_watch_dir(w, t, n, name, len, !t->follow, 0, &child);
+    int rc = ino_watch_dir(w, t, n, -1, name, len, !t->follow, 0, &child);
 
     if (rc >= 0 && child != NULL) {
         ino_moves_keep(w->trees, child);
@@ -343,7 +351,7 @@ watch_named_dir(ino_watcher *w, ino_node *n, const ino_event *ev)
 {
     int rc = watch_dir_and_scan(w, n->tree, n, ev->name, ev->name_len);
 
-    if (rc == -ENOENT || rc == -ENOTDIR) {
+    if (rc == -ENOENT || rc == -ENOTDIR || rc == -ESTALE) {
         rc = ino_moves_add(w->trees, MOVE_RETRY, (uint32_t)n->wd, n->tree,
                            NULL, n, ev->name, ev->name_len, NULL, 0) == NULL
                  ? -ENOMEM

@@ -17,10 +17,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ino_trees.h"
 
@@ -156,20 +158,66 @@ tell_move(ino_watcher *w, ino_tree *t, ino_node *n)
  * again.  With tell, such a move is remembered for the caller to report
  * (tell_move()). */
 int
-ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
-              size_t len, int may_move, int tell, ino_node **out)
+ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n)
+{
+    char path[32];
+    const ino_entry *e = ino_table_find(&w->table, n->wd);
+    uint32_t mask = e != NULL ? e->mask : n->tree->watch_mask;
+    int wd;
+
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    /* IN_MASK_ADD of the bits it has changes nothing; no IN_DONT_FOLLOW,
+     * since the path is a link to what fd is. */
+    wd = inotify_add_watch(
+        w->fd, path,
+        (mask & ~(uint32_t)(IN_DONT_FOLLOW | IN_MASK_CREATE)) | IN_MASK_ADD);
+    if (wd < 0) {
+        return -errno;
+    }
+    if (wd == n->wd) {
+        return 1;
+    }
+    if (ino_table_find(&w->table, wd) == NULL) {
+        inotify_rm_watch(w->fd, wd); /* made just now, by mistake */
+    }
+    return 0;
+}
+
+/* Opens the directory of node n by its path, and checks that the path
+ * still leads to it.  Returns the descriptor, -ESTALE when it leads
+ * elsewhere (a rename above n is still queued), or a negative errno. */
+static int
+open_node(ino_watcher *w, const ino_node *n)
 {
     char rel[INO_PATH_CAP], path[INO_PATH_CAP];
-    long rl = ino_node_path(parent, name, len, rel);
-    ino_entry *e;
-    ino_node *n;
-    int wd, rc;
+    long rl = ino_node_path(n, NULL, 0, rel);
+    int fd, rc;
 
-    *out = NULL;
-    if (rl < 0 || ino_full_path(t, rel, (size_t)rl, path) < 0) {
+    if (rl < 0 || ino_full_path(n->tree, rel, (size_t)rl, path) < 0) {
         return -ENAMETOOLONG;
     }
-    wd = inotify_add_watch(w->fd, path, t->watch_mask);
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    rc = ino_fd_is_node(w, fd, n);
+    if (rc <= 0) {
+        close(fd);
+        return rc < 0 ? rc : -ESTALE;
+    }
+    return fd;
+}
+
+/* ino_watch_dir() once path leads to parent/name. */
+static int
+watch_dir_by(ino_watcher *w, ino_tree *t, ino_node *parent, const char *path,
+             const char *name, size_t len, int may_move, int tell,
+             ino_node **out)
+{
+    ino_entry *e;
+    ino_node *n;
+    int wd = inotify_add_watch(w->fd, path, t->watch_mask), rc;
+
     if (wd < 0) {
         return -errno;
     }
@@ -200,6 +248,39 @@ ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
     *out = n;
     rc = ino_node_move(w, n, parent, name, len);
     return rc < 0 ? rc : 2;
+}
+
+int
+ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
+              const char *name, size_t len, int may_move, int tell,
+              ino_node **out)
+{
+    char path[64 + NAME_MAX];
+    const ino_entry *root = ino_table_find(&w->table, t->root->wd);
+    int fd, rc;
+
+    *out = NULL;
+    if (root == NULL || root->removed) {
+        return 0; /* the tree is being removed: nothing new to watch */
+    }
+    fd = dirfd >= 0 ? dirfd : open_node(w, parent);
+    if (fd < 0) {
+        return fd;
+    }
+    /* By the directory's descriptor: a path from the root could lead
+     * elsewhere while a rename above it is still queued. */
+    if (len > NAME_MAX) {
+        rc = -ENAMETOOLONG;
+    }
+    else {
+        snprintf(path, sizeof path, "/proc/self/fd/%d/%.*s", fd, (int)len,
+                 name);
+        rc = watch_dir_by(w, t, parent, path, name, len, may_move, tell, out);
+    }
+    if (fd != dirfd) {
+        close(fd);
+    }
+    return rc;
 }
 
 /* Is this directory entry a directory we should descend into? */
@@ -317,7 +398,7 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
      * moved here) by events not read yet: move its node here, where it is
      * now.  (Not while following links when not repairing: then it may be
      * the same directory reached twice.) */
-    rc = ino_watch_dir(w, t, n, de->d_name, len,
+    rc = ino_watch_dir(w, t, n, dirfd(d), de->d_name, len,
                        mode == SCAN_REPAIR || (reports && !t->follow), reports,
                        &child);
     /* Relisting, a directory of the stream's already there is told. */
@@ -361,6 +442,15 @@ scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
         return 0;
     }
     d = opendir(path);
+    /* The path may lead to another directory than n while a rename above
+     * it is still queued: list only n. */
+    if (d != NULL && (mode == SCAN_NEW || mode == SCAN_RELIST) &&
+        (rc = ino_fd_is_node(w, dirfd(d), n)) <= 0) {
+        closedir(d);
+        d = NULL;
+        errno = rc < 0 ? -rc : ENOENT;
+    }
+    rc = 0;
     if (d == NULL) {
         if ((errno == ENOENT || errno == ENOTDIR) && mode != SCAN_INITIAL &&
             mode != SCAN_REPAIR) {

@@ -206,8 +206,13 @@ int ino_tree_push(ino_watcher *w, const ino_tree *t, uint32_t mask,
 int ino_tree_push_error(ino_watcher *w, const ino_tree *t, int err,
                         const char *rel, size_t rel_len);
 
-/* Watches parent/name: see ino_scan.c. */
-int ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent,
+/* 1 when the directory open as fd is node n (its watch), 0 when it is
+ * another, or a negative errno. */
+int ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n);
+/* Watches parent/name, by parent's descriptor dirfd, or with dirfd -1 by
+ * its path, checked to lead to it (-ESTALE when it does not): see
+ * ino_scan.c. */
+int ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
                   const char *name, size_t len, int may_move, int tell,
                   ino_node **out);
 /* Scans a watched directory and every new directory below it; returns 0
