@@ -263,6 +263,15 @@ ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
     if (root == NULL || root->removed) {
         return 0; /* the tree is being removed: nothing new to watch */
     }
+    if (dirfd == INO_BY_PATH) {
+        char rel[INO_PATH_CAP], full[INO_PATH_CAP];
+        long rl = ino_node_path(parent, name, len, rel);
+        if (rl < 0 || ino_full_path(t, rel, (size_t)rl, full) < 0) {
+            return -ENAMETOOLONG;
+        }
+        return watch_dir_by(w, t, parent, full, name, len, may_move, tell,
+                            out);
+    }
     fd = dirfd >= 0 ? dirfd : open_node(w, parent);
     if (fd < 0) {
         return fd;
@@ -398,9 +407,11 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
      * moved here) by events not read yet: move its node here, where it is
      * now.  (Not while following links when not repairing: then it may be
      * the same directory reached twice.) */
-    rc = ino_watch_dir(w, t, n, dirfd(d), de->d_name, len,
-                       mode == SCAN_REPAIR || (reports && !t->follow), reports,
-                       &child);
+    /* ino_add_tree()'s scan goes by the path, which is faster: no record
+     * has been read yet that could make it stale. */
+    rc = ino_watch_dir(
+        w, t, n, mode == SCAN_INITIAL ? INO_BY_PATH : dirfd(d), de->d_name,
+        len, mode == SCAN_REPAIR || (reports && !t->follow), reports, &child);
     /* Relisting, a directory of the stream's already there is told. */
     if (reports && !(mode == SCAN_RELIST && rc == 0 && child != NULL) &&
         report_dir(w, n, de->d_name, len, rc) < 0) {

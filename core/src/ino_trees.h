@@ -210,8 +210,9 @@ int ino_tree_push_error(ino_watcher *w, const ino_tree *t, int err,
  * another, or a negative errno. */
 int ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n);
 /* Watches parent/name, by parent's descriptor dirfd, or with dirfd -1 by
- * its path, checked to lead to it (-ESTALE when it does not): see
- * ino_scan.c. */
+ * its path, checked to lead to it (-ESTALE when it does not), or with
+ * INO_BY_PATH by its path unchecked: see ino_scan.c. */
+#define INO_BY_PATH (-2)
 int ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
                   const char *name, size_t len, int may_move, int tell,
                   ino_node **out);
