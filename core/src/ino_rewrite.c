@@ -142,6 +142,25 @@ move_self(ino_watcher *w, ino_node *n)
 static int watch_dir_and_scan(ino_watcher *w, ino_tree *t, ino_node *n,
                               const char *name, size_t len);
 
+/* A stale directory could not be watched at the drain either: gone
+ * (ENOENT, its records tell), still stale (tried again), or a failure the
+ * consumer is told of, as rewrite_named() tells it.  Returns 0 or
+ * -ENOMEM. */
+static int
+retry_failed(ino_watcher *w, const ino_move *m, int rc)
+{
+    char rel[INO_PATH_CAP];
+    long rl;
+
+    if (rc >= 0 || rc == -ENOMEM || rc == -ENOENT || rc == -ENOTDIR ||
+        rc == -ESTALE) {
+        return rc == -ENOMEM ? rc : 0;
+    }
+    rl = ino_node_path(m->parent, m->src, m->src_len, rel);
+    return ino_tree_push_error(w, m->parent->tree, -rc, rel,
+                               rl < 0 ? 0 : (size_t)rl);
+}
+
 /* Watches again, now that every rename read before has moved the nodes,
  * the directories whose path was stale (MOVE_RETRY).  The list is taken
  * out first: a scan adds to it. */
@@ -177,7 +196,7 @@ retry_stale(ino_watcher *w, ino_move *list, size_t n)
                               0) == NULL) {
                 rc = -ENOMEM;
             }
-            rc = rc == -ENOMEM ? rc : 0;
+            rc = retry_failed(w, m, rc);
         }
         if (rc == 0 && m->kind == MOVE_RELIST && m->node != NULL) {
             rc = ino_scan(w, m->node, SCAN_RELIST);
@@ -369,7 +388,9 @@ rewrite_paired(ino_watcher *w, ino_node *n, const ino_event *ev, ino_move *m,
     ino_tree *t = n->tree;
     int rc = push_from(w, m);
 
-    if (rc == 0 && m->node != NULL) {
+    /* A node cannot go below itself, whatever an out-of-step record
+     * says: then it stays, and the drain's checks sort it out. */
+    if (rc == 0 && m->node != NULL && !ino_node_is_ancestor(m->node, n)) {
         rc = ino_node_move(w, m->node, n, ev->name, ev->name_len);
     }
     if (rc == 0 && (ev->mask & t->mask)) {
@@ -458,7 +479,9 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
 }
 
 /* n waits to be listed (MOVE_RELIST): remember what its records tell, so
- * that the listing does not tell it again. */
+ * that the listing does not tell it again.  Returns 1 when the record is
+ * to be dropped: it takes away a name the stream never told (n was never
+ * listed, and only its records told names in it), 0, or -ENOMEM. */
 static int
 track_told(ino_watcher *w, ino_node *n, const ino_event *ev)
 {
@@ -469,7 +492,8 @@ track_told(ino_watcher *w, ino_node *n, const ino_event *ev)
                             1);
     }
     if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
-        ino_nmap_del(told, (uintptr_t)n->wd, ev->name, ev->name_len, 1);
+        return ino_nmap_del(told, (uintptr_t)n->wd, ev->name, ev->name_len,
+                            1) == NULL;
     }
     return 0;
 }
@@ -539,8 +563,8 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
                      1);
     }
     if (ts->nmoves > 0 && ino_moves_relist(ts, n) != NULL &&
-        track_told(w, n, ev) < 0) {
-        return -ENOMEM;
+        (rc = track_told(w, n, ev)) != 0) {
+        return rc < 0 ? rc : 0;
     }
     if ((m & IN_DELETE) && !(m & IN_ISDIR) && t->follow) {
         unwatch_followed(w, n, ev);

@@ -161,7 +161,7 @@ int
 ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n)
 {
     char path[32];
-    const ino_entry *e = ino_table_find(&w->table, n->wd);
+    const ino_entry *e = ino_table_find(&w->table, n->wd), *other;
     uint32_t mask = e != NULL ? e->mask : n->tree->watch_mask;
     int wd;
 
@@ -172,13 +172,20 @@ ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n)
         w->fd, path,
         (mask & ~(uint32_t)(IN_DONT_FOLLOW | IN_MASK_CREATE)) | IN_MASK_ADD);
     if (wd < 0) {
-        return -errno;
+        /* At the watch limit the check cannot be made: trust the path, as
+         * a scan before any record is read does. */
+        return errno == ENOSPC ? 1 : -errno;
     }
     if (wd == n->wd) {
         return 1;
     }
-    if (ino_table_find(&w->table, wd) == NULL) {
+    other = ino_table_find(&w->table, wd);
+    if (other == NULL) {
         inotify_rm_watch(w->fd, wd); /* made just now, by mistake */
+    }
+    else {
+        /* Another watch of this watcher: give it its own mask back. */
+        inotify_add_watch(w->fd, path, other->mask);
     }
     return 0;
 }
@@ -247,6 +254,11 @@ watch_dir_by(ino_watcher *w, ino_tree *t, ino_node *parent, const char *path,
     }
     *out = n;
     rc = ino_node_move(w, n, parent, name, len);
+    if (rc < 0 && tell) {
+        /* Not moved, so not to be told: drop what tell_move() added. */
+        ino_trees *ts = w->trees;
+        ino_move_clear(&ts->moves[--ts->nmoves]);
+    }
     return rc < 0 ? rc : 2;
 }
 

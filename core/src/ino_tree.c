@@ -268,10 +268,16 @@ ino_trees_read(ino_watcher *w)
         if (n == -EAGAIN) {
             q->drained = 1;
             rc = ino_tree_drained(w);
-            /* A settling scan that met stale paths again tries them a few
-             * times more before it waits for the next read. */
             if (rc < 0 || (w->trees->deferred_len == 0 &&
-                           (ino_moves_stale(w->trees) == 0 || ++settle > 3))) {
+                           ino_moves_stale(w->trees) == 0)) {
+                break;
+            }
+            /* Settling scanned and read records meanwhile, or met stale
+             * paths again: go round a few times, then leave the rest to
+             * the next call (not drained, so that it reads on). */
+            if (++settle > 3) {
+                q->drained = 0;
+                rc = ino_tree_rewrite_deferred(w);
                 break;
             }
             /* Settling the trees scanned, and read records meanwhile:
