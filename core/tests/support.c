@@ -330,6 +330,17 @@ collect_wait(ino_watcher *w, recs *r)
     }
 }
 
+void
+collect_until_ignored(ino_watcher *w, recs *r)
+{
+    size_t before;
+
+    do {
+        before = r->n;
+        collect_wait(w, r);
+    } while (r->n > before && r->v[r->n - 1].mask != IN_IGNORED);
+}
+
 /* The number of events with exactly this mask and name. */
 size_t
 count(const recs *r, uint32_t mask, const char *name)

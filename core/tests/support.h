@@ -109,6 +109,9 @@ void collect(ino_watcher *w, recs *r);
 /* Like collect() but waits (up to SUPPORT_WAIT_MS) for at least one
  * event. */
 void collect_wait(ino_watcher *w, recs *r);
+/* collect_wait() until the last event taken is an IN_IGNORED (a tree or
+ * watch ending), or a wait finds nothing more. */
+void collect_until_ignored(ino_watcher *w, recs *r);
 /* The number of events with exactly this mask and name. */
 size_t count(const recs *r, uint32_t mask, const char *name);
 /* Index of the first event with this mask and name, or -1. */
