@@ -10,6 +10,7 @@
 #include "args.h"
 #include "errors.h"
 #include "module.h"
+#include "names.h"
 
 PyObject *
 watch_new(WatcherObject *watcher, PyObject *pathname, int32_t wd,
@@ -198,7 +199,106 @@ watch_get_watcher(WatchObject *self, void *closure)
     return Py_NewRef(self->watcher ? self->watcher : Py_None);
 }
 
+/* What watch_entries() gathers. */
+typedef struct entries_ctx {
+    WatchObject *watch;
+    PyObject *list;
+    PyObject *kinds[5]; /* by INO_FT_*; None for unknown */
+} entries_ctx;
+
+static PyObject *
+known_or_none(int64_t v)
+{
+    return v < 0 ? Py_NewRef(Py_None) : PyLong_FromLongLong((long long)v);
+}
+
+static int
+entries_add(void *arg, const ino_tree_entry *ent)
+{
+    entries_ctx *c = arg;
+    PyObject *name, *path, *item;
+    int kind = ent->type >= 0 && ent->type <= INO_FT_OTHER ? ent->type : 0;
+
+    name = names_decode(c->watch, ent->path, ent->path_len);
+    if (name == NULL) {
+        return -1;
+    }
+    path = names_join(c->watch->pathname, name);
+    Py_DECREF(name);
+    if (path == NULL) {
+        return -1;
+    }
+    item =
+        Py_BuildValue("(NONN)", path, c->kinds[kind], known_or_none(ent->size),
+                      known_or_none(ent->mtime_ns));
+    if (item == NULL) {
+        return -1;
+    }
+    if (PyList_Append(c->list, item) < 0) {
+        Py_DECREF(item);
+        return -1;
+    }
+    Py_DECREF(item);
+    return 0;
+}
+
+static PyObject *
+watch_entries(WatchObject *self, PyObject *Py_UNUSED(ignored))
+{
+    static const char *names[] = {NULL, "file", "dir", "symlink", "other"};
+    WatcherObject *watcher = live_watcher(self);
+    entries_ctx c;
+    int i, rc;
+
+    if (!self->is_tree) {
+        PyErr_SetString(PyExc_TypeError,
+                        "entries() is for the Watch of a watch_tree()");
+        return NULL;
+    }
+    if (watcher == NULL || !self->valid) {
+        PyErr_SetString(PyExc_ValueError, "watch is no longer valid");
+        return NULL;
+    }
+    c.watch = self;
+    c.list = PyList_New(0);
+    for (i = 0; i < 5; i++) {
+        c.kinds[i] = names[i] == NULL ? Py_NewRef(Py_None)
+                                      : PyUnicode_FromString(names[i]);
+    }
+    rc = c.list == NULL ? -1 : 0;
+    for (i = 0; i < 5; i++) {
+        if (c.kinds[i] == NULL) {
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        rc = ino_tree_entries(&watcher->core, self->wd, entries_add, &c);
+    }
+    for (i = 0; i < 5; i++) {
+        Py_XDECREF(c.kinds[i]);
+    }
+    if (rc == 0) {
+        return c.list;
+    }
+    Py_XDECREF(c.list);
+    if (rc < -1) {
+        inotipy_raise_errno(rc, self->pathname);
+    }
+    else if (!PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+    return NULL;
+}
+
 static PyMethodDef watch_methods[] = {
+    {"entries", (PyCFunction)watch_entries, METH_NOARGS,
+     "entries()\n--\n\nThe tree's index, from memory: a list of (path, "
+     "kind, size, mtime_ns) for every entry below the root, each directory "
+     "before what it holds.  kind is 'dir', 'file', 'symlink', 'other' or "
+     "None (told by an event that does not say); size and mtime_ns are None "
+     "for directories and for entries whose attributes the tree has not "
+     "read.  Files are listed only when the tree indexes them "
+     "(index_files=True)."},
     {"remove", (PyCFunction)watch_remove, METH_NOARGS,
      "remove($self, /)\n--\n\nStops watching.  Idempotent; the IN_IGNORED "
      "event that follows is still delivered."},

@@ -317,7 +317,7 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
 /* Adds the tree and makes its root's Watch; returns a new reference. */
 static PyObject *
 add_tree(WatcherObject *self, PyObject *path, PyObject *fsname, uint32_t mask,
-         const char **globs, Py_ssize_t nglobs, int follow)
+         const char **globs, Py_ssize_t nglobs, int flags)
 {
     PyObject *watch;
     size_t in_use = 0;
@@ -329,7 +329,7 @@ add_tree(WatcherObject *self, PyObject *path, PyObject *fsname, uint32_t mask,
         return NULL;
     }
     rc = ino_add_tree(&self->core, PyBytes_AS_STRING(fsname), mask, globs,
-                      (size_t)nglobs, follow, &e, &in_use);
+                      (size_t)nglobs, flags, &e, &in_use);
     if (rc < 0) {
         inotipy_raise_watch_error(rc, path, in_use);
         return NULL;
@@ -347,17 +347,18 @@ add_tree(WatcherObject *self, PyObject *path, PyObject *fsname, uint32_t mask,
 static PyObject *
 watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"path", "mask", "exclude", "follow_symlinks",
-                             NULL};
+    static char *kwlist[] = {
+        "path", "mask", "exclude", "follow_symlinks", "index_files", NULL};
     PyObject *pathname, *maskobj = NULL, *exclude = NULL, *path = NULL;
     PyObject *fsname = NULL, *holder = NULL, *watch = NULL;
     const char **globs = NULL;
-    int follow = 0;
+    int follow = 0, index_files = 1;
     uint32_t mask = INO_EVENT_BITS;
     Py_ssize_t nglobs = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$Op:watch_tree", kwlist,
-                                     &pathname, &maskobj, &exclude, &follow) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$Opp:watch_tree", kwlist,
+                                     &pathname, &maskobj, &exclude, &follow,
+                                     &index_files) ||
         watcher_raise_if_closed(self) < 0 ||
         (maskobj != NULL && inotipy_parse_mask(maskobj, &mask) < 0) ||
         inotipy_check_watch_mask(mask) < 0) {
@@ -369,7 +370,9 @@ watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
     }
     path = PyOS_FSPath(pathname);
     if (path != NULL && PyUnicode_FSConverter(path, &fsname)) {
-        watch = add_tree(self, path, fsname, mask, globs, nglobs, follow);
+        watch = add_tree(self, path, fsname, mask, globs, nglobs,
+                         (follow ? INO_TREE_FOLLOW : 0) |
+                             (index_files ? 0 : INO_TREE_NO_FILES));
     }
 done:
     Py_XDECREF(path);
@@ -601,9 +604,11 @@ static PyMethodDef watcher_methods[] = {
     {"watch_tree", (PyCFunction)(void (*)(void))watcher_watch_tree,
      METH_VARARGS | METH_KEYWORDS,
      "watch_tree($self, path, mask=IN.ALL_EVENTS, *, exclude=(), "
-     "follow_symlinks=False)\n--\n\nWatches a directory and every "
-     "directory below it, now and later; returns the root's Watch.  "
-     "Events carry the path below the root as their name."},
+     "follow_symlinks=False, index_files=True)\n--\n\nWatches a "
+     "directory and every directory below it, now and later; returns the "
+     "root's Watch.  Events carry the path below the root as their name.  "
+     "With index_files the tree also keeps an index of its files, which "
+     "heals it after an overflow."},
     {"get", (PyCFunction)(void (*)(void))watcher_get,
      METH_VARARGS | METH_KEYWORDS,
      "get($self, timeout=None)\n--\n\nAwaitable: the next Event, or None "

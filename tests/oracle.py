@@ -44,12 +44,15 @@ inotify does not tell a symbolic link from a file: the model holds
 "symlink" only for links it met in a walk, and types are compared as
 directory or not.
 
-Overflows (``--overflow``): a Q_OVERFLOW means events were dropped, and the
-documented recovery is to re-read one's state.  The runner stops the
-churners (SIGSTOP), takes every event the kernel holds, re-reads the model
-from a walk, and lets the churners go on (SIGCONT); from then on the model
-is as strict as before.  The events taken while stopped are logged but not
-applied (the walk supersedes them).
+Overflows (``--overflow``): a Q_OVERFLOW means the kernel dropped events.
+The tree heals: it compares its index with the disk and reports the
+difference as ordinary events (marked IN.RESCAN), then one SYNCED event.
+The model ignores the Q_OVERFLOW itself and goes on applying events, so
+the run checks that the stream is exact from the events alone.  With
+``--resync`` it does what a consumer of a tree without an index must: the
+runner stops the churners (SIGSTOP), takes every event the kernel holds,
+re-reads the model from a walk, and lets the churners go on (SIGCONT); the
+events taken while stopped are logged but not applied.
 """
 
 from __future__ import annotations
@@ -252,6 +255,7 @@ class Model:
         self.violations: list[Violation] = []
         self.count = 0
         self.overflows = 0
+        self.synced = 0  # SYNCED events: heals done
         self._pending: dict[int, _Pending] = {}
         self._pending_dirs: dict[int, _Pending] = {}
         # How each directory node came to be (for categorising diffs):
@@ -383,7 +387,10 @@ class Model:
         self.count = max(self.count, index + 1)
         mask = rec.mask
         if mask & 0x4000:  # Q_OVERFLOW
-            return  # the runner resyncs
+            return  # the heal's events follow (or the runner resyncs)
+        if mask & 0x20000 and not rec.pathname:  # SYNCED: whole again
+            self.synced += 1
+            return
         if not self.check_inside(rec):
             return
         kinds = mask & (0x40 | 0x80 | 0x100 | 0x200)
@@ -1144,8 +1151,10 @@ class _Run:
         initial: dict[str, str],
         watcher: Any,
         children: list[subprocess.Popen[bytes]],
+        resync: bool = False,
     ) -> None:
         self.root = root
+        self.resync_on_overflow = resync
         self.model = Model(root, initial)
         self.events: list[Record] = []
         self.overflowed = False
@@ -1164,7 +1173,12 @@ class _Run:
         self.model.apply(rec)
         if rec.mask & 0x4000:
             self.overflowed = True
-            self.resync()
+            # By default the model goes on from the events alone: the
+            # tree heals, and its events say how.
+            if self.resync_on_overflow:
+                self.resync()
+            else:
+                self.model.overflows += 1
 
     def resync(self) -> None:
         """Stops the churners, takes what the kernel holds (logged, not
@@ -1242,6 +1256,7 @@ class Config:
     procs: int = 2
     ops: int = 40
     overflow: int | None = None  # max_queued_events for the watcher
+    resync: bool = False  # after an overflow, re-read the model from a walk
     base: str | None = None  # where to make the tree (a temp dir)
     keep: bool = False
     only: tuple[str, ...] = ()  # operation kinds (all if empty)
@@ -1269,7 +1284,7 @@ async def run_once(config: Config) -> Result:
             warnings.simplefilter("always", inotipy.TreeWarning)
             watcher.watch_tree(root, MASK)
             initial = walk(root)
-            state = _Run(root, initial, watcher, children)
+            state = _Run(root, initial, watcher, children, config.resync)
             for child in children:
                 assert child.stdin is not None
                 child.stdin.write(b"go\n")
@@ -1431,6 +1446,12 @@ def main(argv: list[str] | None = None) -> int:
         "(default 16; root), so overflows happen",
     )
     parser.add_argument(
+        "--resync",
+        action="store_true",
+        help="after an overflow, stop the churners and re-read the model "
+        "from a walk (default: go on from the events alone)",
+    )
+    parser.add_argument(
         "--loop", choices=("asyncio", "uvloop"), default="asyncio"
     )
     parser.add_argument(
@@ -1470,6 +1491,7 @@ def main(argv: list[str] | None = None) -> int:
             args.procs,
             args.ops,
             args.overflow,
+            resync=args.resync,
             keep=args.keep,
             only=tuple(op for op in args.only.split(",") if op),
         )

@@ -47,6 +47,28 @@ extern "C" {
      (uint32_t)IN_EXCL_UNLINK | (uint32_t)IN_MASK_CREATE |                    \
      (uint32_t)IN_MASK_ADD | (uint32_t)IN_ONESHOT)
 
+/* Bits of a tree's events that the kernel never sets (inotify leaves bits
+ * 16 to 23 unused).  INO_RESCAN marks an event a heal made: after an
+ * IN_Q_OVERFLOW the tree compares its index with what is on disk and
+ * reports the difference as ordinary events carrying this bit.
+ * INO_SYNCED (with the root's wd and an empty name) follows a heal: the
+ * tree's events tell the whole tree again. */
+#define INO_RESCAN 0x00010000u
+#define INO_SYNCED 0x00020000u
+
+/* The types of the entries of a tree's index (ino_tree_entries()). */
+#define INO_FT_UNKNOWN 0 /* told by a record that does not say */
+#define INO_FT_FILE 1    /* a regular file */
+#define INO_FT_DIR 2     /* a directory of the tree */
+#define INO_FT_LINK 3    /* a symbolic link */
+#define INO_FT_OTHER 4   /* a fifo, socket or device */
+
+/* Flags of ino_add_tree(). */
+#define INO_TREE_FOLLOW 1   /* follow symbolic links to directories */
+#define INO_TREE_NO_FILES                                                     \
+    2 /* index directories only: an overflow is
+                               then repaired, not healed */
+
 /* One decoded event.  `name` points into the watcher's queue and stays
  * valid until the next call to ino_read(), ino_next() or ino_close() on the
  * same watcher; it is not NUL-terminated when name_len == 0. */
@@ -248,6 +270,11 @@ long ino_sysctl(const char *name);
  * appears is watched, then scanned, and what the scan finds is reported as
  * IN_CREATE.  Names matching an exclude glob (fnmatch, on the name alone)
  * are neither watched nor reported.  mask holds the events to report.
+ * flags: INO_TREE_FOLLOW follows symbolic links to directories below the
+ * root; unless INO_TREE_NO_FILES, the tree also keeps an index of its
+ * files (name, type, inode, size, mtime), which heals it after an
+ * IN_Q_OVERFLOW: the difference between the index and the disk is
+ * reported as events with INO_RESCAN, then one INO_SYNCED event.
  * Returns 1 and *out (the root's entry: set its udata) when a tree was
  * made, -EBUSY when the directory is already watched, or a negative
  * errno; on failure (ENOSPC, say) everything this call
@@ -258,10 +285,31 @@ long ino_sysctl(const char *name);
  * readable, so call ino_read() and take events before waiting for
  * readiness again. */
 int ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
-                 const char *const *exclude, size_t nexclude,
-                 int follow_symlinks, ino_entry **out, size_t *in_use);
+                 const char *const *exclude, size_t nexclude, int flags,
+                 ino_entry **out, size_t *in_use);
 /* The number of directories a tree watches, 0 if wd is no tree root. */
 size_t ino_tree_size(const ino_watcher *w, int32_t wd);
+/* The number of entries that are not directories a tree's index holds. */
+size_t ino_tree_files(const ino_watcher *w, int32_t wd);
+
+/* One entry of a tree's index: what its events have told, read from
+ * memory.  path is below the root and valid only during the callback. */
+typedef struct ino_tree_entry {
+    const char *path; /* NUL-terminated */
+    size_t path_len;
+    int type;         /* INO_FT_* */
+    uint64_t ino;     /* 0 when not known (directories: not kept) */
+    int64_t size;     /* -1 when not known */
+    int64_t mtime_ns; /* -1 when not known */
+} ino_tree_entry;
+
+/* Calls fn for every entry below the tree whose root has watch wd, each
+ * directory before what it holds; stops when fn returns non-zero and
+ * returns that value.  Returns 0 when done, or -ENOENT when wd is no
+ * tree's root, or -ENOMEM. */
+int ino_tree_entries(ino_watcher *w, int32_t wd,
+                     int (*fn)(void *arg, const ino_tree_entry *entry),
+                     void *arg);
 
 #ifdef __cplusplus
 }

@@ -56,7 +56,23 @@ ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent)
      * records to come). */
     if (old != NULL && old != n && !ino_node_is_ancestor(old, n) &&
         !ino_node_is_ancestor(old, parent)) {
+        /* A heal tells what goes; records tell it otherwise.  Out of
+         * memory, the heal's SYNCED is not to be trusted: it owes the
+         * consumer an overflow (ino_heal.c). */
+        if (w->trees->healing &&
+            ino_subtree_tell_gone(w, old, INO_RESCAN) < 0) {
+            w->trees->healing = -1;
+        }
         ino_subtree_free(w, old, 1);
+    }
+    /* A directory the stream told there but could not watch has a node
+     * now. */
+    if (parent->files.count > 0) {
+        const ino_file *f =
+            ino_files_get(&parent->files, n->name, n->name_len);
+        if (f != NULL && f->type == INO_FT_DIR) {
+            ino_node_file_del(parent, n->name, n->name_len);
+        }
     }
     n->parent = parent;
     n->prev = NULL;
@@ -143,6 +159,8 @@ node_free(ino_watcher *w, ino_node *n, int rm_kernel)
         inotify_rm_watch(w->fd, n->wd);
     }
     n->tree->ndirs--;
+    n->tree->nfiles -= n->files.count;
+    ino_files_free(&n->files);
     if (n->name != n->inline_name) {
         free(n->name);
     }
@@ -225,4 +243,145 @@ ino_full_path(const ino_tree *t, const char *rel, size_t rel_len, char *buf)
     memcpy(buf + n, rel, rel_len);
     buf[n + rel_len] = '\0';
     return (long)(n + rel_len);
+}
+
+int
+ino_node_told_dir(ino_watcher *w, ino_node *n, const char *name, size_t len)
+{
+    ino_fattr a = {0, -1, -1, INO_FT_DIR, 1};
+
+    if (!n->tree->index_files ||
+        ino_nmap_get(&w->trees->children, (uintptr_t)n, name, len) != NULL) {
+        return 0;
+    }
+    return ino_node_file_put(n, name, len, &a) < 0 ? -ENOMEM : 0;
+}
+
+int
+ino_node_file_put(ino_node *n, const char *name, size_t len,
+                  const ino_fattr *a)
+{
+    int rc = ino_files_put(&n->files, name, len, a);
+
+    if (rc == 1) {
+        n->tree->nfiles++;
+    }
+    return rc;
+}
+
+int
+ino_node_file_del(ino_node *n, const char *name, size_t len)
+{
+    int rc = ino_files_del(&n->files, name, len);
+
+    n->tree->nfiles -= (size_t)rc;
+    return rc;
+}
+
+ino_file *
+ino_node_file_take(ino_node *n, const char *name, size_t len)
+{
+    ino_file *f = ino_files_take(&n->files, name, len);
+
+    if (f != NULL) {
+        n->tree->nfiles--;
+    }
+    return f;
+}
+
+int
+ino_node_file_insert(ino_node *n, ino_file *f)
+{
+    int rc = ino_files_insert(&n->files, f);
+
+    if (rc == 1) {
+        n->tree->nfiles++;
+    }
+    return rc;
+}
+
+int
+ino_node_file_move(ino_node *from, const char *name, size_t len, ino_node *to,
+                   const char *to_name, size_t to_len)
+{
+    ino_file *f = ino_node_file_take(from, name, len), *g;
+    int rc;
+
+    if (f == NULL) {
+        return 0;
+    }
+    g = ino_files_rename(f, to_name, to_len);
+    if (g == NULL) {
+        free(f);
+        return -ENOMEM;
+    }
+    if ((rc = ino_node_file_insert(to, g)) < 0) {
+        free(g);
+        return rc;
+    }
+    return 1;
+}
+
+int
+ino_node_tell_files_gone(ino_watcher *w, ino_node *n, uint32_t flags)
+{
+    const ino_tree *t = n->tree;
+    char rel[INO_PATH_CAP];
+    size_t pos = 0;
+    ino_file *f;
+    long rl;
+
+    if (!(t->mask & IN_DELETE)) {
+        return 0;
+    }
+    while ((f = ino_files_next(&n->files, &pos)) != NULL) {
+        uint32_t mask = IN_DELETE | flags |
+                        (f->type == INO_FT_DIR ? (uint32_t)IN_ISDIR : 0);
+        rl = ino_node_path(n, f->name, f->name_len, rel);
+        if (rl >= 0 && ino_queue_push(&w->queue, t->root->wd, mask, 0, rel,
+                                      (size_t)rl, NULL, 0) < 0) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int
+ino_subtree_tell_gone(ino_watcher *w, ino_node *top, uint32_t flags)
+{
+    const ino_tree *t = top->tree;
+    char rel[INO_PATH_CAP];
+    ino_node *cur = top;
+    long rl;
+
+    /* Deepest first, as the kernel tells a tree removed: each directory
+     * after what it held.  Post-order without recursion: down to the
+     * first leaf, then each node once its children are done. */
+    while (cur->child != NULL) {
+        cur = cur->child;
+    }
+    for (;;) {
+        if (ino_node_tell_files_gone(w, cur, flags) < 0) {
+            return -ENOMEM;
+        }
+        rl = ino_node_path(cur, NULL, 0, rel);
+        if ((t->mask & IN_DELETE) && rl >= 0 &&
+            ino_queue_push(&w->queue, t->root->wd,
+                           IN_DELETE | IN_ISDIR | flags, 0, rel, (size_t)rl,
+                           NULL, 0) < 0) {
+            return -ENOMEM;
+        }
+        if (cur == top) {
+            return 0;
+        }
+        if (cur->next != NULL) {
+            cur = cur->next;
+            while (cur->child != NULL) {
+                cur = cur->child;
+            }
+        }
+        else {
+            cur = cur->parent;
+        }
+    }
 }

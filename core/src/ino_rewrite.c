@@ -78,6 +78,30 @@ push_from(ino_watcher *w, ino_move *m)
                          NULL, 0);
 }
 
+/* A file's MOVED_FROM that no MOVED_TO of its tree pairs: it left, and
+ * the index forgets it. */
+static void
+forget_moved_file(ino_move *m)
+{
+    /* (A directory with a node has no entry; one without may.) */
+    if (m->parent != NULL && m->parent->tree->index_files) {
+        ino_node_file_del(m->parent, m->name, m->name_len);
+    }
+}
+
+/* What a record that makes a file appear at n/name (an unpaired MOVED_TO,
+ * a CREATE) tells the index: it is there, attributes not read yet. */
+static int
+index_appeared(ino_node *n, const char *name, size_t len)
+{
+    ino_fattr a = {0, -1, -1, INO_FT_UNKNOWN, 1};
+
+    if (!n->tree->index_files) {
+        return 0;
+    }
+    return ino_node_file_put(n, name, len, &a) < 0 ? -ENOMEM : 0;
+}
+
 /* Queues the held MOVED_FROMs, but the one whose cookie is keep (0: none).
  * The kernel queues a rename's MOVED_TO right after its MOVED_FROM, so a
  * MOVED_FROM that another record follows has none (or one so late that
@@ -95,6 +119,7 @@ flush_held(ino_watcher *w, uint32_t keep)
         if (m->kind == MOVE_PENDING && m->held &&
             (keep == 0 || m->cookie != keep)) {
             rc = push_from(w, m);
+            forget_moved_file(m);
         }
     }
     return rc;
@@ -239,7 +264,15 @@ ino_tree_drained(ino_watcher *w)
     ts->moves = NULL;
     ts->nmoves = ts->moves_cap = 0;
     retried = retry_stale(w, list, n);
-    return rc < 0 ? rc : retried;
+    if (rc == 0) {
+        rc = retried;
+    }
+    /* Settled: now the trees that lost records can be compared with the
+     * disk. */
+    if (rc == 0) {
+        rc = ino_heal_owed(w);
+    }
+    return rc;
 }
 
 /* ---- repair ------------------------------------------------------------ */
@@ -304,6 +337,10 @@ repair(ino_watcher *w)
         if (t->root == NULL) {
             continue;
         }
+        if (t->index_files) {
+            t->heal_owed = 1; /* at the drain (ino_heal.c) */
+            continue;
+        }
         one = repair_tree(w, t);
         if (rc == 0) {
             rc = one;
@@ -327,14 +364,42 @@ rewrite_overflow(ino_watcher *w, uint32_t mask)
 
 /* ---- records of a tree's directory ------------------------------------- */
 
+/* The IN_IGNORED of a directory below the root: it was removed (the
+ * kernel queues this before its parent's DELETE), or its file system
+ * unmounted.  Until the stream tells it gone, the index keeps it as a
+ * directory without a node; what the index still held below it, whose
+ * DELETEs were lost to an overflow, is told gone now. */
+static int
+ignored_dir(ino_watcher *w, ino_node *n)
+{
+    char name[NAME_MAX + 1];
+    ino_node *parent = n->parent;
+    size_t len = n->name_len;
+    int rc = 0;
+
+    if (!n->tree->index_files || n->gone_told || len > NAME_MAX) {
+        ino_subtree_free(w, n, 0);
+        return 0;
+    }
+    memcpy(name, n->name, len);
+    name[len] = '\0';
+    for (ino_node *c = n->child; rc == 0 && c != NULL; c = c->next) {
+        rc = ino_subtree_tell_gone(w, c, 0);
+    }
+    if (rc == 0) {
+        rc = ino_node_tell_files_gone(w, n, 0);
+    }
+    ino_subtree_free(w, n, 0);
+    return rc < 0 ? rc : ino_node_told_dir(w, parent, name, len);
+}
+
 static int
 rewrite_ignored(ino_watcher *w, ino_node *n, const ino_event *ev)
 {
     ino_tree *t = n->tree;
 
     if (n->parent != NULL) {
-        ino_subtree_free(w, n, 0);
-        return 0;
+        return ignored_dir(w, n);
     }
     /* The root is gone: so is the tree.  The root's node and entry stay
      * until this IN_IGNORED is taken (ino_tree_release()). */
@@ -376,6 +441,10 @@ watch_named_dir(ino_watcher *w, ino_node *n, const ino_event *ev)
                  ? -ENOMEM
                  : 0;
     }
+    /* The stream told it: the index holds it, with a node or without. */
+    if (rc != -ENOMEM && ino_node_told_dir(w, n, ev->name, ev->name_len) < 0) {
+        rc = -ENOMEM;
+    }
     return rc;
 }
 
@@ -396,6 +465,18 @@ rewrite_paired(ino_watcher *w, ino_node *n, const ino_event *ev, ino_move *m,
     if (rc == 0 && (ev->mask & t->mask)) {
         rc = ino_tree_push(w, t, ev->mask, ev->cookie, rel, rel_len, m->src,
                            m->src_len);
+    }
+    if (rc == 0 && (!(ev->mask & IN_ISDIR) || m->node == NULL) &&
+        t->index_files) {
+        /* The file's entry moves with it (or, never read, is made). */
+        rc = m->parent != NULL
+                 ? ino_node_file_move(m->parent, m->name, m->name_len, n,
+                                      ev->name, ev->name_len)
+                 : 0;
+        if (rc == 0 && !(ev->mask & IN_ISDIR)) {
+            rc = index_appeared(n, ev->name, ev->name_len);
+        }
+        rc = rc < 0 ? rc : 0;
     }
     ino_move_clear(m);
     if (rc < 0 || !(ev->mask & IN_ISDIR)) {
@@ -429,6 +510,12 @@ rewrite_told_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev)
         return 0;
     }
     ino_move_clear(&m);
+    if (!(ev->mask & IN_ISDIR)) {
+        /* A file the stream never told where it left: told here already
+         * (a scan found it), or a move in. */
+        return n->tree->index_files &&
+               ino_files_get(&n->files, ev->name, ev->name_len) != NULL;
+    }
     if (ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len) ==
         NULL) {
         return 0; /* not told here: a move in */
@@ -456,6 +543,7 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
         /* From another tree, or reported already as a move out: a move
          * in, of what the stream no longer holds. */
         rc = push_from(w, &m);
+        forget_moved_file(&m);
         if (m.node != NULL) {
             ino_subtree_free(w, m.node, 1);
         }
@@ -469,7 +557,7 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
         return -ENOMEM;
     }
     if (!(ev->mask & IN_ISDIR)) {
-        return 0;
+        return index_appeared(n, ev->name, ev->name_len);
     }
     /* Moved in from outside: watch and scan it like a new directory.  It
      * may be one of ours that left and came back before the drain: then it
@@ -513,6 +601,60 @@ unwatch_followed(ino_watcher *w, ino_node *n, const ino_event *ev)
     }
 }
 
+/* What a CREATE, DELETE, MODIFY, ATTRIB or CLOSE_WRITE record of n/name
+ * tells the index of a tree that keeps one.  Returns 1 when the record is
+ * to be dropped, since it contradicts what the stream told (a CREATE of a
+ * file the stream holds: a scan reported it; a DELETE of one it never
+ * told), 0, or -ENOMEM. */
+static int
+index_record(ino_watcher *w, ino_node *n, const ino_event *ev)
+{
+    ino_trees *ts = w->trees;
+    uint32_t m = ev->mask;
+    ino_file *f;
+
+    if (m & IN_ISDIR) {
+        ino_node *child = (m & IN_DELETE)
+                              ? ino_nmap_get(&ts->children, (uintptr_t)n,
+                                             ev->name, ev->name_len)
+                              : NULL;
+        if (child != NULL) {
+            child->gone_told = 1;
+        }
+        /* A directory told without a node goes from the index. */
+        if ((m & IN_DELETE) && ino_node_file_del(n, ev->name, ev->name_len)) {
+            return 0;
+        }
+        /* Records lost to an overflow: a directory the stream does not
+         * hold cannot go; the heal at the drain tells what is there. */
+        return (m & IN_DELETE) && n->tree->heal_owed &&
+               ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
+                            ev->name_len) == NULL &&
+               ino_moves_find(ts, MOVE_RETRY, n, ev->name, ev->name_len) ==
+                   NULL;
+    }
+    if (m & IN_CREATE) {
+        if (ino_files_get(&n->files, ev->name, ev->name_len) != NULL) {
+            ino_nmap_del(&ts->scanned, (uintptr_t)n->wd, ev->name,
+                         ev->name_len, 1);
+            return 1;
+        }
+        return index_appeared(n, ev->name, ev->name_len);
+    }
+    if (m & IN_DELETE) {
+        /* With follow_symlinks a link's target may be a node by its
+         * name: its DELETE stands. */
+        return !ino_node_file_del(n, ev->name, ev->name_len) &&
+               ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
+                            ev->name_len) == NULL;
+    }
+    if ((m & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE)) &&
+        (f = ino_files_get(&n->files, ev->name, ev->name_len)) != NULL) {
+        f->flags |= INO_FF_STALE;
+    }
+    return 0;
+}
+
 static int
 rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
                    const char *rel, size_t rel_len)
@@ -525,6 +667,16 @@ rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
         child =
             ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
     }
+    if (!(ev->mask & IN_ISDIR) && n->tree->index_files && child == NULL &&
+        ino_files_get(&n->files, ev->name, ev->name_len) == NULL) {
+        /* A file the stream never told (it went before a scan could list
+         * it, or an overflow lost its CREATE): nothing to take away.  Its
+         * MOVED_TO, if it comes, is a move in. */
+        return ino_moves_add(ts, MOVE_UNTOLD, ev->cookie, n->tree, NULL, NULL,
+                             "", 0, NULL, 0) == NULL
+                   ? -ENOMEM
+                   : 0;
+    }
     if (ev->mask & IN_ISDIR) {
         if (move_was_told(w, n, ev)) {
             return 0;
@@ -534,8 +686,10 @@ rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
         /* No directory of the stream's is there (a scan reported it
          * elsewhere, where a later rename had put it), unless it waits to
          * be watched: drop the record. */
-        if (child == NULL && ino_moves_find(ts, MOVE_RETRY, n, ev->name,
-                                            ev->name_len) == NULL) {
+        if (child == NULL &&
+            ino_moves_find(ts, MOVE_RETRY, n, ev->name, ev->name_len) ==
+                NULL &&
+            ino_files_get(&n->files, ev->name, ev->name_len) == NULL) {
             return ino_moves_add(ts, MOVE_UNTOLD, ev->cookie, n->tree, NULL,
                                  NULL, "", 0, NULL, 0) == NULL
                        ? -ENOMEM
@@ -564,6 +718,9 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
     }
     if (ts->nmoves > 0 && ino_moves_relist(ts, n) != NULL &&
         (rc = track_told(w, n, ev)) != 0) {
+        return rc < 0 ? rc : 0;
+    }
+    if (t->index_files && (rc = index_record(w, n, ev)) != 0) {
         return rc < 0 ? rc : 0;
     }
     if ((m & IN_DELETE) && !(m & IN_ISDIR) && t->follow) {

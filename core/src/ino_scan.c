@@ -8,7 +8,7 @@
  * reported as a move, MOVED_FROM and MOVED_TO, and one whose path is
  * stale is left to be watched at the drain (ino_rewrite.c).
  *
- * While a scan runs it also reads the descriptor (drain_during_scan()),
+ * While a scan runs it also reads the descriptor (ino_scan_drain()),
  * so that its own listings of directories cannot overflow the kernel's
  * queue; what it reads is deferred, to be rewritten after the batch being
  * rewritten now (ino_rewrite.c).
@@ -193,8 +193,8 @@ ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n)
 /* Opens the directory of node n by its path, and checks that the path
  * still leads to it.  Returns the descriptor, -ESTALE when it leads
  * elsewhere (a rename above n is still queued), or a negative errno. */
-static int
-open_node(ino_watcher *w, const ino_node *n)
+int
+ino_open_node(ino_watcher *w, const ino_node *n)
 {
     char rel[INO_PATH_CAP], path[INO_PATH_CAP];
     long rl = ino_node_path(n, NULL, 0, rel);
@@ -284,7 +284,7 @@ ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
         return watch_dir_by(w, t, parent, full, name, len, may_move, tell,
                             out);
     }
-    fd = dirfd >= 0 ? dirfd : open_node(w, parent);
+    fd = dirfd >= 0 ? dirfd : ino_open_node(w, parent);
     if (fd < 0) {
         return fd;
     }
@@ -304,9 +304,8 @@ ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
     return rc;
 }
 
-/* Is this directory entry a directory we should descend into? */
-static int
-entry_is_dir(const ino_tree *t, DIR *d, const struct dirent *de)
+int
+ino_entry_is_dir(const ino_tree *t, DIR *d, const struct dirent *de)
 {
     struct stat st;
 
@@ -331,8 +330,9 @@ entry_is_dir(const ino_tree *t, DIR *d, const struct dirent *de)
  * rename, MOVED_FROM and MOVED_TO with one cookie, but ours: the kernel
  * counts its cookies up from 1, so the high half is not theirs for
  * billions of renames.  Its own records are dropped when they come. */
-static int
-report_moved(ino_watcher *w, ino_node *n, const char *name, size_t len)
+int
+ino_report_moved(ino_watcher *w, ino_node *n, const char *name, size_t len,
+                 uint32_t flags)
 {
     ino_trees *ts = w->trees;
     const ino_move *told = &ts->moves[ts->nmoves - 1];
@@ -345,11 +345,11 @@ report_moved(ino_watcher *w, ino_node *n, const char *name, size_t len)
         return 0;
     }
     if (((t->mask & IN_MOVED_FROM) &&
-         ino_tree_push(w, t, IN_MOVED_FROM | IN_ISDIR, cookie, told->src,
-                       told->src_len, NULL, 0) < 0) ||
+         ino_tree_push(w, t, IN_MOVED_FROM | IN_ISDIR | flags, cookie,
+                       told->src, told->src_len, NULL, 0) < 0) ||
         ((t->mask & IN_MOVED_TO) &&
-         ino_tree_push(w, t, IN_MOVED_TO | IN_ISDIR, cookie, rel, (size_t)rl,
-                       told->src, told->src_len) < 0)) {
+         ino_tree_push(w, t, IN_MOVED_TO | IN_ISDIR | flags, cookie, rel,
+                       (size_t)rl, told->src, told->src_len) < 0)) {
         return -ENOMEM;
     }
     return 0;
@@ -385,7 +385,7 @@ static int
 report_dir(ino_watcher *w, ino_node *n, const char *name, size_t len, int rc)
 {
     if (rc == 2) {
-        return report_moved(w, n, name, len);
+        return ino_report_moved(w, n, name, len, 0);
     }
     if (report_found(w, n, name, len, 1) < 0) {
         return -ENOMEM;
@@ -395,7 +395,48 @@ report_dir(ino_watcher *w, ino_node *n, const char *name, size_t len, int rc)
                       name, len, NULL, 0) == NULL) {
         return -ENOMEM;
     }
+    return ino_node_told_dir(w, n, name, len);
+}
+
+int
+ino_stat_entry(int dirfd, const char *name, ino_fattr *a)
+{
+    struct stat st;
+
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        return -errno;
+    }
+    ino_fattr_of_stat(a, &st);
     return 0;
+}
+
+/* An entry that is not a directory, met by a scan of n: indexed (when the
+ * tree indexes files) with what fstatat() says.  Returns 1 when it is new
+ * to the index (or the tree keeps none), 0 when the index held it already
+ * (the stream told it) or it went before it could be read, or -ENOMEM. */
+static int
+index_found(ino_node *n, DIR *d, const char *name, size_t len)
+{
+    ino_fattr a;
+    int rc;
+
+    if (!n->tree->index_files) {
+        return 1;
+    }
+    if (ino_files_get(&n->files, name, len) != NULL) {
+        return 0;
+    }
+    rc = ino_stat_entry(dirfd(d), name, &a);
+    if (rc == -ENOENT || rc == -ENOTDIR) {
+        return 0; /* its DELETE, if it comes, finds nothing to take */
+    }
+    if (rc < 0) {
+        a.ino = 0;
+        a.size = a.mtime_ns = -1;
+        a.type = INO_FT_UNKNOWN;
+        a.stale = 1;
+    }
+    return ino_node_file_put(n, name, len, &a) < 0 ? -ENOMEM : 1;
 }
 
 /* Handles one entry found by a scan of n.  Returns 0 or a negative errno
@@ -406,13 +447,20 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
 {
     ino_tree *t = n->tree;
     size_t len = strlen(de->d_name);
-    int is_dir = entry_is_dir(t, d, de), rc;
+    int is_dir = ino_entry_is_dir(t, d, de), rc;
     int reports = mode == SCAN_NEW || mode == SCAN_RELIST;
     char rel[INO_PATH_CAP];
     ino_node *child;
     long rl;
 
     if (!is_dir) {
+        if (mode == SCAN_REPAIR) {
+            return 0;
+        }
+        rc = index_found(n, d, de->d_name, len);
+        if (rc <= 0) {
+            return rc;
+        }
         return reports ? report_found(w, n, de->d_name, len, 0) : 0;
     }
     /* A directory of the tree met under another name was renamed (or
@@ -568,8 +616,8 @@ defer_read(ino_watcher *w, size_t n)
  * kernel and could not be kept make the trees owe an IN_Q_OVERFLOW; a
  * read error is kept for the next ino_read() to return.  Without a buffer
  * it reads nothing: the records then stay in the kernel. */
-static void
-drain_during_scan(ino_watcher *w)
+void
+ino_scan_drain(ino_watcher *w)
 {
     ino_trees *ts = w->trees;
     long n;
@@ -614,10 +662,10 @@ ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
             mode == SCAN_RELIST && n != start ? SCAN_NEW : mode;
         rc = scan_one(w, n, one, &todo);
         if ((todo.head & 63) == 0) {
-            drain_during_scan(w);
+            ino_scan_drain(w);
         }
     }
-    drain_during_scan(w);
+    ino_scan_drain(w);
     ino_worklist_free(&todo);
     return rc;
 }

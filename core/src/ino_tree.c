@@ -52,8 +52,9 @@ tree_free(ino_tree *t)
 
 static ino_tree *
 tree_new(const char *path, uint32_t mask, const char *const *exclude,
-         size_t nexclude, int follow)
+         size_t nexclude, int flags)
 {
+    int follow = (flags & INO_TREE_FOLLOW) != 0;
     size_t len = strlen(path), i;
     ino_tree *t = calloc(1, sizeof *t + len + 1);
 
@@ -64,6 +65,7 @@ tree_new(const char *path, uint32_t mask, const char *const *exclude,
     t->root_len = len;
     t->mask = mask & INO_EVENT_BITS;
     t->follow = follow;
+    t->index_files = (flags & INO_TREE_NO_FILES) == 0;
     t->watch_mask = t->mask | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO |
                     IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR |
                     (follow ? 0 : IN_DONT_FOLLOW);
@@ -177,7 +179,7 @@ tree_add_root(ino_watcher *w, ino_tree *t, const char *path)
 
 int
 ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
-             const char *const *exclude, size_t nexclude, int follow_symlinks,
+             const char *const *exclude, size_t nexclude, int flags,
              ino_entry **out, size_t *in_use)
 {
     ino_tree *t;
@@ -187,7 +189,8 @@ ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
     if (w->fd < 0) {
         return -EBADF;
     }
-    if ((mask & ~INO_WATCH_BITS) != 0 || (mask & INO_EVENT_BITS) == 0) {
+    if ((mask & ~INO_WATCH_BITS) != 0 || (mask & INO_EVENT_BITS) == 0 ||
+        (flags & ~(INO_TREE_FOLLOW | INO_TREE_NO_FILES)) != 0) {
         return -EINVAL;
     }
     if ((rc = trees_init(w)) < 0) {
@@ -196,7 +199,7 @@ ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
     if (in_use != NULL) {
         *in_use = w->table.count;
     }
-    t = tree_new(path, mask, exclude, nexclude, follow_symlinks);
+    t = tree_new(path, mask, exclude, nexclude, flags);
     if (t == NULL) {
         return -ENOMEM;
     }
@@ -236,6 +239,17 @@ ino_tree_size(const ino_watcher *w, int32_t wd)
         return 0;
     }
     return e->node->tree->ndirs;
+}
+
+size_t
+ino_tree_files(const ino_watcher *w, int32_t wd)
+{
+    ino_entry *e = ino_table_find(&w->table, wd);
+
+    if (e == NULL || e->node == NULL || e->node->parent != NULL) {
+        return 0;
+    }
+    return e->node->tree->nfiles;
 }
 
 int
@@ -318,6 +332,7 @@ ino_tree_release(ino_watcher *w, ino_node *root)
 
     ino_children_free(w, root);
     tree_unlink(w, t);
+    ino_files_free(&root->files);
     free(root);
     tree_free(t);
 }
@@ -338,6 +353,7 @@ ino_trees_free(ino_watcher *w)
             while (root->child != NULL) {
                 ino_subtree_free(w, root->child, 0);
             }
+            ino_files_free(&root->files);
             free(root);
         }
         tree_free(t);
@@ -370,4 +386,89 @@ int
 ino_trees_none(const ino_watcher *w)
 {
     return w->trees == NULL || w->trees->list == NULL;
+}
+
+/* Tells one node's files to fn (rel holds the node's path, rl bytes). */
+static int
+entries_of_files(const ino_node *n, char *rel, long rl,
+                 int (*fn)(void *, const ino_tree_entry *), void *arg)
+{
+    ino_tree_entry ent;
+    size_t pos = 0;
+    ino_file *f;
+    int rc;
+
+    while ((f = ino_files_next(&n->files, &pos)) != NULL) {
+        size_t at = rl > 0 ? (size_t)rl + 1 : 0;
+        if (at + f->name_len >= INO_PATH_CAP) {
+            continue;
+        }
+        if (rl > 0) {
+            rel[rl] = '/';
+        }
+        memcpy(rel + at, f->name, f->name_len);
+        rel[at + f->name_len] = '\0';
+        ent.path = rel;
+        ent.path_len = at + f->name_len;
+        ent.type = f->type;
+        ent.ino = f->ino;
+        ent.size = f->size;
+        ent.mtime_ns = f->mtime_ns;
+        if ((rc = fn(arg, &ent)) != 0) {
+            return rc;
+        }
+    }
+    rel[rl] = '\0';
+    return 0;
+}
+
+int
+ino_tree_entries(ino_watcher *w, int32_t wd,
+                 int (*fn)(void *arg, const ino_tree_entry *entry), void *arg)
+{
+    ino_entry *e = ino_table_find(&w->table, wd);
+    char *rel;
+    ino_node *cur, *root;
+    ino_tree_entry ent;
+    long rl;
+    int rc = 0;
+
+    if (e == NULL || e->node == NULL || e->node->parent != NULL) {
+        return -ENOENT;
+    }
+    if ((rel = malloc(INO_PATH_CAP)) == NULL) {
+        return -ENOMEM;
+    }
+    root = cur = e->node;
+    /* Pre-order: each directory, then its files, then below it. */
+    for (;;) {
+        rl = ino_node_path(cur, NULL, 0, rel);
+        if (rl >= 0 && cur != root) {
+            ent.path = rel;
+            ent.path_len = (size_t)rl;
+            ent.type = INO_FT_DIR;
+            ent.ino = 0;
+            ent.size = ent.mtime_ns = -1;
+            rc = fn(arg, &ent);
+        }
+        if (rc == 0 && rl >= 0) {
+            rc = entries_of_files(cur, rel, rl, fn, arg);
+        }
+        if (rc != 0) {
+            break;
+        }
+        if (cur->child != NULL) {
+            cur = cur->child;
+            continue;
+        }
+        while (cur != root && cur->next == NULL) {
+            cur = cur->parent;
+        }
+        if (cur == root) {
+            break;
+        }
+        cur = cur->next;
+    }
+    free(rel);
+    return rc;
 }

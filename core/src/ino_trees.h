@@ -7,6 +7,7 @@
 #ifndef INO_TREES_H
 #define INO_TREES_H
 
+#include <dirent.h>
 #include <stdint.h>
 
 #include "ino_internal.h"
@@ -14,6 +15,68 @@
 typedef struct ino_tree ino_tree;
 typedef struct ino_trees ino_trees;
 typedef struct ino_move ino_move;
+
+/* ---- the index of entries that are not directories (ino_index.c) ------- */
+
+/* An entry's flags. */
+#define INO_FF_SEEN 0x01u  /* met by the current heal's scan */
+#define INO_FF_STALE                                                          \
+    0x02u /* changed since its attributes were read (a
+                              MODIFY, ATTRIB or CLOSE_WRITE told, or made
+                              by a record): a heal reports it modified */
+
+/* One file, symbolic link or other entry of a directory of a tree. */
+typedef struct ino_file {
+    uint64_t ino;      /* its inode number, 0 when not known */
+    int64_t size;      /* bytes, -1 when not known */
+    int64_t mtime_ns;  /* last modification, ns since the epoch, or -1 */
+    uint16_t name_len; /* bytes in name */
+    uint8_t type;      /* INO_FT_* */
+    uint8_t flags;     /* INO_FF_* */
+    char name[];       /* NUL-terminated */
+} ino_file;
+
+/* A directory's entries by name. */
+typedef struct ino_files {
+    ino_file **slots;  /* capacity slots, NULL marks a free one */
+    uint32_t capacity; /* a power of two, or 0 */
+    uint32_t count;    /* entries */
+} ino_files;
+
+/* What is known of an entry, to make or refresh one. */
+typedef struct ino_fattr {
+    uint64_t ino;
+    int64_t size;
+    int64_t mtime_ns;
+    uint8_t type;
+    int stale; /* sets INO_FF_STALE */
+} ino_fattr;
+
+ino_file *ino_files_get(const ino_files *fs, const char *name, size_t len);
+/* Adds an entry, or refreshes the one of that name; 1 added, 0 refreshed,
+ * or -ENOMEM. */
+int ino_files_put(ino_files *fs, const char *name, size_t len,
+                  const ino_fattr *a);
+/* Takes an entry out of the table, for the caller to free or insert
+ * elsewhere; NULL when there is none. */
+ino_file *ino_files_take(ino_files *fs, const char *name, size_t len);
+/* Puts an entry in, freeing one of the same name it replaces: 1 added, 0
+ * replaced, or -ENOMEM (the entry is then still the caller's). */
+int ino_files_insert(ino_files *fs, ino_file *f);
+/* Removes and frees an entry: 1, or 0 when there is none. */
+int ino_files_del(ino_files *fs, const char *name, size_t len);
+/* An entry out of any table under a new name; NULL (out of memory, f
+ * unchanged) or the entry, which may have moved. */
+ino_file *ino_files_rename(ino_file *f, const char *name, size_t len);
+ino_file *ino_file_new(const char *name, size_t len, const ino_fattr *a);
+void ino_file_set(ino_file *f, const ino_fattr *a);
+/* Iterates: start with *pos = 0; NULL at the end.  The table must not
+ * change during an iteration. */
+ino_file *ino_files_next(const ino_files *fs, size_t *pos);
+void ino_files_free(ino_files *fs);
+struct stat;
+uint8_t ino_ftype_of_mode(unsigned mode);
+void ino_fattr_of_stat(ino_fattr *a, const struct stat *st);
 
 struct ino_node {
     ino_node *parent;    /* the directory above, NULL for the root */
@@ -25,6 +88,9 @@ struct ino_node {
     uint32_t name_len;   /* bytes in name */
     uint32_t name_cap;   /* bytes inline_name can hold */
     int seen;            /* met by the current repair scan */
+    int gone_told;       /* a DELETE of it was read in its parent */
+    ino_files files;     /* its entries that are not directories, when
+                            its tree indexes them */
     char *name;          /* inline_name, or a larger copy after a rename */
     char inline_name[];  /* the name as first seen, NUL-terminated */
 };
@@ -36,7 +102,10 @@ struct ino_tree {
     uint32_t watch_mask; /* what inotify_add_watch() is asked for */
     int follow;          /* follow symbolic links to directories */
     int ended;           /* its root was renamed: it ends (ino_rewrite.c) */
+    int index_files;     /* keeps an index of its files (ino_index.c) */
+    int heal_owed;       /* records were lost: heal at the next drain */
     size_t ndirs;        /* nodes in the tree */
+    size_t nfiles;       /* entries in its nodes' file tables */
     size_t nexclude;     /* entries in exclude */
     char **exclude;      /* fnmatch() patterns for names to leave out */
     size_t root_len;     /* bytes in root_path */
@@ -107,6 +176,8 @@ struct ino_trees {
     size_t nmoves;       /* entries in moves */
     size_t moves_cap;    /* room in moves */
     uint32_t told_cookie; /* counts the moves that scans reported */
+    int healing;         /* a heal runs (ino_heal.c): a directory a link
+                            displaces is reported gone */
 };
 
 enum ino_scan_mode {
@@ -170,6 +241,12 @@ int ino_node_move(ino_watcher *w, ino_node *n, ino_node *parent,
 void ino_subtree_free(ino_watcher *w, ino_node *top, int rm_self);
 /* Frees everything below a node, keeping the node. */
 void ino_children_free(ino_watcher *w, ino_node *n);
+/* Queues a DELETE (with flags) of everything in and below n, deepest
+ * first, then of n itself: what a consumer's model must drop when n goes
+ * unseen by the records.  Returns 0 or -ENOMEM. */
+int ino_subtree_tell_gone(ino_watcher *w, ino_node *n, uint32_t flags);
+/* Queues the DELETEs of n's own index entries, with flags. */
+int ino_node_tell_files_gone(ino_watcher *w, ino_node *n, uint32_t flags);
 /* Writes the node's path below the root (plus "/name" when name is not
  * NULL) into buf, which holds INO_PATH_CAP bytes; returns its length, or
  * -ENAMETOOLONG. */
@@ -179,6 +256,25 @@ long ino_node_path(const ino_node *n, const char *name, size_t name_len,
  * ino_node_path(). */
 long ino_full_path(const ino_tree *t, const char *rel, size_t rel_len,
                    char *buf);
+/* The stream told a directory at n/name: when no node is there (it could
+ * not be watched yet, or at all), the index holds it as an entry of type
+ * INO_FT_DIR, until a node takes its place (ino_node_link()) or it goes.
+ * Returns 0 or -ENOMEM. */
+int ino_node_told_dir(ino_watcher *w, ino_node *n, const char *name,
+                      size_t len);
+/* A node's index of files, keeping its tree's count: as ino_files_put(),
+ * ino_files_del(), ino_files_take() and ino_files_insert(). */
+int ino_node_file_put(ino_node *n, const char *name, size_t len,
+                      const ino_fattr *a);
+int ino_node_file_del(ino_node *n, const char *name, size_t len);
+ino_file *ino_node_file_take(ino_node *n, const char *name, size_t len);
+int ino_node_file_insert(ino_node *n, ino_file *f);
+/* Moves the entry from/name to to/to_name (replacing what is there):
+ * returns 1, 0 when from holds no such entry, or -ENOMEM (the entry is
+ * then forgotten). */
+int ino_node_file_move(ino_node *from, const char *name, size_t len,
+                       ino_node *to, const char *to_name, size_t to_len);
+
 /* ---- watching and scanning (ino_scan.c) -------------------------------- */
 
 /* A growable list of nodes.  A scan's list holds their wds too: watching
@@ -219,6 +315,25 @@ int ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
 /* Scans a watched directory and every new directory below it; returns 0
  * or a negative errno. */
 int ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode);
+/* 1 when a directory entry is a directory the tree descends into. */
+int ino_entry_is_dir(const ino_tree *t, DIR *d, const struct dirent *de);
+/* fstatat() of dirfd/name, not following a link, into *a; 0 or -errno. */
+int ino_stat_entry(int dirfd, const char *name, ino_fattr *a);
+/* Opens node n's directory by its path, checked to lead to n: the
+ * descriptor, -ESTALE when it leads elsewhere, or a negative errno. */
+int ino_open_node(ino_watcher *w, const ino_node *n);
+/* Reads the kernel's queue into the deferred records while a scan runs. */
+void ino_scan_drain(ino_watcher *w);
+/* Reports the move a scan found (the last pending entry, MOVE_TOLD) of
+ * directory n/name, with flags on both events.  0 or -ENOMEM. */
+int ino_report_moved(ino_watcher *w, ino_node *n, const char *name, size_t len,
+                     uint32_t flags);
+
+/* ---- healing (ino_heal.c) --------------------------------------------- */
+
+/* Heals every tree that owes a heal (t->heal_owed); 0 or a negative
+ * errno. */
+int ino_heal_owed(ino_watcher *w);
 
 /* ---- rewriting kernel records (ino_rewrite.c) -------------------------- */
 

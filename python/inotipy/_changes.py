@@ -196,6 +196,7 @@ class _ChangeWatcher:
             )
         self.quiet = ignore_permission_denied
         self.roots: list[str] = []
+        self.healed: set[str] = set()
         dirs, files = _plan([_Root(p) for p in paths], recursive)
         # Changes in a directory watched only for some of its files are
         # kept for those files alone.
@@ -245,6 +246,10 @@ class _ChangeWatcher:
             return
         if path not in self.only_parents:
             self.roots.append(path)
+            if tree:
+                # A tree heals after an overflow: its index is compared
+                # with the disk, and the difference comes as events.
+                self.healed.add(path)
 
     def _warnings(self) -> Any:
         """Silences TreeWarnings when permission errors are to be ignored."""
@@ -262,9 +267,14 @@ class _ChangeWatcher:
                     changes, *_KINDS, first
                 )
         if overflowed:
-            # The kernel dropped events: which files changed is unknown,
-            # so every root counts as modified (a reloader reloads).
-            changes.update((Change.modified, root) for root in self.roots)
+            # The kernel dropped events.  Trees heal (what changed comes
+            # as events); for the other watches which files changed is
+            # unknown, so each such root counts as modified.
+            changes.update(
+                (Change.modified, root)
+                for root in self.roots
+                if root not in self.healed
+            )
         return int(taken)
 
     def result(self, raw: set[Any] | None) -> set[FileChange] | None:

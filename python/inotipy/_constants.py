@@ -38,6 +38,10 @@ class IN(enum.IntFlag):
     UNMOUNT = 0x00002000
     Q_OVERFLOW = 0x00004000
     IGNORED = 0x00008000
+    # inotipy's own, on a tree's events: made by a heal after an overflow,
+    # and the tree whole again after one.
+    RESCAN = 0x00010000
+    SYNCED = 0x00020000
     ONLYDIR = 0x01000000
     DONT_FOLLOW = 0x02000000
     EXCL_UNLINK = 0x04000000
@@ -68,6 +72,8 @@ class EVENT_BIT(enum.IntEnum):
     UNMOUNT = 13
     Q_OVERFLOW = 14
     IGNORED = 15
+    RESCAN = 16
+    SYNCED = 17
     ONLYDIR = 24
     DONT_FOLLOW = 25
     EXCL_UNLINK = 26

@@ -10,7 +10,7 @@ import asyncio
 import os
 from collections.abc import Collection, Generator
 from types import TracebackType
-from typing import Any, Generic, TypeVar, final
+from typing import Literal, Any, Generic, TypeVar, final
 
 from typing_extensions import Self
 
@@ -55,6 +55,18 @@ class Watch(Generic[_P]):
         still delivered."""
     def replace_mask(self, mask: int, /) -> None:
         """Sets a new mask (merged with the old one given IN.MASK_ADD)."""
+    def entries(
+        self,
+    ) -> list[
+        tuple[
+            _P,
+            Literal["dir", "file", "symlink", "other"] | None,
+            int | None,
+            int | None,
+        ]
+    ]:
+        """The tree's index, from memory: (path, kind, size, mtime_ns) for
+        every entry below the root, each directory before what it holds."""
 
 @final
 class Event(Generic[_P]):
@@ -123,6 +135,7 @@ class Watcher:
         *,
         exclude: Collection[str | bytes] = (),
         follow_symlinks: bool = False,
+        index_files: bool = True,
     ) -> Watch[_P]:
         """Watches a directory and every directory below it, now and later;
         returns the root's Watch.  Events carry the path below the root as
