@@ -236,17 +236,14 @@ retry_stale(ino_watcher *w, ino_move *list, size_t n)
     return rc;
 }
 
-/* Once the kernel's queue is seen empty: a MOVED_FROM still held has no
- * MOVED_TO; a directory that left by one is unwatched.  Names remembered
- * from scans are forgotten: any kernel CREATE for them would have been
- * read by now.  Then the stale directories are watched again. */
-int
-ino_tree_drained(ino_watcher *w)
+/* No MOVED_TO will pair the held MOVED_FROMs: each is queued alone, and a
+ * directory that left by one is unwatched. */
+static int
+end_pending(ino_watcher *w)
 {
     ino_trees *ts = w->trees;
-    ino_move *list;
-    size_t i, n;
-    int rc = flush_held(w, 0), retried;
+    size_t i;
+    int rc = flush_held(w, 0);
 
     for (i = 0; i < ts->nmoves; i++) {
         ino_move *m = &ts->moves[i];
@@ -256,6 +253,21 @@ ino_tree_drained(ino_watcher *w)
             ino_subtree_free(w, node, 1);
         }
     }
+    return rc;
+}
+
+/* Once the kernel's queue is seen empty: a MOVED_FROM still held has no
+ * MOVED_TO; a directory that left by one is unwatched.  Names remembered
+ * from scans are forgotten: any kernel CREATE for them would have been
+ * read by now.  Then the stale directories are watched again. */
+int
+ino_tree_drained(ino_watcher *w)
+{
+    ino_trees *ts = w->trees;
+    ino_move *list;
+    size_t n;
+    int rc = end_pending(w), retried;
+
     if (ts->scanned.count > 0) {
         ino_nmap_free(&ts->scanned, 1);
     }
@@ -331,8 +343,8 @@ repair(ino_watcher *w)
     ino_tree *t;
     int rc = 0, one;
 
-    ino_moves_clear(w->trees);
-    ino_nmap_free(&w->trees->scanned, 1);
+    /* A tree that heals keeps what it waits for: the records after the
+     * overflow still come, and what scans reported before it stands. */
     for (t = w->trees->list; t != NULL; t = t->next) {
         if (t->root == NULL) {
             continue;
@@ -341,6 +353,7 @@ repair(ino_watcher *w)
             t->heal_owed = 1; /* at the drain (ino_heal.c) */
             continue;
         }
+        ino_moves_tree_gone(w->trees, t);
         one = repair_tree(w, t);
         if (rc == 0) {
             rc = one;
@@ -353,7 +366,9 @@ repair(ino_watcher *w)
 static int
 rewrite_overflow(ino_watcher *w, uint32_t mask)
 {
-    int rc = flush_held(w, 0), repaired;
+    /* What was told as moved out has left, whatever the lost records
+     * said. */
+    int rc = end_pending(w), repaired;
 
     if (rc == 0) {
         rc = ino_queue_push(&w->queue, -1, mask, 0, "", 0, NULL, 0);
@@ -524,11 +539,48 @@ rewrite_told_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev)
     return rc == -ENOMEM ? rc : 1;
 }
 
+/* A directory's MOVED_TO that no MOVED_FROM pairs, where the stream holds
+ * a directory by that name already: when it is that very directory (a
+ * scan found it there, before its records came), the record tells
+ * nothing new.  Returns 1 then, 2 with *fresh when another directory is
+ * there now, watched just now (to be scanned once the record is queued),
+ * 0, or a negative errno. */
+static int
+moved_in_told(ino_watcher *w, ino_node *n, const ino_event *ev,
+              ino_node **fresh)
+{
+    ino_node *had = ino_nmap_get(&w->trees->children, (uintptr_t)n, ev->name,
+                                 ev->name_len),
+             *child;
+    int rc;
+
+    if (had == NULL) {
+        return 0;
+    }
+    rc =
+        ino_watch_dir(w, n->tree, n, -1, ev->name, ev->name_len, 0, 0, &child);
+    if (rc == -ENOMEM) {
+        return rc;
+    }
+    if (rc == 0 && child == had) {
+        ino_moves_keep(w->trees, had);
+        return 1;
+    }
+    if (rc == 1) {
+        *fresh = child;
+        return 2;
+    }
+    /* Another directory there now (watched already, or to be watched by
+     * the caller): the record stands. */
+    return 0;
+}
+
 static int
 rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
                  const char *rel, size_t rel_len)
 {
     ino_tree *t = n->tree;
+    ino_node *fresh = NULL;
     ino_move m;
     int rc = rewrite_told_moved_to(w, n, ev), paired;
 
@@ -552,9 +604,17 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
             return rc;
         }
     }
+    if ((ev->mask & IN_ISDIR) && !paired &&
+        (rc = moved_in_told(w, n, ev, &fresh)) != 0 && rc != 2) {
+        return rc < 0 ? rc : 0;
+    }
     if ((ev->mask & t->mask) &&
         ino_tree_push(w, t, ev->mask, ev->cookie, rel, rel_len, NULL, 0) < 0) {
         return -ENOMEM;
+    }
+    if (rc == 2) {
+        rc = ino_scan(w, fresh, SCAN_NEW);
+        return rc == -ENOMEM ? rc : 0;
     }
     if (!(ev->mask & IN_ISDIR)) {
         return index_appeared(n, ev->name, ev->name_len);
