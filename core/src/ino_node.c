@@ -361,11 +361,13 @@ ino_subtree_tell_gone(ino_watcher *w, ino_node *top, uint32_t flags)
         cur = cur->child;
     }
     for (;;) {
-        if (ino_node_tell_files_gone(w, cur, flags) < 0) {
+        /* (One whose DELETE was read is told already, and so is what it
+         * held.) */
+        if (!cur->gone_told && ino_node_tell_files_gone(w, cur, flags) < 0) {
             return -ENOMEM;
         }
         rl = ino_node_path(cur, NULL, 0, rel);
-        if ((t->mask & IN_DELETE) && rl >= 0 &&
+        if ((t->mask & IN_DELETE) && rl >= 0 && !cur->gone_told &&
             ino_queue_push(&w->queue, t->root->wd,
                            IN_DELETE | IN_ISDIR | flags, 0, rel, (size_t)rl,
                            NULL, 0) < 0) {

@@ -685,11 +685,10 @@ index_record(ino_watcher *w, ino_node *n, const ino_event *ev)
         if ((m & IN_DELETE) && ino_node_file_del(n, ev->name, ev->name_len)) {
             return 0;
         }
-        /* Records lost to an overflow: a directory the stream does not
-         * hold cannot go; the heal at the drain tells what is there. */
-        return (m & IN_DELETE) && n->tree->heal_owed &&
-               ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
-                            ev->name_len) == NULL &&
+        /* Every directory the stream told is a node or an entry: one that
+         * is neither was never told (an overflow lost its CREATE) or was
+         * told gone (by a heal): its DELETE tells nothing. */
+        return (m & IN_DELETE) && child == NULL &&
                ino_moves_find(ts, MOVE_RETRY, n, ev->name, ev->name_len) ==
                    NULL;
     }
