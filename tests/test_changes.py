@@ -445,17 +445,48 @@ def test_bad_arguments(run, tmp_dir: Path) -> None:
 
 
 @pytest.mark.root
-def test_overflow_reports_the_roots_as_modified(
+def test_overflow_reports_a_trees_real_changes(
     run, tmp_dir: Path, inotify_sysctl
 ) -> None:
+    """A tree heals after an overflow: what changed comes as changes, and
+    the root is not reported as modified."""
+    (tmp_dir / "old").write_text("x")
+
     async def main() -> None:
         with inotify_sysctl.limit("max_queued_events", 16):
             s = await start(tmp_dir, **FAST)
         for i in range(40):
             (tmp_dir / f"f{i}").touch()
+        (tmp_dir / "old").unlink()
         changes = await s.first()
         await s.close()
-        assert (M, str(tmp_dir)) in changes
+        d = str(tmp_dir)
+        assert (M, d) not in changes
+        assert {(A, f"{d}/f{i}") for i in range(40)} <= changes
+        assert (D, d + "/old") in changes
+
+    run(main)
+
+
+@pytest.mark.root
+def test_overflow_reports_a_watched_file_as_modified(
+    run, tmp_dir: Path, inotify_sysctl
+) -> None:
+    """A plain watch (here of one file) has no index to heal by: after an
+    overflow it counts as modified."""
+    target = tmp_dir / "log"
+    target.write_text("")
+
+    async def main() -> None:
+        with inotify_sysctl.limit("max_queued_events", 16):
+            s = await start(target, **FAST)
+        with open(target, "a") as f:
+            for i in range(40):
+                f.write(f"{i}\n")
+                f.flush()
+        changes = await s.first()
+        await s.close()
+        assert (M, str(target)) in changes
 
     run(main)
 

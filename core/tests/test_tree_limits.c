@@ -177,6 +177,129 @@ test_overflow_repair_follow_renamed(void)
     tmp_remove();
 }
 
+/* Healing.  A tree that indexes its files, after an overflow, reports what
+ * changed while its records were lost as events with INO_RESCAN, then one
+ * INO_SYNCED; the records of a file renamed in that window pair by inode,
+ * a directory's by its watch.  The same tree without a file index (flag
+ * INO_TREE_NO_FILES) is only repaired. */
+static void
+write_at(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    CHECK(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void
+test_overflow_heals(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+    long synced;
+    int i;
+
+    if (!have_root("overflow_heals")) {
+        return;
+    }
+    tmp_make_tree();
+    mkdir_at(tree_path("d"));
+    mkdir_at(tree_path("d/sub"));
+    write_at(tree_path("d/sub/f"), "x");
+    write_at(tree_path("grows"), "a");
+    write_at(tree_path("same"), "a");
+    write_at(tree_path("gone"), "a");
+    write_at(tree_path("renamed"), "a");
+    open_small_queue(&w);
+    wd = add_tree(&w, tmp_path("tree"), TREE_MASK | IN_MODIFY, NULL, 0, 0,
+                  NULL);
+    CHECK_EQ(ino_tree_files(&w, wd), 5);
+    for (i = 0; i < 12; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%d", i);
+        touch_at(tree_path(name));
+    }
+    write_at(tree_path("grows"), "abc");
+    CHECK(unlink(tree_path("gone")) == 0);
+    CHECK(rename(tree_path("renamed"), tree_path("d/sub/now")) == 0);
+    CHECK(rename(tree_path("d"), tree_path("d2")) == 0);
+    mkdir_at(tree_path("new"));
+    write_at(tree_path("new/g"), "x");
+    collect(&w, &r);
+    synced = find(&r, INO_SYNCED, "");
+    if (synced < 0 || find(&r, IN_Q_OVERFLOW, "") < 0) {
+        recs_dump(&r);
+    }
+    CHECK(synced == (long)r.n - 1);
+    CHECK(find(&r, IN_Q_OVERFLOW, "") < synced);
+    EXPECT_COUNT(&r, IN_MODIFY | INO_RESCAN, "grows", 1);
+    EXPECT_COUNT(&r, IN_MODIFY | INO_RESCAN, "same", 0);
+    EXPECT_COUNT(&r, IN_DELETE | INO_RESCAN, "gone", 1);
+    EXPECT_COUNT(&r, IN_MOVED_FROM | IN_ISDIR | INO_RESCAN, "d", 1);
+    EXPECT_COUNT(&r, IN_MOVED_TO | IN_ISDIR | INO_RESCAN, "d2", 1);
+    /* The file's move is told where its directory is after the heal's
+     * directory moves. */
+    EXPECT_COUNT(&r, IN_MOVED_FROM | INO_RESCAN, "renamed", 1);
+    EXPECT_COUNT(&r, IN_MOVED_TO | INO_RESCAN, "d2/sub/now", 1);
+    CHECK(strcmp(r.v[find(&r, IN_MOVED_TO | INO_RESCAN, "d2/sub/now")].src,
+                 "renamed") == 0);
+    EXPECT_COUNT(&r, IN_CREATE | IN_ISDIR | INO_RESCAN, "new", 1);
+    EXPECT_COUNT(&r, IN_CREATE | INO_RESCAN, "new/g", 1);
+    CHECK_EQ(ino_tree_files(&w, wd), 5 - 1 + 12 + 1);
+    recs_free(&r);
+    /* Live again, and nothing more to heal. */
+    touch_at(tree_path("d2/sub/late"));
+    collect(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "d2/sub/late", 1);
+    CHECK_EQ(r.n, 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+static void
+test_overflow_without_file_index_repairs(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+    ino_entry *e;
+    size_t i;
+    int rc;
+
+    if (!have_root("overflow_without_file_index_repairs")) {
+        return;
+    }
+    tmp_make_tree();
+    write_at(tree_path("f"), "x");
+    open_small_queue(&w);
+    rc = ino_add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0,
+                      INO_TREE_NO_FILES, &e, NULL);
+    CHECK_EQ(rc, 1);
+    wd = e->wd;
+    CHECK_EQ(ino_tree_files(&w, wd), 0);
+    for (i = 0; i < 12; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "g%zu", i);
+        touch_at(tree_path(name));
+    }
+    mkdir_at(tree_path("n"));
+    collect(&w, &r);
+    CHECK(find(&r, IN_Q_OVERFLOW, "") >= 0);
+    for (i = 0; i < r.n; i++) {
+        CHECK((r.v[i].mask & (INO_RESCAN | INO_SYNCED)) == 0);
+    }
+    CHECK_EQ(ino_tree_size(&w, wd), 2);
+    recs_free(&r);
+    CHECK_EQ(
+        ino_add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 4, &e, NULL),
+        -EINVAL);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
 /* ---- ENOSPC: a lowered watch limit -------------------------------------- */
 
 /* The limit on inotify watches is per user.  Lowering the global one
@@ -518,6 +641,9 @@ test_enospc_root_sets_in_use(void)
 static const check_case cases[] = {
     {"overflow_repair", test_overflow_repair},
     {"overflow_repair_follow_renamed", test_overflow_repair_follow_renamed},
+    {"overflow_heals", test_overflow_heals},
+    {"overflow_without_file_index_repairs",
+     test_overflow_without_file_index_repairs},
     {"enospc_rollback", test_enospc_rollback},
     {"enospc_later", test_enospc_later},
     {"enospc_root_sets_in_use", test_enospc_root_sets_in_use},
