@@ -292,7 +292,7 @@ watch_entries(WatchObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef watch_methods[] = {
     {"entries", (PyCFunction)watch_entries, METH_NOARGS,
-     "entries()\n--\n\nThe tree's index, from memory: a list of (path, "
+     "entries($self)\n--\n\nThe tree's index, from memory: a list of (path, "
      "kind, size, mtime_ns) for every entry below the root, each directory "
      "before what it holds.  kind is 'dir', 'file', 'symlink', 'other' or "
      "None (told by an event that does not say); size and mtime_ns are None "

@@ -479,7 +479,7 @@ def test_overflow_reports_a_watched_file_as_modified(
 
     async def main() -> None:
         with inotify_sysctl.limit("max_queued_events", 16):
-            s = await start(target, **FAST)
+            s = await start(target, watched=(tmp_dir,), **FAST)
         with open(target, "a") as f:
             for i in range(40):
                 f.write(f"{i}\n")
