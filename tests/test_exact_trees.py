@@ -402,9 +402,9 @@ def churn(
 
 # Two processes' interleaving is not the seed's to choose, so these runs
 # differ each time; on 2026-12-02 one in 120 was not exact, with or
-# without overflows (the oracle's categories name why).  Until none is, a failure here is reported
-# (XFAIL) without failing the suite, and `python -m tests.oracle --runs N`
-# measures the rate.
+# without overflows (the oracle's categories name why).  Until none is, a
+# failure here is reported (XFAIL) without failing the suite, and
+# `python -m tests.oracle --runs N` measures the rate.
 NOT_YET_TOTAL = pytest.mark.xfail(
     strict=False,
     reason="issue 10: exact in most runs of random churn, not yet all",
