@@ -44,7 +44,10 @@
  *    "tree" finds (the root included, excluded names skipped, symlinks
  *    not followed), and the kernel's watch count (/proc/self/fdinfo)
  *    equals the watch table's, which equals the tree's size;
- * 4. ino_close() frees everything (LeakSanitizer).
+ * 4. ino_close() frees everything (LeakSanitizer);
+ * 5. the tree's index (ino_tree_entries(): directories and files) lists
+ *    exactly what a walk of "tree" finds, each as a directory or not
+ *    (when no error record came).
  *
  * A directory made inside a directory that is renamed before inotipy
  * reads either event was once missed, a known limit: no longer (watches
@@ -218,6 +221,113 @@ walk(const char *dir)
     }
     closedir(d);
     return n;
+}
+
+/* The entries of a tree, as "d path" or "f path" lines, sorted: what a
+ * walk finds and what the tree's index holds must be the same list. */
+typedef struct listing {
+    char **v;
+    size_t n, cap;
+} listing;
+
+static void
+listing_add(listing *l, int is_dir, const char *rel)
+{
+    char *line;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        FUZZ_CHECK(l->v != NULL);
+    }
+    line = malloc(strlen(rel) + 3);
+    FUZZ_CHECK(line != NULL);
+    line[0] = is_dir ? 'd' : 'f';
+    line[1] = ' ';
+    strcpy(line + 2, rel);
+    l->v[l->n++] = line;
+}
+
+static int
+by_line(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+listing_free(listing *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        free(l->v[i]);
+    }
+    free(l->v);
+}
+
+static void
+walk_list(const char *dir, const char *rel, listing *l)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (d == NULL) {
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        char sub[1024], subrel[1024];
+        struct stat st;
+        size_t i;
+        int skip = 0;
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+        for (i = 0; i < 2; i++) {
+            skip |= fnmatch(excludes[i], de->d_name, FNM_PERIOD) == 0;
+        }
+        snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
+        snprintf(subrel, sizeof subrel, "%s%s%s", rel, *rel ? "/" : "",
+                 de->d_name);
+        if (skip || lstat(sub, &st) < 0) {
+            continue;
+        }
+        listing_add(l, S_ISDIR(st.st_mode), subrel);
+        if (S_ISDIR(st.st_mode)) {
+            walk_list(sub, subrel, l);
+        }
+    }
+    closedir(d);
+}
+
+static int
+index_add(void *arg, const ino_tree_entry *ent)
+{
+    listing_add(arg, ent->type == INO_FT_DIR, ent->path);
+    return 0;
+}
+
+/* 5: the index equals a walk of the disk, entry for entry. */
+static void
+check_index(fuzz_tree *f)
+{
+    listing disk = {0}, index = {0};
+    size_t i;
+
+    walk_list(tree_dir, "", &disk);
+    FUZZ_CHECK(ino_tree_entries(&f->w, f->root, index_add, &index) == 0);
+    qsort(disk.v, disk.n, sizeof *disk.v, by_line);
+    qsort(index.v, index.n, sizeof *index.v, by_line);
+    for (i = 0; i < disk.n || i < index.n; i++) {
+        const char *a = i < disk.n ? disk.v[i] : "(none)";
+        const char *b = i < index.n ? index.v[i] : "(none)";
+        if (strcmp(a, b) != 0) {
+            fprintf(stderr, "fuzz_tree: disk has %s, index has %s\n", a, b);
+            FUZZ_CHECK(!"the index differs from the disk");
+        }
+    }
+    listing_free(&disk);
+    listing_free(&index);
 }
 
 /* ---- events ------------------------------------------------------------- */
@@ -505,6 +615,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(kernel_watches(ino_fd(&f.w)) == ino_watch_count(&f.w));
     FUZZ_CHECK(ino_watch_count(&f.w) == tsize);
     FUZZ_CHECK(!ino_pending(&f.w) && ino_queued(&f.w) == 0);
+    if (f.errors == 0) {
+        check_index(&f);
+    }
     FUZZ_CHECK(ino_close(&f.w) == 0);
     return 0;
 }
