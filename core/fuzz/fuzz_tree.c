@@ -316,8 +316,12 @@ check_index(fuzz_tree *f)
 
     walk_list(tree_dir, "", &disk);
     FUZZ_CHECK(ino_tree_entries(&f->w, f->root, index_add, &index) == 0);
-    qsort(disk.v, disk.n, sizeof *disk.v, by_line);
-    qsort(index.v, index.n, sizeof *index.v, by_line);
+    if (disk.n > 1) {
+        qsort(disk.v, disk.n, sizeof *disk.v, by_line);
+    }
+    if (index.n > 1) {
+        qsort(index.v, index.n, sizeof *index.v, by_line);
+    }
     for (i = 0; i < disk.n || i < index.n; i++) {
         const char *a = i < disk.n ? disk.v[i] : "(none)";
         const char *b = i < index.n ? index.v[i] : "(none)";
