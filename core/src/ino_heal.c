@@ -329,7 +329,9 @@ collect_gone(heal *h)
         cur = cur->next;
     }
     /* By entry, for gone_at(); then by inode, for find_gone(). */
-    qsort(h->gone, h->ngone, sizeof *h->gone, by_file);
+    if (h->ngone > 1) {
+        qsort(h->gone, h->ngone, sizeof *h->gone, by_file);
+    }
     for (h->ino_cap = 16; h->ino_cap < h->ngone * 2; h->ino_cap *= 2) {
     }
     if ((h->by_ino = calloc(h->ino_cap, sizeof *h->by_ino)) == NULL) {
