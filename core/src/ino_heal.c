@@ -156,11 +156,31 @@ heal_dir_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len)
         if (told && (f = ino_files_get(&n->files, name, len)) != NULL) {
             f->flags |= INO_FF_SEEN;
         }
+        if (child == NULL && !told && rc != -ENOENT && rc != -ENOTDIR) {
+            /* There, but not watchable (no permission, the watch limit):
+             * told as the live stream tells it, with the failure. */
+            char rel[INO_PATH_CAP];
+            long rl = ino_node_path(n, name, len, rel);
+            if (push_at(h, IN_CREATE | IN_ISDIR, n, name, len) < 0 ||
+                ino_node_told_dir(w, n, name, len) < 0 ||
+                (rl >= 0 &&
+                 ino_tree_push_error(w, h->t, -rc, rel, (size_t)rl) < 0)) {
+                return -ENOMEM;
+            }
+            if ((f = ino_files_get(&n->files, name, len)) != NULL) {
+                f->flags |= INO_FF_SEEN;
+            }
+        }
         if (child == NULL || rc == -ENOENT || rc == -ENOTDIR) {
             return 0;
         }
     }
     if (child == NULL) {
+        /* Watched otherwise (another watch of this watcher): a directory
+         * told without a node stays. */
+        if (told && (f = ino_files_get(&n->files, name, len)) != NULL) {
+            f->flags |= INO_FF_SEEN;
+        }
         return 0;
     }
     ino_moves_keep(w->trees, child);
