@@ -326,7 +326,14 @@ check_index(fuzz_tree *f)
         const char *a = i < disk.n ? disk.v[i] : "(none)";
         const char *b = i < index.n ? index.v[i] : "(none)";
         if (strcmp(a, b) != 0) {
+            size_t j;
             fprintf(stderr, "fuzz_tree: disk has %s, index has %s\n", a, b);
+            for (j = 0; j < disk.n; j++) {
+                fprintf(stderr, "  disk:  %s\n", disk.v[j]);
+            }
+            for (j = 0; j < index.n; j++) {
+                fprintf(stderr, "  index: %s\n", index.v[j]);
+            }
             FUZZ_CHECK(!"the index differs from the disk");
         }
     }
@@ -495,6 +502,9 @@ run_op(fuzz_tree *f, uint8_t op, uint8_t b1, uint8_t b2)
     path_of(b1, rel, sizeof rel, p, sizeof p);
     path_of(b2, rel2, sizeof rel2, q, sizeof q);
     snprintf(o, sizeof o, "%s/%s", out_dir, names[b2 & 3u]);
+    if (getenv("INOTIPY_FUZZ_TRACE") != NULL) {
+        fprintf(stderr, "op %u %s %s %u\n", op % 13u, rel, rel2, b2);
+    }
     switch (op % 13u) {
     case 0: /* mkdir */
         if (mkdir(p, 0755) == 0) {

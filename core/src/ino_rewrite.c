@@ -477,6 +477,15 @@ rewrite_paired(ino_watcher *w, ino_node *n, const ino_event *ev, ino_move *m,
     if (rc == 0 && m->node != NULL && !ino_node_is_ancestor(m->node, n)) {
         rc = ino_node_move(w, m->node, n, ev->name, ev->name_len);
     }
+    else if (rc == 0 && m->node == NULL && (ev->mask & IN_ISDIR)) {
+        /* A directory without a node renamed over one with a node: that
+         * one is gone, as the consumer's model has it now. */
+        ino_node *over = ino_nmap_get(&w->trees->children, (uintptr_t)n,
+                                      ev->name, ev->name_len);
+        if (over != NULL && !ino_node_is_ancestor(over, n)) {
+            ino_subtree_free(w, over, 1);
+        }
+    }
     if (rc == 0 && (ev->mask & t->mask)) {
         rc = ino_tree_push(w, t, ev->mask, ev->cookie, rel, rel_len, m->src,
                            m->src_len);
