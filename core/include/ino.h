@@ -250,7 +250,7 @@ static inline int
 ino_full(const ino_watcher *w)
 {
     return w->queue.queued >= w->queue.max_queued &&
-           w->sync.done == w->sync.begun;
+           w->sync.done == w->sync.begun; /* no sync waits */
 }
 /* Takes the next event; returns 1, or 0 when the queue is empty.  Events of
  * wds not in the table are skipped; wd -1 is IN_Q_OVERFLOW, or INO_SYNC
@@ -297,6 +297,13 @@ static inline uint64_t
 ino_synced(const ino_watcher *w)
 {
     return w->sync.done;
+}
+/* 1 while a sync waits: ino_read() must be called until it completes,
+ * even with the queue at its bound. */
+static inline int
+ino_sync_waiting(const ino_watcher *w)
+{
+    return w->sync.done != w->sync.begun;
 }
 
 /* Reads the inotify limit /proc/sys/fs/inotify/<name> (max_user_watches,

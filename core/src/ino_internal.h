@@ -98,12 +98,6 @@ int ino_sync_after_read(ino_watcher *w);
 /* ino_open() and ino_close(): no sync, nothing allocated. */
 void ino_sync_init(ino_syncs *s);
 void ino_sync_free(ino_syncs *s);
-/* 1 while a sync waits. */
-static inline int
-ino_sync_waiting(const ino_watcher *w)
-{
-    return w->sync.done != w->sync.begun;
-}
 
 /* ---- the name map (ino_nmap.c) ----------------------------------------- */
 
