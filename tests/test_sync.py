@@ -170,6 +170,25 @@ def test_full_queue_still_syncs(run, tmp_dir: Path) -> None:
     run(main)
 
 
+def test_full_queue_of_a_tree_still_syncs(run, tmp_dir: Path) -> None:
+    async def main() -> None:
+        (tmp_dir / "sub").mkdir()
+        with Watcher(max_queued=8) as watcher:
+            watcher.watch_tree(tmp_dir, IN.CREATE)
+            names = [f"f{i:03}" for i in range(300)]
+            _touch_all(tmp_dir / "sub", names)
+            first = await watcher.get()
+            assert first is not None and first.pathname == "sub/f000"
+            assert 8 <= watcher.queued < 300
+            await watcher.sync()
+            events = _take_synced(watcher)
+            assert [e.pathname for e in events] == [
+                f"sub/{name}" for name in names[1:]
+            ]
+
+    run(main)
+
+
 @pytest.mark.root
 def test_after_kernel_overflow(run, tmp_dir: Path, inotify_sysctl) -> None:
     """The kernel lost events: sync() still returns, the IN.Q_OVERFLOW that

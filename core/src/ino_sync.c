@@ -105,8 +105,7 @@ complete(ino_watcher *w, size_t k)
     for (i = 0; i < k; i++) {
         if ((s->waits[i].flags & INO_SYNC_EVENT) &&
             ino_queue_push(&w->queue, -1, INO_SYNC,
-                           (uint32_t)(s->done + 1 + i), NULL, 0, NULL,
-                           0) < 0) {
+                           (uint32_t)(s->done + 1 + i), "", 0, NULL, 0) < 0) {
             rc = -ENOMEM;
             break;
         }
