@@ -442,12 +442,12 @@ async def _scenario_syncs(
 
     async def body(n: int) -> None:
         for i in range(n):
-            names = [f"s{i}-{j}" for j in range(20)]
+            names = [f"s{i}-{j}" for j in range(10)]
             for name in names:
                 _touch(plain, name)
             _touch(tree, "t")
             await watcher.sync()
-            assert len(watcher.get_batch_nowait()) == 21
+            assert len(watcher.get_batch_nowait()) == 11
             for name in names:
                 os.unlink(plain / name)
             waiting = asyncio.ensure_future(watcher.sync())
@@ -458,7 +458,7 @@ async def _scenario_syncs(
             os.unlink(tree / "t")
             await watcher.sync(0)
             await watcher.sync()
-            assert len(watcher.get_batch_nowait()) == 21
+            assert len(watcher.get_batch_nowait()) == 11
 
     return body, {"watcher": watcher}
 
@@ -473,7 +473,7 @@ SCENARIOS = {
     "errors": (_scenario_errors, 400, 2000),
     "bounded": (_scenario_bounded, 20, 60),
     "changes": (_scenario_changes, 200, 1000),
-    "syncs": (_scenario_syncs, 50, 300),
+    "syncs": (_scenario_syncs, 100, 800),
 }
 
 
