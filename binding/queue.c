@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "event.h"
 #include "loop.h"
+#include "sync.h"
 
 int
 queue_read(WatcherObject *watcher)
@@ -25,7 +26,10 @@ queue_read(WatcherObject *watcher)
         return 0;
     }
     rc = ino_read(&watcher->core);
-    return rc < 0 ? inotipy_raise_errno((int)rc, NULL) : 0;
+    if (rc < 0) {
+        return inotipy_raise_errno((int)rc, NULL);
+    }
+    return sync_after_read(watcher); /* the syncs this read completed */
 }
 
 int

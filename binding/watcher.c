@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "module.h"
 #include "queue.h"
+#include "sync.h"
 #include "waiter.h"
 #include "watch.h"
 
@@ -73,9 +74,10 @@ watcher_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     self->waiters = PyList_New(0);
     self->given_back = PyList_New(0);
+    self->syncs = PyList_New(0);
     self->reader = loop_reader_new(self, queue_on_readable);
     if (self->waiters == NULL || self->given_back == NULL ||
-        self->reader == NULL) {
+        self->syncs == NULL || self->reader == NULL) {
         goto fail;
     }
     if (loop != Py_None) {
@@ -158,6 +160,7 @@ watcher_close(WatcherObject *self, PyObject *Py_UNUSED(ignored))
         PyErr_WriteUnraisable((PyObject *)self);
     }
     queue_wake_all_closed(self);
+    sync_fail_all(self);
     if (PyList_SetSlice(self->given_back, 0, PyList_GET_SIZE(self->given_back),
                         NULL) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
@@ -210,6 +213,7 @@ watcher_traverse(WatcherObject *self, visitproc visit, void *arg)
     Py_VISIT(self->waiters);
     Py_VISIT(self->given_back);
     Py_VISIT(self->spare_waiter);
+    Py_VISIT(self->syncs);
     /* A collection in another thread may run while close() has the core
      * without the GIL: once closed, the table is not ours to walk.  Not
      * visiting is safe, as unvisited objects only look reachable. */
@@ -236,6 +240,7 @@ watcher_clear(WatcherObject *self)
     Py_CLEAR(self->waiters);
     Py_CLEAR(self->given_back);
     Py_CLEAR(self->spare_waiter);
+    Py_CLEAR(self->syncs);
     return 0;
 }
 
@@ -621,6 +626,8 @@ static PyMethodDef watcher_methods[] = {
      "get_batch_nowait($self, /, max_events=None)\n--\n\nEvery Event that "
      "is ready (the kernel is polled), at most max_events, as a list."},
     {"_take_changes", (PyCFunction)(void (*)(void))changes_take, METH_FASTCALL,
+     NULL},
+    {"_sync_begin", (PyCFunction)(void (*)(void))sync_begin, METH_FASTCALL,
      NULL},
     {"close", (PyCFunction)watcher_close, METH_NOARGS,
      "close($self, /)\n--\n\nCloses the watcher; idempotent.  Waiting "

@@ -21,6 +21,10 @@ typedef struct {
     PyObject *given_back;        /* list of Events given back by cancelled
                                     waiters, handed out before the core's */
     PyObject *spare_waiter;      /* a finished GetAwaitable kept for reuse */
+    PyObject *syncs;             /* list of (token, future) tuples: the
+                                    syncs waiting, oldest first (sync.c) */
+    int sync_read_scheduled;     /* 1 while sync.c's call_soon() read is
+                                    pending */
     int reading;                 /* 1 while registered with add_reader */
     int closed;                  /* 1 from the start of close() (and
                                     until the core is open): the one fact

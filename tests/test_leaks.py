@@ -426,6 +426,43 @@ async def _scenario_changes(
     return body, {"watcher": watcher, "agen": agen}
 
 
+async def _scenario_syncs(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """sync(): completed, past a full queue, polled, cancelled while it
+    waits, and over a tree."""
+    from inotipy import IN, Watcher
+
+    plain, tree = d / "plain", d / "tree"
+    plain.mkdir()
+    tree.mkdir()
+    watcher = Watcher(max_queued=8)
+    watcher.watch(plain, IN.CREATE | IN.DELETE)
+    watcher.watch_tree(tree, IN.CREATE | IN.DELETE)
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            names = [f"s{i}-{j}" for j in range(10)]
+            for name in names:
+                _touch(plain, name)
+            _touch(tree, "t")
+            await watcher.sync()
+            assert len(watcher.get_batch_nowait()) == 11
+            for name in names:
+                os.unlink(plain / name)
+            waiting = asyncio.ensure_future(watcher.sync())
+            await asyncio.sleep(0)
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            os.unlink(tree / "t")
+            await watcher.sync(0)
+            await watcher.sync()
+            assert len(watcher.get_batch_nowait()) == 11
+
+    return body, {"watcher": watcher}
+
+
 SCENARIOS = {
     # Closing an inotify descriptor that has watches costs the kernel a
     # few milliseconds (an RCU grace period): fewer rounds here.
@@ -436,6 +473,7 @@ SCENARIOS = {
     "errors": (_scenario_errors, 400, 2000),
     "bounded": (_scenario_bounded, 20, 60),
     "changes": (_scenario_changes, 200, 1000),
+    "syncs": (_scenario_syncs, 100, 800),
 }
 
 

@@ -100,6 +100,13 @@ async def managed() -> None:
             print(event.path)
     with Watcher() as other:
         other.watch(".", IN.DELETE_SELF)
+        await other.sync()
+        try:
+            await other.sync(timeout=2.5)
+        except TimeoutError:
+            print("still reading")
+        settled: list[Event[Any]] = other.get_batch_nowait()
+        print(len(settled))
 
 
 async def reload_on_change() -> None:

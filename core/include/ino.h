@@ -41,6 +41,14 @@ extern "C" {
  * for IN_ALL_EVENTS. */
 #define INO_EVENT_BITS ((uint32_t)IN_ALL_EVENTS)
 
+/* The mask of the event that tells that a sync has completed (see
+ * ino_sync_begin()): a bit the kernel never sets.  Its wd is -1. */
+#define INO_SYNC 0x00400000u
+
+/* ino_sync_begin()'s flag: queue an INO_SYNC event when the sync
+ * completes. */
+#define INO_SYNC_EVENT 1u
+
 /* Bits a caller may pass to inotify_add_watch (events and watch flags). */
 #define INO_WATCH_BITS                                                        \
     (INO_EVENT_BITS | (uint32_t)IN_ONLYDIR | (uint32_t)IN_DONT_FOLLOW |       \
@@ -73,7 +81,7 @@ extern "C" {
  * valid until the next call to ino_read(), ino_next() or ino_close() on the
  * same watcher; it is not NUL-terminated when name_len == 0. */
 typedef struct ino_event {
-    int32_t wd;          /* watch descriptor, -1 for IN_Q_OVERFLOW */
+    int32_t wd; /* watch descriptor, -1 for IN_Q_OVERFLOW and INO_SYNC */
     uint32_t mask;       /* the kernel's mask, IN_ISDIR and all */
     uint32_t cookie;     /* pairs IN_MOVED_FROM with IN_MOVED_TO, else 0 */
     uint32_t name_len; /* bytes in name, without the kernel's NUL padding */
@@ -126,6 +134,21 @@ typedef struct ino_queue {
                             queue empty (see ino_read()) */
 } ino_queue;
 
+/* One sync that has not completed (ino_sync.c). */
+typedef struct ino_sync_wait ino_sync_wait;
+
+/* The syncs of a watcher (ino_sync_begin()).  Tokens are handed out in
+ * order and syncs complete in that order, so the ones waiting are those
+ * from done + 1 to begun, in waits[0..begun - done). */
+typedef struct ino_syncs {
+    uint64_t begun; /* the last token handed out, 0 before the first */
+    uint64_t done; /* every sync with a token up to this has completed */
+    uint64_t read_bytes; /* bytes ino_read() has read from the descriptor
+                            outside trees (see ino_sync.c) */
+    ino_sync_wait *waits; /* the syncs waiting, oldest first */
+    size_t cap; /* room in waits */
+} ino_syncs;
+
 /* The state of a watcher's trees, private to the core (ino_trees.h). */
 struct ino_trees;
 
@@ -134,6 +157,7 @@ typedef struct ino_watcher {
     ino_table table; /* the watches this watcher knows */
     ino_queue queue; /* events read and not yet taken */
     struct ino_trees *trees; /* NULL until the first ino_add_tree() */
+    ino_syncs sync; /* ino_sync_begin()'s syncs */
 } ino_watcher;
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -236,16 +260,23 @@ void ino_forget_watch(ino_watcher *w, int32_t wd);
  * are kept).  With trees, a read that ino_add_tree() or a scan made and
  * that failed has its error returned here, and records such a read could
  * not keep for want of memory are told by an IN_Q_OVERFLOW event (then
- * the trees are repaired, as after the kernel's own overflow). */
+ * the trees are repaired, as after the kernel's own overflow).  It also
+ * completes the syncs it can (ino_sync_begin()); -ENOMEM with nothing
+ * queued may mean that a sync's INO_SYNC event could not be queued (it is
+ * tried again by the next call). */
 long ino_read(ino_watcher *w);
-/* 1 when the queue is at its bound and ino_read() would read nothing. */
+/* 1 when the queue is at its bound and ino_read() would read nothing.
+ * While a sync waits (ino_sync_begin()) the bound is lifted: the queue is
+ * never full then. */
 static inline int
 ino_full(const ino_watcher *w)
 {
-    return w->queue.queued >= w->queue.max_queued;
+    return w->queue.queued >= w->queue.max_queued &&
+           w->sync.done == w->sync.begun; /* no sync waits */
 }
 /* Takes the next event; returns 1, or 0 when the queue is empty.  Events of
- * wds not in the table are skipped.  On IN_IGNORED the entry is removed
+ * wds not in the table are skipped; wd -1 is IN_Q_OVERFLOW, or INO_SYNC
+ * (only after ino_sync_begin() with INO_SYNC_EVENT).  On IN_IGNORED the entry is removed
  * from the table and ev->released is 1. */
 int ino_next(ino_watcher *w, ino_event *ev);
 /* 1 when ino_next() may have an event (the queue is not empty). */
@@ -253,6 +284,48 @@ static inline int
 ino_pending(const ino_watcher *w)
 {
     return w->queue.queued > 0;
+}
+
+/* ---- sync ------------------------------------------------------------- */
+
+/* Begins a sync: it completes once every event of a change made before
+ * this call is in the queue, for ino_next() to take (or, if the kernel's
+ * queue overflowed, an IN_Q_OVERFLOW is there in its place), a tree's
+ * events included: what its scans find, and the moves out it tells at
+ * the drain.  Nothing is written to any watched directory: the kernel
+ * queues an event while the system call that causes it runs, so reading
+ * what the kernel holds now (FIONREAD) is enough, or for a watcher with
+ * trees, reading until the kernel's queue is seen empty and the trees
+ * are settled.  A change that a system call still running makes is not
+ * "before".
+ *
+ * Sets *token (1, 2, 3, ... in the order of the calls) and returns 1 when
+ * the sync has completed already (the kernel held nothing and the watcher
+ * has no tree), 0 when it waits, or a negative errno (-EBADF once
+ * closed, -ENOMEM).  A waiting sync completes in ino_read(): call it
+ * right away, without waiting for the descriptor to be readable (with a
+ * tree, the read that sees the kernel's queue empty completes it), then
+ * as usual.  ino_synced() tells which syncs have completed; syncs
+ * complete in the order they began.  While one waits ino_full() is 0 and
+ * ino_read() reads past the queue's bound, as far as the kernel's queue
+ * holds (its max_queued_events bounds that).  With flags INO_SYNC_EVENT,
+ * its completion is also queued as an event of wd -1, mask INO_SYNC and
+ * the token's low 32 bits as cookie, after every event the sync waited
+ * for.  A sync cannot be cancelled; one nobody waits for any more just
+ * completes.  ino_close() ends every sync. */
+int ino_sync_begin(ino_watcher *w, unsigned flags, uint64_t *token);
+/* Every sync whose token is at most this has completed. */
+static inline uint64_t
+ino_synced(const ino_watcher *w)
+{
+    return w->sync.done;
+}
+/* 1 while a sync waits: ino_read() must be called until it completes,
+ * even with the queue at its bound. */
+static inline int
+ino_sync_waiting(const ino_watcher *w)
+{
+    return w->sync.done != w->sync.begun;
 }
 
 /* Reads the inotify limit /proc/sys/fs/inotify/<name> (max_user_watches,

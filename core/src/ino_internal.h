@@ -12,11 +12,15 @@
 
 #include "ino.h"
 
-/* Flags of queued records that the kernel never sets (bits 20 and 21 are
- * unused by inotify); ino_next() strips them. */
+/* Flags of queued records that the kernel never sets (bits 20 to 22 are
+ * unused by inotify).  Every kernel record has them cleared as it is read
+ * (so that none can pass for one of ours); ino_next() turns SRC and ERROR
+ * into event fields and strips them, and leaves INO_SYNC (ino.h), which
+ * is the event's mask. */
 #define INO_PRIV_SRC 0x00100000u     /* the name field holds "path\0src\0" */
 #define INO_PRIV_ERROR 0x00200000u   /* a failure to watch: cookie = errno */
-#define INO_PRIV_BITS (INO_PRIV_SRC | INO_PRIV_ERROR)
+#define INO_PRIV_FIELDS (INO_PRIV_SRC | INO_PRIV_ERROR)
+#define INO_PRIV_BITS (INO_PRIV_FIELDS | INO_SYNC)
 
 /* The largest path (below a tree's root) a queued record may carry. */
 #define INO_PATH_CAP (2u * PATH_MAX)
@@ -83,6 +87,17 @@ int ino_queue_push(ino_queue *q, int32_t wd, uint32_t mask, uint32_t cookie,
  * fields; returns 1, or 0 when the queue is empty.  ev->name points into
  * the queue until its next call. */
 int ino_queue_take(ino_queue *q, ino_event *ev);
+
+/* ---- syncs (ino_sync.c) ------------------------------------------------ */
+
+/* Called by ino_read() after it read: completes the syncs it may (the
+ * read saw the kernel's queue empty, or it read as far as a sync waited
+ * for).  Returns 0 or -ENOMEM (an INO_SYNC event could not be queued; the
+ * sync has completed all the same). */
+int ino_sync_after_read(ino_watcher *w);
+/* ino_open() and ino_close(): no sync, nothing allocated. */
+void ino_sync_init(ino_syncs *s);
+void ino_sync_free(ino_syncs *s);
 
 /* ---- the name map (ino_nmap.c) ----------------------------------------- */
 

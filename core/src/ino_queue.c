@@ -170,7 +170,7 @@ unpack_private(ino_event *ev)
         ev->error = (int)ev->cookie;
         ev->cookie = 0;
     }
-    ev->mask &= ~INO_PRIV_BITS;
+    ev->mask &= ~INO_PRIV_FIELDS;
 }
 
 int

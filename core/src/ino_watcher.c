@@ -7,7 +7,8 @@
  * The records wait in the queue (ino_queue.c).  While the watcher has
  * trees, reads go through the trees instead (ino_trees_read()), which
  * rewrite each record into the queue; the watcher calls the trees only
- * through the hooks declared in ino_internal.h.
+ * through the hooks declared in ino_internal.h.  After each read, the
+ * syncs that read completes are told (ino_sync.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ ino_open(ino_watcher *w, size_t max_queued)
     ino_table_init(&w->table);
     ino_queue_init(&w->queue, max_queued);
     w->trees = NULL;
+    ino_sync_init(&w->sync);
     fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fd < 0) {
         return -errno;
@@ -53,6 +55,7 @@ ino_close(ino_watcher *w)
     ino_queue_free(&w->queue);
     ino_trees_free(w);
     ino_table_free(&w->table);
+    ino_sync_free(&w->sync);
     return rc;
 }
 
@@ -133,18 +136,13 @@ ino_forget_watch(ino_watcher *w, int32_t wd)
     ino_table_remove(&w->table, wd, NULL);
 }
 
-long
-ino_read(ino_watcher *w)
+/* ino_read() of a watcher without trees. */
+static long
+plain_read(ino_watcher *w)
 {
     ino_queue *q = &w->queue;
     long total = 0;
 
-    if (w->fd < 0) {
-        return -EBADF;
-    }
-    if (ino_trees_active(w)) {
-        return ino_trees_read(w);
-    }
     while (!ino_full(w)) {
         size_t room, left, valid, count;
         char *buf = ino_queue_reserve(q, INO_READ_MIN, &room);
@@ -157,7 +155,7 @@ ino_read(ino_watcher *w)
         /* Read no more records than the bound allows: every record takes
          * at least INO_RECORD_HEADER bytes, and one full name must fit or
          * the kernel fails the read with EINVAL. */
-        left = q->max_queued - q->queued;
+        left = ino_sync_waiting(w) ? SIZE_MAX : q->max_queued - q->queued;
         if (left < room / INO_RECORD_HEADER) {
             size_t cap = left * INO_RECORD_HEADER + INO_NAME_FIELD_MAX;
             room = room < cap ? room : cap;
@@ -170,6 +168,7 @@ ino_read(ino_watcher *w)
         if (n <= 0) {
             return n;
         }
+        w->sync.read_bytes += (uint64_t)n;
         /* Room for one more whole record left over: the kernel had no
          * more when it filled this read. */
         q->drained = room - (size_t)n >= INO_READ_MIN;
@@ -184,8 +183,39 @@ ino_read(ino_watcher *w)
         if (q->drained) {
             break;
         }
+        /* A sync this read completed lets the bound apply again (a failure
+         * to queue its event is told by ino_read(), which tries again). */
+        if (ino_sync_waiting(w)) {
+            (void)ino_sync_after_read(w);
+        }
     }
     return total;
+}
+
+long
+ino_read(ino_watcher *w)
+{
+    size_t before = w->queue.queued;
+    long n;
+    int rc;
+
+    if (w->fd < 0) {
+        return -EBADF;
+    }
+    if (!ino_sync_waiting(w)) {
+        return ino_trees_active(w) ? ino_trees_read(w) : plain_read(w);
+    }
+    /* Only a read of this call may count as the drain that completes a
+     * sync. */
+    w->queue.drained = 0;
+    n = ino_trees_active(w) ? ino_trees_read(w) : plain_read(w);
+    rc = ino_sync_after_read(w);
+    if (n < 0) {
+        return n;
+    }
+    /* The INO_SYNC events count among the events queued. */
+    n = (long)(w->queue.queued - before);
+    return rc < 0 && n == 0 ? rc : n;
 }
 
 int
@@ -195,7 +225,7 @@ ino_next(ino_watcher *w, ino_event *ev)
 
     while (ino_queue_take(&w->queue, ev)) {
         if (ev->wd == -1) {
-            return 1; /* IN_Q_OVERFLOW belongs to no watch */
+            return 1; /* IN_Q_OVERFLOW and INO_SYNC belong to no watch */
         }
         e = ino_table_find(&w->table, ev->wd);
         if (e == NULL) {

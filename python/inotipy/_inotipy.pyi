@@ -197,6 +197,12 @@ class Watcher:
         changes as (kind, path) tuples, first with them, the kind being
         one of added, modified, deleted.  Returns the events taken and
         whether IN_Q_OVERFLOW was among them."""
+    def _sync_begin(self, fut: asyncio.Future[None] | None = None, /) -> bool:
+        """For Watcher.sync(): begins a sync.  True when it has completed
+        already; else with fut, fut is resolved with None when it
+        completes (or fails with WatcherClosedError), and False is
+        returned; without fut, the kernel is read once and the result
+        tells whether that completed it."""
     def _live_watches(self) -> list[Watch[Any]]:
         """The valid watches, in no order (Watcher.watches sorts them)."""
     def __aiter__(self) -> Self: ...

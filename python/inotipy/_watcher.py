@@ -1,9 +1,10 @@
 """The public Watcher: the C watcher with Python's conveniences on top
-(create(), watches, get_batch(), iter_async(), async with)."""
+(create(), watches, get_batch(), iter_async(), sync(), async with)."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import AsyncIterator, Collection
 
@@ -74,6 +75,44 @@ class Watcher(_inotipy.Watcher):
             if event is None and stop_on_timeout:
                 return
             yield event
+
+    async def sync(self, timeout: float | None = None) -> None:
+        """Returns once every event of a change made before the call is
+        queued in the watcher: get_nowait() and get_batch_nowait() give
+        them without waiting (or an IN.Q_OVERFLOW stands for what the
+        kernel lost).  For a tree, that includes what its scans find in
+        new directories and the directories it tells moved out.  Nothing
+        is written to the watched paths, so it works as well for watches
+        of files and on read-only mounts.
+
+        timeout is a deadline in seconds (None waits as long as it takes;
+        0 polls the kernel once); TimeoutError when it passes first.
+        Cancelling loses no event.  WatcherClosedError if the watcher is
+        closed meanwhile."""
+        if timeout is not None:
+            # math.isnan() takes what get()'s timeout takes (a str is a
+            # TypeError there, as it is not for float()).
+            if math.isnan(timeout):
+                raise ValueError("timeout must not be NaN")
+            timeout = float(timeout)
+            timeout = None if timeout == math.inf else max(timeout, 0.0)
+        if timeout == 0:
+            if not self._sync_begin():
+                raise TimeoutError("sync(0): events are still being read")
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._sync_begin(fut):
+            return
+        if timeout is None:
+            await fut
+            return
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            # asyncio's own class before Python 3.11, the builtin after.
+            raise TimeoutError(
+                f"sync() did not complete within {timeout} seconds"
+            ) from None
 
     async def __aenter__(self) -> Watcher:
         return self.__enter__()
