@@ -127,8 +127,11 @@ class _Grouper:
 
     That is watchfiles' rule, which looks at the size of its set once a
     step and yields when it has not grown since the last look, but taken
-    at the moment each change arrives rather than a step later: for any
-    stream of changes a group ends no later than watchfiles ends it.  A
+    at the moment each change arrives rather than a step later: started
+    at the same moment on the same stream, a group ends no later than
+    watchfiles ends it (tests/test_grouper.py replays streams through
+    both).  The set that grows is the raw one, before filters, as in
+    watchfiles.  A
     file appended to all the time (a log) is one change in the set, so it
     does not hold back the edit made beside it.
     """
