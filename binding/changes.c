@@ -19,20 +19,27 @@ typedef enum {
     CHANGE_ADDED,
     CHANGE_MODIFIED,
     CHANGE_DELETED,
+    CHANGE_CLOSED,               /* finished writing: only when asked for */
     CHANGE_KINDS                 /* how many kinds there are */
 } change_kind;
 
 /* What one _take_changes() call adds to, and what it found. */
 typedef struct {
     PyObject *changes;           /* the set of (kind, path) tuples */
-    PyObject *kinds[CHANGE_KINDS]; /* the Change members, borrowed */
+    PyObject *kinds[CHANGE_KINDS]; /* the Change members, borrowed; the
+                                    * closed one NULL unless asked for */
     Py_ssize_t taken;            /* events taken */
     int overflowed;              /* 1 once IN_Q_OVERFLOW was among them */
 } change_set;
 
+/* The kernel never folds IN_CLOSE_WRITE into a record with another event
+ * bit, so a record that has it is the close alone. */
 static change_kind
-kind_of(uint32_t mask)
+kind_of(const change_set *set, uint32_t mask)
 {
+    if ((mask & IN_CLOSE_WRITE) && set->kinds[CHANGE_CLOSED] != NULL) {
+        return CHANGE_CLOSED;
+    }
     if (mask & (IN_CREATE | IN_MOVED_TO)) {
         return CHANGE_ADDED;
     }
@@ -95,7 +102,7 @@ add_event_change(change_set *set, PyObject *obj)
     if (watch == NULL || watch == Py_None || event->pathname == NULL) {
         return 0;
     }
-    return add_change(set, kind_of(event->mask), (WatchObject *)watch,
+    return add_change(set, kind_of(set, event->mask), (WatchObject *)watch,
                       event->pathname);
 }
 
@@ -104,7 +111,7 @@ static int
 add_core_change(WatcherObject *watcher, change_set *set, const ino_event *ev)
 {
     WatchObject *watch = (WatchObject *)ev->udata;
-    change_kind kind = kind_of(ev->mask);
+    change_kind kind = kind_of(set, ev->mask);
     PyObject *name;
     int rc = 0;
 
@@ -203,25 +210,27 @@ take_ready_changes(WatcherObject *watcher, change_set *set)
     }
 }
 
-/* Unpacks (changes, added, modified, deleted, first=None) into set and
- * *first. */
+/* Unpacks (changes, added, modified, deleted, first=None, closed=None)
+ * into set and *first. */
 static int
 parse_take_args(WatcherObject *watcher, PyObject *const *args,
                 Py_ssize_t nargs, change_set *set, PyObject **first)
 {
-    if (nargs < 4 || nargs > 5) {
+    if (nargs < 4 || nargs > 6) {
         PyErr_SetString(PyExc_TypeError,
                         "_take_changes(changes, added, modified, deleted, "
-                        "first=None)");
+                        "first=None, closed=None)");
         return -1;
     }
     set->changes = args[0];
     set->kinds[CHANGE_ADDED] = args[1];
     set->kinds[CHANGE_MODIFIED] = args[2];
     set->kinds[CHANGE_DELETED] = args[3];
+    set->kinds[CHANGE_CLOSED] =
+        nargs == 6 && args[5] != Py_None ? args[5] : NULL;
     set->taken = 0;
     set->overflowed = 0;
-    *first = nargs == 5 ? args[4] : Py_None;
+    *first = nargs >= 5 ? args[4] : Py_None;
     if (!PySet_Check(set->changes)) {
         PyErr_SetString(PyExc_TypeError, "changes must be a set");
         return -1;
@@ -236,7 +245,9 @@ parse_take_args(WatcherObject *watcher, PyObject *const *args,
 
 /* Moves every event that is ready (the kernel polled, as
  * get_batch_nowait() does; earlier get() waiters are served first) into
- * the set as (kind, path) tuples, and first (an Event) with them.
+ * the set as (kind, path) tuples, and first (an Event) with them.  Given
+ * closed, an IN_CLOSE_WRITE is (closed, path) rather than a
+ * modification.
  * Returns (events taken, whether IN_Q_OVERFLOW was among them). */
 PyObject *
 changes_take(WatcherObject *watcher, PyObject *const *args, Py_ssize_t nargs)

@@ -6,8 +6,8 @@
 
 #include "watcher.h"
 
-/* Watcher._take_changes(changes, added, modified, deleted, first=None, /)
- * (METH_FASTCALL). */
+/* Watcher._take_changes(changes, added, modified, deleted, first=None,
+ * closed=None, /) (METH_FASTCALL). */
 PyObject *changes_take(WatcherObject *watcher, PyObject *const *args,
                        Py_ssize_t nargs);
 

@@ -81,10 +81,12 @@ async def start(
 
 
 def test_change_numbers_match_watchfiles() -> None:
+    # watchfiles' three, and closed (ours, only for report_closed).
     assert [(c.name, int(c)) for c in Change] == [
         ("added", 1),
         ("modified", 2),
         ("deleted", 3),
+        ("closed", 4),
     ]
     assert Change.deleted.raw_str() == "deleted"
     assert Change(2) is M
@@ -432,8 +434,6 @@ def test_bad_arguments(run, tmp_dir: Path) -> None:
         with pytest.raises(FileNotFoundError):
             await first(tmp_dir / "missing")
         with pytest.raises(ValueError):
-            await first()
-        with pytest.raises(ValueError):
             await first(tmp_dir, debounce=-1)
         with (
             pytest.warns(DeprecationWarning),
@@ -442,6 +442,29 @@ def test_bad_arguments(run, tmp_dir: Path) -> None:
             await first(tmp_dir / "missing", raise_interrupt=True)
 
     run(main)
+
+
+def test_no_path_watches_nothing_as_watchfiles_does(run) -> None:
+    """No path is no error: nothing is watched; the timeout and the stop
+    event still work."""
+
+    async def main() -> None:
+        agen = awatch(rust_timeout=20, yield_on_timeout=True)
+        assert await next_set(agen) == set()
+        await agen.aclose()
+        stop = asyncio.Event()
+        agen = awatch(stop_event=stop)
+        stop.set()
+        with pytest.raises(StopAsyncIteration):
+            await next_set(agen)
+
+    run(main)
+    stop = threading.Event()
+    gen = inotipy.watch(rust_timeout=20, yield_on_timeout=True)
+    assert next(gen) == set()
+    gen.close()
+    stop.set()
+    assert list(inotipy.watch(stop_event=stop)) == []
 
 
 @pytest.mark.root
@@ -515,6 +538,31 @@ def test_default_filter(path: str, kept: bool) -> None:
     assert DefaultFilter()(A, path) is kept
 
 
+def test_filters_print_as_watchfiles_prints_them() -> None:
+    import watchfiles
+
+    class Mine(BaseFilter):
+        ignore_paths = ("/x",)
+
+    class Theirs(watchfiles.BaseFilter):
+        ignore_paths = ("/x",)
+
+    # One directory name: a set's order is the hash's.
+    one = {"ignore_dirs": ("build",)}
+    pairs = [
+        (DefaultFilter(**one), watchfiles.DefaultFilter(**one)),
+        (PythonFilter(ignore_paths=["/p"]), None),
+        (Mine(), Theirs()),
+    ]
+    for ours, theirs in pairs:
+        if theirs is None:
+            theirs = watchfiles.PythonFilter(ignore_paths=["/p"])
+            # Eleven names in a set: compare what is in it, not the order.
+            assert repr(ours).split("}", 1)[1] == repr(theirs).split("}", 1)[1]
+            continue
+        assert repr(ours) == repr(theirs).replace("Theirs", "Mine")
+
+
 def test_filter_options() -> None:
     f = DefaultFilter(
         ignore_dirs=("build",),
@@ -525,7 +573,10 @@ def test_filter_options() -> None:
     assert f(A, "/p/.git/HEAD")
     assert f(A, "/p/x.pyc")
     assert not f(A, "/p/secret/key")
-    assert "build" in repr(f)
+    assert repr(f) == (
+        "DefaultFilter(_ignore_dirs={'build'}, _ignore_entity_regexes=(), "
+        "_ignore_paths=('/p/secret',))"
+    )
 
     class Docs(BaseFilter):
         # Each pattern is a regex of its own: flags and groups work.

@@ -8,6 +8,7 @@ are binary fractions, exact in floating point).
 from __future__ import annotations
 
 import math
+import random
 
 from inotipy._changes import _Grouper
 
@@ -58,15 +59,35 @@ def test_the_timeout_counts_from_the_start_and_ends_the_group() -> None:
     assert group.next_wait() is None
 
 
-def test_after_the_first_change_a_step_at_most_until_the_debounce() -> None:
+def test_after_the_first_change_a_step_without_growth_ends_it() -> None:
     clock = Clock()
     group = grouper(clock, timeout=5.0)
     clock.now += 4.0
     group.on_change()
-    clock.now += 1.0  # past the timeout, which no longer counts
-    assert group.next_wait() == 0.25
-    clock.now += 0.375
+    clock.now += 0.125  # past the timeout, which no longer counts
     assert group.next_wait() == 0.125
+    group.on_change(grew=True)  # the step starts again
+    assert group.next_wait() == 0.25
+    clock.now += 0.125
+    group.on_change(grew=False)  # more of the same: no new step
+    assert group.next_wait() == 0.125
+    clock.now += 0.125
+    assert group.next_wait() == 0.0  # the last poll
+    clock.now += 0.125
+    assert group.next_wait() is None
+
+
+def test_the_debounce_bounds_a_group_that_keeps_growing() -> None:
+    clock = Clock()
+    group = grouper(clock)
+    group.on_change()
+    for _ in range(5):
+        clock.now += 0.25
+        group.on_change(grew=True)
+    assert group.next_wait() == 0.25  # 1.25 s of the 1.5 gone
+    clock.now += 0.125
+    group.on_change(grew=True)
+    assert group.next_wait() == 0.125  # cut to the debounce
     clock.now += 0.125
     assert group.next_wait() is None
 
@@ -77,3 +98,119 @@ def test_a_zero_step_polls_rather_than_ending_the_group() -> None:
     assert group.next_wait() == 0.0
     group.on_change()
     assert group.next_wait() == 0.0
+
+
+# ---- against watchfiles' rule ----------------------------------------------
+#
+# watchfiles (src/lib.rs, RustNotify.watch) sleeps a step, then looks at the
+# size of its set: empty, it goes on waiting; the same size as at the last
+# look, the group is over; larger, it goes on, and the first such look
+# starts the debounce, which ends the group at the first look past it.  The
+# models below replay a stream of (time, path) arrivals through that rule
+# and through _Grouper, times in ms (whole numbers: exact in floats).
+
+
+def watchfiles_groups(
+    stream: list[tuple[int, str]], step: int, debounce: int
+) -> list[tuple[int, set[str]]]:
+    """(end, paths) of each group watchfiles yields for the stream."""
+    groups: list[tuple[int, set[str]]] = []
+    now, i = 0, 0
+    while i < len(stream):
+        paths: set[str] = set()
+        last_size, until = 0, None
+        while True:
+            now += step
+            while i < len(stream) and stream[i][0] <= now:
+                paths.add(stream[i][1])
+                i += 1
+            if not paths:
+                continue
+            if len(paths) == last_size or (until is not None and now > until):
+                break
+            last_size = len(paths)
+            if until is None:
+                until = now + debounce
+        groups.append((now, paths))
+    return groups
+
+
+def inotipy_groups(
+    stream: list[tuple[int, str]], step: int, debounce: int
+) -> list[tuple[int, set[str]]]:
+    """(end, paths) of each group _Grouper closes for the stream, each
+    wake-up taking every arrival due by then, as the watcher does."""
+    clock = Clock()
+    clock.now = 0.0
+    groups: list[tuple[int, set[str]]] = []
+    i = 0
+    while i < len(stream):
+        group = _Grouper(
+            debounce=float(debounce),
+            step=float(step),
+            timeout=0.0,
+            every_step=False,
+            clock=clock,
+        )
+        paths: set[str] = set()
+        while True:
+            wait = group.next_wait()
+            if wait is None:
+                break
+            if i == len(stream) or stream[i][0] > clock.now + wait:
+                clock.now += wait  # the wait passes without a change
+                if paths:
+                    break
+                continue
+            clock.now = max(clock.now, float(stream[i][0]))
+            before = len(paths)
+            while i < len(stream) and stream[i][0] <= clock.now:
+                paths.add(stream[i][1])
+                i += 1
+            group.on_change(len(paths) > before)
+        groups.append((int(clock.now), paths))
+    return groups
+
+
+def yielded_at(groups: list[tuple[int, set[str]]], path: str) -> int:
+    return next(end for end, paths in groups if path in paths)
+
+
+def log_and_edit(edit_at: int, until: int = 3000) -> list[tuple[int, str]]:
+    """A log appended every 20 ms, and app.py saved once."""
+    stream = [(t, "app.log") for t in range(20, until, 20)]
+    stream.append((edit_at, "app.py"))
+    return sorted(stream)
+
+
+def test_a_log_written_all_the_time_does_not_hold_back_an_edit() -> None:
+    """The issue's case: uvicorn's default step and debounce, a log
+    appended every 20 ms beside app.py.  Each edit time from 1 s to 1.1 s,
+    ms by ms: the edit is yielded within a step of the log's next write
+    (which grows a group that the edit began), and never after
+    watchfiles yields it."""
+    for edit_at in range(1000, 1100):
+        stream = log_and_edit(edit_at)
+        ours = yielded_at(inotipy_groups(stream, 50, 1600), "app.py")
+        theirs = yielded_at(watchfiles_groups(stream, 50, 1600), "app.py")
+        assert ours <= edit_at + 20 + 50
+        assert ours <= theirs
+
+
+def test_a_first_group_ends_no_later_than_watchfiles_ends_it() -> None:
+    """Random streams: bursts, pauses, paths seen again and new ones.
+    From the same start, the first group never ends after watchfiles'
+    first group does, and holds everything that arrived by its end."""
+    rng = random.Random(12)
+    for _ in range(2000):
+        stream: list[tuple[int, str]] = []
+        t = rng.randrange(0, 200)
+        for _ in range(rng.randrange(1, 60)):
+            t += rng.choice((0, 1, 5, 20, 49, 50, 51, 120))
+            stream.append((t, f"p{rng.randrange(rng.choice((1, 4, 40)))}"))
+        step = rng.choice((10, 50, 100))
+        debounce = rng.choice((0, 30, 200, 1600))
+        end, paths = inotipy_groups(stream, step, debounce)[0]
+        their_end = watchfiles_groups(stream, step, debounce)[0][0]
+        assert end <= their_end, (stream, step, debounce)
+        assert paths == {p for at, p in stream if at <= end}

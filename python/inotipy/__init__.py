@@ -7,7 +7,8 @@
 
 This module only gathers the public names: the C binding (_inotipy), the
 Watcher on top of it (_watcher), the enums (_constants), the filters
-(_filters) and change sets (_changes).
+(_filters), change sets (_changes) and processes run again on
+changes (_run, _run_cli).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ._inotipy import (
     Watch,
     WatcherClosedError,
 )
+from ._run import arun_process, detect_target_type, run_process
 from ._watcher import Watcher
 
 __all__ = [
@@ -45,12 +47,16 @@ __all__ = [
     "PythonFilter",
     "STOP_ON",
     "TreeWarning",
+    "VERSION",
     "Watch",
     "Watcher",
     "WatcherClosedError",
+    "arun_process",
     "awatch",
     "decode_mask",
+    "detect_target_type",
     "get_event_loop",
+    "run_process",
     "watch",
 ]
 
@@ -62,3 +68,6 @@ except _metadata.PackageNotFoundError:
     # Installed without it: by `meson install` itself (as a distribution
     # may package it), or copied into an application.
     __version__ = "0+unknown"
+
+# watchfiles' name for it.
+VERSION = __version__

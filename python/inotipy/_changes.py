@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
 import os
 import select
@@ -38,11 +39,16 @@ from ._inotipy import TreeWarning, WatcherClosedError
 
 __all__ = ["FileChange", "awatch", "watch"]
 
+# The name watchfiles logs under: programs that turn its messages down
+# (or up) by that name get the same with inotipy.
+logger = logging.getLogger("watchfiles.main")
+
 
 FileChange = tuple[Change, str]
 
 # What a change set needs from the kernel.  CLOSE_WRITE would only repeat
-# what MODIFY says; opens and reads are no change.
+# what MODIFY says (it is added for report_closed); opens and reads are no
+# change.
 CHANGE_MASK = (
     IN.CREATE
     | IN.DELETE
@@ -112,11 +118,22 @@ class _Grouper:
     I/O, so that awatch() and watch() share the deadlines.
 
     The caller asks next_wait() how long to wait for a change, waits that
-    long in its own way, and calls on_change() when the first change
-    arrives.  Until then the wait is the rest of the timeout (none when
-    timeout is 0), cut to one step when a stop event is to be looked at
-    every step; after it, a step, cut to what is left of the debounce.
-    A wait that passes without a change ends the group.
+    long in its own way, and calls on_change() each time it has taken
+    changes into the group's set, saying whether the set grew.  Until the
+    first change the wait is the rest of the timeout (none when timeout
+    is 0), cut to one step when a stop event is to be looked at every
+    step.  After it, the group ends once a step passes in which the set
+    did not grow, or once the debounce has passed since the first change.
+
+    That is watchfiles' rule, which looks at the size of its set once a
+    step and yields when it has not grown since the last look, but taken
+    at the moment each change arrives rather than a step later: started
+    at the same moment on the same stream, a group ends no later than
+    watchfiles ends it (tests/test_grouper.py replays streams through
+    both).  The set that grows is the raw one, before filters, as in
+    watchfiles.  A
+    file appended to all the time (a log) is one change in the set, so it
+    does not hold back the edit made beside it.
     """
 
     def __init__(
@@ -134,12 +151,14 @@ class _Grouper:
         self.every_step = every_step
         self.clock = clock
         self.start = clock()
+        # When the first change arrived, and when the set last grew.
         self.first_at: float | None = None
+        self.grew_at = 0.0
 
     def next_wait(self) -> float | None:
         """Seconds to wait for the next change (math.inf: no limit), or
         None when the group is over: the timeout passed before a first
-        change, or the debounce after it."""
+        change, a step without growth or the debounce after it."""
         now = self.clock()
         if self.first_at is None:
             left = (
@@ -148,14 +167,32 @@ class _Grouper:
             if left <= 0:
                 return None
             return min(left, self.step) if self.every_step else left
-        left = self.debounce - (now - self.first_at)
-        if left <= 0:
+        debounce_left = self.debounce - (now - self.first_at)
+        step_left = self.step - (now - self.grew_at)
+        # A step left of exactly 0 still polls once (step=0 polls).
+        if debounce_left <= 0 or step_left < 0:
             return None
-        return min(self.step, left)
+        return min(step_left, debounce_left)
 
-    def on_change(self) -> None:
-        """The first change of the group arrived: the debounce starts."""
-        self.first_at = self.clock()
+    def on_change(self, grew: bool = True) -> None:
+        """Changes were taken into the set: the first ones start the
+        debounce and the step; later ones restart the step if the set
+        grew."""
+        now = self.clock()
+        if self.first_at is None:
+            self.first_at = self.grew_at = now
+        elif grew:
+            self.grew_at = now
+
+
+class _Stopped(Exception):
+    """The stop event was set while a group was gathered: it is dropped,
+    as watchfiles drops it."""
+
+
+def _check_stop(stop_event: Any) -> None:
+    if stop_event is not None and stop_event.is_set():
+        raise _Stopped
 
 
 class _ChangeWatcher:
@@ -173,9 +210,10 @@ class _ChangeWatcher:
         recursive: bool,
         exclude: Sequence[str],
         ignore_permission_denied: bool | None,
+        report_closed: bool,
     ) -> None:
-        if not paths:
-            raise ValueError("awatch() and watch() need at least one path")
+        # No path at all is no error, as in watchfiles: nothing is
+        # watched, and only the timeout or the stop event ends a wait.
         for name, value in (
             ("debounce", debounce),
             ("step", step),
@@ -189,6 +227,8 @@ class _ChangeWatcher:
         self.timeout = timeout / 1000 if yield_on_timeout else 0.0
         self.yield_on_timeout = yield_on_timeout
         self.filter = watch_filter
+        self.closed_kind = Change.closed if report_closed else None
+        mask = CHANGE_MASK | (IN.CLOSE_WRITE if report_closed else 0)
         if ignore_permission_denied is None:
             # As watchfiles: the environment variable, set and not empty.
             ignore_permission_denied = bool(
@@ -211,9 +251,11 @@ class _ChangeWatcher:
         try:
             with self._warnings():
                 for root in dirs:
-                    self._add(root.shown, recursive and root.is_dir, excludes)
+                    self._add(
+                        root.shown, recursive and root.is_dir, excludes, mask
+                    )
                 for parent in files:
-                    self._add(parent, False, excludes)
+                    self._add(parent, False, excludes, mask)
         except BaseException:
             self.watcher.close()
             raise
@@ -231,15 +273,17 @@ class _ChangeWatcher:
             clock=clock,
         )
 
-    def _add(self, path: str, tree: bool, excludes: tuple[str, ...]) -> None:
+    def _add(
+        self, path: str, tree: bool, excludes: tuple[str, ...], mask: int
+    ) -> None:
         try:
             if tree:
                 # Links to directories are followed, as watchfiles does.
                 self.watcher.watch_tree(
-                    path, CHANGE_MASK, exclude=excludes, follow_symlinks=True
+                    path, mask, exclude=excludes, follow_symlinks=True
                 )
             else:
-                self.watcher.watch(path, CHANGE_MASK)
+                self.watcher.watch(path, mask)
         except PermissionError:
             if not self.quiet:
                 raise
@@ -258,14 +302,9 @@ class _ChangeWatcher:
     def take(self, changes: set[Any], first: Any = None) -> int:
         """Moves what is ready into the set; returns the events taken."""
         with self._warnings():
-            if first is None:
-                taken, overflowed = self.watcher._take_changes(
-                    changes, *_KINDS
-                )
-            else:
-                taken, overflowed = self.watcher._take_changes(
-                    changes, *_KINDS, first
-                )
+            taken, overflowed = self.watcher._take_changes(
+                changes, *_KINDS, first, self.closed_kind
+            )
         if overflowed:
             # The kernel dropped events.  Trees heal (what changed comes
             # as events); for the other watches which files changed is
@@ -279,15 +318,24 @@ class _ChangeWatcher:
 
     def result(self, raw: set[Any] | None) -> set[FileChange] | None:
         """What to yield for a group (None for a timeout): the filtered
-        set, or None when there is nothing to yield."""
+        set, or None when there is nothing to yield.  Logged as
+        watchfiles logs it, on the logger named ``watchfiles.main``."""
         if raw is None:
-            return set() if self.yield_on_timeout else None
+            if self.yield_on_timeout:
+                return set()
+            logger.debug("timeout with no change, waiting on")
+            return None
+        changes = raw
         if self.only_parents:
-            raw = {c for c in raw if self._wanted(c[1])}
+            changes = {c for c in changes if self._wanted(c[1])}
         if self.filter is not None:
             keep = self.filter
-            raw = {c for c in raw if keep(c[0], c[1])}
-        return raw or None
+            changes = {c for c in changes if keep(c[0], c[1])}
+        if not changes:
+            logger.debug("every change was filtered out: %s", raw)
+            return None
+        _log_changes(changes)
+        return changes
 
     def _wanted(self, path: str) -> bool:
         if path in self.only:
@@ -303,6 +351,19 @@ class _ChangeWatcher:
 
     def close(self) -> None:
         self.watcher.close()
+
+
+def _log_changes(changes: set[FileChange]) -> None:
+    """One line per yielded set: its size at INFO, the set itself at
+    DEBUG (the level watchfiles users turn down or up)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    count = len(changes)
+    plural = "" if count == 1 else "s"
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%d change%s detected: %s", count, plural, changes)
+    else:
+        logger.info("%d change%s detected", count, plural)
 
 
 @contextmanager
@@ -328,21 +389,26 @@ async def awatch(
     recursive: bool = True,
     ignore_permission_denied: bool | None = None,
     exclude: Sequence[str] = (),
+    report_closed: bool = False,
 ) -> AsyncGenerator[set[FileChange], None]:
-    """Yields sets of ``(Change, path)``: changes grouped while they keep
-    coming, at most ``debounce`` ms, until ``step`` ms pass without one.
+    """Yields sets of ``(Change, path)``: changes grouped until a ``step``
+    ms passes in which the set does not grow, at most ``debounce`` ms.
 
     The arguments are watchfiles'.  ``stop_event`` (an ``asyncio.Event``,
     an ``anyio.Event``, anything with ``wait()`` or ``is_set()``) ends the
-    iteration when set.  With ``yield_on_timeout``, an empty set is
-    yielded after ``rust_timeout`` ms (5000 when None) without a change;
-    without it there is no timer.  Paths are watched as watchfiles watches
-    them: repeated and nested ones once, links followed, a file through
-    its directory (so that it survives an editor's safe write), and a
-    deleted path is waited for, not an end.  ``exclude`` adds globs of
-    names that are neither watched nor reported.  ``debug``,
-    ``force_polling`` and ``poll_delay_ms`` are accepted and ignored:
-    there is no polling here.
+    iteration when set, within one step; a group being gathered then is
+    dropped, as watchfiles drops it.  With ``yield_on_timeout``, an empty
+    set is yielded after ``rust_timeout`` ms (5000 when None) without a
+    change; without it there is no timer.  No path at all watches
+    nothing.  Paths are watched as watchfiles watches them: repeated and
+    nested ones once, links followed, a file through its directory (so
+    that it survives an editor's safe write), and a deleted path is
+    waited for, not an end.  ``exclude`` adds globs of names that are
+    neither watched nor reported.  ``report_closed`` adds
+    ``(Change.closed, path)`` each time a file open for writing is
+    closed (inotify's IN_CLOSE_WRITE): the writer has finished.
+    ``debug``, ``force_polling`` and ``poll_delay_ms`` are accepted and
+    ignored: there is no polling here.
     """
     if raise_interrupt is not None:
         warnings.warn(
@@ -361,6 +427,7 @@ async def awatch(
         recursive=recursive,
         exclude=exclude,
         ignore_permission_denied=ignore_permission_denied,
+        report_closed=report_closed,
     )
     stopper: asyncio.Future[Any] | None = None
     # asyncio.Event and anyio.Event are awaited; threading.Event's wait()
@@ -370,6 +437,7 @@ async def awatch(
     )
     try:
         if stop_event is not None and can_wait:
+            # Setting the event closes the watcher, which ends any wait.
             stopper = asyncio.ensure_future(stop_event.wait())
             stopper.add_done_callback(lambda _f: cw.close())
         while True:
@@ -377,7 +445,7 @@ async def awatch(
                 return
             try:
                 raw = await _gather_async(cw, None if can_wait else stop_event)
-            except WatcherClosedError:
+            except (WatcherClosedError, _Stopped):
                 return
             changes = cw.result(raw)
             if changes is not None:
@@ -391,31 +459,31 @@ async def awatch(
 async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
     """One group of changes; None when the timeout passes without one.
     With a stop event that cannot be awaited (poll_stop), it is looked at
-    every step while waiting."""
+    at least every step, and _Stopped raised when it is set."""
     loop = asyncio.get_running_loop()
     w = cw.watcher
     group = cw.grouper(loop.time, poll_stop is not None)
     changes: set[Any] = set()
-    while True:
+    event = None
+    while event is None:
         wait = group.next_wait()
         if wait is None:
             return None
-        first = await w.get(wait)
-        if first is not None:
-            break
-        if poll_stop is not None and poll_stop.is_set():
-            return changes
-    group.on_change()
-    cw.take(changes, first)
-    while not cw.gone:
-        wait = group.next_wait()
+        event = await w.get(wait)
+        _check_stop(poll_stop)
+    while True:
+        # Each wake-up takes everything ready: the event get() returned
+        # and whatever the kernel has queued behind it.
+        before = len(changes)
+        cw.take(changes, event)
+        group.on_change(len(changes) > before)
+        _check_stop(poll_stop)
+        wait = None if cw.gone else group.next_wait()
         if wait is None:
-            break
+            return changes
         event = await w.get(wait)
         if event is None:
-            break
-        cw.take(changes, event)
-    return changes
+            return changes
 
 
 def watch(
@@ -434,12 +502,15 @@ def watch(
     recursive: bool = True,
     ignore_permission_denied: bool | None = None,
     exclude: Sequence[str] = (),
+    report_closed: bool = False,
 ) -> Generator[set[FileChange], None, None]:
     """The blocking twin of awatch(), for code without an event loop:
     the same arguments (watchfiles'), the same sets.  ``stop_event`` is
     anything with ``is_set()`` (a ``threading.Event``, say), looked at
-    every ``step`` ms while waiting.  A KeyboardInterrupt ends the
-    iteration quietly unless ``raise_interrupt``."""
+    at least every ``step`` ms, also while changes keep coming; a group
+    being gathered when it is set is dropped, as watchfiles drops it.  A
+    KeyboardInterrupt ends the iteration quietly unless
+    ``raise_interrupt``."""
     cw = _ChangeWatcher(
         paths,
         watch_filter=watch_filter,
@@ -450,6 +521,7 @@ def watch(
         recursive=recursive,
         exclude=exclude,
         ignore_permission_denied=ignore_permission_denied,
+        report_closed=report_closed,
     )
     poller = select.poll()
     poller.register(cw.watcher.fileno(), select.POLLIN)
@@ -459,9 +531,12 @@ def watch(
                 return
             try:
                 raw = _gather_sync(cw, poller, stop_event)
+            except _Stopped:
+                return
             except KeyboardInterrupt:
                 if raise_interrupt:
                     raise
+                logger.warning("KeyboardInterrupt caught, stopping watch")
                 return
             changes = cw.result(raw)
             if changes is not None:
@@ -482,22 +557,23 @@ def _gather_sync(
     cw: _ChangeWatcher, poller: Any, stop_event: Any
 ) -> set[Any] | None:
     """One group of changes, as _gather_async() makes it, waiting in
-    poll(); stop_event is looked at every step while waiting."""
+    poll(); stop_event is looked at at least every step."""
     group = cw.grouper(time.monotonic, stop_event is not None)
     changes: set[Any] = set()
     # Take first, wait after: what a tree's scan read is already ours and
     # would not make the descriptor readable.
     while cw.take(changes) == 0:
-        if stop_event is not None and stop_event.is_set():
-            return changes
+        _check_stop(stop_event)
         wait = group.next_wait()
         if wait is None:
             return None
         poller.poll(_poll_ms(wait))
-    group.on_change()
-    while not cw.gone:
-        wait = group.next_wait()
+    before = 0
+    while True:
+        group.on_change(len(changes) > before)
+        _check_stop(stop_event)
+        wait = None if cw.gone else group.next_wait()
         if wait is None or not poller.poll(_poll_ms(wait)):
-            break
+            return changes
+        before = len(changes)
         cw.take(changes)
-    return changes

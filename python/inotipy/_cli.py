@@ -671,7 +671,12 @@ async def _run_command(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, command = _parse(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:  # watchfiles' command line: inotipy._run_cli
+        from ._run_cli import main as run_main
+
+        return run_main(argv[1:])
+    args, command = _parse(argv)
     if command:
         return _run(_run_command(args, command))
     if args.stats:

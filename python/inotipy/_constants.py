@@ -124,12 +124,16 @@ def get_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class Change(enum.IntEnum):
-    """The kind of a change, as watchfiles numbers them."""
+    """The kind of a change, as watchfiles numbers them; ``closed`` is
+    ours, and comes only to those who ask for it (``report_closed``)."""
 
     added = 1
     modified = 2
     deleted = 3
+    closed = 4
+    """A file open for writing was closed: its writer has finished."""
 
     def raw_str(self) -> str:
-        """The name: ``'added'``, ``'modified'`` or ``'deleted'``."""
+        """The name: ``'added'``, ``'modified'``, ``'deleted'`` or
+        ``'closed'``."""
         return self.name

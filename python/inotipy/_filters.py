@@ -25,12 +25,16 @@ class BaseFilter:
     even watch the directories named in ``ignore_dirs``.
     """
 
+    # As in watchfiles: the compiled state is all an instance holds, and
+    # all its repr shows (subclasses may add attributes of their own).
+    __slots__ = ("_ignore_dirs", "_ignore_entity_regexes", "_ignore_paths")
+
     ignore_dirs: Sequence[str] = ()
     ignore_entity_patterns: Sequence[str] = ()
     ignore_paths: Sequence[str | Path] = ()
 
     def __init__(self) -> None:
-        self._ignore_dirs = frozenset(self.ignore_dirs)
+        self._ignore_dirs = set(self.ignore_dirs)
         # One regex each: a pattern may carry its own flags or groups.
         self._ignore_entity_regexes = tuple(
             re.compile(p) for p in self.ignore_entity_patterns
@@ -41,7 +45,7 @@ class BaseFilter:
     def ignored_dir_names(self) -> frozenset[str]:
         """The directory names the filter rejects, wherever they appear in
         a path: ``ignore_dirs`` as it was when the filter was made."""
-        return self._ignore_dirs
+        return frozenset(self._ignore_dirs)
 
     def __call__(self, change: Change, path: str) -> bool:
         parts = path.lstrip(os.sep).split(os.sep)
@@ -53,12 +57,14 @@ class BaseFilter:
         return not (self._ignore_paths and path.startswith(self._ignore_paths))
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}("
-            f"ignore_dirs={tuple(self.ignore_dirs)!r}, "
-            f"ignore_entity_patterns={tuple(self.ignore_entity_patterns)!r}, "
-            f"ignore_paths={tuple(self.ignore_paths)!r})"
+        """As watchfiles prints a filter: its class and compiled state,
+        ``DefaultFilter(_ignore_dirs={...}, _ignore_entity_regexes=(...),
+        _ignore_paths=(...))``."""
+        fields = ", ".join(
+            f"{name}={getattr(self, name, None)!r}"
+            for name in BaseFilter.__slots__
         )
+        return f"{type(self).__name__}({fields})"
 
 
 class DefaultFilter(BaseFilter):

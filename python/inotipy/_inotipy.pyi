@@ -190,13 +190,15 @@ class Watcher:
         modified: object,
         deleted: object,
         first: Event[Any] | None = None,
+        closed: object = None,
         /,
     ) -> tuple[int, bool]:
         """For awatch()/watch(): moves every event that is ready (the
         kernel polled; earlier get() waiters are served first) into
         changes as (kind, path) tuples, first with them, the kind being
-        one of added, modified, deleted.  Returns the events taken and
-        whether IN_Q_OVERFLOW was among them."""
+        one of added, modified, deleted, or closed for IN_CLOSE_WRITE
+        when closed is given (else that is a modification).  Returns the
+        events taken and whether IN_Q_OVERFLOW was among them."""
     def _sync_begin(self, fut: asyncio.Future[None] | None = None, /) -> bool:
         """For Watcher.sync(): begins a sync.  True when it has completed
         already; else with fut, fut is resolved with None when it

@@ -1,0 +1,5 @@
+"""python -m watchfiles: inotipy run."""
+
+from .cli import cli
+
+cli()

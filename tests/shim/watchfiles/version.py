@@ -1,0 +1,5 @@
+"""watchfiles.version."""
+
+from inotipy import VERSION
+
+__all__ = ("VERSION",)
