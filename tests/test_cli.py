@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from support import scaled
+import pytest
+
+from support import scaled, wait_idle
 
 EVENT_LINE = re.compile(r"^Event\((\d+|None), \[.*\], \d+, .*\)$")
 
@@ -183,8 +185,7 @@ def test_stats_counts_per_path(tmp_dir: Path, spawn) -> None:
     assert lines[5] == "delivered: 9 events"
     limit = (Path("/proc/sys/fs/inotify/max_user_watches")).read_text()
     assert lines[6] == (
-        "watches: 2 in use by this watcher, of max_user_watches "
-        f"{int(limit)}"
+        f"watches: 2 in use by this watcher, of max_user_watches {int(limit)}"
     )
     assert lines[7].startswith("overflows: 0 ")
     assert lines[8].startswith("queue: ")
@@ -466,8 +467,13 @@ def test_monitor_with_timeout_ends_with_status_two(
 def test_events_as_inotifywait_spells_them(spawn, tmp_dir: Path) -> None:
     child = spawn(
         inotipy(
-            str(tmp_dir), "-e", "close_write", "-e", "moved_to,delete",
-            "-n", "3",
+            str(tmp_dir),
+            "-e",
+            "close_write",
+            "-e",
+            "moved_to,delete",
+            "-n",
+            "3",
         )  # fmt: skip
     )
     child.wait_watching()
@@ -488,27 +494,35 @@ def test_events_as_inotifywait_spells_them(spawn, tmp_dir: Path) -> None:
 def test_format_conversions(spawn, tmp_dir: Path) -> None:
     child = spawn(
         inotipy(
-            "-r", str(tmp_dir), "-e", "create,moved_from,moved_to",
-            "--format", "[%w|%f|%e|%:e|%c|%%|%T]%n--", "--timefmt", "%Y",
+            "-r",
+            str(tmp_dir),
+            "-e",
+            "create,moved_from,moved_to",
+            "--format",
+            "[%w|%f|%e|%:e|%c|%%|%T]%n--",
+            "--timefmt",
+            "%Y",
         )  # fmt: skip
     )
     child.wait_watching()
+    year = time.strftime("%Y")
     (tmp_dir / "sub").mkdir()
+    # Once its CREATE is out, the tree watches sub: what follows is seen.
+    assert child.read_lines(2) == [
+        f"[{tmp_dir}/|sub|CREATE,ISDIR|CREATE:ISDIR|0|%|{year}]",
+        "--",
+    ]
     (tmp_dir / "sub" / "x").touch()
     os.rename(tmp_dir / "sub" / "x", tmp_dir / "y")
-    lines = child.read_lines(8)
-    year = time.strftime("%Y")
-    assert lines[0::2] == [
-        f"[{tmp_dir}/|sub|CREATE,ISDIR|CREATE:ISDIR|0|%|{year}]",
-        f"[{tmp_dir}/sub/|x|CREATE|CREATE|0|%|{year}]",
-        lines[4],
-        lines[6],
-    ]
+    lines = child.read_lines(6)
+    assert lines[0] == f"[{tmp_dir}/sub/|x|CREATE|CREATE|0|%|{year}]"
     assert set(lines[1::2]) == {"--"}
-    cookie = lines[4].split("|")[4]
+    cookie = lines[2].split("|")[4]
     assert int(cookie, 16) != 0
-    assert lines[4] == f"[{tmp_dir}/sub/|x|MOVED_FROM|MOVED_FROM|{cookie}|%|{year}]"
-    assert lines[6] == f"[{tmp_dir}/|y|MOVED_TO|MOVED_TO|{cookie}|%|{year}]"
+    assert lines[2] == (
+        f"[{tmp_dir}/sub/|x|MOVED_FROM|MOVED_FROM|{cookie}|%|{year}]"
+    )
+    assert lines[4] == f"[{tmp_dir}/|y|MOVED_TO|MOVED_TO|{cookie}|%|{year}]"
 
 
 def test_format_with_nul_gives_exact_names(spawn, tmp_dir: Path) -> None:
@@ -516,8 +530,15 @@ def test_format_with_nul_gives_exact_names(spawn, tmp_dir: Path) -> None:
     holding anything."""
     child = spawn(
         inotipy(
-            "-q", str(tmp_dir), "-e", "create", "-n", "2",
-            "--format", "%w%f%0", "--no-newline",
+            "-q",
+            str(tmp_dir),
+            "-e",
+            "create",
+            "-n",
+            "2",
+            "--format",
+            "%w%f%0",
+            "--no-newline",
         )  # fmt: skip
     )
     child.wait_watching()
@@ -551,7 +572,9 @@ def test_outfile_appends_and_is_private(spawn, tmp_dir: Path, tmp_path: Path):
     log = tmp_path / "events.log"
     log.write_text("before\n")
     os.chmod(log, 0o644)
-    child = spawn(inotipy(str(tmp_dir), "-o", str(log), "-e", "create", "-n", "1"))
+    child = spawn(
+        inotipy(str(tmp_dir), "-o", str(log), "-e", "create", "-n", "1")
+    )
     child.wait_watching()
     (tmp_dir / "a").touch()
     assert child.finish() == (
@@ -559,7 +582,9 @@ def test_outfile_appends_and_is_private(spawn, tmp_dir: Path, tmp_path: Path):
     )  # fmt: skip
     assert log.read_text() == f"before\n{tmp_dir}/a CREATE\n"
     fresh = tmp_path / "new.log"
-    child = spawn(inotipy(str(tmp_dir), "-qo", str(fresh), "-e", "delete", "-n", "1"))
+    child = spawn(
+        inotipy(str(tmp_dir), "-qo", str(fresh), "-e", "delete", "-n", "1")
+    )
     child.wait_watching()
     (tmp_dir / "a").unlink()
     assert child.finish() == (0, "", "")
@@ -610,9 +635,18 @@ def test_exclude_and_include_are_regular_expressions_on_the_path(
     (tmp_dir / "sub").mkdir()
     child = spawn(
         inotipy(
-            "-r", str(tmp_dir), "-e", "create",
-            "--exclude", r"\.swp$", "--excludei", "/SUB/",
-            "--include", "[[:digit:]]$", "-n", "2",
+            "-r",
+            str(tmp_dir),
+            "-e",
+            "create",
+            "--exclude",
+            r"\.swp$",
+            "--excludei",
+            "/SUB/",
+            "--include",
+            "[[:digit:]]$",
+            "-n",
+            "2",
         )  # fmt: skip
     )
     child.wait_watching()
@@ -629,8 +663,18 @@ def test_globs_with_a_slash_match_the_path(spawn, tmp_dir: Path) -> None:
     (tmp_dir / "src").mkdir()
     child = spawn(
         inotipy(
-            "-r", str(tmp_dir), "-e", "create", "--exclude-glob", "build/*",
-            "--exclude-glob", "*.tmp", "-n", "2", "--pyformat", "{name}",
+            "-r",
+            str(tmp_dir),
+            "-e",
+            "create",
+            "--exclude-glob",
+            "build/*",
+            "--exclude-glob",
+            "*.tmp",
+            "-n",
+            "2",
+            "--pyformat",
+            "{name}",
         )  # fmt: skip
     )
     child.wait_watching()
@@ -678,8 +722,17 @@ def test_what_is_not_supported_is_refused_with_a_hint(
         (["--zero", str(tmp_dir)], "--stats"),
         (["--stats", "--format", "%w", str(tmp_dir)], "not allowed"),
         (["--stats", "--ascending", "move", str(tmp_dir)], "moved_to"),
-        (["--stats", "-e", "create", "--descending", "modify", str(tmp_dir)],
-         "not watched"),  # fmt: skip
+        (
+            [
+                "--stats",
+                "-e",
+                "create",
+                "--descending",
+                "modify",
+                str(tmp_dir),
+            ],
+            "not watched",
+        ),  # fmt: skip
         (["--filename", str(tmp_dir)], "unrecognized"),
         (["--exc", "x", str(tmp_dir)], "unrecognized"),  # no abbreviations
         ([], "no PATH"),
@@ -698,8 +751,10 @@ def test_help_exits_zero(scaled) -> None:
         result = subprocess.run(
             inotipy(*args), capture_output=True, text=True, timeout=scaled(30)
         )
-        assert result.returncode == 0 and "--monitor" in result.stdout or (
-            "--ascending" in result.stdout
+        assert (
+            result.returncode == 0
+            and "--monitor" in result.stdout
+            or ("--ascending" in result.stdout)
         )
 
 
@@ -737,3 +792,389 @@ def test_nothing_left_to_watch(spawn, tmp_dir: Path) -> None:
     watched.unlink()
     status, out, err = child.finish()
     assert (status, out) == (1, ""), err
+
+
+# ---- running a command ------------------------------------------------------
+
+
+def test_run_mode_refuses_what_it_would_ignore(tmp_dir: Path, scaled) -> None:
+    for extra, says in (
+        (["-e", "create"], "-e picks events to print"),
+        (["-t", "5"], "-t and -n"),
+        (["-n", "2"], "-t and -n"),
+        (["--json"], "no --json"),
+        (["--format", "%w"], "no --format"),
+        (["-o", "log"], "no --outfile"),
+        (["-P"], "links are followed"),
+    ):
+        result = subprocess.run(
+            inotipy(str(tmp_dir), *extra, "--", "true"),
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
+        )
+        assert result.returncode == 1, (extra, result.stderr)
+        assert says in result.stderr, (extra, result.stderr)
+
+
+def test_run_mode_says_when_the_command_exits_by_itself(
+    spawn, tmp_dir: Path, tmp_path: Path, scaled
+) -> None:
+    """It says so, with the command quoted as a shell would take it, and
+    the next change starts it again."""
+    log = tmp_path / "runs"
+    child = spawn(
+        inotipy(
+            str(tmp_dir),
+            "--step",
+            "20",
+            "--",
+            "sh",
+            "-c",
+            'echo run >> "$1"; exit 3',
+            "two words",
+            str(log),
+        )  # fmt: skip
+    )
+    shown = f"sh -c 'echo run >> \"$1\"; exit 3' 'two words' {log}"
+    err = read_stderr_until(child, "the next change starts it again", scaled)
+    assert f"inotipy: running {shown}\n" in err
+    assert f"inotipy: {shown} exited by itself (status 3)" in err
+    (tmp_dir / "app.py").touch()
+    err = read_stderr_until(child, "the next change starts it again", scaled)
+    assert f"restarting {shown}" in err
+    assert log.read_text() == "run\nrun\n"
+
+
+def test_run_mode_watches_before_it_runs(
+    tmp_dir: Path, tmp_path: Path, scaled
+) -> None:
+    """A path that cannot be watched stops it before the command runs."""
+    marker = tmp_path / "ran"
+    result = subprocess.run(
+        inotipy(
+            str(tmp_dir),
+            str(tmp_dir / "gone"),
+            "--",
+            "touch",
+            str(marker),
+        ),  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"inotipy: cannot watch '{tmp_dir}/gone': No such file or directory\n"
+    )
+    assert not marker.exists()
+
+
+# ---- limits and failures: one line, status 1, in every mode -----------------
+
+MODES = {
+    "print": [],
+    "stats": ["--stats"],
+    "watch-stats": ["watch-stats"],
+    "command": ["--", "true"],
+}
+
+
+def _mode_args(mode: str, *paths: str) -> list[str]:
+    if mode == "watch-stats":
+        return ["watch-stats", "-r", *paths]
+    return ["-r", *paths, *MODES[mode]]
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_missing_path_is_one_line(mode: str, tmp_dir: Path, scaled):
+    missing = str(tmp_dir / "no-such-dir")
+    result = subprocess.run(
+        inotipy(*_mode_args(mode, str(tmp_dir), missing)),
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert result.returncode == 1, result.stderr
+    errors = [
+        line for line in result.stderr.splitlines() if "inotipy:" in line
+    ]
+    assert errors == [
+        f"inotipy: cannot watch {missing!r}: No such file or directory"
+    ], result.stderr
+
+
+def _in_process(mode: str, capsys, *paths: str) -> tuple[int, str]:
+    from inotipy import _cli
+
+    status = _cli.main(_mode_args(mode, *paths))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return status, err
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_the_instance_limit_is_one_line(
+    mode: str, tmp_dir: Path, inotify_sysctl, capsys
+) -> None:
+    """max_user_instances lowered for the call alone (in this process,
+    so the machine-wide limit is held for milliseconds)."""
+    from inotipy import Watcher
+
+    # Root holds at least this one instance: a limit of 1 is reached.
+    with Watcher(), inotify_sysctl.limit("max_user_instances", 1):
+        status, err = _in_process(mode, capsys, str(tmp_dir))
+    assert status == 1
+    [line] = [x for x in err.splitlines() if x.startswith("inotipy:")]
+    assert line.startswith("inotipy: cannot create an inotify instance: ")
+    assert "/proc/sys/fs/inotify/max_user_instances" in line
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_the_watch_limit_is_one_line(
+    mode: str, tmp_dir: Path, inotify_sysctl, capsys
+) -> None:
+    from inotipy import IN, Watcher
+
+    (tmp_dir / "a" / "b").mkdir(parents=True)
+    with Watcher() as held:
+        held.watch(tmp_dir, IN.CREATE)  # root holds one: 1 is reached
+        with inotify_sysctl.limit("max_user_watches", 1):
+            status, err = _in_process(mode, capsys, str(tmp_dir))
+    assert status == 1
+    [line] = [x for x in err.splitlines() if x.startswith("inotipy:")]
+    assert line.startswith(f"inotipy: cannot watch '{tmp_dir}'")
+    assert "/proc/sys/fs/inotify/max_user_watches" in line
+
+
+_EMFILE = """
+import os, resource, sys
+from inotipy._cli import main
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+held = []
+while True:
+    try:
+        held.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        break
+for fd in held[len(held) - int(sys.argv[1]):]:
+    os.close(fd)  # room for the event loop (epoll, its self-pipe) or none
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize(
+    "free, says",
+    [(3, "cannot create an inotify instance: "), (0, "Too many open files")],
+)
+def test_no_descriptor_left_is_one_line(
+    mode: str, free: int, says: str, tmp_dir: Path, scaled
+) -> None:
+    """No root needed: the descriptors run out in the child, leaving room
+    for the event loop but not the watcher, or not even for the loop."""
+    result = subprocess.run(
+        [sys.executable, "-c", _EMFILE, str(free)]
+        + _mode_args(mode, str(tmp_dir)),
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = [x for x in result.stderr.splitlines() if "inotipy:" in x]
+    assert says in line
+
+
+def test_warnings_are_one_line(capsys) -> None:
+    import warnings
+
+    from inotipy import TreeWarning
+    from inotipy._cli_watch import one_line_warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        with one_line_warnings(sys.stderr):
+            warnings.warn(
+                "cannot watch '/x': Permission denied", TreeWarning, 2
+            )
+    assert capsys.readouterr().err == (
+        "inotipy: warning: cannot watch '/x': Permission denied\n"
+    )
+
+
+# ---- statistics -------------------------------------------------------------
+
+
+def test_watch_stats_is_inotifywatch(spawn, tmp_dir: Path) -> None:
+    """A row per watched directory, sorted as -a/-d say, columns of
+    zeros with -z; the figures of the watcher on stderr."""
+    (tmp_dir / "sub").mkdir()
+    child = spawn(
+        inotipy(
+            "watch-stats",
+            "-r",
+            str(tmp_dir),
+            "-e",
+            "create,delete",
+            "-a",
+            "create",
+            "-z",
+        )  # fmt: skip
+    )
+    child.wait_watching()
+    for name in ("a", "b", "sub/c"):
+        (tmp_dir / name).touch()
+    (tmp_dir / "a").unlink()
+    wait_idle(child.pid)  # every event counted
+    child.signal(signal.SIGINT)
+    status, out, err = child.finish()
+    assert status == 0, err
+    assert out.splitlines() == [
+        "total  create  delete  filename",
+        f"1      1       0       {tmp_dir}/sub/",
+        f"3      2       1       {tmp_dir}/",
+    ]
+    assert err.startswith(
+        "Establishing watches...\n"
+        "Finished establishing watches, now collecting statistics.\n"
+    )
+    assert "inotipy: delivered: 4 events\n" in err
+    assert "inotipy: watches: 2 in use by this watcher" in err
+
+
+def test_watch_stats_without_events(tmp_dir: Path, scaled) -> None:
+    result = subprocess.run(
+        inotipy("watch-stats", "-t", "0.2", str(tmp_dir)),
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert (result.returncode, result.stdout) == (0, "")
+    assert "No events occurred.\n" in result.stderr
+
+
+@pytest.mark.root
+def test_stats_count_overflows(
+    spawn, tmp_dir: Path, inotify_sysctl, scaled
+) -> None:
+    """The CLI is stopped while 200 events come to a queue of 16: the
+    kernel drops the rest and says so once (Q_OVERFLOW), which --stats
+    counts when it reads again, within its -t period."""
+    period = str(scaled(2))
+    with inotify_sysctl.limit("max_queued_events", 16):
+        child = spawn(
+            inotipy(
+                "-q", "--stats", "-t", period, str(tmp_dir), "-e", "create"
+            )
+        )
+        child.wait_watching()  # its queue is made with the limit of 16
+    child.signal(signal.SIGSTOP)
+    try:
+        for n in range(200):
+            (tmp_dir / f"f{n}").touch()
+    finally:
+        child.signal(signal.SIGCONT)
+    status, out, err = child.finish(deadline=30)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert "overflows: 1 (the kernel's queue holds max_queued_events" in out
+    counted = int(lines[-5].split()[0])
+    assert lines[-5] == f"{counted} events" and 0 < counted <= 16
+
+
+# ---- progress while trees are set up ----------------------------------------
+
+# watch_tree() has no progress callback yet: this child gives it one (the
+# real walk, then the directories counted as a core would report them),
+# which the CLI finds from the signature and uses.
+_WITH_PROGRESS = """
+import os, sys
+from inotipy import _cli, _watcher
+
+real = _watcher.Watcher.watch_tree
+
+def watch_tree(self, path, mask=0xfff, *, exclude=(), follow_symlinks=False,
+               progress=None):
+    watch = real(self, path, mask, exclude=exclude,
+                 follow_symlinks=follow_symlinks)
+    for count, _ in enumerate(os.walk(path), 1):
+        if progress is not None:
+            progress(count)
+    return watch
+
+_watcher.Watcher.watch_tree = watch_tree
+sys.exit(_cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_line_on_a_terminal_only(
+    tmp_dir: Path, scaled, tty: bool
+) -> None:
+    for n in range(30):
+        (tmp_dir / f"d{n}").mkdir()
+    args = [sys.executable, "-c", _WITH_PROGRESS, "-r", str(tmp_dir)]
+    args += ["-t", "0.1"]
+    main, sub = pty.openpty()
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=sub if tty else subprocess.PIPE,
+    )
+    os.close(sub)
+    err = b""
+    if tty:
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the child closed the pty
+                break
+            if not chunk:
+                break
+            err += chunk
+    else:
+        assert proc.stderr is not None
+        with proc.stderr:
+            err = proc.stderr.read()
+    assert proc.wait(scaled(10)) == 2
+    os.close(main)
+    if tty:
+        assert b"\r\x1b[KSetting up watches: 1 directories" in err, err
+        # Cleared before the next line.
+        assert b"\r\x1b[KWatches established." in err, err
+    else:
+        assert err == b"Setting up watches.\nWatches established.\n"
+
+
+def test_progress_is_found_from_the_signature() -> None:
+    from inotipy import Watcher
+    from inotipy._cli_watch import tree_takes_progress
+
+    with Watcher() as watcher:
+        # Today's core: no progress parameter, and nothing is called.
+        assert not tree_takes_progress(watcher)
+
+    class WithProgress(Watcher):
+        def watch_tree(self, path, mask=0xFFF, *, progress=None, **kw):  # type: ignore[override]
+            raise AssertionError("not called")
+
+    with WithProgress() as watcher:
+        assert tree_takes_progress(watcher)
+
+
+def test_watch_stats_prints_the_table_so_far_on_sigusr1(
+    spawn, tmp_dir: Path
+) -> None:
+    child = spawn(inotipy("watch-stats", str(tmp_dir), "-e", "create"))
+    child.wait_watching()
+    (tmp_dir / "a").touch()
+    wait_idle(child.pid)
+    child.signal(signal.SIGUSR1)
+    table = ["total  create  filename", f"1      1       {tmp_dir}/"]
+    assert child.read_lines(3) == [*table, ""]
+    child.signal(signal.SIGTERM)
+    status, out, err = child.finish()
+    assert (status, out.splitlines()) == (0, table), err

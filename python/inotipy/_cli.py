@@ -247,11 +247,11 @@ def _problem(args: argparse.Namespace, command: list[str]) -> str | None:
         return "--max-events must be at least 1"
     if command:
         return _command_problem(args)
-    if args.stats:
-        return _stats_problem(args)
     not_here = _given(args, ("debounce", "step", "grace"))
     if not_here:
         return f"{not_here[0]} is for a COMMAND (given after --)"
+    if args.stats:
+        return _stats_problem(args)
     return _format_problem(args)
 
 
@@ -379,7 +379,9 @@ class _Printing:
             newline=not args.no_newline,
         )
         self.line = lines_of(self.fmt, colour)
-        self.status = _Status(colour and sys.stderr.isatty() and not self.quiet)
+        self.status = _Status(
+            colour and sys.stderr.isatty() and not self.quiet
+        )
 
     def shows(self, event: Event[Any]) -> bool:
         if not event.mask & self.mask:

@@ -191,7 +191,7 @@ def _raise_setup_error(error: BaseException | None) -> None:
         if error.filename is not None:
             where = os.fsdecode(error.filename)
             raise cw.CliError(f"cannot watch {where!r}: {what}") from None
-        raise cw.CliError(f"cannot watch: {what}") from None
+        raise cw.CliError(cw.instance_error(error)) from None
     if error is not None:
         raise error
 

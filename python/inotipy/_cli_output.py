@@ -26,14 +26,21 @@ from ._constants import EVENT_BIT, IN, decode_mask
 from ._inotipy import Event
 
 __all__ = [
+    "DIM",
+    "PYFORMAT_FIELDS",
+    "RESET",
     "Formatter",
     "Output",
     "bad_format",
+    "bad_pyformat",
     "colour_of",
+    "compile_printf",
     "event_names",
     "formatter",
+    "lines_of",
     "safe",
     "split_event",
+    "text",
 ]
 
 # ANSI colours by the kind of event, for terminals.
@@ -214,7 +221,9 @@ def _csv_field(value: str) -> str:
     """Quoted as inotifywait quotes (and \\r too): when it holds a quote,
     a comma or a line break, or starts or ends with a space."""
     if not value or not (
-        any(c in value for c in '",\n\r') or value[0] == " " or value[-1] == " "
+        any(c in value for c in '",\n\r')
+        or value[0] == " "
+        or value[-1] == " "
     ):
         return value
     return '"' + value.replace('"', '""') + '"'
@@ -351,9 +360,11 @@ def bad_pyformat(fmt: str) -> str | None:
     try:
         fmt.format(**PYFORMAT_FIELDS)
     except (KeyError, IndexError, ValueError) as e:
-        return f"{e} (fields: " + " ".join(
-            "{" + name + "}" for name in PYFORMAT_FIELDS
-        ) + ")"
+        return (
+            f"{e} (fields: "
+            + " ".join("{" + name + "}" for name in PYFORMAT_FIELDS)
+            + ")"
+        )
     return None
 
 
@@ -454,9 +465,7 @@ class _TextAsBytes:
         self.out.flush()
 
 
-def lines_of(
-    fmt: Formatter, colour: bool
-) -> Callable[[Event[Any]], str]:
+def lines_of(fmt: Formatter, colour: bool) -> Callable[[Event[Any]], str]:
     """The function giving an event's full line (end and colour)."""
     end = fmt.end
     if colour and fmt.colourable:

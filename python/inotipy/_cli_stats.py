@@ -25,7 +25,16 @@ from ._constants import IN
 from ._inotipy import Event
 from ._watcher import Watcher
 
-__all__ = ["Health", "Tally", "run_stats", "watch_stats_main"]
+__all__ = [
+    "COLUMNS",
+    "Health",
+    "Tally",
+    "live_view",
+    "per_file_stats",
+    "run_stats",
+    "sort_spec",
+    "watch_stats_main",
+]
 
 # inotifywatch's columns, in its order.
 COLUMNS = (
@@ -184,7 +193,9 @@ class _Live:
         self.drawn = 0
         self.last = 0.0
 
-    def maybe_draw(self, tally: Tally, health: Health, watcher: Watcher):
+    def maybe_draw(
+        self, tally: Tally, health: Health, watcher: Watcher
+    ) -> None:
         now = asyncio.get_running_loop().time()
         if now - self.last < 1.0:
             return
@@ -261,8 +272,10 @@ def sort_spec(
     if name == "total":
         return 0, bool(ascending)
     if name in ("move", "close"):
-        halves = "moved_to or moved_from" if name == "move" else (
-            "close_write or close_nowrite"
+        halves = (
+            "moved_to or moved_from"
+            if name == "move"
+            else ("close_write or close_nowrite")
         )
         raise ValueError(f"cannot sort by {name!r}: sort by {halves}")
     if name not in _SORTABLE:
@@ -272,7 +285,7 @@ def sort_spec(
     return _SORTABLE[name], bool(ascending)
 
 
-# ---- inotipy watch-stats: inotifywatch ----------------------------------------
+# ---- inotipy watch-stats: inotifywatch --------------------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -354,9 +367,13 @@ async def _watch_stats(
     with watcher:
         if args.verbose:
             err.write(f"Total of {watcher.watch_count} watches.\n")
-        err.write("Finished establishing watches, now collecting statistics.\n")
+        err.write(
+            "Finished establishing watches, now collecting statistics.\n"
+        )
         if args.verbose and args.timeout:
-            err.write(f"Will listen for events for {args.timeout:g} seconds.\n")
+            err.write(
+                f"Will listen for events for {args.timeout:g} seconds.\n"
+            )
         err.flush()
 
         def where(event: Event[Any]) -> str:
@@ -370,22 +387,32 @@ async def _watch_stats(
             for path in targets.paths:
                 tally.seed(safe(path + "/" if path in dirs else path))
         live = live_view(args.color, 0, args.zero, sort)
-        health, _ = await run_stats(
-            watcher, tally, shows, timeout=args.timeout, max_events=None,
-            live=live,
-        )  # fmt: skip
+        # SIGUSR1 prints the table so far and goes on, as inotifywatch's.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(
+            signal.SIGUSR1, _print_table, tally, args.zero, sort, "\n"
+        )
+        try:
+            health, _ = await run_stats(
+                watcher, tally, shows, timeout=args.timeout,
+                max_events=None, live=live,
+            )  # fmt: skip
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR1)
         _print_table(tally, args.zero, sort)
         for line in health.lines(watcher):
             err.write(f"inotipy: {line}\n")
     return cw.EXIT_OK
 
 
-def _print_table(tally: Tally, zero: bool, sort: tuple[int, bool]) -> None:
+def _print_table(
+    tally: Tally, zero: bool, sort: tuple[int, bool], after: str = ""
+) -> None:
     if not tally.total and not zero:
         sys.stderr.write("No events occurred.\n")
         return
-    out = Output.stdout()
-    out.write([line + "\n" for line in tally.table(zero=zero, sort=sort)])
+    lines = [line + "\n" for line in tally.table(zero=zero, sort=sort)]
+    Output.stdout().write([*lines, after])
 
 
 # ---- inotipy --stats: per file ----------------------------------------------

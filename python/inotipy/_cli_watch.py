@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import fnmatch
+import gc
 import inspect
 import os
 import re
@@ -32,16 +34,32 @@ from ._watcher import Watcher
 
 __all__ = [
     "EVENT_NAMES",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TIMEOUT",
     "CliError",
+    "Parser",
     "Progress",
     "Selection",
     "Targets",
+    "add_watch_options",
+    "build_selection",
+    "cancelled_by",
+    "check_watch_options",
     "compile_regex",
     "describe_oserror",
     "event_mask",
+    "instance_error",
     "one_line_warnings",
     "open_watcher",
+    "parse_targets",
     "read_targets",
+    "requested_mask",
+    "run",
+    "seconds",
+    "tree_excludes",
+    "tree_takes_progress",
 ]
 
 # The names -e takes, as inotifywait spells them (any case).  unmount,
@@ -95,6 +113,19 @@ def describe_oserror(e: OSError) -> str:
     what = e.strerror or str(e)
     if e.filename is not None:
         return f"{os.fsdecode(e.filename)!r}: {what}"
+    return what
+
+
+def instance_error(e: OSError) -> str:
+    """The line for an inotify instance that could not be made."""
+    what = e.strerror or str(e)
+    if "inotify instance" not in what:
+        what = f"cannot create an inotify instance: {what}"
+    if e.errno == errno.EMFILE:
+        # Unknown when even this file cannot be opened: no descriptor.
+        limits = "/proc/sys/fs/inotify/max_user_instances"
+        with suppress(OSError, ValueError), open(limits) as f:
+            what += f" (max_user_instances is {int(f.read())})"
     return what
 
 
@@ -281,7 +312,9 @@ class Selection:
             return False
         if any(r.search(full) for r in self.exclude_re):
             return False
-        if self.include_re and not any(r.search(full) for r in self.include_re):
+        if self.include_re and not any(
+            r.search(full) for r in self.include_re
+        ):
             return False
         return self._globs_show(full.rstrip("/"))
 
@@ -364,9 +397,7 @@ def open_watcher(
     try:
         watcher = Watcher()
     except OSError as e:
-        raise CliError(
-            f"cannot create an inotify instance: {e.strerror or e}"
-        ) from None
+        raise CliError(instance_error(e)) from None
     dirs: set[str] = set()
     try:
         for path in targets.paths:
@@ -376,9 +407,7 @@ def open_watcher(
             )  # fmt: skip
     except OSError as e:
         watcher.close()
-        raise CliError(
-            f"cannot watch {path!r}: {e.strerror or e}"
-        ) from None
+        raise CliError(f"cannot watch {path!r}: {e.strerror or e}") from None
     except BaseException:
         watcher.close()
         raise
@@ -456,7 +485,6 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
         self.exit(1, f"{self.prog}: error: {message}\n")
-
 
 
 def add_watch_options(p: argparse.ArgumentParser) -> None:
@@ -579,9 +607,7 @@ def check_watch_options(args: argparse.Namespace) -> str | None:
     return None
 
 
-def build_selection(
-    args: argparse.Namespace, targets: Targets
-) -> Selection:
+def build_selection(args: argparse.Namespace, targets: Targets) -> Selection:
     """The Selection of the options; raises ValueError for a regular
     expression that does not compile."""
     compiled: dict[str, list[re.Pattern[str]]] = {"exclude": [], "include": []}
@@ -677,4 +703,18 @@ def run(job: Coroutine[Any, Any, int]) -> int:
         return EXIT_OK
     except OSError as e:
         print(f"inotipy: {describe_oserror(e)}", file=sys.stderr)
-        return EXIT_ERROR
+        if inspect.getcoroutinestate(job) != inspect.CORO_CREATED:
+            return EXIT_ERROR
+        # No loop could be made (no descriptor left): the half-made one
+        # would complain as it goes, once this clause lets go of it.
+        job.close()
+        saved, sys.unraisablehook = sys.unraisablehook, _ignore
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = saved
+    return EXIT_ERROR
+
+
+def _ignore(_: Any) -> None:
+    pass
