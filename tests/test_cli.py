@@ -1,4 +1,6 @@
-"""The command line: `inotipy` / `python -m inotipy`, its three modes."""
+"""The command line: `inotipy` / `python -m inotipy`: printing events as
+inotifywait does, counting them (--stats, watch-stats), running a command;
+and failures as one line in every mode."""
 
 from __future__ import annotations
 
@@ -736,6 +738,7 @@ def test_what_is_not_supported_is_refused_with_a_hint(
         (["--filename", str(tmp_dir)], "unrecognized"),
         (["--exc", "x", str(tmp_dir)], "unrecognized"),  # no abbreviations
         ([], "no PATH"),
+        (["--", "ls"], "no PATH before --"),
         (["@" + str(tmp_dir)], "no PATH"),
     ):
         result = subprocess.run(
@@ -1142,7 +1145,7 @@ def test_progress_line_on_a_terminal_only(
     assert proc.wait(scaled(10)) == 2
     os.close(main)
     if tty:
-        assert b"\r\x1b[KSetting up watches: 1 directories" in err, err
+        assert b"\r\x1b[KSetting up watches: 1 directory" in err, err
         # Cleared before the next line.
         assert b"\r\x1b[KWatches established." in err, err
     else:

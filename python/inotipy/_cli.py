@@ -179,14 +179,16 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_stats_options(p: argparse.ArgumentParser) -> None:
-    for flag, order in (("--ascending", "ascending"), ("--descending", "")):
-        p.add_argument(
-            flag,
-            metavar="EVENT",
-            help=f"with --stats: sort by EVENT (or total){' ' + order}"
-            if order
-            else "with --stats: sort by EVENT, descending (default: total)",
-        )
+    p.add_argument(
+        "--ascending",
+        metavar="EVENT",
+        help="with --stats: sort by EVENT (or total), ascending",
+    )
+    p.add_argument(
+        "--descending",
+        metavar="EVENT",
+        help="with --stats: sort by EVENT, descending (default: total)",
+    )
     p.add_argument(
         "-z",
         "--zero",
@@ -479,6 +481,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = _problem(args, command)
     if problem:
         parser.error(problem)
+    if command and not (args.paths or args.fromfile):
+        parser.error(
+            "no PATH before --: what follows -- is a COMMAND to run (to "
+            "watch a path that starts with -, write ./-name)"
+        )
     targets, selection = cw.parse_targets(parser, args)
     if command:
         _command_defaults(args)

@@ -354,9 +354,9 @@ class Progress:
         if not self.enabled or now - self.last < 0.1:
             return
         self.last = now
-        self.stream.write(
-            f"\r\x1b[KSetting up watches: {self.base + count:,} directories"
-        )
+        total = self.base + count
+        unit = "directory" if total == 1 else "directories"
+        self.stream.write(f"\r\x1b[KSetting up watches: {total:,} {unit}")
         self.stream.flush()
         self.shown = True
 
@@ -525,19 +525,18 @@ def add_watch_options(p: argparse.ArgumentParser) -> None:
         help="read paths (and @exclusions) from FILE, one a line ('-': "
         "standard input)",
     )
+    regex = (
+        " (an extended regular expression on the full path, as "
+        "inotifywait's; repeatable)"
+    )
     for flag, what in (
-        ("--exclude", "skip events whose path matches REGEX"),
+        ("--exclude", "skip events whose path matches REGEX" + regex),
         ("--excludei", "--exclude, ignoring case"),
-        ("--include", "show only events whose path matches REGEX"),
+        ("--include", "show only events whose path matches REGEX" + regex),
         ("--includei", "--include, ignoring case"),
     ):
         p.add_argument(
-            flag,
-            action="append",
-            default=[],
-            metavar="REGEX",
-            help=what + " (an extended regular expression on the full "
-            "path, as inotifywait's; repeatable)",
+            flag, action="append", default=[], metavar="REGEX", help=what
         )
     p.add_argument(
         "--exclude-glob",
