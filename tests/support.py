@@ -11,7 +11,7 @@
   the watches the kernel holds on an inotify descriptor.
 - ``InotifySysctl``: changes /proc/sys/fs/inotify limits and puts them back.
 - ``Child``: a child process whose output is read line by line against a
-  deadline.
+  deadline; ``wait_idle``: waits until a process has handled its events.
 
 Test modules import these by name (``from support import scaled``): pytest
 advises against importing from conftest.
@@ -19,12 +19,16 @@ advises against importing from conftest.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import ctypes
+import fcntl
 import gc
 import os
 import selectors
 import subprocess
+import termios
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -221,6 +225,49 @@ class InotifySysctl:
 
 
 # ---- child processes --------------------------------------------------------
+
+
+def wait_idle(pid: int, deadline: float = DEFAULT_DEADLINE) -> None:
+    """Returns once a process has handled every event it was given:
+    nothing is queued on its inotify descriptors (looked at through a
+    copy, pidfd_getfd, asked with FIONREAD) and it sleeps, waiting for
+    more.  Skips the test where pidfd_getfd is not available."""
+    end = time.monotonic() + scaled(deadline)
+    while _inotify_queued(pid) or not _sleeping(pid):
+        if time.monotonic() > end:
+            pytest.fail(f"process {pid} never got through its events")
+        time.sleep(0.01)  # polls a condition, against the deadline
+
+
+def _sleeping(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "S"
+
+
+def _inotify_queued(pid: int) -> bool:
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{name}")
+            except OSError:
+                continue
+            if target != "anon_inode:inotify":
+                continue
+            fd = libc.syscall(438, pidfd, int(name), 0)  # pidfd_getfd
+            if fd < 0:
+                pytest.skip("pidfd_getfd is not available")
+            try:
+                size = array.array("i", [0])
+                fcntl.ioctl(fd, termios.FIONREAD, size)
+                if size[0]:
+                    return True
+            finally:
+                os.close(fd)
+    finally:
+        os.close(pidfd)
+    return False
 
 
 class Child:

@@ -164,8 +164,12 @@ def test_cli_prints_each_event_on_one_escaped_line(
             str(tmp_dir),
             "-e",
             "CREATE",
+            "-m",
             "-t",
             "10",
+            # The default output is now the path and the events; the
+            # repr form reads back as the exact name.
+            "--repr",
         ],
         env=env,
     )
@@ -189,3 +193,24 @@ def test_cli_prints_each_event_on_one_escaped_line(
     status, rest, err = child.finish(deadline=10)
     assert "Traceback" not in err, err
     assert rest == ""
+
+
+@pytest.mark.parametrize("style", [[], ["--format", "%w%f %e"]])
+def test_cli_default_and_format_lines_are_safe(
+    spawn, tmp_dir: Path, style: list[str]
+) -> None:
+    """The default output and --format (without %0) escape every name:
+    one printable line per event, nothing a terminal acts on."""
+    child = spawn(
+        [sys.executable, "-m", "inotipy", str(tmp_dir), "-e", "create"]
+        + ["-n", str(len(NAMES)), *style]
+    )
+    child.wait_watching()
+    for raw in NAMES.values():
+        _make(tmp_dir, raw)
+    lines = child.read_lines(len(NAMES), deadline=10)
+    for line in lines:
+        assert _is_safe_line(line), line
+        assert line.startswith(f"{tmp_dir}/") and line.endswith(" CREATE")
+    status, rest, err = child.finish(deadline=10)
+    assert (status, rest) == (0, ""), err

@@ -1,157 +1,181 @@
 """The command line: ``inotipy`` (or ``python -m inotipy``).
 
-Three modes over the same options:
-
-    inotipy [options] PATH...                 print events
-    inotipy --stats [options] PATH...         count events per path
+    inotipy [options] PATH...                 print events (inotifywait)
+    inotipy --stats [options] PATH...         count events per file
+    inotipy watch-stats [options] PATH...     count them as inotifywatch
     inotipy [options] PATH... -- CMD [ARG...] run CMD, restart it on changes
 
-Output is plain on a pipe; on a terminal event names are coloured and a
-status line (or, with --stats, the table) is kept up to date on stderr.
+inotifywait's options are taken as it spells them (-m, -q, -e, -t,
+--format, --csv, -o, --fromfile, --exclude ...); what inotipy does not
+do (-d, -s) is refused with a hint, never ignored.  The jobs are split:
+``_cli_watch`` (paths, filters, setting up, running a mode),
+``_cli_output`` (formats), ``_cli_stats`` (counting), ``_cli_command``
+(running a command).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import datetime
-import fnmatch
-import io
-import json
 import os
-import signal
-import subprocess
 import sys
-import time
-from collections import Counter, defaultdict
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import Any
 
-from ._changes import awatch
-from ._constants import EVENT_BIT, IN, decode_mask
-from ._filters import DefaultFilter
-from ._inotipy import Event, WatcherClosedError
+from . import _cli_watch as cw
+from ._cli_command import run_command
+from ._cli_output import (
+    DIM,
+    RESET,
+    Formatter,
+    Output,
+    bad_format,
+    bad_pyformat,
+    formatter,
+    lines_of,
+    split_event,
+)
+from ._cli_stats import per_file_stats, sort_spec, watch_stats_main
+from ._constants import IN
+from ._inotipy import Event
 from ._watcher import Watcher
 
-EXIT_OK, EXIT_ERROR, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_TIMEOUT = cw.EXIT_OK, cw.EXIT_ERROR, cw.EXIT_TIMEOUT
 
-# ANSI colours by the kind of event, for terminals.
-_COLOURS = (
-    (IN.CREATE | IN.MOVED_TO, "\x1b[32m"),  # green
-    (IN.DELETE | IN.DELETE_SELF | IN.MOVED_FROM, "\x1b[31m"),  # red
-    (IN.MODIFY | IN.CLOSE_WRITE | IN.ATTRIB, "\x1b[33m"),  # yellow
-    (IN.MOVE_SELF | IN.Q_OVERFLOW | IN.UNMOUNT, "\x1b[35m"),  # magenta
+# Subcommands, by their first argument (a path of that name: ./NAME).
+def _run_main(argv: list[str]) -> int:
+    """watchfiles' command line (inotipy._run_cli), imported when used."""
+    from ._run_cli import main as run_main
+
+    return run_main(argv)
+
+
+SUBCOMMANDS = {"watch-stats": watch_stats_main, "run": _run_main}
+
+# Options refused with a hint: (flags, what to do instead).
+_REFUSED = (
+    (
+        ("-d", "--daemon"),
+        "-d/--daemon is not supported: run it in the background yourself, "
+        "e.g. `nohup inotipy -m -q -o FILE PATH... &` or under a service "
+        "manager (systemd-run --user inotipy ...)",
+    ),
+    (
+        ("-s", "--syslog"),
+        "-s/--syslog is not supported: send standard error to the log, "
+        "e.g. `inotipy ... 2> >(logger -t inotipy)`",
+    ),
 )
-_DIM, _RESET = "\x1b[2m", "\x1b[0m"
-
-
-def _mask(text: str) -> int:
-    mask = 0
-    for name in text.split(","):
-        name = name.strip().upper()
-        if not name:
-            continue
-        try:
-            mask |= IN[name]
-        except KeyError:
-            raise argparse.ArgumentTypeError(
-                f"unknown event {name!r} (names of inotipy.IN, e.g. "
-                "CREATE,MODIFY)"
-            ) from None
-    if not mask & IN.ALL_EVENTS:
-        raise argparse.ArgumentTypeError(f"no event named in {text!r}")
-    return mask
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors exit 1, as inotifywait's do: 2 means a timeout."""
-
-    def error(self, message: str) -> Any:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = cw.Parser(
         prog="inotipy",
-        usage="%(prog)s [options] PATH... [-- COMMAND [ARG...]]",
-        description="Watch paths with inotify: print events (the default), "
-        "count them (--stats), or run COMMAND and restart it whenever "
-        "something changes (give it after --).",
-        epilog="Exit status: 0 done, 1 error, 2 timeout with no event, "
-        "130 interrupted.",
+        usage="%(prog)s [options] PATH... [-- COMMAND [ARG...]]\n"
+        "       %(prog)s watch-stats [options] PATH...",
+        description="Watch paths with inotify: print events (the default, "
+        "until interrupted, as inotifywait -m), count them (--stats; "
+        "watch-stats takes inotifywatch's options), or run COMMAND and "
+        "restart it whenever something changes (give it after --).",
+        epilog="Exit status: 0 done, 1 error (or, waiting for -n/-t's "
+        "events, every watch went away first), 2 -t ended it, 130 "
+        "interrupted.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="what to watch")
+    cw.add_watch_options(p)
+    _add_run_options(p)
+    _add_output_options(p)
+    _add_stats_options(p)
+    _add_command_options(p)
+    for flags, _ in _REFUSED:
+        p.add_argument(*flags, action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "-r",
-        "--recursive",
+        "-m",
+        "--monitor",
         action="store_true",
-        help="watch directories as trees: every directory below, "
-        "now and later (always on with a COMMAND)",
-    )
-    p.add_argument(
-        "-e",
-        "--events",
-        type=_mask,
-        action="append",
-        metavar="EVENT[,EVENT]",
-        help="events to watch, names of inotipy.IN "
-        "(CREATE,MODIFY,...; default: all)",
-    )
-    p.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="skip names matching GLOB (in trees: not even "
-        "watched); repeatable",
-    )
-    p.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="report only names matching GLOB; repeatable",
+        help="keep printing events (the default); with -t, until SECONDS "
+        "pass without one",
     )
     p.add_argument(
         "-t",
         "--timeout",
-        type=_seconds,
+        type=cw.seconds,
         metavar="SECONDS",
-        help="exit after SECONDS without an event (status 2 if "
-        "there was none at all); with --stats, the period",
+        help="alone: wait for one event, at most SECONDS (0: no limit); "
+        "with -m or -n: exit (status 2) after SECONDS without an event; "
+        "with --stats: count for SECONDS",
     )
     p.add_argument(
-        "-n", "--max-events", type=int, metavar="N", help="exit after N events"
+        "-n",
+        "--max-events",
+        type=int,
+        metavar="N",
+        help="exit after N events",
     )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="once: no 'Watches established.' and no status line; twice "
+        "(-qq): no events either, only the exit status",
+    )
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument(
         "--format",
         metavar="FMT",
-        help="a str.format() line per event: {path} {name} "
-        "{events} {mask} {cookie} {wd} {src} {time}",
+        help="inotifywait's format: %%w watched path (a directory with "
+        "a slash), %%f the name in it, %%e events (%%Xe: separated by X), "
+        "%%c cookie (hex), %%T time (--timefmt), %%n newline, %%0 NUL "
+        "(exact names, no escaping), %%%% a %%",
     )
     out.add_argument(
-        "--json",
+        "-c",
+        "--csv",
         action="store_true",
-        help="one JSON object per event and line",
+        help="inotifywait's CSV: path,events,name, quoted when needed; "
+        "exact names",
+    )
+    out.add_argument(
+        "--pyformat",
+        metavar="FMT",
+        help="a str.format() line per event: {path} {name} {events} "
+        "{mask} {cookie} {wd} {src} {time}",
+    )
+    out.add_argument(
+        "--json", action="store_true", help="one JSON object per event"
+    )
+    out.add_argument(
+        "--repr", action="store_true", help="repr(event), one a line"
     )
     out.add_argument(
         "--stats",
         action="store_true",
-        help="count events per path and print a table at the "
-        "end (after --timeout, --max-events or Ctrl-C)",
+        help="count events per file; print a table at the end (after -t, "
+        "-n or Ctrl-C), then what the watcher went through",
+    )
+    p.add_argument(
+        "--timefmt",
+        metavar="FMT",
+        help="strftime() format of %%T in --format (default "
+        "%%Y-%%m-%%dT%%H:%%M:%%S)",
+    )
+    p.add_argument(
+        "--no-newline",
+        action="store_true",
+        help="no newline after each --format/--pyformat line",
+    )
+    p.add_argument(
+        "-o",
+        "--outfile",
+        metavar="FILE",
+        help="append events to FILE rather than standard output",
     )
     p.add_argument(
         "--color",
@@ -159,127 +183,148 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="colour on a terminal (auto, unless NO_COLOR is set)",
     )
+
+
+def _add_stats_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ascending",
+        metavar="EVENT",
+        help="with --stats: sort by EVENT (or total), ascending",
+    )
+    p.add_argument(
+        "--descending",
+        metavar="EVENT",
+        help="with --stats: sort by EVENT, descending (default: total)",
+    )
+    p.add_argument(
+        "-z",
+        "--zero",
+        action="store_true",
+        help="with --stats: show columns of zeros too",
+    )
+
+
+def _add_command_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--debounce",
         type=int,
-        default=1600,
         metavar="MS",
-        help="with a COMMAND: group changes for at most MS ms",
+        help="with a COMMAND: group changes for at most MS ms (1600)",
     )
     p.add_argument(
         "--step",
         type=int,
-        default=50,
         metavar="MS",
-        help="with a COMMAND: restart once MS ms pass without a change",
+        help="with a COMMAND: restart once MS ms pass without a change (50)",
     )
     p.add_argument(
         "--grace",
-        type=_seconds,
-        default=5.0,
+        type=cw.seconds,
         metavar="SECONDS",
-        help="with a COMMAND: time it has to exit after SIGTERM "
-        "before SIGKILL",
+        help="with a COMMAND: time it has to exit after SIGTERM before "
+        "SIGKILL (5)",
     )
-    return p
 
 
-# ---- shared helpers ---------------------------------------------------------
+# ---- checking what was asked ------------------------------------------------
+
+_STYLES = ("format", "csv", "pyformat", "json", "repr")
 
 
-def _use_colour(stream: TextIO, choice: str) -> bool:
-    if choice != "auto":
-        return choice == "always"
-    if os.environ.get("NO_COLOR"):
-        return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+def _style(args: argparse.Namespace) -> str:
+    for name in _STYLES:
+        if getattr(args, name) not in (None, False):
+            return name
+    return "text"
 
 
-def _colour_of(mask: int) -> str:
-    for bits, colour in _COLOURS:
-        if mask & bits:
-            return colour
-    return _DIM
+def _given(args: argparse.Namespace, names: Sequence[str]) -> list[str]:
+    flags = []
+    for name in names:
+        value = getattr(args, name)
+        if value not in (None, False, 0, []):
+            flags.append("--" + name.replace("_", "-"))
+    return flags
 
 
-def _safe(text: str | bytes) -> str:
-    """Text for one output line: control characters, backslashes and
-    undecodable bytes escaped, nothing else touched."""
-    if isinstance(text, bytes):
-        text = os.fsdecode(text)
-    if text.isprintable() and "\\" not in text:
-        return text
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch == "\\":
-            out.append("\\\\")
-        elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte
-            out.append("\\x%02x" % (code - 0xDC00))
-        elif not ch.isprintable():
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-        else:
-            out.append(ch)
-    return "".join(out)
+def _problem(args: argparse.Namespace, command: list[str]) -> str | None:
+    """Why these options cannot run together, or None."""
+    for flags, hint in _REFUSED:
+        if getattr(args, flags[1].lstrip("-")):
+            return hint
+    if args.max_events is not None and args.max_events < 1:
+        return "--max-events must be at least 1"
+    if command:
+        return _command_problem(args)
+    not_here = _given(args, ("debounce", "step", "grace"))
+    if not_here:
+        return f"{not_here[0]} is for a COMMAND (given after --)"
+    if args.stats:
+        return _stats_problem(args)
+    return _format_problem(args)
 
 
-def _event_names(mask: int) -> list[str]:
-    return [
-        b.name if isinstance(b, EVENT_BIT) else b for b in decode_mask(mask)
-    ]
+def _command_problem(args: argparse.Namespace) -> str | None:
+    names = (*_STYLES, "stats", "timefmt", "no_newline", "outfile")
+    printing = _given(args, names)
+    if printing:
+        return f"a COMMAND prints nothing of its own: no {printing[0]} with it"
+    if args.events:
+        return (
+            "-e picks events to print: a COMMAND restarts on any change "
+            "(choose which with --exclude/--include or their -glob forms)"
+        )
+    if args.timeout is not None or args.max_events is not None:
+        return (
+            "-t and -n end the printing of events: a COMMAND runs until "
+            "interrupted (wrap it: timeout 60 inotipy PATH -- CMD)"
+        )
+    if args.no_dereference:
+        return "-P: with a COMMAND links are followed, as watchfiles does"
+    return None
 
 
-def _text(value: str | bytes) -> str:
-    return os.fsdecode(value) if isinstance(value, bytes) else value
+def _stats_problem(args: argparse.Namespace) -> str | None:
+    extra = _given(args, ("timefmt", "no_newline"))
+    if extra:
+        return f"{extra[0]} is for --format: --stats prints a table"
+    return None
 
 
-def _matches(name: str, globs: Sequence[str]) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatchcase(base, g) for g in globs)
+def _format_problem(args: argparse.Namespace) -> str | None:
+    if args.ascending or args.descending or args.zero:
+        return "--ascending, --descending and --zero are for --stats"
+    if args.format is not None:
+        why = bad_format(args.format)
+        if why:
+            return f"bad --format {args.format!r}: {why}"
+        if args.timefmt is not None and "%T" not in args.format:
+            return "--timefmt is for %T in --format, and it has none"
+    elif args.timefmt is not None:
+        return "--timefmt is for %T in --format"
+    if args.pyformat is not None:
+        why = bad_pyformat(args.pyformat)
+        if why:
+            return f"bad --pyformat {args.pyformat!r}: {why}"
+    if args.no_newline and args.format is None and args.pyformat is None:
+        return "--no-newline is for --format (or --pyformat)"
+    return None
 
 
-class _Selection:
-    """Which events are shown: --include and --exclude on the name."""
-
-    def __init__(self, include: Sequence[str], exclude: Sequence[str]):
-        self.include = include
-        self.exclude = exclude
-
-    def __call__(self, event: Event[Any]) -> bool:
-        if not (self.include or self.exclude) or event.watch is None:
-            return True
-        name = _text(event.path)
-        if self.exclude and _matches(name, self.exclude):
-            return False
-        if self.include and not event.pathname:
-            return False  # the watched path itself
-        return not self.include or _matches(name, self.include)
+def _split_command(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[list[str], list[str]]:
+    """The options, and the COMMAND after --."""
+    if "--" not in argv:
+        return argv, []
+    at = argv.index("--")
+    options, command = argv[:at], argv[at + 1 :]
+    if not command:
+        parser.error("no COMMAND after --")
+    return options, command
 
 
-def _open_watcher(args: argparse.Namespace, mask: int) -> Watcher | int:
-    watcher = Watcher()
-    for path in args.paths:
-        try:
-            if args.recursive and os.path.isdir(path):
-                watcher.watch_tree(path, mask, exclude=args.exclude)
-            else:
-                watcher.watch(path, mask)
-        except OSError as e:
-            print(
-                f"inotipy: cannot watch {path!r}: {e.strerror or e}",
-                file=sys.stderr,
-            )
-            watcher.close()
-            return EXIT_ERROR
-    return watcher
-
-
-def _reconfigure(stream: TextIO) -> None:
-    # A character the output's encoding lacks (a name with é on an ASCII
-    # or Latin-1 terminal) is escaped too, never fatal.
-    if isinstance(stream, io.TextIOWrapper):
-        stream.reconfigure(errors="backslashreplace")
+# ---- printing events --------------------------------------------------------
 
 
 class _Status:
@@ -290,7 +335,7 @@ class _Status:
         self.enabled = enabled
         self.shown = False
         self.last = 0.0
-        self.started = time.monotonic()
+        self.started = 0.0
 
     def clear(self) -> None:
         if self.shown:
@@ -298,450 +343,199 @@ class _Status:
             sys.stderr.flush()
             self.shown = False
 
-    def show(self, count: int, watches: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < 0.1):
+    def show(self, now: float, count: int, watches: int) -> None:
+        if not self.enabled or now - self.last < 0.1:
             return
         self.last = now
         elapsed = max(now - self.started, 1e-9)
         sys.stderr.write(
-            f"\r\x1b[K{_DIM}{count} events, {count / elapsed:.0f}/s, "
-            f"{watches} watches{_RESET}"
+            f"\r\x1b[K{DIM}{count} events, {count / elapsed:.0f}/s, "
+            f"{watches} watches{RESET}"
         )
         sys.stderr.flush()
         self.shown = True
 
 
-# ---- printing events --------------------------------------------------------
+class _Printing:
+    """What the printing loop needs: the limits (-n, -t and whether -t
+    waits for one event or for quiet), the filters and the line maker."""
 
-
-def _formatter(args: argparse.Namespace, colour: bool) -> Any:
-    if args.json:
-
-        def as_json(event: Event[Any]) -> str:
-            return json.dumps(
-                {
-                    "time": time.time(),
-                    "path": _text(event.path),
-                    "name": _text(event.pathname),
-                    "events": _event_names(event.mask),
-                    "mask": event.mask,
-                    "cookie": event.cookie,
-                    "wd": event.wd,
-                    "src_path": None
-                    if event.src_path is None
-                    else _text(event.src_path),
-                }
-            )
-
-        return as_json
-    if args.format is not None:
-        fmt: str = args.format.encode("latin-1", "backslashreplace").decode(
-            "unicode_escape"
-        )  # \t and \n as the shell gave them
-
-        def formatted(event: Event[Any]) -> str:
-            names = ",".join(_event_names(event.mask))
-            line = fmt.format(
-                path=_safe(event.path),
-                name=_safe(event.pathname),
-                events=names,
-                mask=event.mask,
-                cookie=event.cookie,
-                wd=event.wd,
-                src=_safe(event.src_path or ""),
-                time=datetime.datetime.now().isoformat(
-                    timespec="milliseconds"
-                ),
-            )
-            if colour:
-                return _colour_of(event.mask) + line + _RESET
-            return line
-
-        return formatted
-
-    def plain(event: Event[Any]) -> str:
-        # repr() escapes newlines, escape sequences and invalid UTF-8.
-        line = repr(event)
-        if colour:
-            return _colour_of(event.mask) + line + _RESET
-        return line
-
-    return plain
-
-
-async def _print_events(args: argparse.Namespace, mask: int) -> int:
-    opened = _open_watcher(args, mask)
-    if isinstance(opened, int):
-        return opened
-    out = sys.stdout
-    _reconfigure(out)
-    colour = _use_colour(out, args.color)
-    fmt = _formatter(args, colour)
-    status = _Status(colour and sys.stderr.isatty())
-    selected = _Selection(args.include, args.exclude)
-    count = 0
-    loop = asyncio.get_running_loop()
-    quiet_since = loop.time()
-    with opened as watcher:
-        try:
-            while True:
-                wait = None
-                if args.timeout is not None:
-                    wait = args.timeout - (loop.time() - quiet_since)
-                    if wait <= 0:
-                        return EXIT_OK if count else EXIT_TIMEOUT
-                batch = await watcher.get_batch(wait)
-                if not batch:
-                    continue
-                status.clear()
-                lines = []
-                for event in batch:
-                    if not selected(event):
-                        continue
-                    lines.append(fmt(event))
-                    count += 1
-                    if count == args.max_events:
-                        break
-                if lines:
-                    out.write("\n".join(lines) + "\n")
-                    out.flush()
-                    quiet_since = loop.time()
-                if count == args.max_events:
-                    return EXIT_OK
-                if watcher.watch_count == 0:
-                    print("inotipy: nothing left to watch", file=sys.stderr)
-                    return EXIT_OK
-                status.show(count, watcher.watch_count)
-        finally:
-            status.clear()
-
-
-# ---- --stats ----------------------------------------------------------------
-
-
-class _Stats:
-    def __init__(self) -> None:
-        self.per_path: dict[str, Counter[str]] = defaultdict(Counter)
-        self.total = 0
-
-    def add(self, event: Event[Any]) -> None:
-        counts = self.per_path[_safe(event.path)]
-        for name in _event_names(event.mask):
-            if name != "ISDIR":
-                counts[name] += 1
-        counts["total"] += 1
-        self.total += 1
-
-    def table(self, limit: int | None = None) -> list[str]:
-        columns = sorted(
-            {n for c in self.per_path.values() for n in c} - {"total"}
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        selection: cw.Selection,
+        dirs: set[str],
+        out: Output,
+    ) -> None:
+        self.mask = cw.requested_mask(args) | IN.Q_OVERFLOW
+        one_shot = args.timeout is not None and not (
+            args.monitor or args.max_events
         )
-        rows = sorted(
-            self.per_path.items(), key=lambda kv: (-kv[1]["total"], kv[0])
+        self.limit: int | None = 1 if one_shot else args.max_events
+        # -t alone: a deadline for the one event; else time without one.
+        self.deadline = one_shot
+        self.timeout: float | None = args.timeout or None
+        self.selection = selection
+        self.dirs = dirs
+        self.out = out
+        self.quiet = args.quiet
+        colour = _use_colour(out, args.color)
+        self.fmt: Formatter = formatter(
+            dirs=dirs,
+            style=_style(args),
+            fmt=args.format if args.format is not None else args.pyformat,
+            timefmt=args.timefmt,
+            newline=not args.no_newline,
         )
-        head = ["total"] + [c.lower() for c in columns] + ["path"]
-        widths = [max(len(h), 6) for h in head[:-1]]
-        # widths has no column for the path, the last heading.
-        lines = [
-            "  ".join(h.rjust(w) for h, w in zip(head, widths, strict=False))
-            + "  path"
-        ]
-        for path, counts in rows[:limit]:
-            cells = [counts["total"]] + [counts.get(c, 0) for c in columns]
-            lines.append(
-                "  ".join(
-                    str(v).rjust(w) for v, w in zip(cells, widths, strict=True)
-                )
-                + "  "
-                + path
-            )
-        return lines
+        self.line = lines_of(self.fmt, colour)
+        self.status = _Status(
+            colour and sys.stderr.isatty() and not self.quiet
+        )
+
+    def shows(self, event: Event[Any]) -> bool:
+        if not event.mask & self.mask:
+            return False  # IGNORED, UNMOUNT unless asked for
+        if not self.selection.anything:
+            return True
+        return self.selection.shows("".join(split_event(event, self.dirs)))
 
 
-async def _stats(args: argparse.Namespace, mask: int) -> int:
-    opened = _open_watcher(args, mask)
-    if isinstance(opened, int):
-        return opened
-    _reconfigure(sys.stdout)
-    live = sys.stderr.isatty() and _use_colour(sys.stderr, args.color)
-    selected = _Selection(args.include, args.exclude)
-    stats = _Stats()
-    loop = asyncio.get_running_loop()
-    end = None if args.timeout is None else loop.time() + args.timeout
-    drawn = 0
-    last_draw = 0.0
-    status = EXIT_OK
-    with opened as watcher:
-        try:
-            while True:
-                wait = None if end is None else end - loop.time()
-                if live:
-                    wait = 1.0 if wait is None else min(wait, 1.0)
-                if wait is not None and wait <= 0:
-                    break
-                for event in await watcher.get_batch(wait):
-                    if selected(event):
-                        stats.add(event)
-                        if stats.total == args.max_events:
-                            break
-                if stats.total == args.max_events:
-                    break
-                if live and loop.time() - last_draw >= 1.0:
-                    last_draw = loop.time()
-                    drawn = _redraw(stats, drawn)
-        except asyncio.CancelledError:
-            status = EXIT_INTERRUPTED
-        finally:
-            if live:
-                _redraw(None, drawn)
-    print("\n".join(stats.table()))
-    print(f"{stats.total} events")
-    return status
-
-
-def _redraw(stats: _Stats | None, drawn: int) -> int:
-    """Replaces the previous live table on stderr; returns its height."""
-    err = sys.stderr
-    if drawn:
-        err.write(f"\x1b[{drawn}F\x1b[J")
-    if stats is None:
-        err.flush()
-        return 0
-    lines = [f"{_DIM}{stats.total} events so far{_RESET}"]
-    lines += stats.table(limit=15)
-    err.write("\n".join(lines) + "\n")
-    err.flush()
-    return len(lines)
-
-
-# ---- running a command ------------------------------------------------------
-
-
-class _Child:
-    """The command, in a process group of its own: stopping it stops
-    whatever it started too, even once it has exited itself."""
-
-    def __init__(self, command: Sequence[str], grace: float) -> None:
-        self.command = list(command)
-        self.grace = grace
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.command, start_new_session=True)
-
-    async def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        group = proc.pid  # the session leader's pid is its group
-        proc.poll()  # reap a leader that exited: no zombie
-        if not _signal_group(group, signal.SIGTERM):
-            proc.wait()
-            return
-        deadline = time.monotonic() + self.grace
-        while time.monotonic() < deadline:
-            proc.poll()
-            if not _signal_group(group, 0):
-                break
-            await asyncio.sleep(0.02)  # polls the group's exit, bounded
-        else:
-            _signal_group(group, signal.SIGKILL)
-        proc.wait()
-
-
-def _signal_group(group: int, signum: int) -> bool:
-    """Sends signum to a process group; False when none of it is left."""
-    try:
-        os.killpg(group, signum)
-    except ProcessLookupError:
+def _use_colour(out: Output, choice: str) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
         return False
-    return True
+    return out.tty
 
 
-def _describe(changes: Iterable[tuple[Any, str]]) -> str:
-    items = sorted(changes)
-    shown = ", ".join(f"{c.raw_str()} {_safe(p)}" for c, p in items[:3])
-    more = len(items) - 3
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
-class _Restarts:
-    """Which changes restart the command: --include and --exclude on the
-    path, then DefaultFilter."""
-
-    def __init__(self, include: Sequence[str], exclude: Sequence[str]):
-        self.include = include
-        self.exclude = exclude
-        self.default = DefaultFilter()
-
-    def __call__(self, change: Any, path: str) -> bool:
-        if self.include and not _matches(path, self.include):
-            return False
-        if self.exclude and _matches(path, self.exclude):
-            return False
-        return self.default(change, path)
-
-
-def _note(text: str, colour: bool) -> None:
-    line = f"inotipy: {text}"
-    print(_DIM + line + _RESET if colour else line, file=sys.stderr)
-
-
-def _all_exist(paths: Sequence[str]) -> bool:
-    for path in paths:
-        if not os.path.exists(path):
-            print(
-                f"inotipy: cannot watch {path!r}: No such file or directory",
-                file=sys.stderr,
-            )
-            return False
-    return True
-
-
-@contextlib.contextmanager
-def _cancelled_by(signums: Sequence[int]) -> Iterator[list[int]]:
-    """While in the block, these signals cancel the running task, as
-    Ctrl-C does; the list it gives says which came."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    caught: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        caught.append(signum)
-        if task is not None:
-            task.cancel()
-
-    for signum in signums:
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        yield caught
-    finally:
-        for signum in signums:
-            loop.remove_signal_handler(signum)
-
-
-async def _run_command(args: argparse.Namespace, command: list[str]) -> int:
-    colour = _use_colour(sys.stderr, args.color)
-    restarts = _Restarts(args.include, args.exclude)
-    # What the filter drops by directory name need not even be watched.
-    excludes = list(args.exclude) + list(restarts.default.ignore_dirs)
-    child = _Child(command, args.grace)
-    if not _all_exist(args.paths):
-        return EXIT_ERROR
-    try:
-        child.start()
-    except OSError as e:
-        print(
-            f"inotipy: cannot run {command[0]!r}: {e.strerror or e}",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
-    # SIGTERM and SIGHUP end us like Ctrl-C does: through the finally
-    # below, which stops the command, never leaving it behind.
-    with _cancelled_by((signal.SIGTERM, signal.SIGHUP)) as caught:
+async def _print_events(
+    args: argparse.Namespace,
+    targets: cw.Targets,
+    selection: cw.Selection,
+    out: Output,
+) -> int:
+    err = sys.stderr
+    if not args.quiet:
+        err.write("Setting up watches.\n")
+        err.flush()
+    watcher, dirs = cw.open_watcher(
+        targets,
+        cw.requested_mask(args) & IN.ALL_EVENTS,
+        recursive=args.recursive,
+        no_dereference=args.no_dereference,
+        exclude=cw.tree_excludes(args.exclude_glob),
+        progress=cw.Progress(err, err.isatty() and not args.quiet),
+    )
+    with watcher:
+        if not args.quiet:
+            err.write("Watches established.\n")
+            err.flush()
+        printing = _Printing(args, selection, dirs, out)
         try:
-            async for changes in awatch(
-                *args.paths,
-                watch_filter=restarts,
-                debounce=args.debounce,
-                step=args.step,
-                exclude=excludes,
-                rust_timeout=0,
-            ):
-                _note(
-                    f"{_describe(changes)}: restarting {' '.join(command)}",
-                    colour,
-                )
-                await child.stop()
-                child.start()
-        except OSError as e:
-            print(f"inotipy: {e}", file=sys.stderr)
-            return EXIT_ERROR
-        except asyncio.CancelledError:
-            if not caught:
-                raise  # Ctrl-C: asyncio.run() says so
-            return 128 + caught[0]
+            return await _print_loop(watcher, printing)
         finally:
-            await child.stop()
-    return EXIT_OK
+            printing.status.clear()
+
+
+async def _print_loop(watcher: Watcher, p: _Printing) -> int:
+    loop = asyncio.get_running_loop()
+    p.status.started = since = loop.time()
+    count = 0
+    while True:
+        wait = None if p.timeout is None else p.timeout - (loop.time() - since)
+        if wait is not None and wait <= 0:
+            return EXIT_TIMEOUT
+        batch = await watcher.get_batch(wait)
+        p.status.clear()
+        lines = []
+        before = count
+        for event in batch:
+            if not p.shows(event):
+                continue
+            count += 1
+            if p.quiet < 2:
+                lines.append(p.line(event))
+            if count == p.limit:
+                break
+        p.out.write(lines, p.fmt.raw)
+        if count > before and not p.deadline:
+            since = loop.time()
+        if count == p.limit:
+            return EXIT_OK
+        if watcher.watch_count == 0:
+            return _nothing_left(p)
+        p.status.show(loop.time(), count, watcher.watch_count)
+
+
+def _nothing_left(p: _Printing) -> int:
+    if not p.quiet:
+        print("inotipy: nothing left to watch", file=sys.stderr)
+    # Waiting for -n/-t's events, as inotifywait's 1 for an event it was
+    # not asked for (the watch went away); else a normal end.
+    return EXIT_ERROR if p.limit is not None else EXIT_OK
 
 
 # ---- entry point ------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["run"]:  # watchfiles' command line: inotipy._run_cli
-        from ._run_cli import main as run_main
-
-        return run_main(argv[1:])
-    args, command = _parse(argv)
-    if command:
-        return _run(_run_command(args, command))
-    if args.stats:
-        return _run(_stats(args, _mask_of(args)))
-    return _run(_print_events(args, _mask_of(args)))
-
-
-def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    """The options, and the COMMAND after --; usage errors exit."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[args_list[0]](args_list[1:])
     parser = _parser()
-    command: list[str] = []
-    if "--" in argv:
-        at = argv.index("--")
-        argv, command = argv[:at], argv[at + 1 :]
-        if not command:
-            parser.error("no COMMAND after --")
-    args = parser.parse_args(argv)
-    if args.max_events is not None and args.max_events < 1:
-        parser.error("--max-events must be at least 1")
-    if args.format is not None:
-        try:
-            args.format.format(
-                path="",
-                name="",
-                events="",
-                mask=0,
-                cookie=0,
-                wd=0,
-                src="",
-                time="",
-            )
-        except (KeyError, IndexError, ValueError) as e:
-            parser.error(
-                f"bad --format {args.format!r}: {e} (fields: {{path}} "
-                "{name} {events} {mask} {cookie} {wd} {src} {time})"
-            )
-    if command and (args.stats or args.json or args.format is not None):
+    options, command = _split_command(parser, args_list)
+    args = parser.parse_intermixed_args(options)
+    problem = _problem(args, command)
+    if problem:
+        parser.error(problem)
+    if command and not (args.paths or args.fromfile):
         parser.error(
-            "a COMMAND runs on its own: no --stats, --json or --format with it"
+            "no PATH before --: what follows -- is a COMMAND to run (to "
+            "watch a path that starts with -, write ./-name)"
         )
-    return args, command
+    targets, selection = cw.parse_targets(parser, args)
+    if command:
+        _command_defaults(args)
+        return cw.run(run_command(args, targets, selection, command))
+    sort = (0, False)
+    if args.stats:
+        try:
+            sort = sort_spec(
+                args.ascending, args.descending, cw.requested_mask(args)
+            )
+        except ValueError as e:
+            parser.error(str(e))
+    return cw.run(_output_mode(args, targets, selection, sort))
 
 
-def _mask_of(args: argparse.Namespace) -> int:
-    """The events to watch: those of -e, all by default."""
-    mask: int = IN.ALL_EVENTS
-    if args.events:
-        mask = 0
-        for m in args.events:
-            mask |= m
-    return mask
+def _command_defaults(args: argparse.Namespace) -> None:
+    for name, default in (("debounce", 1600), ("step", 50), ("grace", 5.0)):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
 
-def _run(job: Coroutine[Any, Any, int]) -> int:
-    """Runs a mode to its exit status; Ctrl-C and a reader that went away
-    end it quietly."""
+async def _output_mode(
+    args: argparse.Namespace,
+    targets: cw.Targets,
+    selection: cw.Selection,
+    sort: tuple[int, bool],
+) -> int:
     try:
-        return asyncio.run(job)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly.  The new stdout
-        # stays open, for whatever writes to it on the way out.
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        return EXIT_OK
-    except WatcherClosedError:
-        return EXIT_OK
+        out = (
+            Output.stdout()
+            if args.outfile is None
+            else Output.outfile(args.outfile)
+        )
+    except OSError as e:
+        raise cw.CliError(
+            f"cannot open --outfile {args.outfile!r}: {e.strerror or e}"
+        ) from None
+    try:
+        if args.stats:
+            mask = cw.requested_mask(args)
+            return await per_file_stats(
+                args, targets, selection, mask, sort, out
+            )
+        return await _print_events(args, targets, selection, out)
+    finally:
+        out.close()
