@@ -151,6 +151,9 @@ watcher_close(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     if (self->closed) {
         Py_RETURN_NONE;
     }
+    if (watcher_raise_if_closed(self) < 0) {
+        return NULL; /* busy: from a progress callback */
+    }
     /* First: what the steps below call out to finds the watcher closed. */
     self->closed = 1;
     if (self->loop != NULL && loop_stop_reading(self) < 0) {
@@ -319,11 +322,32 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
     return watch;
 }
 
+/* watch_tree()'s progress callback, called by the core's first scan. */
+typedef struct progress_ctx {
+    PyObject *fn;
+    int failed;
+} progress_ctx;
+
+static int
+call_progress(void *arg, size_t dirs)
+{
+    progress_ctx *c = arg;
+    PyObject *res = PyObject_CallFunction(c->fn, "n", (Py_ssize_t)dirs);
+
+    if (res == NULL) {
+        c->failed = 1;
+        return 1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
 /* Adds the tree and makes its root's Watch; returns a new reference. */
 static PyObject *
 add_tree(WatcherObject *self, PyObject *path, PyObject *fsname, uint32_t mask,
-         const char **globs, Py_ssize_t nglobs, int flags)
+         const char **globs, Py_ssize_t nglobs, int flags, PyObject *progress)
 {
+    progress_ctx ctx = {progress, 0};
     PyObject *watch;
     size_t in_use = 0;
     ino_entry *e;
@@ -333,8 +357,21 @@ add_tree(WatcherObject *self, PyObject *path, PyObject *fsname, uint32_t mask,
     if (watcher_raise_if_closed(self) < 0) {
         return NULL;
     }
+    if (progress != NULL &&
+        (rc = ino_set_tree_progress(&self->core, call_progress, &ctx)) < 0) {
+        inotipy_raise_errno(rc, path);
+        return NULL;
+    }
+    self->scanning = progress != NULL;
     rc = ino_add_tree(&self->core, PyBytes_AS_STRING(fsname), mask, globs,
                       (size_t)nglobs, flags, &e, &in_use);
+    self->scanning = 0;
+    if (progress != NULL) {
+        ino_set_tree_progress(&self->core, NULL, NULL);
+    }
+    if (ctx.failed) {
+        return NULL; /* the callback's exception; the tree rolled back */
+    }
     if (rc < 0) {
         inotipy_raise_watch_error(rc, path, in_use);
         return NULL;
@@ -353,20 +390,29 @@ static PyObject *
 watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {
-        "path", "mask", "exclude", "follow_symlinks", "index_files", NULL};
+        "path",        "mask",     "exclude", "follow_symlinks",
+        "index_files", "progress", NULL};
     PyObject *pathname, *maskobj = NULL, *exclude = NULL, *path = NULL;
     PyObject *fsname = NULL, *holder = NULL, *watch = NULL;
+    PyObject *progress = NULL;
     const char **globs = NULL;
     int follow = 0, index_files = 1;
     uint32_t mask = INO_EVENT_BITS;
     Py_ssize_t nglobs = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$Opp:watch_tree", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$OppO:watch_tree", kwlist,
                                      &pathname, &maskobj, &exclude, &follow,
-                                     &index_files) ||
+                                     &index_files, &progress) ||
         watcher_raise_if_closed(self) < 0 ||
         (maskobj != NULL && inotipy_parse_mask(maskobj, &mask) < 0) ||
         inotipy_check_watch_mask(mask) < 0) {
+        return NULL;
+    }
+    if (progress == Py_None) {
+        progress = NULL;
+    }
+    if (progress != NULL && !PyCallable_Check(progress)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
         return NULL;
     }
     if (exclude != NULL &&
@@ -377,7 +423,8 @@ watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
     if (path != NULL && PyUnicode_FSConverter(path, &fsname)) {
         watch = add_tree(self, path, fsname, mask, globs, nglobs,
                          (follow ? INO_TREE_FOLLOW : 0) |
-                             (index_files ? 0 : INO_TREE_NO_FILES));
+                             (index_files ? 0 : INO_TREE_NO_FILES),
+                         progress);
     }
 done:
     Py_XDECREF(path);
@@ -583,6 +630,22 @@ watcher_get_queued(WatcherObject *self, void *closure)
 }
 
 static PyObject *
+watcher_stats(WatcherObject *self, PyObject *Py_UNUSED(ignored))
+{
+    ino_stats st;
+
+    ino_get_stats(&self->core, &st);
+    if (self->closed) {
+        st.watches = st.queued = st.tree_dirs = st.tree_files = 0;
+    }
+    return Py_BuildValue(
+        "(nnnKKKnn)", (Py_ssize_t)st.watches, (Py_ssize_t)st.queued,
+        (Py_ssize_t)st.peak_queued, (unsigned long long)st.delivered,
+        (unsigned long long)st.overflows, (unsigned long long)st.rescans,
+        (Py_ssize_t)st.tree_dirs, (Py_ssize_t)st.tree_files);
+}
+
+static PyObject *
 watcher_get_watch_count(WatcherObject *self, void *closure)
 {
     (void)closure;
@@ -609,11 +672,13 @@ static PyMethodDef watcher_methods[] = {
     {"watch_tree", (PyCFunction)(void (*)(void))watcher_watch_tree,
      METH_VARARGS | METH_KEYWORDS,
      "watch_tree($self, path, mask=IN.ALL_EVENTS, *, exclude=(), "
-     "follow_symlinks=False, index_files=True)\n--\n\nWatches a "
+     "follow_symlinks=False, index_files=True, progress=None)\n--\n\n"
+     "Watches a "
      "directory and every directory below it, now and later; returns the "
      "root's Watch.  Events carry the path below the root as their name.  "
      "With index_files the tree also keeps an index of its files, which "
-     "heals it after an overflow."},
+     "heals it after an overflow.  progress(dirs) is called every 1024 "
+     "directories the first scan watches."},
     {"get", (PyCFunction)(void (*)(void))watcher_get,
      METH_VARARGS | METH_KEYWORDS,
      "get($self, timeout=None)\n--\n\nAwaitable: the next Event, or None "
@@ -635,6 +700,9 @@ static PyMethodDef watcher_methods[] = {
     {"fileno", (PyCFunction)watcher_fileno, METH_NOARGS,
      "fileno($self, /)\n--\n\nThe inotify file descriptor."},
     {"_live_watches", (PyCFunction)watcher_live_watches, METH_NOARGS, NULL},
+    {"_stats", (PyCFunction)watcher_stats, METH_NOARGS,
+     "_stats($self)\n--\n\nFor Watcher.stats(): (watches, queued, "
+     "peak_queued, delivered, overflows, rescans, tree_dirs, tree_files)."},
     {"__enter__", (PyCFunction)watcher_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)watcher_exit, METH_VARARGS, NULL},
     {NULL},

@@ -32,6 +32,9 @@ typedef struct {
                                     close() and dealloc touch the core,
                                     which lets close() run ino_close()
                                     without the GIL */
+    int scanning;                /* 1 while watch_tree()'s progress
+                                    callback may run: the core is busy,
+                                    no method may touch it */
     pid_t reader_pid;            /* the process that called add_reader: a
                                     forked child shares its parent's epoll
                                     instance and must not touch it */
@@ -46,6 +49,12 @@ int inotipy_raise_closed(inotipy_state *st); /* errors.c */
 static inline int
 watcher_raise_if_closed(WatcherObject *watcher)
 {
+    if (watcher->scanning) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the watcher is busy in watch_tree(): its progress "
+                        "callback must not use it");
+        return -1;
+    }
     return watcher->closed ? inotipy_raise_closed(watcher->st) : 0;
 }
 

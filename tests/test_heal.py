@@ -236,3 +236,61 @@ def test_entries_list_the_index_from_memory(run, tmp_dir: Path) -> None:
             tree.entries()
 
     run(main)
+
+
+def test_stats_count_what_the_watcher_did(
+    run, tmp_dir: Path, inotify_sysctl: Any
+) -> None:
+    (tmp_dir / "d").mkdir()
+    (tmp_dir / "f").touch()
+
+    async def main() -> None:
+        w = small_queue_watcher(inotify_sysctl)
+        with w:
+            w.watch_tree(tmp_dir, MASK)
+            st = w.stats()
+            assert (st.watches, st.tree_dirs, st.tree_files) == (2, 2, 1)
+            assert st.delivered == st.overflows == st.rescans == 0
+            assert st.max_user_watches == inotify_sysctl.read(
+                "max_user_watches"
+            )
+            assert st.watch_limit is not None
+            overflow(tmp_dir)
+            events = await wait_for_events(w, synced)
+            st = w.stats()
+            assert st.delivered == len(events)
+            assert st.overflows == 1 and st.rescans == 1
+            assert st.tree_files == 41 and st.queued == 0
+            assert st.peak_queued >= 16
+        assert w.stats().watches == 0
+        assert w.stats().delivered == len(events)
+
+    run(main)
+
+
+def test_watch_tree_reports_progress(tmp_dir: Path) -> None:
+    for top, n in (("a", 2100), ("b", 1100), ("c", 1100)):
+        for i in range(n):
+            (tmp_dir / top / f"d{i}").mkdir(parents=True)
+    seen: list[int] = []
+    with Watcher() as w:
+        w.watch_tree(tmp_dir / "a", IN.CREATE, progress=seen.append)
+        assert seen == [1024, 2048]
+        with pytest.raises(TypeError):
+            w.watch_tree(tmp_dir / "b", progress=3)
+
+        def stop(dirs: int) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            w.watch_tree(tmp_dir / "b", progress=stop)
+
+        def meddle(dirs: int) -> None:
+            w.close()
+
+        with pytest.raises(RuntimeError, match="busy"):
+            w.watch_tree(tmp_dir / "c", progress=meddle)
+        # What failed rolled back; the watcher goes on.
+        assert w.watch_count == 2101 and not w.closed
+        w.watch_tree(tmp_dir / "b")
+        assert w.watch_count == 2101 + 1101

@@ -132,6 +132,10 @@ typedef struct ino_queue {
     size_t max_queued; /* ino_read() stops once queued reaches this */
     int drained; /* 1 when the last ino_read() saw the kernel's
                             queue empty (see ino_read()) */
+    size_t peak; /* the most records queued at once */
+    uint64_t delivered; /* events ino_next() handed out (INO_SYNC not
+                           counted) */
+    uint64_t overflows; /* IN_Q_OVERFLOW events among them */
 } ino_queue;
 
 /* One sync that has not completed (ino_sync.c). */
@@ -335,6 +339,21 @@ ino_sync_waiting(const ino_watcher *w)
  * or reading it. */
 long ino_sysctl(const char *name);
 
+/* What a watcher has done, for monitoring (ino_stats()). */
+typedef struct ino_stats {
+    size_t watches; /* kernel watches held, trees' directories included */
+    size_t queued; /* events read and not yet taken */
+    size_t peak_queued; /* the most that were ever waiting at once */
+    uint64_t delivered; /* events taken with ino_next() */
+    uint64_t overflows; /* IN_Q_OVERFLOW events among them */
+    uint64_t rescans; /* trees healed or repaired after an overflow */
+    size_t tree_dirs; /* directories of all trees */
+    size_t tree_files; /* entries of all trees' file indexes */
+} ino_stats;
+
+/* Fills *st. */
+void ino_get_stats(const ino_watcher *w, ino_stats *st);
+
 /* ---- trees ------------------------------------------------------------- */
 
 /* Watches a directory and every directory below it, now and later.  Events
@@ -360,6 +379,12 @@ long ino_sysctl(const char *name);
 int ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
                  const char *const *exclude, size_t nexclude, int flags,
                  ino_entry **out, size_t *in_use);
+/* Calls fn(arg, directories so far) every 1024 directories that the first
+ * scan of each ino_add_tree() from now on watches; when fn returns
+ * non-zero, that ino_add_tree() stops, rolls back and returns -ECANCELED.
+ * fn NULL: no calls.  Returns 0 or -ENOMEM. */
+int ino_set_tree_progress(ino_watcher *w, int (*fn)(void *arg, size_t dirs),
+                          void *arg);
 /* The number of directories a tree watches, 0 if wd is no tree root. */
 size_t ino_tree_size(const ino_watcher *w, int32_t wd);
 /* The number of entries that are not directories a tree's index holds. */
@@ -370,9 +395,9 @@ size_t ino_tree_files(const ino_watcher *w, int32_t wd);
 typedef struct ino_tree_entry {
     const char *path; /* NUL-terminated */
     size_t path_len;
-    int type;         /* INO_FT_* */
-    uint64_t ino;     /* 0 when not known (directories: not kept) */
-    int64_t size;     /* -1 when not known */
+    int type; /* INO_FT_* */
+    uint64_t ino; /* 0 when not known (directories: not kept) */
+    int64_t size; /* -1 when not known */
     int64_t mtime_ns; /* -1 when not known */
 } ino_tree_entry;
 

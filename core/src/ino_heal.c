@@ -532,6 +532,7 @@ heal_tree(ino_watcher *w, ino_tree *t)
     int rc;
 
     memset(&h, 0, sizeof h);
+    w->trees->rescans++;
     h.w = w;
     h.t = t;
     while ((e = ino_table_next(&w->table, &pos)) != NULL) {

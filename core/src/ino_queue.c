@@ -35,6 +35,8 @@ ino_queue_init(ino_queue *q, size_t max_queued)
     q->queued = 0;
     q->max_queued = max_queued ? max_queued : INO_DEFAULT_MAX_QUEUED;
     q->drained = 0;
+    q->peak = 0;
+    q->delivered = q->overflows = 0;
 }
 
 static void
@@ -105,6 +107,9 @@ ino_queue_commit(ino_queue *q, size_t len, size_t count)
 {
     q->tail->len += len;
     q->queued += count;
+    if (q->queued > q->peak) {
+        q->peak = q->queued;
+    }
 }
 
 int
@@ -138,7 +143,9 @@ ino_queue_push(ino_queue *q, int32_t wd, uint32_t mask, uint32_t cookie,
         memcpy(p + INO_RECORD_HEADER + name_len + 1, src, src_len);
     }
     c->len += need;
-    q->queued++;
+    if (++q->queued > q->peak) {
+        q->peak = q->queued;
+    }
     return 0;
 }
 

@@ -354,6 +354,7 @@ repair(ino_watcher *w)
             continue;
         }
         ino_moves_tree_gone(w->trees, t);
+        w->trees->rescans++;
         one = repair_tree(w, t);
         if (rc == 0) {
             rc = one;

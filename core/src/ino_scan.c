@@ -664,6 +664,11 @@ ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
         if ((todo.head & 63) == 0) {
             ino_scan_drain(w);
         }
+        if (mode == SCAN_INITIAL && rc == 0 && (todo.head & 1023) == 0 &&
+            w->trees->progress != NULL &&
+            w->trees->progress(w->trees->progress_arg, todo.head) != 0) {
+            rc = -ECANCELED;
+        }
     }
     ino_scan_drain(w);
     ino_worklist_free(&todo);

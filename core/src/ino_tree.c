@@ -472,3 +472,38 @@ ino_tree_entries(ino_watcher *w, int32_t wd,
     free(rel);
     return rc;
 }
+
+void
+ino_get_stats(const ino_watcher *w, ino_stats *st)
+{
+    const ino_tree *t;
+
+    memset(st, 0, sizeof *st);
+    st->watches = w->table.count;
+    st->queued = w->queue.queued;
+    st->peak_queued = w->queue.peak;
+    st->delivered = w->queue.delivered;
+    st->overflows = w->queue.overflows;
+    if (w->trees == NULL) {
+        return;
+    }
+    st->rescans = w->trees->rescans;
+    for (t = w->trees->list; t != NULL; t = t->next) {
+        st->tree_dirs += t->ndirs;
+        st->tree_files += t->nfiles;
+    }
+}
+
+int
+ino_set_tree_progress(ino_watcher *w, int (*fn)(void *arg, size_t dirs),
+                      void *arg)
+{
+    int rc = trees_init(w);
+
+    if (rc < 0) {
+        return rc;
+    }
+    w->trees->progress = fn;
+    w->trees->progress_arg = arg;
+    return 0;
+}

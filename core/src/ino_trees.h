@@ -176,6 +176,9 @@ struct ino_trees {
     size_t nmoves;       /* entries in moves */
     size_t moves_cap;    /* room in moves */
     uint32_t told_cookie; /* counts the moves that scans reported */
+    uint64_t rescans;    /* heals and repairs run */
+    int (*progress)(void *, size_t); /* ino_set_tree_progress() */
+    void *progress_arg;
     int healing;         /* a heal runs (ino_heal.c): a directory a link
                             displaces is reported gone */
 };

@@ -225,8 +225,14 @@ ino_next(ino_watcher *w, ino_event *ev)
 
     while (ino_queue_take(&w->queue, ev)) {
         if (ev->wd == -1) {
-            return 1; /* IN_Q_OVERFLOW and INO_SYNC belong to no watch */
+            /* IN_Q_OVERFLOW and INO_SYNC belong to no watch */
+            if (ev->mask & IN_Q_OVERFLOW) {
+                w->queue.overflows++;
+                w->queue.delivered++;
+            }
+            return 1;
         }
+        w->queue.delivered++;
         e = ino_table_find(&w->table, ev->wd);
         if (e == NULL) {
             continue; /* unknown or stale wd */

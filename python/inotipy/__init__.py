@@ -33,7 +33,7 @@ from ._inotipy import (
     WatcherClosedError,
 )
 from ._run import arun_process, detect_target_type, run_process
-from ._watcher import Watcher
+from ._watcher import Watcher, WatcherStats
 
 __all__ = [
     "DEFAULT_MAX_QUEUED",
@@ -51,6 +51,7 @@ __all__ = [
     "Watch",
     "Watcher",
     "WatcherClosedError",
+    "WatcherStats",
     "arun_process",
     "awatch",
     "decode_mask",

@@ -42,6 +42,7 @@ from ._watcher import Watcher
 
 EXIT_OK, EXIT_ERROR, EXIT_TIMEOUT = cw.EXIT_OK, cw.EXIT_ERROR, cw.EXIT_TIMEOUT
 
+
 # Subcommands, by their first argument (a path of that name: ./NAME).
 def _run_main(argv: list[str]) -> int:
     """watchfiles' command line (inotipy._run_cli), imported when used."""

@@ -8,7 +8,7 @@ os.DirEntry is: a watch made with a bytes path gives bytes names.
 
 import asyncio
 import os
-from collections.abc import Collection, Generator
+from collections.abc import Callable, Collection, Generator
 from types import TracebackType
 from typing import Literal, Any, Generic, TypeVar, final
 
@@ -136,6 +136,7 @@ class Watcher:
         exclude: Collection[str | bytes] = (),
         follow_symlinks: bool = False,
         index_files: bool = True,
+        progress: Callable[[int], object] | None = None,
     ) -> Watch[_P]:
         """Watches a directory and every directory below it, now and later;
         returns the root's Watch.  Events carry the path below the root as
@@ -205,6 +206,9 @@ class Watcher:
         completes (or fails with WatcherClosedError), and False is
         returned; without fut, the kernel is read once and the result
         tells whether that completed it."""
+    def _stats(self) -> tuple[int, int, int, int, int, int, int, int]:
+        """For Watcher.stats(): (watches, queued, peak_queued, delivered,
+        overflows, rescans, tree_dirs, tree_files)."""
     def _live_watches(self) -> list[Watch[Any]]:
         """The valid watches, in no order (Watcher.watches sorts them)."""
     def __aiter__(self) -> Self: ...

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import os
 from collections.abc import AsyncIterator, Collection
@@ -12,7 +13,53 @@ from . import _inotipy
 from ._constants import STOP_ON
 from ._inotipy import DEFAULT_MAX_QUEUED, Event, Watch, WatcherClosedError
 
-__all__ = ["Watcher"]
+__all__ = ["Watcher", "WatcherStats"]
+
+
+def _read_limit(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class WatcherStats:
+    """What Watcher.stats() tells: the watches against the limits that
+    apply, and what the watcher has done since it was made."""
+
+    #: Kernel watches this watcher holds (trees' directories included).
+    watches: int
+    #: /proc/sys/fs/inotify/max_user_watches: the limit per user, over
+    #: every process of the user (None where it cannot be read).
+    max_user_watches: int | None
+    #: /proc/sys/user/max_inotify_watches: the limit of this user
+    #: namespace, which applies too (None where there is none).
+    user_namespace_max_watches: int | None
+    #: Events read from the kernel and not yet taken.
+    queued: int
+    #: The most events that were ever waiting at once.
+    peak_queued: int
+    #: Events handed out (get(), get_batch(), async for, change sets).
+    delivered: int
+    #: Q_OVERFLOW events among them.
+    overflows: int
+    #: Trees healed (or, without a file index, repaired) after overflows.
+    rescans: int
+    #: Directories and indexed files of all its trees.
+    tree_dirs: int
+    tree_files: int
+
+    @property
+    def watch_limit(self) -> int | None:
+        """The tighter of the two watch limits."""
+        limits = [
+            v
+            for v in (self.max_user_watches, self.user_namespace_max_watches)
+            if v is not None
+        ]
+        return min(limits) if limits else None
 
 
 class Watcher(_inotipy.Watcher):
@@ -37,6 +84,37 @@ class Watcher(_inotipy.Watcher):
     ) -> Watcher:
         """A new watcher; the same as calling the class (not a coroutine)."""
         return cls(flags, loop, max_queued=max_queued)
+
+    def stats(self) -> WatcherStats:
+        """The watches against the limits, and what the watcher has done:
+        events delivered, overflows, rescans, the queue's depth and its
+        peak.  Works on a closed watcher too (its watches are then 0)."""
+        (
+            watches,
+            queued,
+            peak,
+            delivered,
+            overflows,
+            rescans,
+            tree_dirs,
+            tree_files,
+        ) = self._stats()
+        return WatcherStats(
+            watches=watches,
+            max_user_watches=_read_limit(
+                "/proc/sys/fs/inotify/max_user_watches"
+            ),
+            user_namespace_max_watches=_read_limit(
+                "/proc/sys/user/max_inotify_watches"
+            ),
+            queued=queued,
+            peak_queued=peak,
+            delivered=delivered,
+            overflows=overflows,
+            rescans=rescans,
+            tree_dirs=tree_dirs,
+            tree_files=tree_files,
+        )
 
     @property
     def watches(self) -> list[Watch]:
