@@ -1157,8 +1157,8 @@ def test_progress_is_found_from_the_signature() -> None:
     from inotipy._cli_watch import tree_takes_progress
 
     with Watcher() as watcher:
-        # Today's core: no progress parameter, and nothing is called.
-        assert not tree_takes_progress(watcher)
+        # watch_tree(progress=) names it in its signature.
+        assert tree_takes_progress(watcher)
 
     class WithProgress(Watcher):
         def watch_tree(self, path, mask=0xFFF, *, progress=None, **kw):  # type: ignore[override]
