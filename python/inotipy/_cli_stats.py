@@ -106,8 +106,8 @@ class Tally:
 
 
 class Health:
-    """What the watcher went through, as far as its events and
-    properties show it (a C-level stats() would say more)."""
+    """What the watcher went through: Watcher.stats(), and what the
+    events printed show."""
 
     def __init__(self) -> None:
         self.delivered = 0
@@ -120,21 +120,26 @@ class Health:
         self.overflows += sum(1 for e in events if e.mask & IN.Q_OVERFLOW)
 
     def lines(self, watcher: Watcher) -> list[str]:
-        watches = watcher.watch_count if not watcher.closed else 0
-        limit = _sysctl("fs/inotify/max_user_watches")
-        userns = _sysctl("user/max_inotify_watches")
+        # The watcher counts for itself (Watcher.stats()); what the CLI
+        # counted from the events it printed is the floor.
+        st = watcher.stats()
+        limit = st.max_user_watches
+        userns = st.user_namespace_max_watches
         where = f"of max_user_watches {_number(limit)}"
         if userns is not None and userns != limit:
             where += f" (user namespace: max_inotify_watches {userns})"
         queue_limit = _sysctl("fs/inotify/max_queued_events")
-        return [
-            f"delivered: {self.delivered} events",
-            f"watches: {watches} in use by this watcher, {where}",
-            f"overflows: {self.overflows} (the kernel's queue holds "
-            f"max_queued_events {_number(queue_limit)})",
-            f"queue: {self.peak} events at most waiting at once "
-            f"(bound {watcher.max_queued})",
+        lines = [
+            f"delivered: {max(self.delivered, st.delivered)} events",
+            f"watches: {st.watches} in use by this watcher, {where}",
+            f"overflows: {max(self.overflows, st.overflows)} (the kernel's "
+            f"queue holds max_queued_events {_number(queue_limit)})",
+            f"queue: {max(self.peak, st.peak_queued)} events at most "
+            f"waiting at once (bound {watcher.max_queued})",
         ]
+        if st.rescans:
+            lines.append(f"rescans: {st.rescans} (trees healed)")
+        return lines
 
 
 def _sysctl(name: str) -> int | None:
