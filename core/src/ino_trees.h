@@ -1,8 +1,8 @@
 /*
  * ino_trees.h: the private state of a watcher's trees and what the tree
- * files (ino_node.c, ino_scan.c, ino_rewrite.c, ino_tree.c) share.  Each
- * of them calls only the ones before it in that list; none calls
- * ino_watcher.c.
+ * files (ino_node.c, ino_follow.c, ino_scan.c, ino_rewrite.c,
+ * ino_tree.c) share.  Each of them calls only the ones before it in that
+ * list; none calls ino_watcher.c.
  */
 #ifndef INO_TREES_H
 #define INO_TREES_H
@@ -179,6 +179,12 @@ long ino_node_path(const ino_node *n, const char *name, size_t name_len,
  * ino_node_path(). */
 long ino_full_path(const ino_tree *t, const char *rel, size_t rel_len,
                    char *buf);
+/* ---- following links (ino_follow.c) ------------------------------------ */
+
+/* 1 when a scan of a tree that follows links may follow dirfd/name (a
+ * link to a directory, or a directory: see ino_follow.c), else 0. */
+int ino_follow_allowed(const ino_tree *t, int dirfd, const char *name);
+
 /* ---- watching and scanning (ino_scan.c) -------------------------------- */
 
 /* A growable list of nodes.  A scan's list holds their wds too: watching
