@@ -67,3 +67,32 @@ def test_ci_runs_the_readme_test_command() -> None:
     test_command = next(b for b in SHELL_BLOCKS if "pytest" in b)
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command in ci.splitlines()
+
+
+def test_the_first_command_makes_a_venv_before_pip_install(
+    tmp_path: Path,
+) -> None:
+    """PEP 668: a system Python may refuse `pip install`; the first
+    command installs into a venv it makes and activates.  Its steps up to
+    `pip install` are run here, and pip must then be the venv's."""
+    first = SHELL_BLOCKS[0]
+    setup, sep, _ = first.partition(" && pip install .")
+    assert sep, first
+    assert setup == "python3 -m venv .venv && . .venv/bin/activate"
+    venv_python = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f"{setup} && command -v pip && python -c "
+            "'import sys; print(sys.prefix)'",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+        env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
+    )
+    assert venv_python.returncode == 0, venv_python.stderr
+    pip, prefix = venv_python.stdout.split()
+    assert pip == str(tmp_path / ".venv" / "bin" / "pip")
+    assert Path(prefix) == tmp_path / ".venv"
