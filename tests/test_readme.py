@@ -96,3 +96,21 @@ def test_the_first_command_makes_a_venv_before_pip_install(
     pip, prefix = venv_python.stdout.split()
     assert pip == str(tmp_path / ".venv" / "bin" / "pip")
     assert Path(prefix) == tmp_path / ".venv"
+
+
+def api_table(text: str, heading: str) -> list[str]:
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("|")]
+
+
+def test_the_docs_home_page_has_the_readmes_api_table() -> None:
+    """docs/index.md repeats the README's table: they must not drift."""
+    index = (ROOT / "docs" / "index.md").read_text()
+    readme_rows = api_table(README, "## The API in brief")
+    assert readme_rows
+    assert api_table(index, "## The API on one page") == readme_rows
+
+
+def test_the_docs_home_page_has_the_readmes_first_command() -> None:
+    index = (ROOT / "docs" / "index.md").read_text()
+    assert f"```sh\n{SHELL_BLOCKS[0]}\n```" in index
