@@ -74,10 +74,13 @@ def peer_missing(peer: str) -> str | None:
     )
     if probe.returncode == 0:
         return None
+    here = f"Python {sys.version_info[0]}.{sys.version_info[1]}"
+    if peer == "pyinotify" and sys.version_info >= (3, 12):
+        return f"pyinotify cannot run on {here}: it needs asyncore (removed)"
     last = (probe.stderr.strip().splitlines() or ["?"])[-1]
-    return f"{peer} cannot be imported on Python {sys.version_info[0]}." + (
-        f"{sys.version_info[1]}: {last}"
-    )
+    if last == f"ModuleNotFoundError: No module named '{peer}'":
+        return f"{peer} is not installed (it comes with inotipy[test])"
+    return f"{peer} cannot be imported on {here}: {last}"
 
 
 def run_python(code: str, cwd: Path) -> list[str]:
