@@ -1,6 +1,6 @@
 # .ci/lib.sh: what the CI scripts share (sourced by .ci/run, .ci/sanitize,
-# .ci/fuzz, .ci/lint, .ci/coverage and .ci/debug-python; never run on its
-# own).  It moves to the repository's root, and gives:
+# .ci/fuzz, .ci/lint, .ci/coverage, .ci/debug-python, .ci/docs and
+# .ci/package; never run on its own).  It moves to the repository's root, and gives:
 #
 #   need_cmd CMD PACKAGE   queue PACKAGE for apt when CMD is not on PATH
 #   need_venv              queue python3-venv when python3 cannot make one

@@ -322,7 +322,8 @@ ino_entry_is_dir(const ino_tree *t, DIR *d, const struct dirent *de)
                 t->follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0) {
         return 0;
     }
-    return S_ISDIR(st.st_mode);
+    return S_ISDIR(st.st_mode) &&
+           (!t->follow || ino_follow_allowed(t, dirfd(d), de->d_name));
 }
 
 /* SCAN_NEW: a directory of the tree that the scan found in n under a new

@@ -1,8 +1,8 @@
 /*
  * ino_trees.h: the private state of a watcher's trees and what the tree
- * files (ino_node.c, ino_scan.c, ino_rewrite.c, ino_tree.c) share.  Each
- * of them calls only the ones before it in that list; none calls
- * ino_watcher.c.
+ * files (ino_node.c, ino_follow.c, ino_scan.c, ino_rewrite.c,
+ * ino_tree.c) share.  Each of them calls only the ones before it in that
+ * list; none calls ino_watcher.c.
  */
 #ifndef INO_TREES_H
 #define INO_TREES_H
@@ -277,6 +277,12 @@ int ino_node_file_insert(ino_node *n, ino_file *f);
  * then forgotten). */
 int ino_node_file_move(ino_node *from, const char *name, size_t len,
                        ino_node *to, const char *to_name, size_t to_len);
+
+/* ---- following links (ino_follow.c) ------------------------------------ */
+
+/* 1 when a scan of a tree that follows links may follow dirfd/name (a
+ * link to a directory, or a directory: see ino_follow.c), else 0. */
+int ino_follow_allowed(const ino_tree *t, int dirfd, const char *name);
 
 /* ---- watching and scanning (ino_scan.c) -------------------------------- */
 

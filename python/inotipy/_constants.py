@@ -18,7 +18,7 @@ __all__ = [
 
 
 class IN(enum.IntFlag):
-    """The kernel's inotify bits, values as in <sys/inotify.h>."""
+    """The kernel's inotify bits, values as in ``<sys/inotify.h>``."""
 
     ACCESS = 0x00000001
     MODIFY = 0x00000002
