@@ -29,6 +29,10 @@ from test_changes import until_watched, wait_watched_blocking
 A, M, C = Change.added, Change.modified, Change.closed
 # Longer than any deadline: no group here ends by the debounce.
 NEVER = 3_600_000
+# A step for the tests whose group must keep growing while a writer adds
+# a file every 20 ms: long enough that a loaded machine's stalls do not
+# close the group before the stop event is set (scaled like deadlines).
+GROWING_STEP = max(50, int(scaled(0.1) * 1000))
 
 
 def watchfiles_module() -> Any:
@@ -190,7 +194,7 @@ def test_stop_event_is_seen_while_a_group_keeps_growing(
         tmp_dir,
         watch_filter=None,
         debounce=NEVER,
-        step=50,
+        step=GROWING_STEP,
         stop_event=stop,
         rust_timeout=0,
     )
@@ -223,7 +227,7 @@ def test_awatch_stop_event_while_a_group_keeps_growing(
                 tmp_dir,
                 watch_filter=None,
                 debounce=NEVER,
-                step=50,
+                step=GROWING_STEP,
                 stop_event=stop,
             ):
                 got.append(changes)
