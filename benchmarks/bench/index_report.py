@@ -1,0 +1,407 @@
+"""The tables and targets of the index phases (bench/index.py): memory
+per directory and per file, setup of trees with files, heals.  Every
+figure is the median of the repetitions with their range beside it
+(min-max), since the machine these run on is shared."""
+
+from __future__ import annotations
+
+from bench.index import (
+    HEAL_WHO,
+    TREE_FILES_WHO,
+    heal_seconds,
+    spread,
+)
+from bench.report import fmt_num, markdown, thousands
+
+# Setup with the index on, over the raw C walk: issue 10's bound.
+SETUP_GOAL = 1.2
+# Index bytes per file beyond its name: issue 10's bound.
+FILE_GOAL = 64
+# Bytes per directory with the index on: issue 14's bound.
+DIR_GOAL = 200
+
+
+def rng(s: dict, scale=1.0, digits=3) -> str:
+    """'median (min-max)' of a spread(), scaled."""
+    if s["median"] is None:
+        return "n/a"
+    m, lo, hi = (s[k] * scale for k in ("median", "min", "max"))
+    if s["n"] == 1:
+        return fmt_num(m, digits=digits)
+    return (
+        f"{fmt_num(m, digits=digits)} ({fmt_num(lo, digits=digits)}-"
+        f"{fmt_num(hi, digits=digits)})"
+    )
+
+
+def ratio_of(a, b) -> float | None:
+    if a is None or not b:
+        return None
+    return a / b
+
+
+def fmt_ratio(r) -> str:
+    return "n/a" if r is None else f"{r:.2f}x"
+
+
+# ---- memory ----------------------------------------------------------------
+
+
+def mem_summary(r: dict) -> dict:
+    """Per shape: bytes per directory (files off), all bytes per directory
+    (on), bytes per file ((on - off) / files) and beyond the name."""
+    out = {}
+    for key, s in r["runs"].items():
+        on = [x["heap_growth"] for x in s["on"] if "heap_growth" in x]
+        off = [x["heap_growth"] for x in s["off"] if "heap_growth" in x]
+        per_file = (
+            [(a - b) / s["files"] for a, b in zip(on, off, strict=True)]
+            if s["files"]
+            else []
+        )
+        out[key] = {
+            "dirs": s["dirs"],
+            "files": s["files"],
+            "file_name_len": s["file_name_len"],
+            "mixed": s.get("mixed_names", False),
+            "dir_off": spread([b / s["dirs"] for b in off]),
+            "dir_on": spread([a / s["dirs"] for a in on])
+            if not s["files"]
+            else None,
+            "all_on": spread([a / s["dirs"] for a in on]),
+            "file": spread(per_file),
+            "rss_on": spread(
+                [
+                    x["rss_growth"] / s["dirs"]
+                    for x in s["on"]
+                    if "rss_growth" in x
+                ]
+            ),
+        }
+    return out
+
+
+def mem_text(r: dict) -> str:
+    ms = mem_summary(r)
+    rows = []
+    for v in ms.values():
+        per = v["file"]
+        beyond = (
+            per["median"] - v["file_name_len"]
+            if per["median"] is not None
+            else None
+        )
+        rows.append(
+            [
+                thousands(v["dirs"]),
+                thousands(v["files"]) + (" (mixed)" if v["mixed"] else ""),
+                rng(v["dir_off"]) + " B",
+                rng(v["all_on"]) + " B",
+                (rng(per) + " B") if v["files"] else "-",
+                f"{v['file_name_len']:.3g}" if v["files"] else "-",
+                (fmt_num(beyond) + " B") if beyond is not None else "-",
+            ]
+        )
+    lines = [
+        f"Index memory (C core alone, index_mem.c: heap growth by "
+        f"mallinfo2() over ino_add_tree(), median (min-max) of "
+        f"{r['reps']})",
+        "",
+    ]
+    lines += markdown(
+        [
+            "dirs",
+            "files",
+            "per dir, files off",
+            "per dir, all (files on)",
+            "per file",
+            "name",
+            "per file beyond the name",
+        ],
+        "rrrrrrr",
+        rows,
+    )
+    lines += [
+        "",
+        "per dir, files off: growth with INO_TREE_NO_FILES / directories "
+        "(the directory's node, its watch-table slot, its name-map slot); "
+        "per file: (growth with files on - growth off) / files (the entry "
+        "and its share of its directory's table); name: bytes in each "
+        "file's name (mean; (mixed): names of 6 to 21 bytes, each length "
+        "as often, so that malloc's 16-byte rounding averages out).  "
+        "malloc's headers and rounding are counted.",
+    ]
+    return "\n".join(lines)
+
+
+def mem_targets(r: dict) -> list[dict]:
+    t = []
+    for v in mem_summary(r).values():
+        d, f = v["dirs"], v["files"] // v["dirs"]
+        names = ", names of mixed lengths" if v["mixed"] else ""
+        per = v["file"]["median"]
+        if v["files"] and per is not None:
+            beyond = per - v["file_name_len"]
+            t.append(
+                {
+                    "target": f"index: bytes per file beyond the name "
+                    f"({thousands(d)} dirs x {f} files{names})",
+                    "value": round(beyond, 1),
+                    "goal": f"<= {FILE_GOAL}",
+                    "met": beyond <= FILE_GOAL,
+                }
+            )
+        on = (v["dir_on"] or v["dir_off"])["median"]
+        if not v["files"] and on is not None:
+            t.append(
+                {
+                    "target": f"index: bytes per directory, index on "
+                    f"({thousands(d)} dirs, C heap)",
+                    "value": round(on, 1),
+                    "goal": f"<= {DIR_GOAL} (issue 14)",
+                    "met": on <= DIR_GOAL,
+                }
+            )
+    return t
+
+
+# ---- trees with files ------------------------------------------------------
+
+
+def tree_files_summary(r: dict) -> dict:
+    out = {}
+    for key, s in r["runs"].items():
+        out[key] = {
+            "dirs": s["dirs"],
+            "files": s["files"],
+            **{
+                n: {
+                    "wall": spread([x.get("seconds") for x in s.get(n, [])]),
+                    "cpu": spread([x.get("cpu_s") for x in s.get(n, [])]),
+                    "heap": spread(
+                        [x.get("heap_growth") for x in s.get(n, [])]
+                    ),
+                    "errors": sum(1 for x in s.get(n, []) if "error" in x),
+                }
+                for n in TREE_FILES_WHO
+            },
+        }
+    return out
+
+
+TREE_FILES_LABELS = {
+    "raw-walk": "raw C walk",
+    "raw-walk-stat": "raw C walk + fstatat",
+    "core-on": "core, index on",
+    "core-off": "core, index off",
+    "py-on": "watch_tree(), index on",
+    "py-off": "watch_tree(index_files=False)",
+}
+
+
+def tree_files_text(r: dict) -> str:
+    ts = tree_files_summary(r)
+    lines = [
+        f"Trees with files: setup time, median (min-max) of {r['reps']}; "
+        "vs walk, vs walk+stat: wall-time ratios to raw_tree.c without "
+        "and with an fstatat of every file; CPU: the process's own "
+        "user+system seconds over the call",
+        "",
+    ]
+    head = [
+        "tree",
+        "contender",
+        "wall s",
+        "CPU s",
+        "vs walk",
+        "vs walk+stat",
+        "CPU vs walk+stat",
+    ]
+    rows = []
+    for v in ts.values():
+        walk = v["raw-walk"]["wall"]["median"]
+        walk_stat = v["raw-walk-stat"]["wall"]["median"]
+        cpu_stat = v["raw-walk-stat"]["cpu"]["median"]
+        for n in TREE_FILES_WHO:
+            c = v[n]
+            rows.append(
+                [
+                    f"{thousands(v['dirs'])} x {v['files'] // v['dirs']}",
+                    TREE_FILES_LABELS[n]
+                    + (f" ({c['errors']} failed)" if c["errors"] else ""),
+                    rng(c["wall"]),
+                    rng(c["cpu"]),
+                    fmt_ratio(ratio_of(c["wall"]["median"], walk)),
+                    fmt_ratio(ratio_of(c["wall"]["median"], walk_stat)),
+                    fmt_ratio(ratio_of(c["cpu"]["median"], cpu_stat)),
+                ]
+            )
+    lines += markdown(head, "llrrrrr", rows)
+    lines.append("")
+    lines += [f"- {TREE_FILES_LABELS[n]}: {h}" for n, h in r["how"].items()]
+    return "\n".join(lines)
+
+
+def tree_files_targets(r: dict) -> list[dict]:
+    t = []
+    for v in tree_files_summary(r).values():
+        ours = v["py-on"]["wall"]["median"]
+        what = f"{thousands(v['dirs'])} dirs x {v['files'] // v['dirs']} files"
+        for base, label in (
+            ("raw-walk", "raw C walk"),
+            ("raw-walk-stat", "raw C walk + fstatat"),
+        ):
+            x = ratio_of(ours, v[base]["wall"]["median"])
+            if x is not None:
+                t.append(
+                    {
+                        "target": f"setup {what}: watch_tree() index on "
+                        f"vs {label} (time)",
+                        "value": round(x, 2),
+                        "goal": f"<= {SETUP_GOAL}x",
+                        "met": x <= SETUP_GOAL,
+                    }
+                )
+    return t
+
+
+# ---- heals -----------------------------------------------------------------
+
+
+HEAL_LABELS = {
+    "raw-rescan": "raw C rescan",
+    "raw-rescan-watch": "raw C rescan + watch",
+    "heal-core": "heal, core in C",
+    "heal-python": "heal, get_batch()",
+}
+
+
+def heal_summary(r: dict) -> dict:
+    out = {}
+    for key, s in r["runs"].items():
+        row = {
+            "entries": s["entries"],
+            "dirs": s["dirs"],
+            "expected": s["expected_events"],
+        }
+        for n in HEAL_WHO:
+            runs = s.get(n, [])
+            row[n] = {
+                "wall": spread([heal_seconds(x) for x in runs]),
+                "cpu": spread([x.get("cpu_s") for x in runs]),
+                "runs": len(runs),
+                "exact": sum(
+                    1 for x in runs if "problems" in x and not x["problems"]
+                ),
+                "errors": sum(1 for x in runs if "error" in x),
+            }
+        out[key] = row
+    return out
+
+
+def heal_text(r: dict) -> str:
+    hs = heal_summary(r)
+    queue = r["queue_limit"]
+    how = (
+        f"max_queued_events {queue} for the watcher"
+        if r["queue_lowered"]
+        else f"the machine's max_queued_events ({queue})"
+    )
+    lines = [
+        f"Heals after a real IN_Q_OVERFLOW ({how}); time from the first "
+        "read after the blind window to IN.SYNCED, median (min-max) of "
+        f"{r['reps']}; vs rescan: over the raw C rescan of the same tree "
+        "(wall, and CPU: the process's own user+system seconds)",
+        "",
+    ]
+    head = [
+        "entries",
+        "contender",
+        "wall ms",
+        "CPU ms",
+        "vs rescan",
+        "vs rescan+watch",
+        "CPU vs rescan",
+        "events exact",
+    ]
+    rows = []
+    for v in hs.values():
+        base = v["raw-rescan"]
+        base_w = v["raw-rescan-watch"]["wall"]["median"]
+        for n in HEAL_WHO:
+            c = v[n]
+            heal = n.startswith("heal")
+            rows.append(
+                [
+                    thousands(v["entries"]),
+                    HEAL_LABELS[n]
+                    + (f" ({c['errors']} failed)" if c["errors"] else ""),
+                    rng(c["wall"], 1e3),
+                    rng(c["cpu"], 1e3),
+                    fmt_ratio(
+                        ratio_of(c["wall"]["median"], base["wall"]["median"])
+                    ),
+                    fmt_ratio(ratio_of(c["wall"]["median"], base_w)),
+                    fmt_ratio(
+                        ratio_of(c["cpu"]["median"], base["cpu"]["median"])
+                    ),
+                    f"{c['exact']}/{c['runs']} ({v['expected']} events)"
+                    if heal
+                    else "",
+                ]
+            )
+    lines += markdown(head, "llrrrrrr", rows)
+    lines += [
+        "",
+        "The blind window: more IN_ATTRIB records than the queue holds "
+        "(chmod of two directories in turn), then five files deleted, "
+        "five modified, five moved to other directories, five created, a "
+        "directory made with three files, one renamed, one removed with "
+        "its files.  events exact: heals whose INO_RESCAN events were "
+        "exactly the expected ones, and whose index before them, with them "
+        "applied, equalled the index after and the disk.",
+    ]
+    lines += [f"- {HEAL_LABELS[n]}: {h}" for n, h in r["how"].items()]
+    return "\n".join(lines)
+
+
+def heal_targets(r: dict) -> list[dict]:
+    t = []
+    for v in heal_summary(r).values():
+        for n in ("heal-core", "heal-python"):
+            c = v[n]
+            t.append(
+                {
+                    "target": f"heal {thousands(v['entries'])} entries "
+                    f"({HEAL_LABELS[n]}): events exact",
+                    "value": f"{c['exact']}/{c['runs']}",
+                    "goal": "all",
+                    "met": c["runs"] > 0 and c["exact"] == c["runs"],
+                }
+            )
+    return t
+
+
+# ---- all three -------------------------------------------------------------
+
+
+def index_text(done: dict) -> str:
+    parts = []
+    if done.get("index_mem"):
+        parts.append(mem_text(done["index_mem"]))
+    if done.get("tree_files"):
+        parts.append(tree_files_text(done["tree_files"]))
+    if done.get("heal"):
+        parts.append(heal_text(done["heal"]))
+    return "\n\n".join(parts)
+
+
+def index_targets(done: dict) -> list[dict]:
+    t = []
+    if done.get("index_mem"):
+        t += mem_targets(done["index_mem"])
+    if done.get("tree_files"):
+        t += tree_files_targets(done["tree_files"])
+    if done.get("heal"):
+        t += heal_targets(done["heal"])
+    return t
