@@ -59,11 +59,11 @@ FULL = dict(
     ),
     index_mem_reps=3,
     tree_files_shapes=((10_000, 0), (10_000, 10), (1_000, 100)),
-    tree_files_reps=5,
+    tree_files_reps=7,
     # 10,000 and 100,000 entries below the root.
     heal_shapes=((1_000, 9), (10_000, 9)),
-    heal_reps=5,
-    heal_queue=1024,
+    heal_reps=7,
+    heal_queue=1024,  # max_queued_events for the healing watcher (root)
 )
 SMOKE = dict(
     drain_events=4_000,
@@ -88,7 +88,7 @@ SMOKE = dict(
     tree_files_reps=1,
     heal_shapes=((40, 9),),
     heal_reps=1,
-    heal_queue=1024,
+    heal_queue=None,  # the machine's max_queued_events, left alone
 )
 # Room in max_user_watches beyond the largest tree, for the other inotify
 # users of this uid.
