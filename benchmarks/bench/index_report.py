@@ -21,17 +21,19 @@ FILE_GOAL = 64
 DIR_GOAL = 200
 
 
-def rng(s: dict, scale=1.0, digits=3) -> str:
-    """'median (min-max)' of a spread(), scaled."""
+def rng(s: dict, scale=1.0, digits=3, unit="") -> str:
+    """'median (min-max)' of a spread(), scaled; '(N equal)' when every
+    repetition gave the same."""
     if s["median"] is None:
         return "n/a"
-    m, lo, hi = (s[k] * scale for k in ("median", "min", "max"))
-    if s["n"] == 1:
-        return fmt_num(m, digits=digits)
-    return (
-        f"{fmt_num(m, digits=digits)} ({fmt_num(lo, digits=digits)}-"
-        f"{fmt_num(hi, digits=digits)})"
+    m, lo, hi = (
+        fmt_num(s[k] * scale, digits=digits) for k in ("median", "min", "max")
     )
+    if s["n"] == 1:
+        return m + unit
+    if lo == hi:
+        return f"{m}{unit} ({s['n']} equal)"
+    return f"{m}{unit} ({lo}-{hi})"
 
 
 def mb(x) -> str:
@@ -99,9 +101,9 @@ def mem_text(r: dict) -> str:
             [
                 thousands(v["dirs"]),
                 thousands(v["files"]) + (" (mixed)" if v["mixed"] else ""),
-                rng(v["dir_off"]) + " B",
-                rng(v["all_on"]) + " B",
-                (rng(per) + " B") if v["files"] else "-",
+                rng(v["dir_off"], unit=" B"),
+                rng(v["all_on"], unit=" B"),
+                rng(per, unit=" B") if v["files"] else "-",
                 f"{v['file_name_len']:.3g}" if v["files"] else "-",
                 (fmt_num(beyond) + " B") if beyond is not None else "-",
             ]
