@@ -2,6 +2,7 @@
 
     python consumer.py CONTENDER MODE DIR [--n N] [--ack-fd FD] [--cpu C]
                        [--flag FILE] [--paths FILE]
+                       [--mask M] [--no-index-files] [--index-out PREFIX]
 
 It runs under the Python of the contender's own environment (our package
 under the interpreter that has it installed, each peer in its own venv under
@@ -30,6 +31,9 @@ library, and talks to run.py on standard input and output:
               and prints the time that took, the growth of RSS and the
               number of inotify watches the process holds (counted from
               /proc/self/fdinfo, the same way for every library) (no READY)
+    heal      ours only (get_batch()): a tree's heal after a real overflow,
+              by the protocol of heal_core.c (STARTED, OPEN, OPENED, READY,
+              GO, then the result)
 
 Each contender has one class below, on a base that holds what contenders
 share (Contender: the protocol and its hooks; AsyncioContender: a loop
@@ -61,6 +65,20 @@ def emit(obj: dict) -> None:
     sys.stdout.flush()
 
 
+def emit_ready(obj: dict) -> None:
+    sys.stdout.write("READY " + json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def write_index(watch, root: str, path: str) -> None:
+    """A tree's index as heal_core.c writes it: KIND<TAB>PATH lines, the
+    path below the root."""
+    cut = len(root) + 1
+    with open(path, "w") as f:
+        for full, kind, _size, _mtime in watch.entries():
+            f.write(f"{kind or 'unknown'}\t{full[cut:]}\n")
+
+
 def ready() -> None:
     sys.stdout.write("READY\n")
     sys.stdout.flush()
@@ -79,6 +97,40 @@ def rss() -> int:
     gc.collect()
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE
+
+
+def heap() -> int | None:
+    """Bytes malloc() has handed out and not had back (glibc mallinfo2(),
+    chunks in use plus mmap()ed ones), or None without it.  CPython's
+    small objects live in its own arenas, which this does not count; the
+    C core's allocations are all here."""
+    import ctypes
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    try:
+        fn = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = Mallinfo2
+    gc.collect()
+    m = fn()
+    return m.uordblks + m.hblkhd
 
 
 def inotify_watches() -> int:
@@ -139,6 +191,9 @@ class Contender:
         raise NotImplementedError
 
     def tree(self, root: str) -> float:
+        raise NotImplementedError
+
+    def heal(self, root: str) -> dict:
         raise NotImplementedError
 
     # -- hooks
@@ -278,15 +333,26 @@ class Inotipy(AsyncioContender):
         import inotipy
 
         self.w = inotipy.Watcher()
+        index = self.args.index_files
         self.r0 = rss()
+        self.h0 = heap()
+        c0 = cpu_seconds()
         t0 = time.perf_counter()
-        self.w.watch_tree(root)  # mask=IN.ALL_EVENTS, the default
+        # mask=IN.ALL_EVENTS, the default
+        self.w.watch_tree(root, index_files=index)
         t = time.perf_counter() - t0
+        self.cpu = cpu_seconds() - c0
         self.watch_count = self.w.watch_count
         return t
 
     def tree_facts(self):
-        return {"watch_count": self.watch_count}
+        h1 = heap()
+        return {
+            "watch_count": self.watch_count,
+            "cpu_s": self.cpu,
+            "index_files": self.args.index_files,
+            "heap_growth": None if h1 is None else h1 - self.h0,
+        }
 
 
 class InotipyGet(AwaitGet, Inotipy):
@@ -318,6 +384,69 @@ class InotipyBatch(Inotipy):
             t = monotonic_ns()
             for _ev in evs:
                 ack(fd, t)
+
+    def heal(self, root):
+        """heal_core.c's steps, through Python: the watcher is made while
+        run.py holds max_queued_events low, the tree is watched, and after
+        GO (the overflow and the changes are made meanwhile) get_batch()
+        is awaited until IN.SYNCED."""
+        import inotipy
+
+        print("STARTED", flush=True)
+        wait_go()  # OPEN
+        self.w = inotipy.Watcher()
+        print("OPENED", flush=True)
+        t0 = time.perf_counter()
+        watch = self.w.watch_tree(
+            root, self.args.mask, index_files=self.args.index_files
+        )
+        setup = time.perf_counter() - t0
+        while self.w.get_batch_nowait():
+            pass
+        write_index(watch, root, self.args.index_out + ".before")
+        emit_ready({"setup_s": setup, "files": len(watch.entries())})
+        wait_go()
+        self.loop = new_loop()
+        r = self.loop.run_until_complete(self.heal_loop(root))
+        write_index(watch, root, self.args.index_out + ".after")
+        return r
+
+    async def heal_loop(self, root):
+        import inotipy
+
+        w = self.w
+        overflow, synced, rescan = int(inotipy.IN.Q_OVERFLOW), 0x20000, 0x10000
+        r = {
+            "t_overflow_s": -1.0,
+            "reads": 0,
+            "before_overflow": 0,
+            "overflows": 0,
+            "plain_after": 0,
+            "events": [],
+        }
+        prefix = len(root) + 1
+        c0 = cpu_seconds()
+        t0 = time.perf_counter()
+        while True:
+            batch = await w.get_batch()
+            r["reads"] += 1
+            for ev in batch:
+                m = ev.mask
+                if ev.watch is None and m & overflow:
+                    if r["overflows"] == 0:
+                        r["t_overflow_s"] = time.perf_counter() - t0
+                    r["overflows"] += 1
+                elif m & synced:
+                    r["t_synced_s"] = time.perf_counter() - t0
+                    r["cpu_s"] = cpu_seconds() - c0
+                    return r
+                elif not r["overflows"]:
+                    r["before_overflow"] += 1
+                elif not m & rescan:
+                    r["plain_after"] += 1
+                else:
+                    src = ev.src_path
+                    r["events"].append([m, ev.pathname, src and src[prefix:]])
 
 
 # ---- peers -----------------------------------------------------------------
@@ -888,6 +1017,10 @@ def run_tree(c: Contender, args) -> None:
     )
 
 
+def run_heal(c: Contender, args) -> None:
+    emit(c.heal(args.dir))
+
+
 # What each MODE runs, given the contender and the arguments.
 MODES = {
     "drain": run_drain,
@@ -897,6 +1030,7 @@ MODES = {
     "mem_watch": run_mem_watch,
     "mem_queue": run_mem_queue,
     "tree": run_tree,
+    "heal": run_heal,
 }
 
 
@@ -912,6 +1046,11 @@ def parse_args(argv: list[str]):
     p.add_argument("--cpu", type=int, default=-1)
     p.add_argument("--flag", default=None)
     p.add_argument("--paths", default=None)
+    p.add_argument("--mask", type=lambda x: int(x, 0), default=0xFFF)
+    p.add_argument(
+        "--no-index-files", dest="index_files", action="store_false"
+    )
+    p.add_argument("--index-out", default=None)
     return p.parse_args(argv)
 
 

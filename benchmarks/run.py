@@ -22,6 +22,14 @@ PyPI into its own venv under benchmarks/.venvs/:
              (Watcher.watch_tree()) against a raw C walk
              (benchmarks/raw_tree.c, the limit) and the peers' recursive
              modes
+    index_mem   a tree's index in the C core: heap bytes per directory
+                and per file (benchmarks/index_mem.c)
+    tree_files  watching trees with files, the index of files on and off,
+                against the raw C walk with and without an fstatat of
+                every file
+    heal        a tree's heal after a real IN_Q_OVERFLOW, in C and through
+                Python, against a raw C rescan (benchmarks/raw_rescan.c);
+                every heal's events checked
 
 Prints tables (medians of the repetitions; ratios to the raw C reader and
 to the best peer), saves benchmarks/results.json (raw numbers, machine) and
@@ -61,7 +69,8 @@ from bench.contenders import (  # noqa: E402
 )
 from bench.env import ensure_venv, installed_version, ours_info  # noqa: E402
 from bench.machine import machine_info, machine_line  # noqa: E402
-from bench.phases import FULL, PHASES, SMOKE, Bench  # noqa: E402
+from bench.index_report import index_targets, index_text  # noqa: E402
+from bench.phases import FULL, OWN_KEY, PHASES, SMOKE, Bench  # noqa: E402
 from bench.proc import kill_children  # noqa: E402
 
 ALL_PHASES = ",".join(PHASES)
@@ -257,17 +266,23 @@ def write_results(args, run: Run, lineup: Lineup, done: dict) -> int:
     """Prints the tables, saves the results (and the plot) where they go,
     and returns the exit status: 1 if any measurement failed."""
     names = lineup.names
-    raw = {k: done.get(k, {}) for k in PHASES if k != "trees"}
+    raw = {k: done.get(k, {}) for k in PHASES if k not in OWN_KEY}
     trees = done.get("trees")
     summary = report.summarize(raw, names)
     table = report.tables(summary, names, run.cfg["idle_seconds"])
-    ts = report.targets(summary) + report.tree_targets(trees)
+    ts = (
+        report.targets(summary)
+        + report.tree_targets(trees)
+        + index_targets(done)
+    )
     print()
     print(table)
     print()
     print(report.targets_text(ts))
     if trees:
         print("\n" + report.trees_text(trees))
+    if index_text(done):
+        print("\n" + index_text(done))
     elapsed = time.monotonic() - run.started
     print(f"\n{run.mode} run, {elapsed:.0f} s, {machine_line()}")
     if lineup.errors:
@@ -293,6 +308,9 @@ def write_results(args, run: Run, lineup: Lineup, done: dict) -> int:
             "summary": summary,
             "targets": ts,
             "trees": trees,
+            "index_mem": done.get("index_mem"),
+            "tree_files": done.get("tree_files"),
+            "heal": done.get("heal"),
             "errors": lineup.errors,
             "table": table,
             "raw": raw,

@@ -39,7 +39,7 @@ def test_smoke_run_prints_the_tables():
         [sys.executable, str(RUN), "--smoke"],
         capture_output=True,
         text=True,
-        timeout=100,
+        timeout=180,
         cwd=str(ROOT),
         stdin=subprocess.DEVNULL,
     )
@@ -55,6 +55,16 @@ def test_smoke_run_prints_the_tables():
     ):
         assert row in out
     assert "| target | value | goal | met |" in out
+    # The index phases: memory per directory and per file, trees with
+    # files, heals after a real overflow whose events were all exact
+    # (correctness, not speed).
+    assert "| dirs | files | per dir, files off |" in out
+    assert "| tree | contender | wall s |" in out
+    assert "| watch_tree(), index on |" in out
+    if "Heals: skipped" not in out:
+        assert "| entries | contender | wall ms |" in out
+        for who in ("heal, core in C", "heal, get_batch()"):
+            assert f"({who}): events exact | 1/1 | all | yes |" in out, out
     assert "smoke run" in out
     # The smoke run writes nothing into the repository (no results, no
     # venvs).

@@ -8,7 +8,10 @@
     build       the C helpers, built by meson in a directory of their own
     limits      inotify sysctls raised for a phase and always put back
     phases      the measurements, one method per phase, and their sizes
+    index       the index phases: memory per file and directory, trees
+                with files, heals after a real overflow
     report      from raw numbers to summary, targets, tables and the plot
+    index_report  the index phases' tables and targets
 
 This module holds the two paths and the log function they all use.
 """

@@ -1,4 +1,5 @@
-"""Builds the C helpers (gen, raw_reader, raw_tree) with meson, the one
+"""Builds the C helpers (gen, raw_reader, raw_tree, raw_rescan, and
+index_mem and heal_core on the core library) with meson, the one
 description of how this project compiles C (meson.build, under
 `if get_option('benchmarks')`), in a build directory of their own."""
 
@@ -14,7 +15,14 @@ from pathlib import Path
 
 from bench import REPO
 
-HELPERS = ("gen", "raw_reader", "raw_tree")
+HELPERS = (
+    "gen",
+    "raw_reader",
+    "raw_tree",
+    "raw_rescan",
+    "index_mem",
+    "heal_core",
+)
 
 
 def build_helpers(build_dir: Path) -> dict[str, Path]:

@@ -23,6 +23,7 @@ from bench.contenders import (
     SAME_WATCHER,
     TREE_HOW,
 )
+from bench import index
 from bench.env import clean_env
 from bench.limits import QUEUE_SYSCTL, WATCHES_SYSCTL, SysctlLimit, read_int
 from bench.proc import Failed, Proc, kill_children, proc_usage
@@ -45,6 +46,24 @@ FULL = dict(
     tree_sizes=(10_000, 100_000),
     tree_fanout=10,
     tree_reps=3,
+    # The index phases (bench/index.py): shapes are (directories, files
+    # per directory[, "mixed" for names of mixed lengths]), 10
+    # subdirectories per directory.
+    index_mem_shapes=(
+        (10_000, 10),
+        (10_000, 10, "mixed"),
+        (1_000, 100),
+        (1_000, 100, "mixed"),
+        (10_000, 0),
+        (100_000, 0),
+    ),
+    index_mem_reps=3,
+    tree_files_shapes=((10_000, 0), (10_000, 10), (1_000, 100)),
+    tree_files_reps=7,
+    # 10,000 and 100,000 entries below the root.
+    heal_shapes=((1_000, 9), (10_000, 9)),
+    heal_reps=7,
+    heal_queue=1024,  # max_queued_events for the healing watcher (root)
 )
 SMOKE = dict(
     drain_events=4_000,
@@ -63,6 +82,13 @@ SMOKE = dict(
     tree_sizes=(300, 2_000),
     tree_fanout=10,
     tree_reps=1,
+    index_mem_shapes=((100, 10), (100, 10, "mixed"), (100, 0)),
+    index_mem_reps=1,
+    tree_files_shapes=((100, 10),),
+    tree_files_reps=1,
+    heal_shapes=((40, 9),),
+    heal_reps=1,
+    heal_queue=None,  # the machine's max_queued_events, left alone
 )
 # Room in max_user_watches beyond the largest tree, for the other inotify
 # users of this uid.
@@ -636,8 +662,8 @@ class Phase(NamedTuple):
     big_queue: bool = False
 
 
-# The phases in the order they run.  The raw numbers of all but trees go
-# under "raw" in the results, in this order.
+# The phases in the order they run.  The raw numbers of all but those of
+# OWN_KEY go under "raw" in the results, in this order.
 PHASES = {
     "drain": Phase(Bench.phase_drain, big_queue=True),
     "mem_queue": Phase(Bench.phase_mem_queue, big_queue=True),
@@ -646,7 +672,12 @@ PHASES = {
     "idle": Phase(Bench.phase_idle),
     "mem_watch": Phase(Bench.phase_mem_watch),
     "trees": Phase(Bench.phase_trees),
+    "index_mem": Phase(index.phase_index_mem),
+    "tree_files": Phase(index.phase_tree_files),
+    "heal": Phase(index.phase_heal),
 }
+# The phases whose results are saved under their own key, not "raw".
+OWN_KEY = ("trees", "index_mem", "tree_files", "heal")
 
 
 def idle_record(before, after, seconds) -> dict:

@@ -522,9 +522,18 @@ def print_saved(path: Path) -> int:
     summary = summarize(r["raw"], names)
     print(tables(summary, names, r["config"]["idle_seconds"]))
     print()
-    print(targets_text(targets(summary) + tree_targets(r.get("trees"))))
+    # Imported here: index_report builds on this module.
+    from bench.index_report import index_targets, index_text
+
+    print(
+        targets_text(
+            targets(summary) + tree_targets(r.get("trees")) + index_targets(r)
+        )
+    )
     if r.get("trees"):
         print("\n" + trees_text(r["trees"]))
+    if index_text(r):
+        print("\n" + index_text(r))
     m = r["machine"]
     print(
         f"\n{r['mode']} run of {r['date']}, {r['seconds']} s, "
