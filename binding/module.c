@@ -104,6 +104,13 @@ intern_names(inotipy_state *st)
     INTERN(s_is_closed, "is_closed");
     INTERN(s_close, "close");
     INTERN(s_blocking, "_asyncio_future_blocking");
+    INTERN(s_trio, "trio");
+    INTERN(s_in_trio, "in_trio");
+    INTERN(s_raise_no_loop, "raise_no_loop");
+    INTERN(s_trio_side, "TrioSide");
+    INTERN(s_get, "get");
+    INTERN(s_notify_closing, "notify_closing");
+    INTERN(s_throw, "throw");
 #undef INTERN
     return 0;
 }
@@ -125,7 +132,10 @@ state_init(PyObject *module, inotipy_state *st)
     if (asyncio == NULL) {
         return -1;
     }
-    st->get_running_loop = PyObject_GetAttrString(asyncio, "get_running_loop");
+    /* The running loop or None: under trio no asyncio loop runs, and
+     * that is no error (loop.c then waits on trio). */
+    st->get_running_loop =
+        PyObject_GetAttrString(asyncio, "_get_running_loop");
     Py_DECREF(asyncio);
     if (st->get_running_loop == NULL) {
         return -1;
@@ -185,6 +195,7 @@ fail:
     X(closed_error)                                                           \
     X(tree_warning)                                                           \
     X(get_running_loop)                                                       \
+    X(trio_module)                                                            \
     X(decode_mask)                                                            \
     X(empty_str)                                                              \
     X(empty_bytes)                                                            \
@@ -197,7 +208,14 @@ fail:
     X(s_call_later)                                                           \
     X(s_is_closed)                                                            \
     X(s_close)                                                                \
-    X(s_blocking)
+    X(s_blocking)                                                             \
+    X(s_trio)                                                                 \
+    X(s_in_trio)                                                              \
+    X(s_raise_no_loop)                                                        \
+    X(s_trio_side)                                                            \
+    X(s_get)                                                                  \
+    X(s_notify_closing)                                                       \
+    X(s_throw)
 /* clang-format on */
 
 static int

@@ -31,7 +31,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from . import _inotipy
+from . import _inotipy, _trio
 from ._constants import IN, Change
 from ._filters import DefaultFilter, dirs_never_watched
 from ._inotipy import TreeWarning, WatcherClosedError
@@ -353,10 +353,13 @@ async def awatch(
         ignore_permission_denied=ignore_permission_denied,
     )
     stopper: asyncio.Future[Any] | None = None
-    # asyncio.Event and anyio.Event are awaited; threading.Event's wait()
-    # would block the loop, so it is only looked at (is_set()).
-    can_wait = stop_event is not None and inspect.iscoroutinefunction(
-        getattr(stop_event, "wait", None)
+    # On asyncio, asyncio.Event and anyio.Event are awaited; threading.Event's
+    # wait() would block the loop, so it is only looked at (is_set()), as
+    # every stop event is on trio (no task outlives a yield of ours there).
+    can_wait = (
+        stop_event is not None
+        and _trio.on_asyncio()
+        and inspect.iscoroutinefunction(getattr(stop_event, "wait", None))
     )
     try:
         if stop_event is not None and can_wait:
@@ -382,9 +385,9 @@ async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
     """One group of changes; None when the timeout passes without one.
     With a stop event that cannot be awaited (poll_stop), it is looked at
     every step while waiting."""
-    loop = asyncio.get_running_loop()
     w = cw.watcher
-    group = cw.grouper(loop.time, poll_stop is not None)
+    # The clock of get()'s timeouts: the asyncio loop's, or trio's.
+    group = cw.grouper(_trio.clock(), poll_stop is not None)
     changes: set[Any] = set()
     while True:
         wait = group.next_wait()
