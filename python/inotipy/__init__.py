@@ -7,7 +7,8 @@
 
 This module only gathers the public names: the C binding (_inotipy), the
 Watcher on top of it (_watcher), the enums (_constants), the filters
-(_filters) and change sets (_changes).
+(_filters), change sets (_changes) and the protocols of arguments
+(_types).  _trio is where a get() waits when it runs on trio.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ._inotipy import (
     Watch,
     WatcherClosedError,
 )
+from ._types import StopEvent
 from ._watcher import Watcher
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "IN",
     "PythonFilter",
     "STOP_ON",
+    "StopEvent",
     "TreeWarning",
     "Watch",
     "Watcher",

@@ -35,6 +35,7 @@ from . import _inotipy, _trio
 from ._constants import IN, Change
 from ._filters import DefaultFilter, dirs_never_watched
 from ._inotipy import TreeWarning, WatcherClosedError
+from ._types import StopEvent
 
 __all__ = ["FileChange", "awatch", "watch"]
 
@@ -308,7 +309,7 @@ async def awatch(
     watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),  # noqa: B008
     debounce: int = 1_600,
     step: int = 50,
-    stop_event: Any = None,
+    stop_event: StopEvent | None = None,
     rust_timeout: int | None = None,
     yield_on_timeout: bool = False,
     debug: bool | None = None,
@@ -356,14 +357,15 @@ async def awatch(
     # On asyncio, asyncio.Event and anyio.Event are awaited; threading.Event's
     # wait() would block the loop, so it is only looked at (is_set()), as
     # every stop event is on trio (no task outlives a yield of ours there).
+    wait = getattr(stop_event, "wait", None)
     can_wait = (
         stop_event is not None
         and _trio.on_asyncio()
-        and inspect.iscoroutinefunction(getattr(stop_event, "wait", None))
+        and inspect.iscoroutinefunction(wait)
     )
     try:
-        if stop_event is not None and can_wait:
-            stopper = asyncio.ensure_future(stop_event.wait())
+        if wait is not None and can_wait:
+            stopper = asyncio.ensure_future(wait())
             stopper.add_done_callback(lambda _f: cw.close())
         while True:
             if stop_event is not None and stop_event.is_set():
@@ -417,7 +419,7 @@ def watch(
     watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),  # noqa: B008
     debounce: int = 1_600,
     step: int = 50,
-    stop_event: Any = None,
+    stop_event: StopEvent | None = None,
     rust_timeout: int = 5_000,
     yield_on_timeout: bool = False,
     debug: bool | None = None,
