@@ -11,6 +11,13 @@
 #include "watch.h"
 #include "watcher.h"
 
+/* The oldest CPython: pyproject.toml's requires-python and classifiers say
+ * the same (tests/test_pythons.py checks that they agree).  3.10 brought
+ * PyIter_Send() and the am_send slot that waiter.c relies on. */
+#if PY_VERSION_HEX < 0x030A0000
+#error "inotipy needs CPython 3.10 or later"
+#endif
+
 static struct PyModuleDef inotipy_module;
 
 #if PY_VERSION_HEX < 0x030B0000
@@ -245,13 +252,15 @@ inotipy_free(void *module)
     inotipy_clear((PyObject *)module);
 }
 
-/* Py_mod_gil is not set, so a free-threaded build turns the GIL back on
- * when it imports us: the binding counts on the GIL.  The spare
+/* The binding counts on the GIL, and says so (Py_MOD_GIL_USED): a
+ * free-threaded build (3.13t and later) turns the GIL back on when it
+ * imports us, with a RuntimeWarning, unless told otherwise with
+ * PYTHON_GIL=0 or -X gil=0, which is not safe here.  Why: the spare
  * GetAwaitable is reused when Py_REFCNT() == 1 (waiter_new()), a test
  * another thread could falsify before the reuse; the Event free list
- * pushes and pops without a lock (freelist.h); and the watcher's lists and
- * its `closed` flag, checked before every use of the core, are plain
- * fields. */
+ * pushes and pops without a lock (freelist.h); the watcher's lists, its
+ * `closed` flag (checked before every use of the core) and its flavour
+ * (loop.c) are plain fields; and the core itself has no locks. */
 static PyModuleDef_Slot inotipy_slots[] = {
     /* Everything is made per module object, in one exec function. */
     {Py_mod_exec, inotipy_exec},
@@ -259,6 +268,10 @@ static PyModuleDef_Slot inotipy_slots[] = {
     /* No globals, no static types: each interpreter, with its own GIL,
      * has its own module state, types and free list. */
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* Py_mod_gil came with 3.13: see above. */
+    {Py_mod_gil, Py_MOD_GIL_USED},
 #endif
     {0, NULL},
 };
