@@ -377,6 +377,21 @@ no_running_loop(WatcherObject *watcher)
 int
 loop_ensure(WatcherObject *watcher)
 {
+    int rc = loop_ensure_or_trio(watcher);
+
+    if (rc > 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "this inotipy call waits on an asyncio event loop "
+                        "(uvloop and anyio's asyncio backend included); it "
+                        "cannot wait on trio");
+        return -1;
+    }
+    return rc;
+}
+
+int
+loop_ensure_or_trio(WatcherObject *watcher)
+{
     PyObject *running;
 
     if (watcher->closed) {

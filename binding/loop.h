@@ -29,10 +29,12 @@ int loop_start_reading(WatcherObject *watcher);
 int loop_stop_reading(WatcherObject *watcher);
 /* Binds to the running loop on first use, rebinding when the bound loop
  * has been closed; makes sure the reader is registered unless full.
- * Returns 0, or 1 when no asyncio loop runs and a trio run does (the
- * caller waits with loop_trio_get()), or -1 with an exception (a clear
- * one when neither runs). */
+ * Returns 0, or -1 with an exception: a clear one when no asyncio loop
+ * runs (on trio too, for whatever can only wait on asyncio). */
 int loop_ensure(WatcherObject *watcher);
+/* The same, but returns 1 when no asyncio loop runs and a trio run does:
+ * the caller then waits with loop_trio_get() (get() does). */
+int loop_ensure_or_trio(WatcherObject *watcher);
 /* Sets and returns watcher->flavour for the caller's thread: LOOP_ASYNCIO,
  * LOOP_TRIO, or LOOP_UNKNOWN when neither runs; -1 on error. */
 int loop_detect(WatcherObject *watcher);

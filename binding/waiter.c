@@ -261,7 +261,7 @@ waiter_suspend(GetAwaitableObject *self)
     inotipy_state *st = watcher->st;
     PyObject *cb, *delay;
 
-    int rc = loop_ensure(watcher);
+    int rc = loop_ensure_or_trio(watcher);
 
     if (rc != 0) {
         return rc; /* -1, or 1: on trio */
