@@ -1,7 +1,10 @@
 /*
  * loop.c: the watcher's ties to its asyncio loop: the Reader callback
  * given to loop.add_reader(), registering and removing it, binding to the
- * running loop, and noticing when that loop was closed under us.
+ * running loop, and noticing when that loop was closed under us.  Where
+ * no asyncio loop runs, a get() in a trio task waits through
+ * inotipy._trio instead (loop_detect() tells which, loop_trio_get() makes
+ * the coroutine that waits); the reading stays the C one.
  *
  * The reader stays registered while the watcher is open, so the kernel's
  * queue is drained into ours as events arrive.  Ours is bounded: when it
@@ -233,8 +236,161 @@ rebind(WatcherObject *watcher, PyObject *running)
     return loop_start_reading(watcher);
 }
 
+/* inotipy._trio, imported on first use; a borrowed reference or NULL. */
+static PyObject *
+trio_module(inotipy_state *st)
+{
+    if (st->trio_module == NULL) {
+        st->trio_module = PyImport_ImportModule("inotipy._trio");
+    }
+    return st->trio_module;
+}
+
+/* Returns a new reference to the result of inotipy._trio.name(). */
+static PyObject *
+call_trio(inotipy_state *st, PyObject *name)
+{
+    PyObject *mod = trio_module(st);
+
+    return mod == NULL ? NULL : PyObject_CallMethodNoArgs(mod, name);
+}
+
+/* 1 when the caller is a trio task, 0 when not, -1 on error. */
+static int
+in_trio(inotipy_state *st)
+{
+    PyObject *r;
+    int yes;
+
+    if (PyDict_GetItemWithError(PyImport_GetModuleDict(), st->s_trio) ==
+        NULL) {
+        /* Nobody imported trio: no trio run. */
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    r = call_trio(st, st->s_in_trio);
+    if (r == NULL) {
+        return -1;
+    }
+    yes = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return yes;
+}
+
+static int
+use_trio(WatcherObject *watcher)
+{
+    if (watcher->trio_side == NULL) {
+        watcher->trio_side = call_trio(watcher->st, watcher->st->s_trio_side);
+        if (watcher->trio_side == NULL) {
+            return -1;
+        }
+    }
+    watcher->flavour = LOOP_TRIO;
+    return LOOP_TRIO;
+}
+
+/* Returns a new reference to the running asyncio loop, or to None. */
+static PyObject *
+running_loop(inotipy_state *st)
+{
+    return PyObject_CallNoArgs(st->get_running_loop);
+}
+
+int
+loop_detect(WatcherObject *watcher)
+{
+    PyObject *running = running_loop(watcher->st);
+    int trio;
+
+    if (running == NULL) {
+        return -1;
+    }
+    Py_DECREF(running);
+    if (running != Py_None) {
+        return watcher->flavour = LOOP_ASYNCIO;
+    }
+    trio = in_trio(watcher->st);
+    if (trio < 0) {
+        return -1;
+    }
+    if (trio) {
+        return use_trio(watcher);
+    }
+    return watcher->flavour = LOOP_UNKNOWN;
+}
+
+PyObject *
+loop_trio_get(WatcherObject *watcher, double timeout)
+{
+    PyObject *delay = PyFloat_FromDouble(timeout), *coro;
+
+    if (delay == NULL) {
+        return NULL;
+    }
+    coro = PyObject_CallMethodObjArgs(watcher->trio_side, watcher->st->s_get,
+                                      (PyObject *)watcher, delay, NULL);
+    Py_DECREF(delay);
+    return coro;
+}
+
+void
+loop_notify_closing(WatcherObject *watcher)
+{
+    PyObject *fd, *r = NULL;
+
+    if (watcher->trio_side == NULL) {
+        return;
+    }
+    fd = PyLong_FromLong(ino_fd(&watcher->core));
+    if (fd != NULL) {
+        r = PyObject_CallMethodOneArg(watcher->trio_side,
+                                      watcher->st->s_notify_closing, fd);
+        Py_DECREF(fd);
+    }
+    if (r == NULL) {
+        PyErr_WriteUnraisable((PyObject *)watcher);
+    }
+    Py_XDECREF(r);
+}
+
+/* No asyncio loop runs: trio's (1), or the error that says what does. */
+static int
+no_running_loop(WatcherObject *watcher)
+{
+    int trio = in_trio(watcher->st);
+    PyObject *r;
+
+    if (trio > 0) {
+        return use_trio(watcher) < 0 ? -1 : 1;
+    }
+    if (trio == 0) {
+        /* It raises. */
+        r = call_trio(watcher->st, watcher->st->s_raise_no_loop);
+        if (r != NULL) {
+            Py_DECREF(r);
+            PyErr_SetString(PyExc_RuntimeError, "no running event loop");
+        }
+    }
+    return -1;
+}
+
 int
 loop_ensure(WatcherObject *watcher)
+{
+    int rc = loop_ensure_or_trio(watcher);
+
+    if (rc > 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "this inotipy call waits on an asyncio event loop "
+                        "(uvloop and anyio's asyncio backend included); it "
+                        "cannot wait on trio");
+        return -1;
+    }
+    return rc;
+}
+
+int
+loop_ensure_or_trio(WatcherObject *watcher)
 {
     PyObject *running;
 
@@ -242,10 +398,15 @@ loop_ensure(WatcherObject *watcher)
         /* Whatever called us called out first and may have closed it. */
         return inotipy_raise_closed(watcher->st);
     }
-    running = PyObject_CallNoArgs(watcher->st->get_running_loop);
+    running = running_loop(watcher->st);
     if (running == NULL) {
         return -1;
     }
+    if (running == Py_None) {
+        Py_DECREF(running);
+        return no_running_loop(watcher);
+    }
+    watcher->flavour = LOOP_ASYNCIO;
     if (running == watcher->loop) {
         Py_DECREF(running);
         if (!watcher->reading && !ino_full(&watcher->core)) {

@@ -11,6 +11,13 @@
 #include "watch.h"
 #include "watcher.h"
 
+/* The oldest CPython: pyproject.toml's requires-python and classifiers say
+ * the same (tests/test_pythons.py checks that they agree).  3.10 brought
+ * PyIter_Send() and the am_send slot that waiter.c relies on. */
+#if PY_VERSION_HEX < 0x030A0000
+#error "inotipy needs CPython 3.10 or later"
+#endif
+
 static struct PyModuleDef inotipy_module;
 
 #if PY_VERSION_HEX < 0x030B0000
@@ -104,6 +111,13 @@ intern_names(inotipy_state *st)
     INTERN(s_is_closed, "is_closed");
     INTERN(s_close, "close");
     INTERN(s_blocking, "_asyncio_future_blocking");
+    INTERN(s_trio, "trio");
+    INTERN(s_in_trio, "in_trio");
+    INTERN(s_raise_no_loop, "raise_no_loop");
+    INTERN(s_trio_side, "TrioSide");
+    INTERN(s_get, "get");
+    INTERN(s_notify_closing, "notify_closing");
+    INTERN(s_throw, "throw");
 #undef INTERN
     return 0;
 }
@@ -125,7 +139,10 @@ state_init(PyObject *module, inotipy_state *st)
     if (asyncio == NULL) {
         return -1;
     }
-    st->get_running_loop = PyObject_GetAttrString(asyncio, "get_running_loop");
+    /* The running loop or None: under trio no asyncio loop runs, and
+     * that is no error (loop.c then waits on trio). */
+    st->get_running_loop =
+        PyObject_GetAttrString(asyncio, "_get_running_loop");
     Py_DECREF(asyncio);
     if (st->get_running_loop == NULL) {
         return -1;
@@ -185,6 +202,7 @@ fail:
     X(closed_error)                                                           \
     X(tree_warning)                                                           \
     X(get_running_loop)                                                       \
+    X(trio_module)                                                            \
     X(decode_mask)                                                            \
     X(empty_str)                                                              \
     X(empty_bytes)                                                            \
@@ -197,7 +215,14 @@ fail:
     X(s_call_later)                                                           \
     X(s_is_closed)                                                            \
     X(s_close)                                                                \
-    X(s_blocking)
+    X(s_blocking)                                                             \
+    X(s_trio)                                                                 \
+    X(s_in_trio)                                                              \
+    X(s_raise_no_loop)                                                        \
+    X(s_trio_side)                                                            \
+    X(s_get)                                                                  \
+    X(s_notify_closing)                                                       \
+    X(s_throw)
 /* clang-format on */
 
 static int
@@ -227,13 +252,15 @@ inotipy_free(void *module)
     inotipy_clear((PyObject *)module);
 }
 
-/* Py_mod_gil is not set, so a free-threaded build turns the GIL back on
- * when it imports us: the binding counts on the GIL.  The spare
+/* The binding counts on the GIL, and says so (Py_MOD_GIL_USED): a
+ * free-threaded build (3.13t and later) turns the GIL back on when it
+ * imports us, with a RuntimeWarning, unless told otherwise with
+ * PYTHON_GIL=0 or -X gil=0, which is not safe here.  Why: the spare
  * GetAwaitable is reused when Py_REFCNT() == 1 (waiter_new()), a test
  * another thread could falsify before the reuse; the Event free list
- * pushes and pops without a lock (freelist.h); and the watcher's lists and
- * its `closed` flag, checked before every use of the core, are plain
- * fields. */
+ * pushes and pops without a lock (freelist.h); the watcher's lists, its
+ * `closed` flag (checked before every use of the core) and its flavour
+ * (loop.c) are plain fields; and the core itself has no locks. */
 static PyModuleDef_Slot inotipy_slots[] = {
     /* Everything is made per module object, in one exec function. */
     {Py_mod_exec, inotipy_exec},
@@ -241,6 +268,10 @@ static PyModuleDef_Slot inotipy_slots[] = {
     /* No globals, no static types: each interpreter, with its own GIL,
      * has its own module state, types and free list. */
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* Py_mod_gil came with 3.13: see above. */
+    {Py_mod_gil, Py_MOD_GIL_USED},
 #endif
     {0, NULL},
 };

@@ -25,7 +25,10 @@ typedef struct {
     PyTypeObject *reader_type;   /* the callback handed to loop.add_reader */
     PyObject *closed_error;      /* WatcherClosedError, a ValueError */
     PyObject *tree_warning;      /* TreeWarning, a RuntimeWarning */
-    PyObject *get_running_loop;  /* asyncio.get_running_loop */
+    PyObject *get_running_loop;  /* asyncio._get_running_loop: the running
+                                    loop, or None (no exception) */
+    PyObject *trio_module;       /* inotipy._trio, imported the first time
+                                    no asyncio loop runs, or NULL */
     PyObject *decode_mask;       /* inotipy._constants.decode_mask, imported
                                     on first use by a repr, or NULL */
     PyObject *empty_str;         /* '' */
@@ -42,6 +45,16 @@ typedef struct {
     PyObject *s_close;           /* __exit__ calls close() by name, so a
                                     subclass's close() runs */
     PyObject *s_blocking;        /* "_asyncio_future_blocking" */
+    /* For trio (loop.c, waiter.c).  Interned as the others: a name made
+     * afresh for each call would also take a new entry of the type
+     * attribute cache each time, which holds its name. */
+    PyObject *s_trio;
+    PyObject *s_in_trio;
+    PyObject *s_raise_no_loop;
+    PyObject *s_trio_side;
+    PyObject *s_get;
+    PyObject *s_notify_closing;
+    PyObject *s_throw;
     inotipy_freelist free_events; /* dead Events kept for reuse */
 } inotipy_state;
 

@@ -9,6 +9,11 @@
  * that but before it resumes, throw() still holds the event and gives it
  * back to the watcher: cancelling never loses an event.
  *
+ * On trio there is no future to yield: the waiter runs, in its place, the
+ * coroutine of inotipy._trio that waits there, passing on what the task
+ * sends and throws (DELEGATING).  Which one applies is looked up once per
+ * watcher on asyncio (loop_detect()), so its hot path is as it was.
+ *
  * The type is GetAwaitable (GetAwaitableObject here); while one waits in
  * the watcher's FIFO (queue.c) its role is "waiter", hence waiter_*.
  */
@@ -30,7 +35,7 @@ waiter_new(WatcherObject *watcher, double timeout, int anext)
      * plain `async for` then allocates no awaitable per event.  Reading
      * the refcount as "nobody else holds it" needs the GIL (module.c). */
     if (waiter != NULL && Py_REFCNT(waiter) == 1 &&
-        waiter->state != WAITER_WAITING) {
+        (waiter->state == WAITER_INIT || waiter->state == WAITER_DONE)) {
         Py_INCREF(waiter);
     }
     else {
@@ -40,7 +45,7 @@ waiter_new(WatcherObject *watcher, double timeout, int anext)
             return NULL;
         }
         waiter->watcher = (WatcherObject *)Py_NewRef((PyObject *)watcher);
-        waiter->fut = waiter->timer = waiter->result = NULL;
+        waiter->fut = waiter->timer = waiter->result = waiter->coro = NULL;
         PyObject_GC_Track(waiter);
         if (watcher->spare_waiter == NULL) {
             watcher->spare_waiter = Py_NewRef((PyObject *)waiter);
@@ -175,6 +180,26 @@ waiter_abandon(GetAwaitableObject *self)
     }
 }
 
+/* Leaves the DELEGATING state without resuming: closes the coroutine,
+ * which has taken no event (it returns one as soon as it takes it). */
+static void
+waiter_abandon_coro(GetAwaitableObject *self)
+{
+    PyObject *coro = self->coro, *r;
+
+    if (self->state != WAITER_DELEGATING) {
+        return;
+    }
+    self->state = WAITER_DONE;
+    self->coro = NULL;
+    r = PyObject_CallMethodNoArgs(coro, self->watcher->st->s_close);
+    if (r == NULL) {
+        PyErr_WriteUnraisable(coro);
+    }
+    Py_XDECREF(r);
+    Py_DECREF(coro);
+}
+
 static PySendResult
 waiter_fail_closed(GetAwaitableObject *self, PyObject **presult)
 {
@@ -227,7 +252,8 @@ static PyMethodDef waiter_timeout_def = {
     NULL,
 };
 
-/* Makes the future (and the timer) and joins the watcher's waiters. */
+/* Makes the future (and the timer) and joins the watcher's waiters; or
+ * returns 1 when the caller runs on trio. */
 static int
 waiter_suspend(GetAwaitableObject *self)
 {
@@ -235,8 +261,10 @@ waiter_suspend(GetAwaitableObject *self)
     inotipy_state *st = watcher->st;
     PyObject *cb, *delay;
 
-    if (loop_ensure(watcher) < 0) {
-        return -1;
+    int rc = loop_ensure_or_trio(watcher);
+
+    if (rc != 0) {
+        return rc; /* -1, or 1: on trio */
     }
     self->fut = PyObject_CallMethodNoArgs(watcher->loop, st->s_create_future);
     if (self->fut == NULL) {
@@ -265,6 +293,104 @@ waiter_suspend(GetAwaitableObject *self)
     return 0;
 }
 
+/* What the coroutine did, as our own outcome: it yielded (to trio), or it
+ * returned the Event (or None), or it raised; a closed watcher ends an
+ * `async for`. */
+static PySendResult
+waiter_delegated(GetAwaitableObject *self, PySendResult r, PyObject *value,
+                 PyObject **presult)
+{
+    if (r == PYGEN_NEXT) {
+        *presult = value;
+        return PYGEN_NEXT;
+    }
+    Py_CLEAR(self->coro);
+    if (r == PYGEN_RETURN) {
+        return waiter_return(self, value, presult);
+    }
+    if (self->anext &&
+        PyErr_ExceptionMatches(self->watcher->st->closed_error)) {
+        PyErr_Clear();
+        PyErr_SetNone(PyExc_StopAsyncIteration);
+    }
+    return waiter_error(self, presult);
+}
+
+static PySendResult
+waiter_delegate_send(GetAwaitableObject *self, PyObject *arg,
+                     PyObject **presult)
+{
+    PyObject *value;
+    PySendResult r = PyIter_Send(self->coro, arg, &value);
+
+    return waiter_delegated(self, r, value, presult);
+}
+
+/* On trio: the rest of this get() is the coroutine's. */
+static PySendResult
+waiter_delegate(GetAwaitableObject *self, PyObject **presult)
+{
+    self->coro = loop_trio_get(self->watcher, self->timeout);
+    if (self->coro == NULL) {
+        return waiter_error(self, presult);
+    }
+    self->state = WAITER_DELEGATING;
+    return waiter_delegate_send(self, Py_None, presult);
+}
+
+/* The value of the StopIteration being raised, a new reference (None when
+ * it has none), the exception cleared; NULL with it kept when it is not a
+ * StopIteration. */
+static PyObject *
+fetch_stop_value(void)
+{
+    PyObject *value = NULL;
+    inotipy_saved_error saved;
+
+    if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    inotipy_error_save(&saved);
+    value = PyObject_GetAttrString(saved.exc, "value");
+    Py_DECREF(saved.exc);
+#else
+    inotipy_error_save(&saved);
+    PyErr_NormalizeException(&saved.typ, &saved.val, &saved.tb);
+    value = PyObject_GetAttrString(saved.val, "value");
+    Py_XDECREF(saved.typ);
+    Py_XDECREF(saved.val);
+    Py_XDECREF(saved.tb);
+#endif
+    return value;
+}
+
+static PyObject *send_result_to_iter(PySendResult r, PyObject *value);
+
+/* throw() while DELEGATING: thrown into the coroutine, whose outcome is
+ * ours. */
+static PyObject *
+waiter_delegate_throw(GetAwaitableObject *self, PyObject *const *args,
+                      Py_ssize_t nargs)
+{
+    PyObject *meth = PyObject_GetAttr(self->coro, self->watcher->st->s_throw);
+    PyObject *value = NULL;
+    PySendResult r = PYGEN_ERROR;
+
+    if (meth != NULL) {
+        value = PyObject_Vectorcall(meth, args, (size_t)nargs, NULL);
+        Py_DECREF(meth);
+        if (value != NULL) {
+            r = PYGEN_NEXT;
+        }
+        else if ((value = fetch_stop_value()) != NULL) {
+            r = PYGEN_RETURN;
+        }
+    }
+    r = waiter_delegated(self, r, value, &value);
+    return send_result_to_iter(r, value);
+}
+
 static PySendResult
 waiter_start(GetAwaitableObject *self, PyObject **presult)
 {
@@ -274,6 +400,17 @@ waiter_start(GetAwaitableObject *self, PyObject **presult)
 
     if (watcher->closed) {
         return waiter_fail_closed(self, presult);
+    }
+    /* Looked up once on asyncio; on trio, every time (a trio get() is a
+     * checkpoint, even when an event is ready). */
+    if (watcher->flavour != LOOP_ASYNCIO) {
+        rc = loop_detect(watcher);
+        if (rc < 0) {
+            return waiter_error(self, presult);
+        }
+        if (rc == LOOP_TRIO) {
+            return waiter_delegate(self, presult);
+        }
     }
     rc = queue_poll(watcher, POLL_READ_KERNEL, &event);
     if (rc > 0) {
@@ -289,8 +426,13 @@ waiter_start(GetAwaitableObject *self, PyObject **presult)
     if (self->timeout == 0) {
         return waiter_return(self, Py_NewRef(Py_None), presult);
     }
-    if (waiter_suspend(self) < 0) {
+    rc = waiter_suspend(self);
+    if (rc < 0) {
         return waiter_error(self, presult);
+    }
+    if (rc > 0) {
+        /* No asyncio loop runs after all, but trio does. */
+        return waiter_delegate(self, presult);
     }
     return waiter_yield(self, presult);
 }
@@ -326,6 +468,8 @@ waiter_am_send(GetAwaitableObject *self, PyObject *arg, PyObject **presult)
             return waiter_yield(self, presult);
         }
         return waiter_finish(self, presult);
+    case WAITER_DELEGATING:
+        return waiter_delegate_send(self, arg, presult);
     default:
         PyErr_SetString(PyExc_RuntimeError,
                         "cannot reuse already awaited get()");
@@ -430,6 +574,9 @@ waiter_throw(GetAwaitableObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
         return NULL;
     }
+    if (self->state == WAITER_DELEGATING) {
+        return waiter_delegate_throw(self, args, nargs);
+    }
     waiter_abandon(self);
     self->state = WAITER_DONE;
     raise_thrown(args[0], nargs > 1 ? args[1] : NULL,
@@ -440,6 +587,7 @@ waiter_throw(GetAwaitableObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 waiter_close(GetAwaitableObject *self, PyObject *Py_UNUSED(ignored))
 {
+    waiter_abandon_coro(self);
     waiter_abandon(self);
     self->state = WAITER_DONE;
     Py_RETURN_NONE;
@@ -457,6 +605,7 @@ waiter_finalize(GetAwaitableObject *self)
     inotipy_saved_error saved;
 
     inotipy_error_save(&saved);
+    waiter_abandon_coro(self);
     waiter_abandon(self);
     inotipy_error_restore(&saved);
 }
@@ -469,6 +618,7 @@ waiter_traverse(GetAwaitableObject *self, visitproc visit, void *arg)
     Py_VISIT(self->fut);
     Py_VISIT(self->timer);
     Py_VISIT(self->result);
+    Py_VISIT(self->coro);
     return 0;
 }
 
@@ -479,6 +629,7 @@ waiter_clear(GetAwaitableObject *self)
     Py_CLEAR(self->fut);
     Py_CLEAR(self->timer);
     Py_CLEAR(self->result);
+    Py_CLEAR(self->coro);
     return 0;
 }
 

@@ -8,8 +8,9 @@
 
 #include "watcher.h"
 
-/* The states of a GetAwaitable. */
-enum { WAITER_INIT, WAITER_WAITING, WAITER_DONE };
+/* The states of a GetAwaitable.  DELEGATING: on trio, running the
+ * coroutine of inotipy._trio that waits there (coro). */
+enum { WAITER_INIT, WAITER_WAITING, WAITER_DELEGATING, WAITER_DONE };
 /* Why a waiting GetAwaitable was woken. */
 enum { WAKE_NONE, WAKE_EVENT, WAKE_TIMEOUT, WAKE_CLOSED };
 
@@ -19,6 +20,8 @@ typedef struct {
     PyObject *fut;               /* the loop's future we wait on, or NULL */
     PyObject *timer;             /* the call_later handle, or NULL */
     PyObject *result;            /* the Event handed to us, or NULL */
+    PyObject *coro;              /* DELEGATING: what we pass sends and
+                                    throws to, else NULL */
     double timeout;              /* seconds; < 0 means none */
     int state;                   /* WAITER_* */
     int woken;                   /* WAKE_* */

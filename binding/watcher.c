@@ -164,6 +164,9 @@ watcher_close(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     }
     queue_wake_all_closed(self);
     sync_fail_all(self);
+    /* A trio task waiting for the descriptor must hear of it before it
+     * is closed; it then finds the watcher closed. */
+    loop_notify_closing(self);
     if (PyList_SetSlice(self->given_back, 0, PyList_GET_SIZE(self->given_back),
                         NULL) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
@@ -217,6 +220,7 @@ watcher_traverse(WatcherObject *self, visitproc visit, void *arg)
     Py_VISIT(self->given_back);
     Py_VISIT(self->spare_waiter);
     Py_VISIT(self->syncs);
+    Py_VISIT(self->trio_side);
     /* A collection in another thread may run while close() has the core
      * without the GIL: once closed, the table is not ours to walk.  Not
      * visiting is safe, as unvisited objects only look reachable. */
@@ -244,6 +248,7 @@ watcher_clear(WatcherObject *self)
     Py_CLEAR(self->given_back);
     Py_CLEAR(self->spare_waiter);
     Py_CLEAR(self->syncs);
+    Py_CLEAR(self->trio_side);
     return 0;
 }
 

@@ -38,6 +38,10 @@ typedef struct {
     pid_t reader_pid;            /* the process that called add_reader: a
                                     forked child shares its parent's epoll
                                     instance and must not touch it */
+    int flavour;                 /* LOOP_* (loop.h): what get() last found
+                                    running, asyncio or trio */
+    PyObject *trio_side;         /* inotipy._trio.TrioSide, made the first
+                                    time a get() runs on trio, or NULL */
 } WatcherObject;
 
 int watcher_init_type(PyObject *module, inotipy_state *st);

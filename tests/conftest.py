@@ -2,9 +2,12 @@
 test imports by name, are in tests/support.py.
 
 - ``run``: runs a coroutine function to completion on a fresh event loop.
-  It is parametrised over the default asyncio loop and uvloop, so every
-  async test runs on both by construction, and it fails a test whose loop
-  reported an unhandled exception.
+  It is parametrised over the default asyncio loop, uvloop and trio, so
+  every async test runs on all three by construction, and it fails a test
+  whose loop reported an unhandled exception.  A test marked
+  ``asyncio_only`` (it uses asyncio's own API: tasks, futures, the loop)
+  runs on the first two; tests/test_anyio.py holds their counterparts on
+  every loop.
 - ``scaled``, ``wait_for_events``, ``kernel_watches``: the helpers of those
   names, as fixtures.
 - ``no_fd_leak`` (autouse): fails a test that leaves file descriptors open.
@@ -25,6 +28,7 @@ from typing import Any
 import pytest
 
 from support import (
+    ASYNCIO_KINDS,
     LOOP_KINDS,
     Child,
     InotifySysctl,
@@ -68,12 +72,19 @@ def _warm_up_loops() -> None:
     keeps it for the life of the process; that is not a leak of the test that
     happens to come first.
     """
-    for kind in LOOP_KINDS:
+    for kind in ASYNCIO_KINDS:
         loop = loop_factory(kind)()
         loop.close()
 
 
-@pytest.fixture(params=LOOP_KINDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "run" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("asyncio_only")
+        kinds = ASYNCIO_KINDS if only is not None else LOOP_KINDS
+        metafunc.parametrize("run", kinds, indirect=True)
+
+
+@pytest.fixture
 def run(request: pytest.FixtureRequest) -> Iterator[LoopRunner]:
     runner = LoopRunner(request.param)
     yield runner

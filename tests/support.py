@@ -53,7 +53,9 @@ def scaled(seconds: float) -> float:
 
 # ---- event loops ------------------------------------------------------------
 
-LOOP_KINDS = ("asyncio", "uvloop")
+# The asyncio loops, and trio (which has none: LoopRunner calls trio.run).
+ASYNCIO_KINDS = ("asyncio", "uvloop")
+LOOP_KINDS = (*ASYNCIO_KINDS, "trio")
 
 
 def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -72,12 +74,27 @@ class LoopRunner:
     The loop is closed before ``run`` returns (pending tasks are cancelled and
     async generators finalised, as ``asyncio.run`` does).  Whatever reaches the
     loop's exception handler is recorded and fails the test at teardown.
+    For the kind "trio" it is ``trio.run(coro_fn, *args)``, which raises
+    whatever a task left unhandled.
     """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.factory = loop_factory(kind)
         self.errors: list[dict[str, Any]] = []
+        if kind == "trio":
+            try:
+                import trio
+            except ImportError:
+                pytest.fail(
+                    "trio is a test dependency: pip install 'inotipy[test]'"
+                )
+            self.trio = trio
+            return
+        self.factory = loop_factory(kind)
+
+    @property
+    def on_trio(self) -> bool:
+        return self.kind == "trio"
 
     def _record(
         self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]
@@ -87,6 +104,8 @@ class LoopRunner:
     def __call__(
         self, coro_fn: Callable[..., Awaitable[Any]], *args: Any
     ) -> Any:
+        if self.on_trio:
+            return self.trio.run(coro_fn, *args)
         runner_cls = getattr(asyncio, "Runner", None)
         if runner_cls is None:
             return self._run_without_runner(coro_fn, *args)

@@ -252,6 +252,7 @@ def test_negative_timeout_polls_like_zero(
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_infinite_timeout_waits(
     run, watcher: Watcher, tmp_dir: Path, scaled
 ) -> None:

@@ -19,6 +19,10 @@ from inotipy import BaseFilter, Change, DefaultFilter, PythonFilter, awatch
 from support import DEFAULT_DEADLINE, scaled
 import contextlib
 
+# The helpers below run awatch() in asyncio tasks: the async tests here run
+# on asyncio and uvloop; tests/test_anyio.py runs awatch() on trio too.
+pytestmark = pytest.mark.asyncio_only
+
 A, M, D = Change.added, Change.modified, Change.deleted
 # Quick grouping for tests: changes made together land in one set.
 FAST = {"debounce": 400, "step": 50}

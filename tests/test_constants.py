@@ -129,6 +129,7 @@ def test_get_event_loop_outside_a_running_loop() -> None:
         loop.close()
 
 
+@pytest.mark.asyncio_only
 def test_get_event_loop_inside_a_running_loop(run) -> None:
     async def main() -> None:
         assert inotipy.get_event_loop() is asyncio.get_running_loop()

@@ -258,6 +258,7 @@ def test_watched_directory_deleted_and_recreated(
 # ---- fork -------------------------------------------------------------------
 
 
+@pytest.mark.asyncio_only
 @pytest.mark.parametrize("child_does", ["close", "nothing"])
 def test_fork_child_does_not_break_the_parent(
     run, tmp_dir: Path, scaled, child_does: str
@@ -331,6 +332,7 @@ def test_close_from_inside_async_for(run, tmp_dir: Path, scaled) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_close_from_a_done_callback_while_others_wait(
     run, tmp_dir: Path, scaled
 ) -> None:
@@ -378,6 +380,7 @@ def test_close_from_an_event_handler_mid_batch(run, tmp_dir: Path) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_close_while_other_tasks_await(run, tmp_dir: Path, scaled) -> None:
     """Every way of waiting ends promptly when another task closes the
     watcher: get() raises, async for and iter_async() end."""
@@ -430,6 +433,7 @@ def test_close_while_other_tasks_await(run, tmp_dir: Path, scaled) -> None:
 # ---- the loop closed under the watcher --------------------------------------
 
 
+@pytest.mark.asyncio_only
 def test_loop_closed_under_pending_waiters(run, tmp_dir: Path, scaled) -> None:
     """loop.close() without cancelling the tasks that wait in get(): the
     watcher forgets those waiters (their loop can never resume them), reads
@@ -474,6 +478,7 @@ def test_loop_closed_under_pending_waiters(run, tmp_dir: Path, scaled) -> None:
     ), contexts
 
 
+@pytest.mark.asyncio_only
 def test_loop_closed_then_watcher_collected(run, tmp_dir: Path) -> None:
     """The last reference to a watcher dropped after its loop closed: the
     ResourceWarning, and nothing else."""
@@ -528,6 +533,7 @@ def test_exceptions_in_the_loop_body_lose_nothing(
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_timeouts_and_failing_tasks_between_events(
     run, tmp_dir: Path, scaled, wait_for_events
 ) -> None:

@@ -20,6 +20,7 @@ def _touch_all(directory: Path, names: list[str]) -> None:
 # ---- get() ------------------------------------------------------------------
 
 
+@pytest.mark.asyncio_only
 def test_get_returns_the_next_event(run, tmp_dir: Path, scaled) -> None:
     async def main() -> None:
         with Watcher.create() as watcher:
@@ -52,6 +53,7 @@ def test_get_timeout_returns_none(run, tmp_dir: Path, scaled) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_get_timeout_is_a_deadline(run, tmp_dir: Path, scaled) -> None:
     """A waiter with a timeout returns at its deadline although the watcher
     keeps reading events meanwhile (they go to the waiters ahead of it)."""
@@ -105,6 +107,7 @@ def test_get_zero_polls_the_kernel_before_first_use(
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_get_zero_is_not_blocked_by_a_cancelled_waiter(
     run, tmp_dir: Path
 ) -> None:
@@ -148,6 +151,7 @@ def test_nan_timeout_is_value_error(run) -> None:
 # ---- several waiters --------------------------------------------------------
 
 
+@pytest.mark.asyncio_only
 def test_concurrent_waiters_are_served_fifo(
     run, tmp_dir: Path, scaled
 ) -> None:
@@ -169,6 +173,7 @@ def test_concurrent_waiters_are_served_fifo(
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_timed_out_waiter_leaves_the_queue_of_waiters(
     run, tmp_dir: Path, scaled
 ) -> None:
@@ -185,6 +190,7 @@ def test_timed_out_waiter_leaves_the_queue_of_waiters(
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_get_works_with_create_task(run, tmp_dir: Path, scaled) -> None:
     # 0.1.1's get() was a coroutine function; code hands it to create_task.
     async def main() -> None:
@@ -198,6 +204,7 @@ def test_get_works_with_create_task(run, tmp_dir: Path, scaled) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_cancelled_pending_waiter_loses_nothing(
     run, tmp_dir: Path, scaled
 ) -> None:
@@ -231,6 +238,7 @@ async def _cancel_after(task: asyncio.Future, variant: int) -> None:
         task.cancel()
 
 
+@pytest.mark.asyncio_only
 def test_cancel_racing_delivery_loses_nothing(
     run, tmp_dir: Path, scaled
 ) -> None:
@@ -266,6 +274,7 @@ def test_cancel_racing_delivery_loses_nothing(
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_cancel_racing_delivery_passes_to_the_next_waiter(
     run, tmp_dir: Path, scaled
 ) -> None:

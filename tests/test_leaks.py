@@ -3,6 +3,10 @@ watchers, watches, events, waiters and errors in loops, and show that
 descriptors, object counts, reference counts, the C heap and RSS come back
 to their baseline.  And a soak: events through `async for` with a flat RSS.
 
+On trio (the `run` fixture's third kind) the scenarios that use no asyncio
+API run as they are, and those that do (watchers bound to a loop, waiters
+cancelled, awatch() under a deadline) have trio twins, as has the soak.
+
 The soak passes 200,000 events by default; INOTIPY_SOAK=1 makes it ten
 million (and INOTIPY_SOAK=N, N events), which takes a minute or two per
 loop: `INOTIPY_SOAK=1 python -m pytest tests/test_leaks.py -k soak -s`.
@@ -72,7 +76,10 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-OUR_TYPES = ("Watcher", "Watch", "Event", "GetAwaitable", "Reader")
+OUR_TYPES = ("Watcher", "Watch", "Event", "GetAwaitable", "Reader", "TrioSide")
+
+# The kind of loop the child runs: "asyncio", "uvloop" or "trio".
+KIND = "asyncio"
 
 
 def snapshot(sentinels: dict[str, Any]) -> dict[str, Any]:
@@ -128,9 +135,18 @@ def our_types() -> dict[str, type]:
 # objects whose reference counts must not change.
 
 
-def _touch(directory: Path, name: str) -> None:
+def _join(directory: Path | str, *names: str) -> str:
+    """A path below directory, as a str.  The rounds make their paths with
+    this rather than pathlib, which interns every part it parses: names
+    made and dropped each round churn the interned-strings dict, whose
+    table then grows once, at a point that differs between Pythons, by
+    hundreds of KiB of C heap that are the interpreter's, not ours."""
+    return os.path.join(os.fspath(directory), *names)
+
+
+def _touch(directory: Path | str, name: str) -> None:
     fd = os.open(
-        directory / name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644
+        _join(directory, name), os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644
     )
     os.close(fd)
 
@@ -141,7 +157,8 @@ async def _scenario_watchers(
     from inotipy import IN, Watcher
 
     path = str(d)
-    loop = asyncio.get_running_loop()
+    # On trio there is no loop to bind to: Watcher.create() binds to none.
+    loop = None if KIND == "trio" else asyncio.get_running_loop()
 
     async def body(n: int) -> None:
         for i in range(n):
@@ -176,7 +193,7 @@ async def _scenario_watchers(
                     del w
                     gc.collect()
 
-    return body, {"path": path, "loop": loop}
+    return body, {"path": path, "loop": loop} if loop else {"path": path}
 
 
 async def _scenario_watches(
@@ -225,8 +242,8 @@ async def _scenario_events(
         for i in range(n):
             name = f"f{i % 16}\n\xff" if i % 3 == 0 else f"f{i % 16}"
             _touch(d, name)
-            os.rename(d / name, d / "moved")
-            os.unlink(d / "moved")
+            os.rename(_join(d, name), _join(d, "moved"))
+            os.unlink(_join(d, "moved"))
             kind = i % 4
             if kind == 0:
                 events = [await watcher.get(5) for _ in range(4)]
@@ -288,7 +305,7 @@ async def _scenario_waiters(
                 results = await asyncio.gather(task, return_exceptions=True)
                 if isinstance(results[0], asyncio.CancelledError):
                     assert (await watcher.get(5)).pathname == "x"
-                os.unlink(d / "x")
+                os.unlink(_join(d, "x"))
             else:
                 other = Watcher()
                 waiting = [
@@ -299,6 +316,64 @@ async def _scenario_waiters(
                 for result in await asyncio.gather(
                     *waiting, return_exceptions=True
                 ):
+                    assert isinstance(result, WatcherClosedError)
+        assert await watcher.get(0) is None
+
+    return body, {"watcher": watcher, "watch": watch}
+
+
+async def _scenario_waiters_trio(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """The waiters scenario on trio: cancel scopes instead of tasks."""
+    import trio
+
+    from inotipy import IN, Watcher, WatcherClosedError
+
+    watcher = Watcher()
+    watch = watcher.watch(d, IN.CREATE)
+
+    async def get_into(results: list[Any], w: Any, *args: Any) -> None:
+        try:
+            results.append(await w.get(*args))
+        except WatcherClosedError as exc:
+            results.append(exc)
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            kind = i % 5
+            if kind == 0:
+                assert await watcher.get(1e-4) is None  # timed out
+            elif kind == 1:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(watcher.get)
+                    await trio.sleep(0)
+                    nursery.cancel_scope.cancel()
+            elif kind == 2:
+                with trio.move_on_after(1e-4):
+                    await watcher.get()
+            elif kind == 3:
+                # Cancelled once the descriptor is readable: nothing lost.
+                got: list[Any] = []
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(get_into, got, watcher, 5)
+                    await trio.sleep(0)
+                    _touch(d, "x")
+                    await trio.sleep(0)
+                    nursery.cancel_scope.cancel()
+                if not got:
+                    assert (await watcher.get(5)).pathname == "x"
+                os.unlink(_join(d, "x"))
+            else:
+                other = Watcher()
+                results: list[Any] = []
+                async with trio.open_nursery() as nursery:
+                    for _ in range(3):
+                        nursery.start_soon(get_into, results, other, 5)
+                    await trio.sleep(0)
+                    other.close()
+                assert len(results) == 3
+                for result in results:
                     assert isinstance(result, WatcherClosedError)
         assert await watcher.get(0) is None
 
@@ -371,7 +446,7 @@ async def _scenario_bounded(
                 got.append((await watcher.get(5)).pathname)
             assert got == names
             for name in names:
-                os.unlink(d / name)
+                os.unlink(_join(d, name))
 
     return body, {"watcher": watcher}
 
@@ -399,28 +474,28 @@ async def _scenario_changes(
     )
     assert await agen.__anext__() == set()
     watcher = Watcher()
-    gone = (Change.deleted, str(tree / "g"))
+    sub, g, f = _join(tree, "sub"), _join(tree, "g"), _join(d, "file")
+    gone = (Change.deleted, g)
 
     async def body(n: int) -> None:
         for _ in range(n):
-            (tree / "sub").mkdir()
-            (tree / "sub" / "f").write_text("x")
-            os.rename(tree / "sub" / "f", tree / "g")
-            shutil.rmtree(tree / "sub")
-            (tree / "g").unlink()
+            os.mkdir(sub)
+            _touch(sub, "f")
+            os.rename(_join(sub, "f"), g)
+            shutil.rmtree(sub)
+            os.unlink(g)
             seen: set[Any] = set()
             while gone not in seen:
-                seen |= await asyncio.wait_for(agen.__anext__(), 5)
-            f = d / "file"
-            f.write_text("x")
+                seen |= await _within(5, agen.__anext__())
+            _touch(d, "file")
             watcher.watch(f, IN.DELETE_SELF)
-            f.unlink()
+            os.unlink(f)
             changes: set[Any] = set()
             taken, overflowed = watcher._take_changes(
                 changes, Change.added, Change.modified, Change.deleted
             )
             assert (taken, overflowed) == (2, False)  # DELETE_SELF, IGNORED
-            assert changes == {(Change.deleted, str(f))}
+            assert changes == {(Change.deleted, f)}
             assert watcher.watch_count == 0
 
     return body, {"watcher": watcher, "agen": agen}
@@ -463,6 +538,19 @@ async def _scenario_syncs(
     return body, {"watcher": watcher}
 
 
+async def _within(seconds: float, awaitable: Awaitable[Any]) -> Any:
+    """asyncio.wait_for(awaitable, seconds), on trio too."""
+    if KIND != "trio":
+        return await asyncio.wait_for(awaitable, seconds)
+    import trio
+
+    with trio.fail_after(seconds):
+        return await awaitable
+
+
+# The scenarios that use asyncio's own API have a trio twin.
+TRIO_TWINS = {"waiters": _scenario_waiters_trio}
+
 SCENARIOS = {
     # Closing an inotify descriptor that has watches costs the kernel a
     # few milliseconds (an RCU grace period): fewer rounds here.
@@ -477,16 +565,71 @@ SCENARIOS = {
 }
 
 
+def _noop() -> None:
+    pass
+
+
+async def settle() -> None:
+    """Lets the loop drop the timer handles that were cancelled.
+
+    asyncio keeps a cancelled handle in its heap until its time comes, or
+    until, at the top of a loop iteration, more than half of the heap (and
+    more than _MIN_SCHEDULED_TIMER_HANDLES entries) is cancelled; then it
+    drops them all.  A round whose awaits all finish without suspending
+    (on 3.12 and later asyncio.wait_for() no longer suspends when the
+    awaitable is ready) runs in one iteration, so a snapshot would count
+    every handle the rounds cancelled: a Context and a TimerHandle each.
+    Cancelling enough handles of our own and yielding once makes the loop
+    drop every cancelled one, whatever the timing.  uvloop frees a
+    cancelled timer at once; the yield does no harm there."""
+    from asyncio import base_events
+
+    loop = asyncio.get_running_loop()
+    least = getattr(base_events, "_MIN_SCHEDULED_TIMER_HANDLES", 100)
+    pending = len(getattr(loop, "_scheduled", ()))
+    for handle in [
+        loop.call_later(3600, _noop) for _ in range(least + pending + 1)
+    ]:
+        handle.cancel()
+    await asyncio.sleep(0)
+
+
+async def settle_trio() -> None:
+    """settle() on trio, whose heap of deadlines is the same kind of
+    thing: a cancel scope that left keeps its entry (a tuple, and the
+    scope) until the run loop prunes the heap, which it does once the
+    stale entries outnumber twice the live ones by
+    DEADLINE_HEAP_MIN_PRUNE_THRESHOLD.  Entering and leaving enough scopes
+    of our own and yielding once makes it prune."""
+    import trio
+    from trio._core import _run
+
+    least = getattr(_run, "DEADLINE_HEAP_MIN_PRUNE_THRESHOLD", 1000)
+    runner = getattr(_run.GLOBAL_RUN_CONTEXT, "runner", None)
+    heap = getattr(getattr(runner, "deadlines", None), "_heap", ())
+    for _ in range(least + 2 * len(heap) + 1):
+        with trio.move_on_after(3600):
+            pass
+    await trio.sleep(0)
+
+
+async def measure(sentinels: dict[str, Any]) -> dict[str, Any]:
+    await (settle_trio() if KIND == "trio" else settle())
+    return snapshot(sentinels)
+
+
 async def run_scenario(name: str, directory: Path) -> dict[str, Any]:
     factory, warm, rounds = SCENARIOS[name]
+    if KIND == "trio":
+        factory = TRIO_TWINS.get(name, factory)
     body, sentinels = await factory(directory)
     sentinels.update(our_types())
     await body(warm)  # caches, free lists, interned strings, lazy imports
-    before = snapshot(sentinels)
+    before = await measure(sentinels)
     await body(rounds)
-    middle = snapshot(sentinels)
+    middle = await measure(sentinels)
     await body(rounds)
-    after = snapshot(sentinels)
+    after = await measure(sentinels)
     for obj in sentinels.values():
         if type(obj).__name__ == "Watcher":
             obj.close()
@@ -555,8 +698,71 @@ async def soak(directory: Path, total: int) -> dict[str, Any]:
     return {"seen": seen, "overflows": overflows, "samples": samples}
 
 
+async def soak_trio(directory: Path, total: int) -> dict[str, Any]:
+    """The soak on trio: the same bursts through one `async for`."""
+    import trio
+
+    from inotipy import IN, Watcher
+
+    burst = 4096
+    fds = [
+        os.open(
+            _join(directory, name),
+            os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC,
+            0o644,
+        )
+        for name in ("a", "b")
+    ]
+    samples: list[tuple[int, int, int | None]] = []
+    every = max(total // 20, 1)
+    seen = overflows = target = 0
+    caught_up = trio.Event()
+    with Watcher() as watcher:
+        watcher.watch(directory, IN.MODIFY)
+
+        async def consume() -> None:
+            nonlocal seen, overflows
+            async for event in watcher:
+                if event.watch is None:
+                    overflows += 1
+                seen += 1
+                if seen % every == 0:
+                    samples.append((seen, _rss(), _malloc_in_use()))
+                if seen == target:
+                    caught_up.set()
+                    if seen >= total:
+                        return
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consume)
+            written = 0
+            while written < total:
+                n = min(burst, total - written)
+                for i in range(n):
+                    os.pwrite(fds[i & 1], b"x", 0)
+                written += n
+                target = written
+                caught_up = trio.Event()
+                with trio.fail_after(60):
+                    await caught_up.wait()
+    for fd in fds:
+        os.close(fd)
+    return {"seen": seen, "overflows": overflows, "samples": samples}
+
+
 def child_main(argv: list[str]) -> int:
+    global KIND
     what, kind, directory = argv[1], argv[2], Path(argv[3])
+    KIND = kind
+    if kind == "trio":
+        import trio
+
+        if what == "soak":
+            result = trio.run(soak_trio, directory, int(argv[4]))
+        else:
+            result = trio.run(run_scenario, what, directory)
+        print(json.dumps(result))
+        return 0
     if kind == "uvloop":
         import uvloop
 

@@ -3,7 +3,8 @@
 - The package's source passes ``mypy --strict`` with the configuration in
   pyproject.toml: its .py files are typed, and python/inotipy/_inotipy.pyi
   stands for the C extension.
-- The stub matches the built extension (mypy's stubtest).
+- The stub matches the built extension, and the installed package is
+  consistent (mypy's stubtest over ``inotipy`` and its submodules).
 - The installed package accepts typical code (tests/typing_examples.py),
   so the public API types the way users ordinarily write.
 """
@@ -70,8 +71,10 @@ def test_stub_matches_the_extension(tmp_path: Path, scaled) -> None:
     usage = mypy(["--help"], tmp_path, scaled, module="mypy.stubtest")
     if "--ignore-disjoint-bases" in usage.stdout:
         options.append("--ignore-disjoint-bases")
+    # The whole installed package: the extension against its stub, and
+    # the Python modules against themselves (every submodule).
     result = mypy(
-        [*options, "inotipy._inotipy"],
+        [*options, "inotipy"],
         tmp_path,
         scaled,
         module="mypy.stubtest",

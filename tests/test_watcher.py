@@ -63,6 +63,7 @@ def test_created_outside_a_loop_binds_to_the_first(
         run(main)
 
 
+@pytest.mark.asyncio_only
 def test_watcher_outlives_its_first_loop(run, tmp_dir: Path, scaled) -> None:
     """Bound to the loop of a first run, it serves a later run once that
     loop has closed (a script calling asyncio.run() twice)."""
@@ -93,6 +94,7 @@ def test_constructor_works_like_create(run, tmp_dir: Path, scaled) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_loop_argument(run, tmp_dir: Path, scaled) -> None:
     async def main() -> None:
         with Watcher.create(loop=asyncio.get_running_loop()) as watcher:
@@ -288,6 +290,7 @@ def test_operations_on_a_closed_watcher_raise(run, tmp_dir: Path) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_close_wakes_every_pending_waiter(run, scaled) -> None:
     async def main() -> None:
         watcher = Watcher.create()
@@ -304,6 +307,7 @@ def test_close_wakes_every_pending_waiter(run, scaled) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_close_from_another_task_ends_async_for(
     run, tmp_dir: Path, scaled
 ) -> None:

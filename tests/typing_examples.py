@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 from typing import Any
+
+import anyio
+import trio
+from typing_extensions import assert_type
 
 import inotipy
 from inotipy import (
@@ -139,6 +144,76 @@ async def reload_on_change() -> None:
         break
     only: inotipy.BaseFilter = inotipy.DefaultFilter(ignore_dirs=("build",))
     print(only(inotipy.Change.modified, "/x/build/y"))
+
+
+def paths_keep_their_type(watcher: Watcher) -> None:
+    """watch() and watch_tree() give Watch[str] or Watch[bytes] by the
+    path's type (str, bytes, or an os.PathLike of either); an Event
+    carries the type of its Watch."""
+    assert_type(watcher.watch("d", IN.CREATE), Watch[str])
+    assert_type(watcher.watch(Path("d"), IN.CREATE), Watch[str])
+    assert_type(watcher.watch(b"d", IN.CREATE), Watch[bytes])
+    assert_type(watcher.watch_tree("d"), Watch[str])
+    assert_type(watcher.watch_tree(Path("d"), IN.CREATE), Watch[str])
+    assert_type(watcher.watch_tree(b"d", exclude=[".git"]), Watch[bytes])
+    assert_type(watcher.watch("d", IN.CREATE).pathname, str)
+    assert_type(watcher.watch(b"d", IN.CREATE).pathname, bytes)
+
+
+def events_keep_their_type(text: Event[str], raw: Event[bytes]) -> None:
+    assert_type(text.pathname, str)
+    assert_type(text.name, str)
+    assert_type(text.path, str)
+    assert_type(text.src_path, str | None)
+    assert_type(text.watch, Watch[str] | None)
+    assert_type(raw.pathname, bytes)
+    assert_type(raw.path, bytes)
+    assert_type(raw.src_path, bytes | None)
+    assert_type(raw.watch, Watch[bytes] | None)
+
+
+def wrong_types_are_refused(watcher: Watcher) -> None:
+    # --strict warns of an unused ignore: each line must be an error.
+    watcher.watch(123, IN.CREATE)  # type: ignore[type-var]
+    bad: Watch[bytes] = watcher.watch("d", IN.CREATE)  # type: ignore[arg-type]
+    print(bad)
+
+
+class MyStop:
+    """Anything with is_set() is a stop event."""
+
+    def is_set(self) -> bool:
+        return False
+
+
+async def stop_events() -> None:
+    """awatch() and watch() take any of these, typed as the StopEvent
+    protocol."""
+    events: list[inotipy.StopEvent] = [
+        asyncio.Event(),
+        threading.Event(),
+        anyio.Event(),
+        trio.Event(),
+        MyStop(),
+    ]
+    for stop in events:
+        async for changes in inotipy.awatch(".", stop_event=stop):
+            assert_type(changes, set[tuple[inotipy.Change, str]])
+        for batch in inotipy.watch(".", stop_event=stop):
+            print(batch)
+    async for _ in inotipy.awatch(".", stop_event=object()):  # type: ignore[arg-type]
+        pass
+
+
+async def on_trio_and_anyio(watcher: Watcher) -> None:
+    """The same calls, awaited in trio or anyio tasks, type alike."""
+    event = await watcher.get(1.0)
+    assert_type(event, Event[Any] | None)
+    batch = await watcher.get_batch(max_events=10)
+    assert_type(batch, list[Event[Any]])
+    with anyio.move_on_after(1):
+        async for each in watcher:
+            assert_type(each, Event[Any])
 
 
 if __name__ == "__main__":

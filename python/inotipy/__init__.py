@@ -7,8 +7,9 @@
 
 This module only gathers the public names: the C binding (_inotipy), the
 Watcher on top of it (_watcher), the enums (_constants), the filters
-(_filters), change sets (_changes) and processes run again on
-changes (_run, _run_cli).
+(_filters), change sets (_changes), processes run again on changes
+(_run, _run_cli) and the protocols of arguments (_types).  _trio is where
+a get() waits when it runs on trio.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ._inotipy import (
     WatcherClosedError,
 )
 from ._run import arun_process, detect_target_type, run_process
+from ._types import StopEvent
 from ._watcher import Watcher, WatcherStats
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "IN",
     "PythonFilter",
     "STOP_ON",
+    "StopEvent",
     "TreeWarning",
     "VERSION",
     "Watch",

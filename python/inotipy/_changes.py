@@ -32,10 +32,11 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from . import _inotipy
+from . import _inotipy, _trio
 from ._constants import IN, Change
 from ._filters import DefaultFilter, dirs_never_watched
 from ._inotipy import TreeWarning, WatcherClosedError
+from ._types import StopEvent
 
 __all__ = ["FileChange", "awatch", "watch"]
 
@@ -379,7 +380,7 @@ async def awatch(
     watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),  # noqa: B008
     debounce: int = 1_600,
     step: int = 50,
-    stop_event: Any = None,
+    stop_event: StopEvent | None = None,
     rust_timeout: int | None = None,
     yield_on_timeout: bool = False,
     debug: bool | None = None,
@@ -430,15 +431,18 @@ async def awatch(
         report_closed=report_closed,
     )
     stopper: asyncio.Future[Any] | None = None
-    # asyncio.Event and anyio.Event are awaited; threading.Event's wait()
-    # would block the loop, so it is only looked at (is_set()).
-    can_wait = stop_event is not None and inspect.iscoroutinefunction(
-        getattr(stop_event, "wait", None)
+    # On asyncio, asyncio.Event and anyio.Event are awaited; threading.Event's
+    # wait() would block the loop, so it is only looked at (is_set()), as
+    # every stop event is on trio (no task outlives a yield of ours there).
+    wait = getattr(stop_event, "wait", None)
+    can_wait = (
+        stop_event is not None
+        and _trio.on_asyncio()
+        and inspect.iscoroutinefunction(wait)
     )
     try:
-        if stop_event is not None and can_wait:
-            # Setting the event closes the watcher, which ends any wait.
-            stopper = asyncio.ensure_future(stop_event.wait())
+        if wait is not None and can_wait:
+            stopper = asyncio.ensure_future(wait())
             stopper.add_done_callback(lambda _f: cw.close())
         while True:
             if stop_event is not None and stop_event.is_set():
@@ -460,9 +464,9 @@ async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
     """One group of changes; None when the timeout passes without one.
     With a stop event that cannot be awaited (poll_stop), it is looked at
     at least every step, and _Stopped raised when it is set."""
-    loop = asyncio.get_running_loop()
     w = cw.watcher
-    group = cw.grouper(loop.time, poll_stop is not None)
+    # The clock of get()'s timeouts: the asyncio loop's, or trio's.
+    group = cw.grouper(_trio.clock(), poll_stop is not None)
     changes: set[Any] = set()
     event = None
     while event is None:
@@ -492,7 +496,7 @@ def watch(
     watch_filter: Callable[[Change, str], bool] | None = DefaultFilter(),  # noqa: B008
     debounce: int = 1_600,
     step: int = 50,
-    stop_event: Any = None,
+    stop_event: StopEvent | None = None,
     rust_timeout: int = 5_000,
     yield_on_timeout: bool = False,
     debug: bool | None = None,
