@@ -282,7 +282,9 @@ sync_begin(WatcherObject *watcher, PyObject *const *args, Py_ssize_t nargs)
     /* Bound to the running loop first (get() raises as this does for a
      * watcher bound to another loop), so that a refused call begins no
      * sync.  loop_ensure() raises once closed. */
-    if (loop_ensure(watcher) < 0 || prune(watcher) < 0 ||
+    /* Without a future (sync(0), or trio's sync(), which waits for the
+     * descriptor itself) no loop is needed. */
+    if ((fut != Py_None && loop_ensure(watcher) < 0) || prune(watcher) < 0 ||
         watcher_raise_if_closed(watcher) < 0) {
         return NULL;
     }
@@ -295,7 +297,7 @@ sync_begin(WatcherObject *watcher, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_TRUE;
     }
     /* The bound is lifted while the sync waits: read even if full. */
-    if (loop_ensure(watcher) < 0) {
+    if (fut != Py_None && loop_ensure(watcher) < 0) {
         return NULL;
     }
     if (fut != Py_None) {

@@ -217,6 +217,7 @@ def test_after_kernel_overflow(run, tmp_dir: Path, inotify_sysctl) -> None:
 # ---- waiting, cancelling, closing -------------------------------------------
 
 
+@pytest.mark.asyncio_only
 def test_concurrent_syncs_and_waiters(run, tmp_dir: Path, scaled) -> None:
     async def main() -> None:
         with Watcher() as watcher:
@@ -236,6 +237,7 @@ def test_concurrent_syncs_and_waiters(run, tmp_dir: Path, scaled) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_cancelled_sync_loses_nothing(run, tmp_dir: Path) -> None:
     async def main() -> None:
         with Watcher() as watcher:
@@ -259,6 +261,7 @@ def test_cancelled_sync_loses_nothing(run, tmp_dir: Path) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_close_while_syncing(run, tmp_dir: Path) -> None:
     async def main() -> None:
         watcher = Watcher()
@@ -277,6 +280,7 @@ def test_close_while_syncing(run, tmp_dir: Path) -> None:
     run(main)
 
 
+@pytest.mark.asyncio_only
 def test_abandoned_by_a_closed_loop(run, tmp_dir: Path) -> None:
     """A sync left waiting when its loop ended does not stop the watcher
     from syncing in the next loop."""
@@ -411,3 +415,23 @@ def test_read_only_bind_mount(run, tmp_path: Path) -> None:
         run(main)
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_sync_on_trio(tmp_dir: Path) -> None:
+    """On trio, sync() reads whenever the descriptor is readable until a
+    read completes it (there is no asyncio future to resolve)."""
+    trio = pytest.importorskip("trio")
+
+    async def main() -> None:
+        with Watcher() as w:
+            w.watch_tree(tmp_dir, IN.CREATE)
+            (tmp_dir / "d").mkdir()
+            (tmp_dir / "d" / "f").touch()
+            await w.sync()
+            assert [e.pathname for e in w.get_batch_nowait()] == ["d", "d/f"]
+            await w.sync(1.0)
+            w.close()
+            with pytest.raises(WatcherClosedError):
+                await w.sync()
+
+    trio.run(main)

@@ -9,7 +9,7 @@ import math
 import os
 from collections.abc import AsyncIterator, Collection
 
-from . import _inotipy
+from . import _inotipy, _trio
 from ._constants import STOP_ON
 from ._inotipy import DEFAULT_MAX_QUEUED, Event, Watch, WatcherClosedError
 
@@ -178,6 +178,9 @@ class Watcher(_inotipy.Watcher):
             if not self._sync_begin():
                 raise TimeoutError("sync(0): events are still being read")
             return
+        if not _trio.on_asyncio():
+            await self._sync_trio(timeout)
+            return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._sync_begin(fut):
             return
@@ -191,6 +194,21 @@ class Watcher(_inotipy.Watcher):
             raise TimeoutError(
                 f"sync() did not complete within {timeout} seconds"
             ) from None
+
+    async def _sync_trio(self, timeout: float | None) -> None:
+        """sync() on trio: no future to resolve, so the kernel is read
+        whenever the descriptor is readable, until a read completes it."""
+        if not _trio.in_trio():
+            _trio.raise_no_loop()
+        import trio
+
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            while not self._sync_begin():
+                if self.closed:
+                    raise WatcherClosedError("the watcher was closed")
+                await trio.lowlevel.wait_readable(self.fd)
+            return
+        raise TimeoutError(f"sync() did not complete within {timeout} seconds")
 
     async def __aenter__(self) -> Watcher:
         return self.__enter__()
