@@ -65,6 +65,11 @@ from bench.phases import FULL, PHASES, SMOKE, Bench  # noqa: E402
 from bench.proc import kill_children  # noqa: E402
 
 ALL_PHASES = ",".join(PHASES)
+# Phases apart from the event tables' (their own records and tables).
+APART = ("trees", "instructions")
+# The smoke run leaves out the instruction counts (valgrind takes
+# minutes); --phases instructions asks for them.
+SMOKE_PHASES = ",".join(p for p in PHASES if p != "instructions")
 STREAM = (
     "symlink(2) + unlink(2) of unique 8-byte names in one watched "
     "tmpfs directory: IN_CREATE, IN_DELETE"
@@ -92,7 +97,8 @@ def main(argv=None) -> int:
         "smoke" if args.smoke else "quick" if args.quick else "full",
         sizes(args),
     )
-    wanted = set(args.phases.split(","))
+    phases = args.phases or (SMOKE_PHASES if args.smoke else ALL_PHASES)
+    wanted = set(phases.split(","))
     lineup = choose_contenders(args, wanted)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     with scratch() as (workdir, bindir):
@@ -124,7 +130,10 @@ def parse_args(argv):
         help="comma-separated contenders (default: all)",
     )
     p.add_argument(
-        "--phases", default=ALL_PHASES, help="comma-separated phases"
+        "--phases",
+        default=None,
+        help=f"comma-separated phases (default: {ALL_PHASES}; the smoke "
+        "run leaves out instructions)",
     )
     p.add_argument(
         "--reps",
@@ -257,13 +266,20 @@ def write_results(args, run: Run, lineup: Lineup, done: dict) -> int:
     """Prints the tables, saves the results (and the plot) where they go,
     and returns the exit status: 1 if any measurement failed."""
     names = lineup.names
-    raw = {k: done.get(k, {}) for k in PHASES if k != "trees"}
+    raw = {k: done.get(k, {}) for k in PHASES if k not in APART}
     trees = done.get("trees")
+    instructions = done.get("instructions")
     summary = report.summarize(raw, names)
     table = report.tables(summary, names, run.cfg["idle_seconds"])
-    ts = report.targets(summary) + report.tree_targets(trees)
+    ts = (
+        report.targets(summary)
+        + report.instr_targets(instructions)
+        + report.tree_targets(trees)
+    )
     print()
     print(table)
+    if instructions:
+        print("\n" + report.instr_text(instructions))
     print()
     print(report.targets_text(ts))
     if trees:
@@ -293,6 +309,7 @@ def write_results(args, run: Run, lineup: Lineup, done: dict) -> int:
             "summary": summary,
             "targets": ts,
             "trees": trees,
+            "instructions": instructions,
             "errors": lineup.errors,
             "table": table,
             "raw": raw,

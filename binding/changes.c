@@ -86,17 +86,20 @@ static int
 add_event_change(change_set *set, PyObject *obj)
 {
     EventObject *event = (EventObject *)obj;
-    PyObject *watch = event->watch;
+    PyObject *watch = event->watch, *name;
 
     if (event->mask & IN_Q_OVERFLOW) {
         set->overflowed = 1;
         return 0;
     }
-    if (watch == NULL || watch == Py_None || event->pathname == NULL) {
+    if (watch == NULL || watch == Py_None) {
         return 0;
     }
-    return add_change(set, kind_of(event->mask), (WatchObject *)watch,
-                      event->pathname);
+    name = event_name(event);
+    if (name == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return add_change(set, kind_of(event->mask), (WatchObject *)watch, name);
 }
 
 /* Adds one core event without making an Event for it. */

@@ -207,7 +207,7 @@ inotipy_traverse(PyObject *module, visitproc visit, void *arg)
 #define VISIT(field) Py_VISIT(st->field);
     STATE_FIELDS(VISIT)
 #undef VISIT
-    return 0;
+    return inotipy_freelist_traverse(&st->free_events, visit, arg);
 }
 
 static int

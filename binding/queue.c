@@ -62,9 +62,8 @@ queue_next_core(WatcherObject *watcher, ino_event *ev)
     return 0;
 }
 
-/* Takes the next Event: a given-back one, else one made from the core's. */
-static int
-take_event(WatcherObject *watcher, PyObject **out)
+int
+queue_take(WatcherObject *watcher, PyObject **out)
 {
     ino_event ev;
     int rc = queue_take_given_back(watcher, out);
@@ -80,7 +79,9 @@ take_event(WatcherObject *watcher, PyObject **out)
     if (*out == NULL) {
         return -1;
     }
-    loop_maybe_resume(watcher);
+    if (!watcher->reading) {
+        loop_maybe_resume(watcher);
+    }
     return 1;
 }
 
@@ -137,7 +138,7 @@ serve_one(WatcherObject *watcher, GetAwaitableObject *waiter)
         return -1;
     }
     if (done == 0) {
-        rc = take_event(watcher, &event);
+        rc = queue_take(watcher, &event);
         if (rc <= 0) {
             return rc;
         }
@@ -174,12 +175,11 @@ queue_poll(WatcherObject *watcher, queue_poll_mode mode, PyObject **out)
     int rc;
 
     *out = NULL;
-    if (loop_forget_dead_waiters(watcher) < 0) {
-        return -1;
-    }
     if (PyList_GET_SIZE(watcher->waiters) > 0) {
-        /* Earlier waiters go first; serving also drops cancelled ones. */
-        if (queue_serve(watcher) < 0 ||
+        /* Earlier waiters go first (unless their loop was closed under
+         * them); serving also drops cancelled ones. */
+        if (loop_forget_dead_waiters(watcher) < 0 ||
+            queue_serve(watcher) < 0 ||
             (mode == POLL_READ_KERNEL &&
              PyList_GET_SIZE(watcher->waiters) > 0 &&
              (queue_read(watcher) < 0 || queue_serve(watcher) < 0))) {
@@ -189,14 +189,14 @@ queue_poll(WatcherObject *watcher, queue_poll_mode mode, PyObject **out)
             return 0;
         }
     }
-    rc = take_event(watcher, out);
+    rc = queue_take(watcher, out);
     if (rc != 0 || mode == POLL_QUEUE_ONLY) {
         return rc;
     }
     if (queue_read(watcher) < 0) {
         return -1;
     }
-    return take_event(watcher, out);
+    return queue_take(watcher, out);
 }
 
 void

@@ -26,6 +26,9 @@ int queue_take_given_back(WatcherObject *watcher, PyObject **out);
  * records that are not events: 1, 0 or -1 as above.  ev->name stays valid
  * until the next read or take; call loop_maybe_resume() after using it. */
 int queue_next_core(WatcherObject *watcher, ino_event *ev);
+/* Takes the next Event (a given-back one, else one made from the core's)
+ * whether or not waiters wait: the caller checks that none does. */
+int queue_take(WatcherObject *watcher, PyObject **out);
 /* Takes the next Event when no live waiter is ahead of the caller. */
 int queue_poll(WatcherObject *watcher, queue_poll_mode mode, PyObject **out);
 /* Puts an Event back at the head of the queue (a new reference is taken);

@@ -21,8 +21,8 @@
 static PySendResult waiter_am_send(GetAwaitableObject *self, PyObject *arg,
                                    PyObject **presult);
 
-PyObject *
-waiter_new(WatcherObject *watcher, double timeout, int anext)
+static inline PyObject *
+waiter_make(WatcherObject *watcher, double timeout, int anext)
 {
     GetAwaitableObject *waiter = (GetAwaitableObject *)watcher->spare_waiter;
 
@@ -51,6 +51,18 @@ waiter_new(WatcherObject *watcher, double timeout, int anext)
     waiter->woken = WAKE_NONE;
     waiter->anext = anext;
     return (PyObject *)waiter;
+}
+
+PyObject *
+waiter_new(WatcherObject *watcher, double timeout, int anext)
+{
+    return waiter_make(watcher, timeout, anext);
+}
+
+PyObject *
+waiter_anext(PyObject *watcher)
+{
+    return waiter_make((WatcherObject *)watcher, -1, 1);
 }
 
 /* The future is done when Task.cancel() cancelled it, for instance. */
@@ -274,6 +286,16 @@ waiter_start(GetAwaitableObject *self, PyObject **presult)
 
     if (watcher->closed) {
         return waiter_fail_closed(self, presult);
+    }
+    /* The common case first: no waiter ahead of us and an event queued. */
+    if (PyList_GET_SIZE(watcher->waiters) == 0) {
+        rc = queue_take(watcher, &event);
+        if (rc > 0) {
+            return waiter_return(self, event, presult);
+        }
+        if (rc < 0) {
+            return waiter_error(self, presult);
+        }
     }
     rc = queue_poll(watcher, POLL_READ_KERNEL, &event);
     if (rc > 0) {

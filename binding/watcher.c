@@ -481,12 +481,6 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-watcher_anext(WatcherObject *self)
-{
-    return waiter_new(self, -1, 1);
-}
-
-static PyObject *
 watcher_fileno(WatcherObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (watcher_raise_if_closed(self) < 0) {
@@ -655,7 +649,7 @@ static PyType_Slot watcher_slots[] = {
     {Py_tp_methods, watcher_methods},
     {Py_tp_getset, watcher_getset},
     {Py_am_aiter, PyObject_SelfIter},
-    {Py_am_anext, watcher_anext},
+    {Py_am_anext, waiter_anext},
     {0, NULL},
 };
 

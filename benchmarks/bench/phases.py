@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from bench import HERE, log
+from bench import HERE, instr, log
 from bench.contenders import (
     NO_TREE,
     NOT_APPLICABLE,
@@ -45,6 +45,11 @@ FULL = dict(
     tree_sizes=(10_000, 100_000),
     tree_fanout=10,
     tree_reps=3,
+    # Instructions per event (bench/instr.py): (N1, N2) events per mode,
+    # and the live mode's pace in events/s.
+    instr_drain=(10_000, 50_000),
+    instr_live=(200, 1_000),
+    instr_pace=200,
 )
 SMOKE = dict(
     drain_events=4_000,
@@ -63,6 +68,9 @@ SMOKE = dict(
     tree_sizes=(300, 2_000),
     tree_fanout=10,
     tree_reps=1,
+    instr_drain=(500, 1_500),
+    instr_live=(20, 60),
+    instr_pace=200,
 )
 # Room in max_user_watches beyond the largest tree, for the other inotify
 # users of this uid.
@@ -98,8 +106,23 @@ class Bench:
         return str(self.workdir / f"{name}.stderr")
 
     def consumer(
-        self, name, mode, d, *, n=0, ack_fd=-1, cpu=None, flag=None, paths=None
+        self,
+        name,
+        mode,
+        d,
+        *,
+        n=0,
+        ack_fd=-1,
+        cpu=None,
+        flag=None,
+        paths=None,
+        wrap=(),
+        errlog=None,
+        env_extra=None,
     ) -> Proc:
+        """One contender's consumer.py (or the raw C reader) in MODE on D;
+        WRAP runs it under another program (valgrind), ENV_EXTRA adds to
+        its environment."""
         cpu = self.cpu_consumer if cpu is None else cpu
         if name == RAW:
             argv = [self.bins["raw_reader"], mode, d, n, ack_fd, cpu]
@@ -123,14 +146,18 @@ class Bench:
             if paths:
                 argv += ["--paths", paths]
             env = None if name in OURS else clean_env()
+        if env_extra:
+            env = {**(os.environ if env is None else env), **env_extra}
         return Proc(
-            argv,
+            list(wrap) + argv,
             env=env,
             pass_fds=(ack_fd,) if ack_fd >= 0 else (),
-            errlog=self.errlog(name),
+            errlog=errlog or self.errlog(name),
         )
 
-    def gen_stream(self, d, rate, seconds, max_events, end) -> Proc:
+    def gen_stream(
+        self, d, rate, seconds, max_events, end, single=False
+    ) -> Proc:
         return Proc(
             [
                 self.bins["gen"],
@@ -141,7 +168,8 @@ class Bench:
                 max_events,
                 1 if end else 0,
                 self.cpu_gen,
-            ],
+            ]
+            + (["single"] if single else []),
             errlog=self.errlog("gen"),
         )
 
@@ -646,6 +674,7 @@ PHASES = {
     "idle": Phase(Bench.phase_idle),
     "mem_watch": Phase(Bench.phase_mem_watch),
     "trees": Phase(Bench.phase_trees),
+    "instructions": Phase(instr.phase, big_queue=True),
 }
 
 

@@ -329,6 +329,79 @@ def targets_text(ts) -> str:
     )
 
 
+# ---- instructions per event -----------------------------------------------
+
+
+INSTR_GOAL = 700  # async for, per event (drain and live), issue 14
+
+
+def instr_per_event(instructions, name, mode):
+    if not instructions or instructions.get("status") != "ran":
+        return None
+    return (
+        instructions["runs"].get(name, {}).get(mode, {}).get("per_event")
+    )
+
+
+def instr_rows(instructions) -> list[list[str]]:
+    c_drain = instr_per_event(instructions, RAW, "drain")
+    c_live = instr_per_event(instructions, RAW, "live")
+    rows = []
+    for name in instructions["runs"]:
+        d = instr_per_event(instructions, name, "drain")
+        lv = instr_per_event(instructions, name, "live")
+        rows.append(
+            [
+                LABELS.get(name, name),
+                fmt_num(d),
+                ratio(d, c_drain),
+                fmt_num(lv),
+                ratio(lv, c_live),
+            ]
+        )
+    return rows
+
+
+def instr_text(instructions) -> str:
+    if instructions.get("status") != "ran":
+        return (
+            f"Instructions: {instructions['status']} "
+            f"({instructions.get('reason', '')})"
+        )
+    sz = instructions["sizes"]
+    lines = [
+        "User-space instructions per event (callgrind; the difference "
+        f"between {sz['instr_drain'][0]:,} and {sz['instr_drain'][1]:,} "
+        "events drained, and between "
+        f"{sz['instr_live'][0]:,} and {sz['instr_live'][1]:,} live events "
+        f"at {sz['instr_pace']}/s, each waking the consumer alone; the "
+        "consumer's own loop included, the kernel not)",
+        "",
+    ]
+    lines += markdown(
+        ["contender", "drain instr/ev", "vs C", "live instr/ev", "vs C"],
+        "lrrrr",
+        instr_rows(instructions),
+    )
+    return "\n".join(lines)
+
+
+def instr_targets(instructions) -> list[dict]:
+    t = []
+    for mode in ("drain", "live"):
+        v = instr_per_event(instructions, "inotipy-for", mode)
+        if v is not None:
+            t.append(
+                {
+                    "target": f"instructions per event, async for, {mode}",
+                    "value": round(v),
+                    "goal": f"<= {INSTR_GOAL}",
+                    "met": v <= INSTR_GOAL,
+                }
+            )
+    return t
+
+
 # ---- trees -----------------------------------------------------------------
 
 
@@ -522,7 +595,15 @@ def print_saved(path: Path) -> int:
     summary = summarize(r["raw"], names)
     print(tables(summary, names, r["config"]["idle_seconds"]))
     print()
-    print(targets_text(targets(summary) + tree_targets(r.get("trees"))))
+    print(
+        targets_text(
+            targets(summary)
+            + instr_targets(r.get("instructions"))
+            + tree_targets(r.get("trees"))
+        )
+    )
+    if r.get("instructions"):
+        print("\n" + instr_text(r["instructions"]))
     if r.get("trees"):
         print("\n" + trees_text(r["trees"]))
     m = r["machine"]
