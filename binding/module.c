@@ -5,6 +5,7 @@
  */
 #include "module.h"
 
+#include "batch.h"
 #include "event.h"
 #include "loop.h"
 #include "waiter.h"
@@ -161,9 +162,9 @@ inotipy_exec(PyObject *module)
     if (state_init(module, st) < 0) {
         goto fail;
     }
-    if (event_init_type(module, st) < 0 || watch_init_type(module, st) < 0 ||
-        waiter_init_type(module, st) < 0 || loop_init_type(module, st) < 0 ||
-        watcher_init_type(module, st) < 0) {
+    if (event_init_type(module, st) < 0 || batch_init_type(module, st) < 0 ||
+        watch_init_type(module, st) < 0 || waiter_init_type(module, st) < 0 ||
+        loop_init_type(module, st) < 0 || watcher_init_type(module, st) < 0) {
         goto fail;
     }
     if (PyModule_AddIntConstant(module, "DEFAULT_MAX_QUEUED",
@@ -180,6 +181,7 @@ fail:
     X(watcher_type)                                                           \
     X(watch_type)                                                             \
     X(event_type)                                                             \
+    X(batch_type)                                                             \
     X(get_awaitable_type)                                                     \
     X(reader_type)                                                            \
     X(closed_error)                                                           \

@@ -21,6 +21,7 @@ typedef struct {
     PyTypeObject *watcher_type;  /* _inotipy.Watcher, subclassed in Python */
     PyTypeObject *watch_type;    /* _inotipy.Watch */
     PyTypeObject *event_type;    /* _inotipy.Event */
+    PyTypeObject *batch_type;    /* _inotipy.EventBatch */
     PyTypeObject *get_awaitable_type; /* what get() and __anext__ return */
     PyTypeObject *reader_type;   /* the callback handed to loop.add_reader */
     PyObject *closed_error;      /* WatcherClosedError, a ValueError */

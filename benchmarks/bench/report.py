@@ -338,9 +338,7 @@ INSTR_GOAL = 700  # async for, per event (drain and live), issue 14
 def instr_per_event(instructions, name, mode):
     if not instructions or instructions.get("status") != "ran":
         return None
-    return (
-        instructions["runs"].get(name, {}).get(mode, {}).get("per_event")
-    )
+    return instructions["runs"].get(name, {}).get(mode, {}).get("per_event")
 
 
 def instr_rows(instructions) -> list[list[str]]:

@@ -27,6 +27,7 @@ from ._filters import BaseFilter, DefaultFilter, PythonFilter
 from ._inotipy import (
     DEFAULT_MAX_QUEUED,
     Event,
+    EventBatch,
     TreeWarning,
     Watch,
     WatcherClosedError,
@@ -40,6 +41,7 @@ __all__ = [
     "Change",
     "DefaultFilter",
     "Event",
+    "EventBatch",
     "FileChange",
     "IN",
     "PythonFilter",
