@@ -453,7 +453,7 @@ def test_batch_reads_as_a_list(run, tmp_dir: Path, scaled) -> None:
             # The same index gives the same Event, however it is reached.
             assert batch[0] is batch[0] is events[0] is batch[-5]
             assert batch == events and events == batch
-            assert not (batch != events)
+            assert (batch != events) is False
             assert batch != events[:4] and batch != events[::-1]
             assert batch[1:3] == events[1:3] and batch[::-2] == events[::-2]
             assert isinstance(batch[1:3], list)
