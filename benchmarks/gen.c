@@ -19,8 +19,9 @@
  *
  *   gen stream DIR RATE SECONDS MAX_EVENTS END CPU single
  *       The same, one event per tick of the pace (the symlink at one tick,
- *       its unlink at the next), so that a reader that keeps up wakes once
- *       per event: what the instruction counts of the live phase measure.
+ *       its unlink at the next, RATE events/s at most, sleeping between),
+ *       so that a reader that keeps up wakes once per event: what the
+ *       instruction counts of the live phase measure.
  *
  *   gen latency FILE SAMPLES MAX_SECONDS ACK_FD CPU
  *       Opens FILE, prints "OPEN", waits for a line on standard input, then
@@ -116,11 +117,16 @@ run_stream(const char *dir, double rate, double seconds, long max_events,
     period = rate > 0 ? (int64_t)(2e9 / rate) : 0;   /* ns per pair */
     start = now_ns();
     deadline = start + (int64_t)(seconds * 1e9);
-    /* Single events: a tick per event, and a pair counts when both of its
-     * events are made. */
+    /* Single events: one per tick, each a tick after the one before (not
+     * on a fixed schedule, which after a delay of this process would make
+     * the events it owes back to back), sleeping meanwhile so as to leave
+     * the CPUs to the reader; a pair counts when both events are made. */
     for (long i = 0; single && period > 0 && i < max_pairs * 2; i++) {
-        while (now_ns() < start + i * period / 2) {
-            /* spin: this process has a CPU of its own */
+        struct timespec gap = {.tv_sec = (period / 2) / 1000000000,
+                               .tv_nsec = (period / 2) % 1000000000};
+
+        if (i > 0) {
+            nanosleep(&gap, NULL);
         }
         make_single(i);
         pairs = (i + 1) / 2;

@@ -112,7 +112,7 @@ intern_names(inotipy_state *st)
 static int
 state_init(PyObject *module, inotipy_state *st)
 {
-    PyObject *asyncio;
+    PyObject *asyncio, *base;
 
     if (intern_names(st) < 0) {
         return -1;
@@ -127,8 +127,15 @@ state_init(PyObject *module, inotipy_state *st)
         return -1;
     }
     st->get_running_loop = PyObject_GetAttrString(asyncio, "get_running_loop");
+    st->future_type = PyObject_GetAttrString(asyncio, "Future");
+    base = PyObject_GetAttrString(asyncio, "BaseEventLoop");
+    st->base_create_future =
+        base == NULL ? NULL : PyObject_GetAttrString(base, "create_future");
+    Py_XDECREF(base);
     Py_DECREF(asyncio);
-    if (st->get_running_loop == NULL) {
+    st->kw_loop = Py_BuildValue("(s)", "loop");
+    if (st->get_running_loop == NULL || st->future_type == NULL ||
+        st->base_create_future == NULL || st->kw_loop == NULL) {
         return -1;
     }
     st->closed_error = PyErr_NewExceptionWithDoc(
@@ -187,6 +194,9 @@ fail:
     X(closed_error)                                                           \
     X(tree_warning)                                                           \
     X(get_running_loop)                                                       \
+    X(future_type)                                                            \
+    X(base_create_future)                                                     \
+    X(kw_loop)                                                                \
     X(decode_mask)                                                            \
     X(empty_str)                                                              \
     X(empty_bytes)                                                            \

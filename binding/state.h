@@ -27,6 +27,11 @@ typedef struct {
     PyObject *closed_error;      /* WatcherClosedError, a ValueError */
     PyObject *tree_warning;      /* TreeWarning, a RuntimeWarning */
     PyObject *get_running_loop;  /* asyncio.get_running_loop */
+    PyObject *future_type;       /* asyncio.Future */
+    PyObject *base_create_future; /* asyncio.BaseEventLoop.create_future:
+                                     a loop whose create_future is this one
+                                     gets Future(loop=loop) directly */
+    PyObject *kw_loop;           /* ("loop",), the kwnames of that call */
     PyObject *decode_mask;       /* inotipy._constants.decode_mask, imported
                                     on first use by a repr, or NULL */
     PyObject *empty_str;         /* '' */

@@ -239,6 +239,33 @@ static PyMethodDef waiter_timeout_def = {
     NULL,
 };
 
+/* A new future of the watcher's loop: loop.create_future(), or for a loop
+ * whose create_future is asyncio's own (it returns Future(loop=loop)) that
+ * call without the Python frame of create_future, on every wait. */
+static PyObject *
+new_future(WatcherObject *watcher)
+{
+    inotipy_state *st = watcher->st;
+    PyObject *meth = PyObject_GetAttr(watcher->loop, st->s_create_future);
+    PyObject *fut;
+
+    if (meth == NULL) {
+        return NULL;
+    }
+    if (PyMethod_Check(meth) &&
+        PyMethod_GET_FUNCTION(meth) == st->base_create_future &&
+        PyMethod_GET_SELF(meth) == watcher->loop) {
+        PyObject *args[1] = {watcher->loop};
+
+        fut = PyObject_Vectorcall(st->future_type, args, 0, st->kw_loop);
+    }
+    else {
+        fut = PyObject_CallNoArgs(meth);
+    }
+    Py_DECREF(meth);
+    return fut;
+}
+
 /* Makes the future (and the timer) and joins the watcher's waiters. */
 static int
 waiter_suspend(GetAwaitableObject *self)
@@ -250,7 +277,7 @@ waiter_suspend(GetAwaitableObject *self)
     if (loop_ensure(watcher) < 0) {
         return -1;
     }
-    self->fut = PyObject_CallMethodNoArgs(watcher->loop, st->s_create_future);
+    self->fut = new_future(watcher);
     if (self->fut == NULL) {
         return -1;
     }

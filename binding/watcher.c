@@ -381,14 +381,34 @@ done:
 }
 
 static PyObject *
-watcher_get(WatcherObject *self, PyObject *args, PyObject *kwds)
+watcher_get(WatcherObject *self, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames)
 {
-    static char *kwlist[] = {"timeout", NULL};
     PyObject *obj = NULL;
     double timeout;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get", kwlist, &obj) ||
-        inotipy_parse_timeout(obj, &timeout) < 0) {
+    /* get() with no argument, the common call, parses nothing. */
+    if (nargs == 0 && kwnames == NULL) {
+        return waiter_new(self, -1, 0);
+    }
+    if (nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) > 1) {
+        PyErr_SetString(PyExc_TypeError, "get() takes at most 1 argument");
+        return NULL;
+    }
+    if (nargs == 1) {
+        obj = args[0];
+    }
+    else if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0),
+                                              "timeout") == 0) {
+        obj = args[0];
+    }
+    else {
+        PyErr_Format(PyExc_TypeError,
+                     "get() got an unexpected keyword argument '%U'",
+                     PyTuple_GET_ITEM(kwnames, 0));
+        return NULL;
+    }
+    if (inotipy_parse_timeout(obj, &timeout) < 0) {
         return NULL;
     }
     return waiter_new(self, timeout, 0);
@@ -586,7 +606,7 @@ static PyMethodDef watcher_methods[] = {
      "directory below it, now and later; returns the root's Watch.  "
      "Events carry the path below the root as their name."},
     {"get", (PyCFunction)(void (*)(void))watcher_get,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "get($self, timeout=None)\n--\n\nAwaitable: the next Event, or None "
      "when timeout seconds pass first."},
     {"get_nowait", (PyCFunction)watcher_get_nowait, METH_NOARGS,

@@ -48,8 +48,8 @@ FULL = dict(
     # Instructions per event (bench/instr.py): (N1, N2) events per mode,
     # and the live mode's pace in events/s.
     instr_drain=(10_000, 50_000),
-    instr_live=(200, 1_000),
-    instr_pace=200,
+    instr_live=(100, 500),
+    instr_pace=100,
 )
 SMOKE = dict(
     drain_events=4_000,
@@ -70,7 +70,7 @@ SMOKE = dict(
     tree_reps=1,
     instr_drain=(500, 1_500),
     instr_live=(20, 60),
-    instr_pace=200,
+    instr_pace=100,
 )
 # Room in max_user_watches beyond the largest tree, for the other inotify
 # users of this uid.
