@@ -142,6 +142,19 @@ def parse_args(argv):
         help="repetitions of drain, live and latency",
     )
     p.add_argument(
+        "--tree-sizes",
+        default=None,
+        help="comma-separated directory counts of the trees phase "
+        "(default 10000,100000; 1000000 works too: max_user_watches is "
+        "raised for the phase as root and put back)",
+    )
+    p.add_argument(
+        "--tree-reps",
+        type=int,
+        default=None,
+        help="repetitions of the trees phase (default 3)",
+    )
+    p.add_argument(
         "--ours-python",
         default=sys.executable,
         help="the Python that has this inotipy installed",
@@ -172,6 +185,19 @@ def sizes(args) -> dict:
     if args.reps:
         for k in ("drain_reps", "live_reps", "latency_reps", "mem_reps"):
             cfg[k] = args.reps
+    if args.tree_reps:
+        cfg["tree_reps"] = args.tree_reps
+    if args.tree_sizes:
+        try:
+            cfg["tree_sizes"] = tuple(
+                int(n.replace("_", "")) for n in args.tree_sizes.split(",")
+            )
+        except ValueError:
+            raise SystemExit(
+                f"--tree-sizes: not a list of numbers: {args.tree_sizes}"
+            ) from None
+        if min(cfg["tree_sizes"]) < 1:
+            raise SystemExit("--tree-sizes: every size must be at least 1")
     return cfg
 
 

@@ -245,6 +245,7 @@ def targets(summary) -> list[dict]:
 
     drain_targets(get, add)
     live_targets(summary, get, add)
+    limit_targets(get, add)
     for name in OURS:
         v = get(name, "latency_p50_us")
         if v is not None:
@@ -291,6 +292,36 @@ def drain_targets(get, add) -> None:
             ">= 0.5 (within 2x)",
             b / c >= 0.5,
         )
+
+
+def limit_targets(get, add) -> None:
+    """Issue 14's goals: every figure within a small factor of the raw C
+    reader's, in the same run."""
+
+    def vs_raw(what, name, metric, goal, higher_is_better):
+        v, c = get(name, metric), get(RAW, metric)
+        if v is None or not c:
+            return
+        r = v / c
+        met = r >= goal if higher_is_better else r <= goal
+        sign = ">=" if higher_is_better else "<="
+        add(f"{what} vs raw C reader", round(r, 3), f"{sign} {goal}", met)
+
+    vs_raw("drain: async for", "inotipy-for", "drain_rate", 0.85, True)
+    vs_raw("drain: get_batch()", "inotipy-batch", "drain_rate", 0.90, True)
+    vs_raw(
+        "live: async for CPU s/Mev",
+        "inotipy-for",
+        "live_cpu_s_per_million",
+        1.5,
+        False,
+    )
+    vs_raw(
+        "latency p50: async for", "inotipy-for", "latency_p50_us", 1.3, False
+    )
+    vs_raw(
+        "latency p99: async for", "inotipy-for", "latency_p99_us", 2.0, False
+    )
 
 
 def live_targets(summary, get, add) -> None:
@@ -448,8 +479,19 @@ def tree_targets(trees) -> list[dict]:
                     "target": f"trees {thousands(n)} dirs: watch_tree() "
                     "vs raw C walk (time ratio)",
                     "value": round(ours / c, 2),
-                    "goal": "<= 1.3x",
-                    "met": ours / c <= 1.3,
+                    "goal": "<= 1.1x",
+                    "met": ours / c <= 1.1,
+                }
+            )
+        mem = row.get("inotipy-for", {}).get("bytes_per_dir")
+        if mem is not None:
+            t.append(
+                {
+                    "target": f"trees {thousands(n)} dirs: watch_tree() "
+                    "RSS per directory (B)",
+                    "value": round(mem),
+                    "goal": "<= 200",
+                    "met": mem <= 200,
                 }
             )
         peers = [
