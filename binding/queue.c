@@ -47,45 +47,6 @@ queue_take_given_back(WatcherObject *watcher, PyObject **out)
 }
 
 int
-queue_next_core(WatcherObject *watcher, ino_event *ev)
-{
-    while (!watcher->closed && ino_next(&watcher->core, ev)) {
-        if (ev->error == 0) {
-            return 1;
-        }
-        /* Not an event: part of a tree could not be watched.  The warning
-         * runs filters, so the loop checks `closed` again. */
-        if (inotipy_warn_tree_error(watcher, ev) < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-int
-queue_take(WatcherObject *watcher, PyObject **out)
-{
-    ino_event ev;
-    int rc = queue_take_given_back(watcher, out);
-
-    if (rc != 0) {
-        return rc;
-    }
-    rc = queue_next_core(watcher, &ev);
-    if (rc <= 0) {
-        return rc;
-    }
-    *out = event_from_core(watcher, &ev);
-    if (*out == NULL) {
-        return -1;
-    }
-    if (!watcher->reading) {
-        loop_maybe_resume(watcher);
-    }
-    return 1;
-}
-
-int
 queue_give_back(WatcherObject *watcher, PyObject *event)
 {
     if (watcher->closed) {

@@ -62,6 +62,37 @@ int ino_frame_strip(char *buf, size_t len, size_t *valid, size_t *count);
 int ino_decode_field(const char *buf, size_t len, size_t *offset,
                      ino_event *ev, size_t max_field);
 
+/* ---- the watch table (ino_table.c) ------------------------------------- */
+
+/* The slot where wd's probe starts: multiplicative hashing keeping the
+ * high bits of the product, which depend on every bit of the wd. */
+static inline size_t
+ino_table_slot(const ino_table *t, int32_t wd)
+{
+    uint64_t h = (uint64_t)(uint32_t)wd * 0x9E3779B97F4A7C15ull;
+
+    return (size_t)(h >> 32) & (t->capacity - 1);
+}
+
+/* ino_table_find(), inline for ino_next(), which looks up every event. */
+static inline ino_entry *
+ino_table_lookup(const ino_table *t, int32_t wd)
+{
+    size_t i;
+
+    if (t->capacity == 0 || wd <= 0) {
+        return NULL;
+    }
+    for (i = ino_table_slot(t, wd);; i = (i + 1) & (t->capacity - 1)) {
+        if (t->slots[i].wd == wd) {
+            return &t->slots[i];
+        }
+        if (t->slots[i].wd == 0) {
+            return NULL;
+        }
+    }
+}
+
 /* ---- the queue (ino_queue.c) ------------------------------------------- */
 
 void ino_queue_init(ino_queue *q, size_t max_queued);

@@ -197,7 +197,7 @@ ino_next(ino_watcher *w, ino_event *ev)
         if (ev->wd == -1) {
             return 1; /* IN_Q_OVERFLOW belongs to no watch */
         }
-        e = ino_table_find(&w->table, ev->wd);
+        e = ino_table_lookup(&w->table, ev->wd);
         if (e == NULL) {
             continue; /* unknown or stale wd */
         }
