@@ -17,6 +17,12 @@
  *       overflowed queue is sent again.  Prints one JSON line when the
  *       stream is done (before the end markers).
  *
+ *   gen stream DIR RATE SECONDS MAX_EVENTS END CPU single
+ *       The same, one event per tick of the pace (the symlink at one tick,
+ *       its unlink at the next, RATE events/s at most, sleeping between),
+ *       so that a reader that keeps up wakes once per event: what the
+ *       instruction counts of the live phase measure.
+ *
  *   gen latency FILE SAMPLES MAX_SECONDS ACK_FD CPU
  *       Opens FILE, prints "OPEN", waits for a line on standard input, then
  *       SAMPLES times: sleeps 200-1000 us, takes the time and writes one
@@ -82,9 +88,21 @@ stdin_ready(int timeout_ms)
     return poll(&p, 1, timeout_ms) > 0;
 }
 
+/* One paced event per call: the symlink of pair i / 2, or its unlink. */
+static void
+make_single(long i)
+{
+    char name[16];
+
+    snprintf(name, sizeof name, "s%07ld", (i / 2) % 10000000);
+    if ((i & 1) == 0 ? symlink("x", name) < 0 : unlink(name) < 0) {
+        die("gen: symlink/unlink");
+    }
+}
+
 static int
 run_stream(const char *dir, double rate, double seconds, long max_events,
-           int end_marker)
+           int end_marker, int single)
 {
     char name[16];
     long pairs = 0, max_pairs = max_events / 2;
@@ -99,7 +117,21 @@ run_stream(const char *dir, double rate, double seconds, long max_events,
     period = rate > 0 ? (int64_t)(2e9 / rate) : 0;   /* ns per pair */
     start = now_ns();
     deadline = start + (int64_t)(seconds * 1e9);
-    while (pairs < max_pairs) {
+    /* Single events: one per tick, each a tick after the one before (not
+     * on a fixed schedule, which after a delay of this process would make
+     * the events it owes back to back), sleeping meanwhile so as to leave
+     * the CPUs to the reader; a pair counts when both events are made. */
+    for (long i = 0; single && period > 0 && i < max_pairs * 2; i++) {
+        struct timespec gap = {.tv_sec = (period / 2) / 1000000000,
+                               .tv_nsec = (period / 2) % 1000000000};
+
+        if (i > 0) {
+            nanosleep(&gap, NULL);
+        }
+        make_single(i);
+        pairs = (i + 1) / 2;
+    }
+    while (!single && pairs < max_pairs) {
         if (period > 0) {
             int64_t due = start + pairs * period;
             int64_t t;
@@ -244,10 +276,11 @@ run_latency(const char *file, long samples, double max_seconds, int ack_fd)
 int
 main(int argc, char **argv)
 {
-    if (argc == 8 && strcmp(argv[1], "stream") == 0) {
+    if ((argc == 8 || (argc == 9 && strcmp(argv[8], "single") == 0)) &&
+        strcmp(argv[1], "stream") == 0) {
         pin(atoi(argv[7]));
-        return run_stream(argv[2], atof(argv[3]), atof(argv[4]),
-                          atol(argv[5]), atoi(argv[6]));
+        return run_stream(argv[2], atof(argv[3]), atof(argv[4]), atol(argv[5]),
+                          atoi(argv[6]), argc == 9);
     }
     if (argc == 7 && strcmp(argv[1], "latency") == 0) {
         pin(atoi(argv[6]));
@@ -255,7 +288,7 @@ main(int argc, char **argv)
                            atoi(argv[5]));
     }
     fprintf(stderr,
-            "usage: gen stream DIR RATE SECONDS MAX_EVENTS END CPU\n"
+            "usage: gen stream DIR RATE SECONDS MAX_EVENTS END CPU [single]\n"
             "       gen latency FILE SAMPLES MAX_SECONDS ACK_FD CPU\n");
     return 2;
 }

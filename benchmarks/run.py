@@ -74,6 +74,11 @@ from bench.phases import FULL, OWN_KEY, PHASES, SMOKE, Bench  # noqa: E402
 from bench.proc import kill_children  # noqa: E402
 
 ALL_PHASES = ",".join(PHASES)
+# Phases apart from the event tables' (their own records and tables).
+APART = ("trees", "instructions")
+# The smoke run leaves out the instruction counts (valgrind takes
+# minutes); --phases instructions asks for them.
+SMOKE_PHASES = ",".join(p for p in PHASES if p != "instructions")
 STREAM = (
     "symlink(2) + unlink(2) of unique 8-byte names in one watched "
     "tmpfs directory: IN_CREATE, IN_DELETE"
@@ -101,7 +106,8 @@ def main(argv=None) -> int:
         "smoke" if args.smoke else "quick" if args.quick else "full",
         sizes(args),
     )
-    wanted = set(args.phases.split(","))
+    phases = args.phases or (SMOKE_PHASES if args.smoke else ALL_PHASES)
+    wanted = set(phases.split(","))
     lineup = choose_contenders(args, wanted)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     with scratch() as (workdir, bindir):
@@ -133,13 +139,29 @@ def parse_args(argv):
         help="comma-separated contenders (default: all)",
     )
     p.add_argument(
-        "--phases", default=ALL_PHASES, help="comma-separated phases"
+        "--phases",
+        default=None,
+        help=f"comma-separated phases (default: {ALL_PHASES}; the smoke "
+        "run leaves out instructions)",
     )
     p.add_argument(
         "--reps",
         type=int,
         default=None,
         help="repetitions of drain, live and latency",
+    )
+    p.add_argument(
+        "--tree-sizes",
+        default=None,
+        help="comma-separated directory counts of the trees phase "
+        "(default 10000,100000; 1000000 works too: max_user_watches is "
+        "raised for the phase as root and put back)",
+    )
+    p.add_argument(
+        "--tree-reps",
+        type=int,
+        default=None,
+        help="repetitions of the trees phase (default 3)",
     )
     p.add_argument(
         "--ours-python",
@@ -172,6 +194,19 @@ def sizes(args) -> dict:
     if args.reps:
         for k in ("drain_reps", "live_reps", "latency_reps", "mem_reps"):
             cfg[k] = args.reps
+    if args.tree_reps:
+        cfg["tree_reps"] = args.tree_reps
+    if args.tree_sizes:
+        try:
+            cfg["tree_sizes"] = tuple(
+                int(n.replace("_", "")) for n in args.tree_sizes.split(",")
+            )
+        except ValueError:
+            raise SystemExit(
+                f"--tree-sizes: not a list of numbers: {args.tree_sizes}"
+            ) from None
+        if min(cfg["tree_sizes"]) < 1:
+            raise SystemExit("--tree-sizes: every size must be at least 1")
     return cfg
 
 
@@ -266,17 +301,25 @@ def write_results(args, run: Run, lineup: Lineup, done: dict) -> int:
     """Prints the tables, saves the results (and the plot) where they go,
     and returns the exit status: 1 if any measurement failed."""
     names = lineup.names
-    raw = {k: done.get(k, {}) for k in PHASES if k not in OWN_KEY}
+    raw = {
+        k: done.get(k, {})
+        for k in PHASES
+        if k not in OWN_KEY and k not in APART
+    }
     trees = done.get("trees")
+    instructions = done.get("instructions")
     summary = report.summarize(raw, names)
     table = report.tables(summary, names, run.cfg["idle_seconds"])
     ts = (
         report.targets(summary)
+        + report.instr_targets(instructions)
         + report.tree_targets(trees)
         + index_targets(done)
     )
     print()
     print(table)
+    if instructions:
+        print("\n" + report.instr_text(instructions))
     print()
     print(report.targets_text(ts))
     if trees:
@@ -311,6 +354,7 @@ def write_results(args, run: Run, lineup: Lineup, done: dict) -> int:
             "index_mem": done.get("index_mem"),
             "tree_files": done.get("tree_files"),
             "heal": done.get("heal"),
+            "instructions": instructions,
             "errors": lineup.errors,
             "table": table,
             "raw": raw,

@@ -6,66 +6,104 @@
  */
 #include "event.h"
 
+#include <string.h>
+
 #include <structmember.h>
 
 #include "args.h"
 #include "module.h"
 #include "names.h"
 
-/* When ev->released is set the table's reference to the Watch moves into
- * the Event, and the Watch becomes invalid. */
-PyObject *
-event_from_core(WatcherObject *watcher, const ino_event *ev)
+/* The name of a new Event: the kernel's bytes kept as they are when they
+ * fit (made into a str or bytes only when asked for, as most consumers
+ * look at the mask first), else decoded now.  0, or -1 with an
+ * exception. */
+static int
+event_set_name(EventObject *e, inotipy_state *st, WatchObject *watch,
+               const char *name, size_t len)
 {
-    inotipy_state *st = watcher->st;
-    WatchObject *watch = (WatchObject *)ev->udata;
+    e->lazy = 0;
+    if (len == 0) {
+        e->pathname =
+            Py_NewRef(watch != NULL && watch->is_bytes ? st->empty_bytes
+                                                       : st->empty_str);
+        return 0;
+    }
+    if (len <= EVENT_INLINE_NAME) {
+        memcpy(e->name, name, len);
+        e->name_len = (uint8_t)len;
+        e->pathname = NULL;
+        e->lazy = 1;
+        return 0;
+    }
+    e->pathname = names_decode(watch, name, len);
+    return e->pathname == NULL ? -1 : 0;
+}
+
+PyObject *
+event_make(inotipy_state *st, WatchObject *watch, uint32_t mask,
+           uint32_t cookie, const char *name, size_t name_len, const char *src,
+           size_t src_len)
+{
+    PyObject *pooled = inotipy_freelist_pop(&st->free_events, st->event_type);
     EventObject *e;
-    PyObject *name, *src;
 
-    if (watch != NULL && ev->released) {
-        watch->valid = 0;
-    }
-    if (ev->name_len == 0) {
-        name = Py_NewRef(watch != NULL && watch->is_bytes ? st->empty_bytes
-                                                          : st->empty_str);
-    }
-    else {
-        name = names_decode(watch, ev->name, ev->name_len);
-    }
-    src = (name == NULL || ev->src == NULL)
-              ? NULL
-              : names_decode(watch, ev->src, ev->src_len);
-    if (name == NULL || (ev->src != NULL && src == NULL)) {
-        e = NULL;
-    }
-    else {
-        PyObject *pooled = inotipy_freelist_pop(&st->free_events);
-
-        e = pooled != NULL
-                ? (EventObject *)PyObject_Init(pooled, st->event_type)
-                : PyObject_GC_New(EventObject, st->event_type);
-    }
+    e = pooled != NULL ? (EventObject *)pooled
+                       : PyObject_GC_New(EventObject, st->event_type);
     if (e == NULL) {
-        Py_XDECREF(name);
-        Py_XDECREF(src);
-        if (ev->released) {
-            Py_XDECREF(watch);
-        }
+        Py_XDECREF(watch);
         return NULL;
     }
-    e->pathname = name;
-    e->src = src;
-    e->mask = ev->mask;
-    e->cookie = ev->cookie;
-    if (watch == NULL) {
-        e->watch = Py_NewRef(Py_None);
-    }
-    else {
-        e->watch =
-            ev->released ? (PyObject *)watch : Py_NewRef((PyObject *)watch);
+    e->st = st;
+    e->mask = mask;
+    e->cookie = cookie;
+    e->watch = watch != NULL ? (PyObject *)watch : Py_NewRef(Py_None);
+    e->src = NULL;
+    if (event_set_name(e, st, watch, name, name_len) < 0 ||
+        (src != NULL &&
+         (e->src = names_decode(watch, src, src_len)) == NULL)) {
+        e->lazy = 0;
+        Py_DECREF(e); /* untracked: dealloc does not mind */
+        return NULL;
     }
     PyObject_GC_Track(e);
     return (PyObject *)e;
+}
+
+/* When ev->released is set the table's reference to the Watch moves into
+ * the Event, and the Watch becomes invalid. */
+PyObject *
+event_from_core_slow(WatcherObject *watcher, const ino_event *ev)
+{
+    WatchObject *watch = (WatchObject *)ev->udata;
+
+    if (watch != NULL) {
+        if (ev->released) {
+            watch->valid = 0;
+        }
+        else {
+            Py_INCREF(watch);
+        }
+    }
+    return event_make(watcher->st, watch, ev->mask, ev->cookie, ev->name,
+                      ev->name_len, ev->src, ev->src_len);
+}
+
+PyObject *
+event_name(EventObject *e)
+{
+    if (e->lazy) {
+        WatchObject *watch =
+            e->watch == Py_None ? NULL : (WatchObject *)e->watch;
+        PyObject *name = names_decode(watch, e->name, e->name_len);
+
+        if (name == NULL) {
+            return NULL;
+        }
+        e->pathname = name;
+        e->lazy = 0;
+    }
+    return e->pathname;
 }
 
 static PyObject *
@@ -101,6 +139,8 @@ event_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (e == NULL) {
         return NULL;
     }
+    e->st = st;
+    e->lazy = 0;
     e->watch = Py_NewRef(watch);
     e->pathname = Py_NewRef(pathname);
     e->src = NULL;
@@ -124,6 +164,7 @@ event_traverse(EventObject *self, visitproc visit, void *arg)
 static int
 event_clear(EventObject *self)
 {
+    self->lazy = 0;
     Py_CLEAR(self->watch);
     Py_CLEAR(self->pathname);
     Py_CLEAR(self->src);
@@ -136,14 +177,18 @@ static void
 event_dealloc(EventObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    inotipy_state *st = PyType_GetModuleState(tp);
+    inotipy_state *st = self->st;
 
     PyObject_GC_UnTrack(self);
     event_clear(self);
-    if (st == NULL || st->event_type != tp ||
-        !inotipy_freelist_push(&st->free_events, (PyObject *)self)) {
-        tp->tp_free((PyObject *)self);
+    if (st != NULL && st->event_type == tp &&
+        inotipy_freelist_push(&st->free_events, (PyObject *)self)) {
+#if !INOTIPY_FREELIST_KEEPS_TYPE
+        Py_DECREF(tp);
+#endif
+        return;
     }
+    tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
 
@@ -160,7 +205,7 @@ static PyObject *
 event_repr(EventObject *self)
 {
     inotipy_state *st = inotipy_state_of_type(Py_TYPE(self));
-    PyObject *bits, *text, *wd;
+    PyObject *bits, *text, *wd, *name;
 
     if (st == NULL) {
         PyErr_Clear();
@@ -180,9 +225,12 @@ event_repr(EventObject *self)
         Py_DECREF(bits);
         return NULL;
     }
-    text = PyUnicode_FromFormat("Event(%U, %U, %u, %R)", wd, bits,
-                                (unsigned int)self->cookie,
-                                self->pathname ? self->pathname : Py_None);
+    name = event_name(self);
+    text = (name == NULL && PyErr_Occurred())
+               ? NULL
+               : PyUnicode_FromFormat("Event(%U, %U, %u, %R)", wd, bits,
+                                      (unsigned int)self->cookie,
+                                      name ? name : Py_None);
     Py_DECREF(wd);
     Py_DECREF(bits);
     return text;
@@ -212,20 +260,33 @@ event_get_wd(EventObject *self, void *closure)
     return PyLong_FromLong(event_watch(self)->wd);
 }
 
+static PyObject *
+event_get_pathname(EventObject *self, void *closure)
+{
+    PyObject *name = event_name(self);
+
+    (void)closure;
+    if (name == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    }
+    return Py_NewRef(name);
+}
+
 /* The watch's pathname joined with the name. */
 static PyObject *
 event_get_path(EventObject *self, void *closure)
 {
     WatchObject *watch = event_watch(self);
+    PyObject *name = event_name(self);
 
     (void)closure;
-    if (self->pathname == NULL) {
-        Py_RETURN_NONE;
+    if (name == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     }
     if (watch == NULL || watch->pathname == NULL) {
-        return Py_NewRef(self->pathname);
+        return Py_NewRef(name);
     }
-    return names_join(watch->pathname, self->pathname);
+    return names_join(watch->pathname, name);
 }
 
 /* For a tree's paired MOVED_TO: where it came from, joined like path. */
@@ -247,14 +308,14 @@ event_get_src_path(EventObject *self, void *closure)
 static PyMemberDef event_members[] = {
     {"watch", T_OBJECT, offsetof(EventObject, watch), READONLY,
      "The Watch the event came from, or None for IN_Q_OVERFLOW."},
-    {"pathname", T_OBJECT, offsetof(EventObject, pathname), READONLY,
-     "The name inside the watched directory, '' for the watched object."},
-    {"name", T_OBJECT, offsetof(EventObject, pathname), READONLY,
-     "Alias of pathname."},
     {NULL},
 };
 
 static PyGetSetDef event_getset[] = {
+    {"pathname", (getter)event_get_pathname, NULL,
+     "The name inside the watched directory, '' for the watched object.",
+     NULL},
+    {"name", (getter)event_get_pathname, NULL, "Alias of pathname.", NULL},
     {"mask", (getter)event_get_mask, NULL, "The kernel's event mask.", NULL},
     {"cookie", (getter)event_get_cookie, NULL,
      "Pairs IN_MOVED_FROM with IN_MOVED_TO; 0 for other events.", NULL},

@@ -26,14 +26,27 @@
 
 #define INOTIPY_FREELIST_MAX 64
 
-/* Untracked objects with refcount 0 and their fields cleared. */
+/* A pooled object keeps the reference to its type that it had alive, so
+ * that taking one back is a store of its refcount, not PyObject_Init()
+ * (a call, the type's incref, tracemalloc's hook).  Not in the debug
+ * builds that count or chain every reference: there each object is
+ * initialised as new. */
+#if defined(Py_REF_DEBUG) || defined(Py_TRACE_REFS)
+#define INOTIPY_FREELIST_KEEPS_TYPE 0
+#else
+#define INOTIPY_FREELIST_KEEPS_TYPE 1
+#endif
+
+/* Untracked objects with their fields cleared; each holds a reference to
+ * its type when INOTIPY_FREELIST_KEEPS_TYPE. */
 typedef struct {
     PyObject *items[INOTIPY_FREELIST_MAX];
     int count;
 } inotipy_freelist;
 
-/* Keeps a dead object for reuse; returns 0 when the pool is full and the
- * caller must free it. */
+/* Keeps a dead (untracked, cleared) object for reuse, with its type's
+ * reference when INOTIPY_FREELIST_KEEPS_TYPE, else the caller drops that;
+ * returns 0 when the pool is full and the caller must free it. */
 static inline int
 inotipy_freelist_push(inotipy_freelist *fl, PyObject *op)
 {
@@ -44,11 +57,41 @@ inotipy_freelist_push(inotipy_freelist *fl, PyObject *op)
     return 1;
 }
 
-/* Returns a pooled object's memory (PyObject_Init() it), or NULL. */
+/* Returns a pooled object of type tp, alive again (a new reference, its
+ * fields to be set, untracked), or NULL when the pool is empty. */
 static inline PyObject *
-inotipy_freelist_pop(inotipy_freelist *fl)
+inotipy_freelist_pop(inotipy_freelist *fl, PyTypeObject *tp)
 {
-    return fl->count > 0 ? fl->items[--fl->count] : NULL;
+    PyObject *op;
+
+    if (fl->count == 0) {
+        return NULL;
+    }
+    op = fl->items[--fl->count];
+#if INOTIPY_FREELIST_KEEPS_TYPE
+    (void)tp;
+    Py_SET_REFCNT(op, 1);
+    return op;
+#else
+    return PyObject_Init(op, tp);
+#endif
+}
+
+/* Tells the collector of the types' references that pooled objects hold
+ * (the module's traverse calls this). */
+static inline int
+inotipy_freelist_traverse(inotipy_freelist *fl, visitproc visit, void *arg)
+{
+#if INOTIPY_FREELIST_KEEPS_TYPE
+    for (int i = 0; i < fl->count; i++) {
+        Py_VISIT(Py_TYPE(fl->items[i]));
+    }
+#else
+    (void)fl;
+    (void)visit;
+    (void)arg;
+#endif
+    return 0;
 }
 
 /* Frees what the pool holds (GC objects: PyObject_GC_Del()). */
@@ -56,11 +99,21 @@ static inline void
 inotipy_freelist_clear(inotipy_freelist *fl)
 {
     while (fl->count > 0) {
-        PyObject_GC_Del(fl->items[--fl->count]);
+        PyObject *op = fl->items[--fl->count];
+#if INOTIPY_FREELIST_KEEPS_TYPE
+        PyTypeObject *tp = Py_TYPE(op);
+
+        PyObject_GC_Del(op);
+        Py_DECREF(tp);
+#else
+        PyObject_GC_Del(op);
+#endif
     }
 }
 
 #else /* INOTIPY_NO_FREELIST */
+
+#define INOTIPY_FREELIST_KEEPS_TYPE 0
 
 typedef struct {
     char unused;               /* C11 has no empty structs */
@@ -75,10 +128,20 @@ inotipy_freelist_push(inotipy_freelist *fl, PyObject *op)
 }
 
 static inline PyObject *
-inotipy_freelist_pop(inotipy_freelist *fl)
+inotipy_freelist_pop(inotipy_freelist *fl, PyTypeObject *tp)
 {
     (void)fl;
+    (void)tp;
     return NULL;
+}
+
+static inline int
+inotipy_freelist_traverse(inotipy_freelist *fl, visitproc visit, void *arg)
+{
+    (void)fl;
+    (void)visit;
+    (void)arg;
+    return 0;
 }
 
 static inline void

@@ -5,6 +5,7 @@
  */
 #include "module.h"
 
+#include "batch.h"
 #include "event.h"
 #include "loop.h"
 #include "waiter.h"
@@ -125,7 +126,7 @@ intern_names(inotipy_state *st)
 static int
 state_init(PyObject *module, inotipy_state *st)
 {
-    PyObject *asyncio;
+    PyObject *asyncio, *base;
 
     if (intern_names(st) < 0) {
         return -1;
@@ -143,8 +144,15 @@ state_init(PyObject *module, inotipy_state *st)
      * that is no error (loop.c then waits on trio). */
     st->get_running_loop =
         PyObject_GetAttrString(asyncio, "_get_running_loop");
+    st->future_type = PyObject_GetAttrString(asyncio, "Future");
+    base = PyObject_GetAttrString(asyncio, "BaseEventLoop");
+    st->base_create_future =
+        base == NULL ? NULL : PyObject_GetAttrString(base, "create_future");
+    Py_XDECREF(base);
     Py_DECREF(asyncio);
-    if (st->get_running_loop == NULL) {
+    st->kw_loop = Py_BuildValue("(s)", "loop");
+    if (st->get_running_loop == NULL || st->future_type == NULL ||
+        st->base_create_future == NULL || st->kw_loop == NULL) {
         return -1;
     }
     st->closed_error = PyErr_NewExceptionWithDoc(
@@ -178,9 +186,9 @@ inotipy_exec(PyObject *module)
     if (state_init(module, st) < 0) {
         goto fail;
     }
-    if (event_init_type(module, st) < 0 || watch_init_type(module, st) < 0 ||
-        waiter_init_type(module, st) < 0 || loop_init_type(module, st) < 0 ||
-        watcher_init_type(module, st) < 0) {
+    if (event_init_type(module, st) < 0 || batch_init_type(module, st) < 0 ||
+        watch_init_type(module, st) < 0 || waiter_init_type(module, st) < 0 ||
+        loop_init_type(module, st) < 0 || watcher_init_type(module, st) < 0) {
         goto fail;
     }
     if (PyModule_AddIntConstant(module, "DEFAULT_MAX_QUEUED",
@@ -197,12 +205,16 @@ fail:
     X(watcher_type)                                                           \
     X(watch_type)                                                             \
     X(event_type)                                                             \
+    X(batch_type)                                                             \
     X(get_awaitable_type)                                                     \
     X(reader_type)                                                            \
     X(closed_error)                                                           \
     X(tree_warning)                                                           \
     X(get_running_loop)                                                       \
     X(trio_module)                                                            \
+    X(future_type)                                                            \
+    X(base_create_future)                                                     \
+    X(kw_loop)                                                                \
     X(decode_mask)                                                            \
     X(empty_str)                                                              \
     X(empty_bytes)                                                            \
@@ -232,7 +244,7 @@ inotipy_traverse(PyObject *module, visitproc visit, void *arg)
 #define VISIT(field) Py_VISIT(st->field);
     STATE_FIELDS(VISIT)
 #undef VISIT
-    return 0;
+    return inotipy_freelist_traverse(&st->free_events, visit, arg);
 }
 
 static int

@@ -61,11 +61,35 @@ join_bytes(PyObject *base, PyObject *name)
     return joined;
 }
 
+/* Both str: one allocation and two copies (PyUnicode_FromFormat() parses
+ * its format, and awatch() joins a path for every change). */
+static PyObject *
+join_str(PyObject *base, PyObject *name)
+{
+    Py_ssize_t blen = PyUnicode_GET_LENGTH(base);
+    Py_ssize_t nlen = PyUnicode_GET_LENGTH(name);
+    int sep = !(blen > 0 && PyUnicode_READ_CHAR(base, blen - 1) == '/');
+    Py_UCS4 bmax = PyUnicode_MAX_CHAR_VALUE(base);
+    Py_UCS4 nmax = PyUnicode_MAX_CHAR_VALUE(name);
+    PyObject *joined =
+        PyUnicode_New(blen + sep + nlen, bmax > nmax ? bmax : nmax);
+
+    if (joined == NULL) {
+        return NULL;
+    }
+    if (PyUnicode_CopyCharacters(joined, 0, base, 0, blen) < 0 ||
+        (sep && PyUnicode_WriteChar(joined, blen, '/') < 0) ||
+        PyUnicode_CopyCharacters(joined, blen + sep, name, 0, nlen) < 0) {
+        Py_DECREF(joined);
+        return NULL;
+    }
+    return joined;
+}
+
 PyObject *
 names_join(PyObject *base, PyObject *name)
 {
     Py_ssize_t n = PyObject_Length(name);
-    int ends_with_sep;
 
     if (n <= 0) {
         return n < 0 ? NULL : Py_NewRef(base);
@@ -78,7 +102,5 @@ names_join(PyObject *base, PyObject *name)
     if (PyBytes_Check(base)) {
         return join_bytes(base, name);
     }
-    n = PyUnicode_GetLength(base);
-    ends_with_sep = n > 0 && PyUnicode_ReadChar(base, n - 1) == '/';
-    return PyUnicode_FromFormat(ends_with_sep ? "%U%U" : "%U/%U", base, name);
+    return join_str(base, name);
 }

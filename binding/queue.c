@@ -51,44 +51,6 @@ queue_take_given_back(WatcherObject *watcher, PyObject **out)
 }
 
 int
-queue_next_core(WatcherObject *watcher, ino_event *ev)
-{
-    while (!watcher->closed && ino_next(&watcher->core, ev)) {
-        if (ev->error == 0) {
-            return 1;
-        }
-        /* Not an event: part of a tree could not be watched.  The warning
-         * runs filters, so the loop checks `closed` again. */
-        if (inotipy_warn_tree_error(watcher, ev) < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Takes the next Event: a given-back one, else one made from the core's. */
-static int
-take_event(WatcherObject *watcher, PyObject **out)
-{
-    ino_event ev;
-    int rc = queue_take_given_back(watcher, out);
-
-    if (rc != 0) {
-        return rc;
-    }
-    rc = queue_next_core(watcher, &ev);
-    if (rc <= 0) {
-        return rc;
-    }
-    *out = event_from_core(watcher, &ev);
-    if (*out == NULL) {
-        return -1;
-    }
-    loop_maybe_resume(watcher);
-    return 1;
-}
-
-int
 queue_give_back(WatcherObject *watcher, PyObject *event)
 {
     if (watcher->closed) {
@@ -141,7 +103,7 @@ serve_one(WatcherObject *watcher, GetAwaitableObject *waiter)
         return -1;
     }
     if (done == 0) {
-        rc = take_event(watcher, &event);
+        rc = queue_take(watcher, &event);
         if (rc <= 0) {
             return rc;
         }
@@ -178,12 +140,11 @@ queue_poll(WatcherObject *watcher, queue_poll_mode mode, PyObject **out)
     int rc;
 
     *out = NULL;
-    if (loop_forget_dead_waiters(watcher) < 0) {
-        return -1;
-    }
     if (PyList_GET_SIZE(watcher->waiters) > 0) {
-        /* Earlier waiters go first; serving also drops cancelled ones. */
-        if (queue_serve(watcher) < 0 ||
+        /* Earlier waiters go first (unless their loop was closed under
+         * them); serving also drops cancelled ones. */
+        if (loop_forget_dead_waiters(watcher) < 0 ||
+            queue_serve(watcher) < 0 ||
             (mode == POLL_READ_KERNEL &&
              PyList_GET_SIZE(watcher->waiters) > 0 &&
              (queue_read(watcher) < 0 || queue_serve(watcher) < 0))) {
@@ -193,14 +154,14 @@ queue_poll(WatcherObject *watcher, queue_poll_mode mode, PyObject **out)
             return 0;
         }
     }
-    rc = take_event(watcher, out);
+    rc = queue_take(watcher, out);
     if (rc != 0 || mode == POLL_QUEUE_ONLY) {
         return rc;
     }
     if (queue_read(watcher) < 0) {
         return -1;
     }
-    return take_event(watcher, out);
+    return queue_take(watcher, out);
 }
 
 void

@@ -10,6 +10,9 @@
 #ifndef INOTIPY_QUEUE_H
 #define INOTIPY_QUEUE_H
 
+#include "errors.h"
+#include "event.h"
+#include "loop.h"
 #include "waiter.h"
 
 /* Whether queue_poll() may read the kernel when our queue is empty. */
@@ -24,8 +27,49 @@ int queue_read(WatcherObject *watcher);
 int queue_take_given_back(WatcherObject *watcher, PyObject **out);
 /* Takes the next core event into *ev, issuing TreeWarnings for the
  * records that are not events: 1, 0 or -1 as above.  ev->name stays valid
- * until the next read or take; call loop_maybe_resume() after using it. */
-int queue_next_core(WatcherObject *watcher, ino_event *ev);
+ * until the next read or take; call loop_maybe_resume() after using it.
+ * Inline, as the next one is for every event. */
+static inline int
+queue_next_core(WatcherObject *watcher, ino_event *ev)
+{
+    while (!watcher->closed && ino_next(&watcher->core, ev)) {
+        if (ev->error == 0) {
+            return 1;
+        }
+        /* Not an event: part of a tree could not be watched.  The warning
+         * runs filters, so the loop checks `closed` again. */
+        if (inotipy_warn_tree_error(watcher, ev) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Takes the next Event (a given-back one, else one made from the core's)
+ * whether or not waiters wait: the caller checks that none does. */
+static inline int
+queue_take(WatcherObject *watcher, PyObject **out)
+{
+    ino_event ev;
+    int rc;
+
+    if (PyList_GET_SIZE(watcher->given_back) > 0) {
+        return queue_take_given_back(watcher, out);
+    }
+    *out = NULL;
+    rc = queue_next_core(watcher, &ev);
+    if (rc <= 0) {
+        return rc;
+    }
+    *out = event_from_core(watcher, &ev);
+    if (*out == NULL) {
+        return -1;
+    }
+    if (!watcher->reading) {
+        loop_maybe_resume(watcher);
+    }
+    return 1;
+}
 /* Takes the next Event when no live waiter is ahead of the caller. */
 int queue_poll(WatcherObject *watcher, queue_poll_mode mode, PyObject **out);
 /* Puts an Event back at the head of the queue (a new reference is taken);

@@ -21,6 +21,7 @@ typedef struct {
     PyTypeObject *watcher_type;  /* _inotipy.Watcher, subclassed in Python */
     PyTypeObject *watch_type;    /* _inotipy.Watch */
     PyTypeObject *event_type;    /* _inotipy.Event */
+    PyTypeObject *batch_type;    /* _inotipy.EventBatch */
     PyTypeObject *get_awaitable_type; /* what get() and __anext__ return */
     PyTypeObject *reader_type;   /* the callback handed to loop.add_reader */
     PyObject *closed_error;      /* WatcherClosedError, a ValueError */
@@ -29,6 +30,11 @@ typedef struct {
                                     loop, or None (no exception) */
     PyObject *trio_module;       /* inotipy._trio, imported the first time
                                     no asyncio loop runs, or NULL */
+    PyObject *future_type;       /* asyncio.Future */
+    PyObject *base_create_future; /* asyncio.BaseEventLoop.create_future:
+                                     a loop whose create_future is this one
+                                     gets Future(loop=loop) directly */
+    PyObject *kw_loop;           /* ("loop",), the kwnames of that call */
     PyObject *decode_mask;       /* inotipy._constants.decode_mask, imported
                                     on first use by a repr, or NULL */
     PyObject *empty_str;         /* '' */

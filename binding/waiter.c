@@ -26,8 +26,8 @@
 static PySendResult waiter_am_send(GetAwaitableObject *self, PyObject *arg,
                                    PyObject **presult);
 
-PyObject *
-waiter_new(WatcherObject *watcher, double timeout, int anext)
+static inline PyObject *
+waiter_make(WatcherObject *watcher, double timeout, int anext)
 {
     GetAwaitableObject *waiter = (GetAwaitableObject *)watcher->spare_waiter;
 
@@ -56,6 +56,18 @@ waiter_new(WatcherObject *watcher, double timeout, int anext)
     waiter->woken = WAKE_NONE;
     waiter->anext = anext;
     return (PyObject *)waiter;
+}
+
+PyObject *
+waiter_new(WatcherObject *watcher, double timeout, int anext)
+{
+    return waiter_make(watcher, timeout, anext);
+}
+
+PyObject *
+waiter_anext(PyObject *watcher)
+{
+    return waiter_make((WatcherObject *)watcher, -1, 1);
 }
 
 /* The future is done when Task.cancel() cancelled it, for instance. */
@@ -252,6 +264,33 @@ static PyMethodDef waiter_timeout_def = {
     NULL,
 };
 
+/* A new future of the watcher's loop: loop.create_future(), or for a loop
+ * whose create_future is asyncio's own (it returns Future(loop=loop)) that
+ * call without the Python frame of create_future, on every wait. */
+static PyObject *
+new_future(WatcherObject *watcher)
+{
+    inotipy_state *st = watcher->st;
+    PyObject *meth = PyObject_GetAttr(watcher->loop, st->s_create_future);
+    PyObject *fut;
+
+    if (meth == NULL) {
+        return NULL;
+    }
+    if (PyMethod_Check(meth) &&
+        PyMethod_GET_FUNCTION(meth) == st->base_create_future &&
+        PyMethod_GET_SELF(meth) == watcher->loop) {
+        PyObject *args[1] = {watcher->loop};
+
+        fut = PyObject_Vectorcall(st->future_type, args, 0, st->kw_loop);
+    }
+    else {
+        fut = PyObject_CallNoArgs(meth);
+    }
+    Py_DECREF(meth);
+    return fut;
+}
+
 /* Makes the future (and the timer) and joins the watcher's waiters; or
  * returns 1 when the caller runs on trio. */
 static int
@@ -266,7 +305,7 @@ waiter_suspend(GetAwaitableObject *self)
     if (rc != 0) {
         return rc; /* -1, or 1: on trio */
     }
-    self->fut = PyObject_CallMethodNoArgs(watcher->loop, st->s_create_future);
+    self->fut = new_future(watcher);
     if (self->fut == NULL) {
         return -1;
     }
@@ -410,6 +449,16 @@ waiter_start(GetAwaitableObject *self, PyObject **presult)
         }
         if (rc == LOOP_TRIO) {
             return waiter_delegate(self, presult);
+        }
+    }
+    /* The common case first: no waiter ahead of us and an event queued. */
+    if (PyList_GET_SIZE(watcher->waiters) == 0) {
+        rc = queue_take(watcher, &event);
+        if (rc > 0) {
+            return waiter_return(self, event, presult);
+        }
+        if (rc < 0) {
+            return waiter_error(self, presult);
         }
     }
     rc = queue_poll(watcher, POLL_READ_KERNEL, &event);

@@ -31,6 +31,9 @@ typedef struct {
 int waiter_init_type(PyObject *module, inotipy_state *st);
 /* Returns a new (or the watcher's reused spare) GetAwaitable. */
 PyObject *waiter_new(WatcherObject *watcher, double timeout, int anext);
+/* The Watcher's am_anext slot: waiter_new(watcher, -1, 1), without a call
+ * between them. */
+PyObject *waiter_anext(PyObject *watcher);
 /* Wakes a waiting waiter: stores the event (a new reference it takes over
  * on success, or NULL) and resolves the future.  On failure the caller
  * keeps the event. */

@@ -9,6 +9,7 @@
 #include "watcher.h"
 
 #include "args.h"
+#include "batch.h"
 #include "changes.h"
 #include "errors.h"
 #include "loop.h"
@@ -440,14 +441,34 @@ done:
 }
 
 static PyObject *
-watcher_get(WatcherObject *self, PyObject *args, PyObject *kwds)
+watcher_get(WatcherObject *self, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames)
 {
-    static char *kwlist[] = {"timeout", NULL};
     PyObject *obj = NULL;
     double timeout;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get", kwlist, &obj) ||
-        inotipy_parse_timeout(obj, &timeout) < 0) {
+    /* get() with no argument, the common call, parses nothing. */
+    if (nargs == 0 && kwnames == NULL) {
+        return waiter_new(self, -1, 0);
+    }
+    if (nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) > 1) {
+        PyErr_SetString(PyExc_TypeError, "get() takes at most 1 argument");
+        return NULL;
+    }
+    if (nargs == 1) {
+        obj = args[0];
+    }
+    else if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0),
+                                              "timeout") == 0) {
+        obj = args[0];
+    }
+    else {
+        PyErr_Format(PyExc_TypeError,
+                     "get() got an unexpected keyword argument '%U'",
+                     PyTuple_GET_ITEM(kwnames, 0));
+        return NULL;
+    }
+    if (inotipy_parse_timeout(obj, &timeout) < 0) {
         return NULL;
     }
     return waiter_new(self, timeout, 0);
@@ -467,52 +488,6 @@ watcher_get_nowait(WatcherObject *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     return rc > 0 ? event : Py_NewRef(Py_None);
-}
-
-/* The next Event of a batch.  Once a read of this batch saw the kernel's
- * queue empty, what came after it is for the next call: no read only to
- * hear EAGAIN. */
-static int
-batch_next(WatcherObject *self, int *read_kernel, PyObject **out)
-{
-    int rc = queue_poll(self, POLL_QUEUE_ONLY, out);
-
-    if (rc != 0 || !*read_kernel) {
-        return rc;
-    }
-    rc = queue_poll(self, POLL_READ_KERNEL, out);
-    /* Polling called out, and the watcher may be closed now. */
-    *read_kernel = !self->closed && !ino_drained(&self->core);
-    return rc;
-}
-
-/* Every event that is ready (the kernel polled), at most max_events. */
-static PyObject *
-batch_take(WatcherObject *self, Py_ssize_t max_events)
-{
-    PyObject *list, *event;
-    int gc_was_on, read_kernel = 1, rc = 1;
-
-    /* The list keeps every Event alive until it returns: with the
-     * collector on, a large batch would be traversed again and again. */
-    gc_was_on = PyGC_Disable();
-    list = PyList_New(0);
-    while (list != NULL && PyList_GET_SIZE(list) < max_events &&
-           (rc = batch_next(self, &read_kernel, &event)) > 0) {
-        if (PyList_Append(list, event) < 0) {
-            /* Keep the event for the next caller rather than lose it. */
-            queue_give_back_on_error(self, event);
-            Py_CLEAR(list);
-        }
-        Py_DECREF(event);
-    }
-    if (rc < 0) {
-        Py_CLEAR(list);
-    }
-    if (gc_was_on) {
-        PyGC_Enable();
-    }
-    return list;
 }
 
 static PyObject *
@@ -537,13 +512,39 @@ watcher_get_batch_nowait(WatcherObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "max_events must not be negative");
         return NULL;
     }
-    return batch_take(self, max_events);
+    return batch_take(self, NULL, max_events);
 }
 
+/* _batch(first, max_events, /): get_batch()'s second half, the batch of
+ * first (what get() returned, or None after a timeout, when nothing more
+ * is taken) and every event ready after it, max_events in all (None: no
+ * bound). */
 static PyObject *
-watcher_anext(WatcherObject *self)
+watcher_batch(WatcherObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return waiter_new(self, -1, 1);
+    Py_ssize_t max_events = PY_SSIZE_T_MAX;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_batch expected 2 arguments");
+        return NULL;
+    }
+    if (args[1] != Py_None) {
+        max_events = PyLong_AsSsize_t(args[1]);
+        if (max_events == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (args[0] == Py_None) {
+        return batch_take(self, NULL, 0); /* a timeout: an empty batch */
+    }
+    if (!Py_IS_TYPE(args[0], self->st->event_type)) {
+        PyErr_SetString(PyExc_TypeError, "first must be an Event or None");
+        return NULL;
+    }
+    if (watcher_raise_if_closed(self) < 0) {
+        return NULL;
+    }
+    return batch_take(self, args[0], max_events);
 }
 
 static PyObject *
@@ -685,7 +686,7 @@ static PyMethodDef watcher_methods[] = {
      "heals it after an overflow.  progress(dirs) is called every 1024 "
      "directories the first scan watches."},
     {"get", (PyCFunction)(void (*)(void))watcher_get,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "get($self, timeout=None)\n--\n\nAwaitable: the next Event, or None "
      "when timeout seconds pass first."},
     {"get_nowait", (PyCFunction)watcher_get_nowait, METH_NOARGS,
@@ -694,7 +695,10 @@ static PyMethodDef watcher_methods[] = {
     {"get_batch_nowait", (PyCFunction)(void (*)(void))watcher_get_batch_nowait,
      METH_VARARGS | METH_KEYWORDS,
      "get_batch_nowait($self, /, max_events=None)\n--\n\nEvery Event that "
-     "is ready (the kernel is polled), at most max_events, as a list."},
+     "is ready (the kernel is polled), at most max_events, as an "
+     "EventBatch."},
+    {"_batch", (PyCFunction)(void (*)(void))watcher_batch, METH_FASTCALL,
+     NULL},
     {"_take_changes", (PyCFunction)(void (*)(void))changes_take, METH_FASTCALL,
      NULL},
     {"_sync_begin", (PyCFunction)(void (*)(void))sync_begin, METH_FASTCALL,
@@ -740,7 +744,7 @@ static PyType_Slot watcher_slots[] = {
     {Py_tp_methods, watcher_methods},
     {Py_tp_getset, watcher_getset},
     {Py_am_aiter, PyObject_SelfIter},
-    {Py_am_anext, watcher_anext},
+    {Py_am_anext, waiter_anext},
     {0, NULL},
 };
 

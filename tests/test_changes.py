@@ -706,3 +706,33 @@ def test_take_changes_survives_a_close_from_python(tmp_dir: Path) -> None:
     )
     assert watcher.closed and not overflowed
     assert taken == 1 and len(changes) == 1
+
+
+def test_runs_of_events_on_one_path(tmp_dir: Path) -> None:
+    """A path's events in a row (what a burst gives) fold as one at a time
+    would: the same name under two watches is two paths, added is not
+    also modified, and deleted then added again is both."""
+    one, two = tmp_dir / "one", tmp_dir / "two"
+    one.mkdir()
+    two.mkdir()
+    (one / "old").write_text("x")
+    with inotipy.Watcher() as w:
+        mask = inotipy.IN.CREATE | inotipy.IN.MODIFY | inotipy.IN.DELETE
+        mask |= inotipy.IN.CLOSE_WRITE
+        w.watch(one, mask)
+        w.watch(two, mask)
+        (one / "f").write_text("a")  # CREATE, MODIFY, CLOSE_WRITE
+        (two / "f").write_text("b")
+        (one / "old").write_text("y")  # MODIFY, CLOSE_WRITE
+        (one / "old").unlink()
+        (one / "old").write_text("z")
+        changes: set[Any] = set()
+        taken, overflowed = w._take_changes(changes, A, M, D)
+        assert taken >= 10 and not overflowed
+        assert changes == {
+            (A, f"{one}/f"),
+            (A, f"{two}/f"),
+            (M, f"{one}/old"),
+            (D, f"{one}/old"),
+            (A, f"{one}/old"),
+        }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -439,5 +441,104 @@ def test_kernel_queue_overflow(
             (tmp_dir / "after").touch()
             [event] = await wait_for_events(watcher, 1)
             assert event.pathname == "after"
+
+    run(main)
+
+
+# ---- get_batch(): an EventBatch reads as a list ---------------------------
+
+
+def test_batch_reads_as_a_list(run, tmp_dir: Path, scaled) -> None:
+    async def main() -> None:
+        with Watcher() as watcher:
+            watch = watcher.watch(tmp_dir, IN.CREATE)
+            for i in range(5):
+                (tmp_dir / f"f{i}").touch()
+            batch = await watcher.get_batch(scaled(5))
+            events = list(batch)
+            assert len(batch) == 5 and bool(batch)
+            assert [e.pathname for e in batch] == [f"f{i}" for i in range(5)]
+            assert all(e.watch is watch for e in batch)
+            # The same index gives the same Event, however it is reached.
+            assert batch[0] is batch[0] is events[0] is batch[-5]
+            assert batch == events and events == batch
+            assert (batch != events) is False
+            assert batch != events[:4] and batch != events[::-1]
+            assert batch[1:3] == events[1:3] and batch[::-2] == events[::-2]
+            assert isinstance(batch[1:3], list)
+            assert events[2] in batch and batch.index(events[2]) == 2
+            assert batch.count(events[3]) == 1
+            assert batch.index(events[3], -3) == 3
+            with pytest.raises(ValueError):
+                batch.index(events[0], 1)
+            assert list(reversed(batch)) == events[::-1]
+            assert batch + [] == events and [] + batch == events
+            assert batch + batch == events * 2
+            assert repr(batch) == f"EventBatch({events!r})"
+            with pytest.raises(IndexError):
+                batch[5]
+            with pytest.raises(TypeError):
+                batch["0"]
+            with pytest.raises(TypeError):
+                hash(batch)
+            assert isinstance(batch, Sequence) and batch != tuple(events)
+            collected = await watcher.get_batch(0)
+            assert collected == [] and not collected and len(collected) == 0
+            collected += watcher.get_batch_nowait()
+            assert collected == []
+
+    run(main)
+
+
+def test_batch_events_are_complete(run, tmp_dir: Path, scaled) -> None:
+    """Events made from a batch's records, touched late, are what get()
+    gives: names of every length, bytes names for a bytes watch, and the
+    IGNORED that ends a watch (the Watch invalid from the batch on)."""
+
+    async def main() -> None:
+        with Watcher() as watcher:
+            sub = tmp_dir / "sub"
+            sub.mkdir()
+            names = ["a", "x" * 16, "y" * 17, "é" * 40, "z" * 200]
+            watch = watcher.watch(sub, IN.CREATE | IN.DELETE_SELF)
+            bwatch = watcher.watch(os.fsencode(tmp_dir), IN.CREATE)
+            for name in names:
+                (sub / name).touch()
+            (tmp_dir / "b").touch()
+            for name in names:
+                (sub / name).unlink()
+            sub.rmdir()
+            batch = await watcher.get_batch(scaled(5))
+            assert not watch.valid
+            got = [(e.watch, e.mask, e.pathname) for e in batch]
+            want = [(watch, IN.CREATE, n) for n in names]
+            assert got[: len(names)] == want
+            assert (bwatch, IN.CREATE, b"b") in got
+            assert got[-1] == (watch, IN.IGNORED, "")
+            assert batch[-1].path == str(sub)
+            assert (
+                repr(batch[0]) == "Event(1, [<EVENT_BIT.CREATE: 8>], 0, 'a')"
+            )
+
+    run(main)
+
+
+@pytest.mark.asyncio_only
+def test_batch_serves_earlier_waiters_first(
+    run, tmp_dir: Path, scaled
+) -> None:
+    async def main() -> None:
+        with Watcher() as watcher:
+            watcher.watch(tmp_dir, IN.CREATE)
+            waiter = asyncio.ensure_future(watcher.get())
+            await asyncio.sleep(0)
+            for i in range(3):
+                (tmp_dir / f"f{i}").touch()
+            batch = watcher.get_batch_nowait(max_events=1)
+            assert [e.pathname for e in batch] == ["f1"]
+            first = await asyncio.wait_for(waiter, scaled(5))
+            assert first.pathname == "f0"
+            rest = await watcher.get_batch(scaled(5), max_events=5)
+            assert [e.pathname for e in rest] == ["f2"]
 
     run(main)

@@ -28,6 +28,10 @@ from test_changes import until_watched, wait_watched_blocking
 
 A, M, C = Change.added, Change.modified, Change.closed
 # Longer than any deadline: no group here ends by the debounce.
+# The async scenarios use asyncio's own API (tasks, to_thread): asyncio
+# and uvloop only (tests/test_anyio.py covers awatch() on trio).
+pytestmark = pytest.mark.asyncio_only
+
 NEVER = 3_600_000
 # A step for the tests whose group must keep growing while a writer adds
 # a file every 20 ms: long enough that a loaded machine's stalls do not

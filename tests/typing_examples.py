@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from inotipy import (
     IN,
     STOP_ON,
     Event,
+    EventBatch,
     Watch,
     Watcher,
     WatcherClosedError,
@@ -110,7 +112,7 @@ async def managed() -> None:
             await other.sync(timeout=2.5)
         except TimeoutError:
             print("still reading")
-        settled: list[Event[Any]] = other.get_batch_nowait()
+        settled: Sequence[Event[Any]] = other.get_batch_nowait()
         print(len(settled))
 
 
@@ -210,7 +212,7 @@ async def on_trio_and_anyio(watcher: Watcher) -> None:
     event = await watcher.get(1.0)
     assert_type(event, Event[Any] | None)
     batch = await watcher.get_batch(max_events=10)
-    assert_type(batch, list[Event[Any]])
+    assert_type(batch, EventBatch[Any])
     with anyio.move_on_after(1):
         async for each in watcher:
             assert_type(each, Event[Any])

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from bench import HERE, log
+from bench import HERE, instr, log
 from bench.contenders import (
     NO_TREE,
     NOT_APPLICABLE,
@@ -64,6 +64,11 @@ FULL = dict(
     heal_shapes=((1_000, 9), (10_000, 9)),
     heal_reps=7,
     heal_queue=1024,  # max_queued_events for the healing watcher (root)
+    # Instructions per event (bench/instr.py): (N1, N2) events per mode,
+    # and the live mode's pace in events/s.
+    instr_drain=(10_000, 50_000),
+    instr_live=(100, 500),
+    instr_pace=100,
 )
 SMOKE = dict(
     drain_events=4_000,
@@ -89,6 +94,9 @@ SMOKE = dict(
     heal_shapes=((40, 9),),
     heal_reps=1,
     heal_queue=None,  # the machine's max_queued_events, left alone
+    instr_drain=(500, 1_500),
+    instr_live=(20, 60),
+    instr_pace=100,
 )
 # Room in max_user_watches beyond the largest tree, for the other inotify
 # users of this uid.
@@ -124,8 +132,23 @@ class Bench:
         return str(self.workdir / f"{name}.stderr")
 
     def consumer(
-        self, name, mode, d, *, n=0, ack_fd=-1, cpu=None, flag=None, paths=None
+        self,
+        name,
+        mode,
+        d,
+        *,
+        n=0,
+        ack_fd=-1,
+        cpu=None,
+        flag=None,
+        paths=None,
+        wrap=(),
+        errlog=None,
+        env_extra=None,
     ) -> Proc:
+        """One contender's consumer.py (or the raw C reader) in MODE on D;
+        WRAP runs it under another program (valgrind), ENV_EXTRA adds to
+        its environment."""
         cpu = self.cpu_consumer if cpu is None else cpu
         if name == RAW:
             argv = [self.bins["raw_reader"], mode, d, n, ack_fd, cpu]
@@ -149,14 +172,18 @@ class Bench:
             if paths:
                 argv += ["--paths", paths]
             env = None if name in OURS else clean_env()
+        if env_extra:
+            env = {**(os.environ if env is None else env), **env_extra}
         return Proc(
-            argv,
+            list(wrap) + argv,
             env=env,
             pass_fds=(ack_fd,) if ack_fd >= 0 else (),
-            errlog=self.errlog(name),
+            errlog=errlog or self.errlog(name),
         )
 
-    def gen_stream(self, d, rate, seconds, max_events, end) -> Proc:
+    def gen_stream(
+        self, d, rate, seconds, max_events, end, single=False
+    ) -> Proc:
         return Proc(
             [
                 self.bins["gen"],
@@ -167,7 +194,8 @@ class Bench:
                 max_events,
                 1 if end else 0,
                 self.cpu_gen,
-            ],
+            ]
+            + (["single"] if single else []),
             errlog=self.errlog("gen"),
         )
 
@@ -675,6 +703,7 @@ PHASES = {
     "index_mem": Phase(index.phase_index_mem),
     "tree_files": Phase(index.phase_tree_files),
     "heal": Phase(index.phase_heal),
+    "instructions": Phase(instr.phase, big_queue=True),
 }
 # The phases whose results are saved under their own key, not "raw".
 OWN_KEY = ("trees", "index_mem", "tree_files", "heal")

@@ -6,8 +6,10 @@
 #ifndef INO_INTERNAL_H
 #define INO_INTERNAL_H
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ino.h"
@@ -64,6 +66,37 @@ int ino_frame_strip(char *buf, size_t len, size_t *valid, size_t *count);
 int ino_decode_field(const char *buf, size_t len, size_t *offset,
                      ino_event *ev, size_t max_field);
 
+/* ---- the watch table (ino_table.c) ------------------------------------- */
+
+/* The slot where wd's probe starts: multiplicative hashing keeping the
+ * high bits of the product, which depend on every bit of the wd. */
+static inline size_t
+ino_table_slot(const ino_table *t, int32_t wd)
+{
+    uint64_t h = (uint64_t)(uint32_t)wd * 0x9E3779B97F4A7C15ull;
+
+    return (size_t)(h >> 32) & (t->capacity - 1);
+}
+
+/* ino_table_find(), inline for ino_next(), which looks up every event. */
+static inline ino_entry *
+ino_table_lookup(const ino_table *t, int32_t wd)
+{
+    size_t i;
+
+    if (t->capacity == 0 || wd <= 0) {
+        return NULL;
+    }
+    for (i = ino_table_slot(t, wd);; i = (i + 1) & (t->capacity - 1)) {
+        if (t->slots[i].wd == wd) {
+            return &t->slots[i];
+        }
+        if (t->slots[i].wd == 0) {
+            return NULL;
+        }
+    }
+}
+
 /* ---- the queue (ino_queue.c) ------------------------------------------- */
 
 void ino_queue_init(ino_queue *q, size_t max_queued);
@@ -83,10 +116,89 @@ int ino_queue_push(ino_queue *q, int32_t wd, uint32_t mask, uint32_t cookie,
                    const char *name, size_t name_len, const char *src,
                    size_t src_len);
 
+/* The queue's chunks (a list, oldest first).  Defined here so that
+ * ino_queue_take(), which runs for every event, inlines into ino_next(). */
+#define INO_CHUNK_SIZE (64u * 1024u)
+
+struct ino_chunk {
+    ino_chunk *next;            /* the next newer chunk, or NULL */
+    size_t len;                 /* bytes of framed records in buf */
+    size_t pos;                 /* offset of the first record not taken */
+    char buf[INO_CHUNK_SIZE];   /* the records, in the kernel's layout */
+};
+
+/* ino_queue_take()'s rare cases: a head chunk whose records are all taken
+ * (ino_queue_take_next_chunk() drops or rewinds it and takes from the
+ * next), and a record with private flags. */
+int ino_queue_take_next_chunk(ino_queue *q, ino_event *ev);
+void ino_queue_unpack_private(ino_event *ev);
+
+/* The length of the NUL-padded name in field[0..len), as strnlen(): a
+ * word at a time while whole words fit. */
+static inline uint32_t
+ino_name_length(const char *field, size_t len)
+{
+    const uint64_t lows = UINT64_C(0x7F7F7F7F7F7F7F7F);
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w, zero;
+
+        memcpy(&w, field + i, 8);
+        /* The high bit of each byte that is 0, and of no other (no carry
+         * crosses a byte). */
+        zero = ~(((w & lows) + lows) | w | lows);
+        if (zero != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            return (uint32_t)(i + (size_t)__builtin_clzll(zero) / 8);
+#else
+            return (uint32_t)(i + (size_t)__builtin_ctzll(zero) / 8);
+#endif
+        }
+    }
+    while (i < len && field[i] != '\0') {
+        i++;
+    }
+    return (uint32_t)i;
+}
+
 /* Takes the oldest record into *ev, its private flags turned into event
  * fields; returns 1, or 0 when the queue is empty.  ev->name points into
  * the queue until its next call. */
-int ino_queue_take(ino_queue *q, ino_event *ev);
+static inline int
+ino_queue_take(ino_queue *q, ino_event *ev)
+{
+    ino_chunk *c = q->head;
+    uint32_t field[4]; /* wd, mask, cookie, len */
+    const char *rec;
+
+    if (c == NULL || c->pos >= c->len) {
+        return c == NULL ? 0 : ino_queue_take_next_chunk(q, ev);
+    }
+    /* Every record was framed when it joined the queue (ino_frame_strip()
+     * or ino_queue_push()): it lies wholly in buf[pos..len), so it is
+     * decoded without the checks of ino_decode_field(). */
+    rec = c->buf + c->pos;
+    memcpy(field, rec, sizeof field);
+    assert(field[3] <= INO_QUEUE_FIELD_MAX &&
+           field[3] <= c->len - c->pos - INO_RECORD_HEADER);
+    ev->wd = (int32_t)field[0];
+    ev->mask = field[1];
+    ev->cookie = field[2];
+    ev->name = rec + INO_RECORD_HEADER;
+    ev->name_len = ino_name_length(ev->name, field[3]);
+    ev->src = NULL;
+    ev->src_len = 0;
+    ev->error = 0;
+    ev->udata = NULL;
+    ev->released = 0;
+    c->pos += INO_RECORD_HEADER + field[3];
+    q->queued--;
+    if (ev->mask & INO_PRIV_BITS) {
+        ino_queue_unpack_private(ev);
+    }
+    return 1;
+}
 
 /* ---- syncs (ino_sync.c) ------------------------------------------------ */
 
@@ -106,8 +218,8 @@ void ino_sync_free(ino_syncs *s);
 typedef struct ino_nmap_slot ino_nmap_slot;
 typedef struct ino_nmap {
     ino_nmap_slot *slots; /* capacity slots */
-    size_t capacity;      /* a power of two, or 0 */
-    size_t count;         /* slots in use */
+    size_t capacity; /* a power of two, or 0 */
+    size_t count; /* slots in use */
 } ino_nmap;
 
 /* Names are copied when owns is set, else the map points at names its

@@ -19,15 +19,6 @@
 
 #include "ino_internal.h"
 
-#define INO_CHUNK_SIZE (64u * 1024u)
-
-struct ino_chunk {
-    ino_chunk *next;            /* the next newer chunk, or NULL */
-    size_t len;                 /* bytes of framed records in buf */
-    size_t pos;                 /* offset of the first record not taken */
-    char buf[INO_CHUNK_SIZE];   /* the records, in the kernel's layout */
-};
-
 void
 ino_queue_init(ino_queue *q, size_t max_queued)
 {
@@ -166,8 +157,8 @@ drop_head(ino_queue *q)
 }
 
 /* Turns the private flags of a queued record into event fields. */
-static void
-unpack_private(ino_event *ev)
+void
+ino_queue_unpack_private(ino_event *ev)
 {
     if (ev->mask & INO_PRIV_SRC) {
         ev->src = ev->name + ev->name_len + 1;
@@ -181,10 +172,9 @@ unpack_private(ino_event *ev)
 }
 
 int
-ino_queue_take(ino_queue *q, ino_event *ev)
+ino_queue_take_next_chunk(ino_queue *q, ino_event *ev)
 {
     ino_chunk *c;
-    int rc;
 
     while ((c = q->head) != NULL && c->pos >= c->len) {
         if (c == q->tail) {
@@ -193,15 +183,5 @@ ino_queue_take(ino_queue *q, ino_event *ev)
         }
         drop_head(q);
     }
-    if (c == NULL) {
-        return 0;
-    }
-    rc = ino_decode_field(c->buf, c->len, &c->pos, ev, INO_QUEUE_FIELD_MAX);
-    /* Every record was framed when it joined the queue (ino_frame_strip()
-     * or ino_queue_push()), so decoding cannot fail. */
-    assert(rc > 0);
-    (void)rc;
-    q->queued--;
-    unpack_private(ev);
-    return 1;
+    return c == NULL ? 0 : ino_queue_take(q, ev);
 }

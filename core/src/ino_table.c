@@ -10,18 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ino.h"
+#include "ino_internal.h"
 
 #define INO_TABLE_MIN 16u
 
 static size_t
 table_slot(const ino_table *t, int32_t wd)
 {
-    /* Multiplicative hashing keeping the high bits of the product, which
-     * depend on every bit of the wd. */
-    uint64_t h = (uint64_t)(uint32_t)wd * 0x9E3779B97F4A7C15ull;
-
-    return (size_t)(h >> 32) & (t->capacity - 1);
+    return ino_table_slot(t, wd);
 }
 
 void
@@ -42,19 +38,7 @@ ino_table_free(ino_table *t)
 ino_entry *
 ino_table_find(const ino_table *t, int32_t wd)
 {
-    size_t i;
-
-    if (t->capacity == 0 || wd <= 0) {
-        return NULL;
-    }
-    for (i = table_slot(t, wd);; i = (i + 1) & (t->capacity - 1)) {
-        if (t->slots[i].wd == wd) {
-            return &t->slots[i];
-        }
-        if (t->slots[i].wd == 0) {
-            return NULL;
-        }
-    }
+    return ino_table_lookup(t, wd);
 }
 
 /* Places an entry known to be absent; the table must have a free slot. */

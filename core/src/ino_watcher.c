@@ -233,7 +233,7 @@ ino_next(ino_watcher *w, ino_event *ev)
             return 1;
         }
         w->queue.delivered++;
-        e = ino_table_find(&w->table, ev->wd);
+        e = ino_table_lookup(&w->table, ev->wd);
         if (e == NULL) {
             continue; /* unknown or stale wd */
         }

@@ -29,6 +29,7 @@ from ._filters import BaseFilter, DefaultFilter, PythonFilter
 from ._inotipy import (
     DEFAULT_MAX_QUEUED,
     Event,
+    EventBatch,
     TreeWarning,
     Watch,
     WatcherClosedError,
@@ -44,6 +45,7 @@ __all__ = [
     "Change",
     "DefaultFilter",
     "Event",
+    "EventBatch",
     "FileChange",
     "IN",
     "PythonFilter",

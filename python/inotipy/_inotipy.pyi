@@ -8,9 +8,18 @@ os.DirEntry is: a watch made with a bytes path gives bytes names.
 
 import asyncio
 import os
-from collections.abc import Callable, Collection, Generator
-from types import TracebackType
-from typing import Literal, Any, Generic, TypeVar, final
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from types import GenericAlias, TracebackType
+from typing import (
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    SupportsIndex,
+    TypeVar,
+    final,
+    overload,
+)
 
 from typing_extensions import Self
 
@@ -106,6 +115,41 @@ class Event(Generic[_P]):
         """For a MOVED_TO paired with a MOVED_FROM in the same tree: the
         path it moved from; else None."""
 
+@final
+class EventBatch(Sequence[Event[_P]]):
+    """The Events of one get_batch() or get_batch_nowait(): a read-only
+    sequence, as a list for reading (len, indexing, slices as lists,
+    iteration, ==/!= with lists, + to a list), whose Events are made when
+    first touched (the same index gives the same Event).  list(batch)
+    gives a list to change."""
+
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: SupportsIndex, /) -> Event[_P]: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> list[Event[_P]]: ...
+    def __iter__(self) -> Iterator[Event[_P]]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __add__(
+        self, other: EventBatch[_P] | list[Event[_P]], /
+    ) -> list[Event[_P]]: ...
+    def __radd__(
+        self, other: EventBatch[_P] | list[Event[_P]], /
+    ) -> list[Event[_P]]: ...
+    def count(self, value: object, /) -> int:
+        """The number of times value occurs."""
+    def index(
+        self,
+        value: object,
+        start: SupportsIndex = 0,
+        stop: SupportsIndex = ...,
+        /,
+    ) -> int:
+        """The first index of value; ValueError if it is not present."""
+    def __class_getitem__(cls, item: Any, /) -> GenericAlias: ...
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+
 class _GetAwaitable(Generic[_T_co]):
     """What get() and async iteration return (GetAwaitable in C, not
     exported): awaiting it gives the event."""
@@ -178,9 +222,15 @@ class Watcher:
         None."""
     def get_batch_nowait(
         self, max_events: int | None = None
-    ) -> list[Event[Any]]:
+    ) -> EventBatch[Any]:
         """Every Event that is ready (the kernel is polled), at most
         max_events."""
+    def _batch(
+        self, first: Event[Any] | None, max_events: int | None, /
+    ) -> EventBatch[Any]:
+        """For get_batch(): first (what get() returned; None after a
+        timeout gives an empty batch) and every Event ready after it,
+        max_events in all."""
     def close(self) -> None:
         """Closes the watcher; idempotent.  Waiting get() calls raise
         WatcherClosedError; async for ends."""

@@ -7,11 +7,18 @@ import asyncio
 import dataclasses
 import math
 import os
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Any
 
 from . import _inotipy, _trio
 from ._constants import STOP_ON
-from ._inotipy import DEFAULT_MAX_QUEUED, Event, Watch, WatcherClosedError
+from ._inotipy import (
+    DEFAULT_MAX_QUEUED,
+    Event,
+    EventBatch,
+    Watch,
+    WatcherClosedError,
+)
 
 __all__ = ["Watcher", "WatcherStats"]
 
@@ -123,19 +130,15 @@ class Watcher(_inotipy.Watcher):
 
     async def get_batch(
         self, timeout: float | None = None, max_events: int | None = None
-    ) -> list[Event]:
+    ) -> EventBatch[Any]:
         """Waits like get(timeout) for one event, then returns it with all
-        others that are ready (at most max_events); [] on a timeout."""
+        others that are ready (at most max_events) as an EventBatch (a
+        read-only sequence that compares equal to the list of its Events);
+        an empty one on a timeout."""
         if max_events is not None and max_events < 1:
             raise ValueError("max_events must be at least 1")
         first = await self.get(timeout)
-        if first is None:
-            return []
-        rest = self.get_batch_nowait(
-            None if max_events is None else max_events - 1
-        )
-        rest.insert(0, first)
-        return rest
+        return self._batch(first, max_events)
 
     async def iter_async(
         self,
@@ -219,6 +222,10 @@ class Watcher(_inotipy.Watcher):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self.fd}"
         return f"<{type(self).__name__} {state}>"
+
+
+# An EventBatch is a Sequence: isinstance() says so, as for a list.
+Sequence.register(EventBatch)
 
 
 def _path_key(watch: Watch) -> bytes:
