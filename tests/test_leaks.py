@@ -548,8 +548,46 @@ async def _within(seconds: float, awaitable: Awaitable[Any]) -> Any:
         return await awaitable
 
 
+async def _scenario_syncs_trio(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """The syncs scenario on trio: a sync cancelled by a trio deadline
+    instead of an asyncio task."""
+    import trio
+
+    from inotipy import IN, Watcher
+
+    plain, tree = d / "plain", d / "tree"
+    plain.mkdir()
+    tree.mkdir()
+    watcher = Watcher(max_queued=8)
+    watcher.watch(plain, IN.CREATE | IN.DELETE)
+    watcher.watch_tree(tree, IN.CREATE | IN.DELETE)
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            names = [f"s{i}-{j}" for j in range(10)]
+            for name in names:
+                _touch(plain, name)
+            _touch(tree, "t")
+            await watcher.sync()
+            assert len(watcher.get_batch_nowait()) == 11
+            for name in names:
+                os.unlink(plain / name)
+            with trio.move_on_after(0):
+                await watcher.sync()
+            os.unlink(tree / "t")
+            await watcher.sync()
+            assert len(watcher.get_batch_nowait()) == 11
+
+    return body, {"watcher": watcher}
+
+
 # The scenarios that use asyncio's own API have a trio twin.
-TRIO_TWINS = {"waiters": _scenario_waiters_trio}
+TRIO_TWINS = {
+    "waiters": _scenario_waiters_trio,
+    "syncs": _scenario_syncs_trio,
+}
 
 SCENARIOS = {
     # Closing an inotify descriptor that has watches costs the kernel a
