@@ -186,10 +186,11 @@ append_core(BatchObject *b, WatchObject *watch, const ino_event *ev)
     r->name_len = ev->name_len;
     r->has_src = ev->src != NULL;
     r->src_len = r->has_src ? ev->src_len : 0;
+    /* (A name of 0 bytes copies nothing: names may still be NULL.) */
     if (ev->name_len - 1 < 16) {
         event_copy_short(b->names + b->names_len, ev->name, ev->name_len);
     }
-    else {
+    else if (ev->name_len > 0) {
         memcpy(b->names + b->names_len, ev->name, ev->name_len);
     }
     if (r->has_src) {
