@@ -501,11 +501,9 @@ async def _scenario_changes(
     return body, {"watcher": watcher, "agen": agen}
 
 
-async def _scenario_syncs(
-    d: Path,
-) -> tuple[Callable[[int], Awaitable[None]], dict]:
-    """sync(): completed, past a full queue, polled, cancelled while it
-    waits, and over a tree."""
+def _sync_watcher(d: Path) -> tuple[Any, Path, Path]:
+    """The syncs scenarios' watcher: a plain watch and a tree, and a
+    queue bound small enough that a sync must read past it."""
     from inotipy import IN, Watcher
 
     plain, tree = d / "plain", d / "tree"
@@ -514,6 +512,15 @@ async def _scenario_syncs(
     watcher = Watcher(max_queued=8)
     watcher.watch(plain, IN.CREATE | IN.DELETE)
     watcher.watch_tree(tree, IN.CREATE | IN.DELETE)
+    return watcher, plain, tree
+
+
+async def _scenario_syncs(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """sync(): completed, past a full queue, polled, cancelled while it
+    waits, and over a tree."""
+    watcher, plain, tree = _sync_watcher(d)
 
     async def body(n: int) -> None:
         for i in range(n):
@@ -555,14 +562,7 @@ async def _scenario_syncs_trio(
     instead of an asyncio task."""
     import trio
 
-    from inotipy import IN, Watcher
-
-    plain, tree = d / "plain", d / "tree"
-    plain.mkdir()
-    tree.mkdir()
-    watcher = Watcher(max_queued=8)
-    watcher.watch(plain, IN.CREATE | IN.DELETE)
-    watcher.watch_tree(tree, IN.CREATE | IN.DELETE)
+    watcher, plain, tree = _sync_watcher(d)
 
     async def body(n: int) -> None:
         for i in range(n):
