@@ -456,7 +456,7 @@ tell_fresh(heal *h, fresh *fr, int pair)
         return tell_gone(h, g) < 0 ? -ENOMEM : tell_fresh(h, fr, 0);
     }
     g->done = 1;
-    cookie = 0x80000000u | (++h->w->trees->told_cookie & 0x7fffffffu);
+    cookie = ino_own_cookie(h->w->trees);
     if (push(h, IN_MOVED_FROM, cookie, src, (size_t)sl, NULL, 0) < 0 ||
         push(h, IN_MOVED_TO, cookie, rel, (size_t)rl, src, (size_t)sl) < 0) {
         return -ENOMEM;

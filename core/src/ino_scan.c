@@ -338,7 +338,7 @@ ino_report_moved(ino_watcher *w, ino_node *n, const char *name, size_t len,
     ino_trees *ts = w->trees;
     const ino_move *told = &ts->moves[ts->nmoves - 1];
     ino_tree *t = n->tree;
-    uint32_t cookie = 0x80000000u | (++ts->told_cookie & 0x7fffffffu);
+    uint32_t cookie = ino_own_cookie(ts);
     char rel[INO_PATH_CAP];
     long rl = ino_node_path(n, name, len, rel);
 

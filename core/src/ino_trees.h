@@ -191,6 +191,15 @@ enum ino_scan_mode {
     SCAN_REPAIR          /* after an overflow: mend the watch set */
 };
 
+/* A cookie for a move the trees tell themselves (a scan or a heal found
+ * it): the kernel counts its cookies up from 1, so the high half is not
+ * theirs for billions of renames. */
+static inline uint32_t
+ino_own_cookie(ino_trees *ts)
+{
+    return 0x80000000u | (++ts->told_cookie & 0x7fffffffu);
+}
+
 /* ---- the pending list (ino_moves.c) ------------------------------------ */
 
 /* Appends an entry; src and name (when not NULL) are copied.  Returns the
