@@ -48,6 +48,9 @@ files_find(const ino_files *fs, const char *name, size_t len)
     return (size_t)-1;
 }
 
+_Static_assert(offsetof(ino_file, name) == 26,
+               "an entry's header is 26 bytes (ino_trees.h)");
+
 ino_file *
 ino_files_get(const ino_files *fs, const char *name, size_t len)
 {
@@ -78,7 +81,9 @@ files_room(ino_files *fs)
     uint32_t cap, i;
     ino_file **slots;
 
-    if ((fs->count + 1) * 4 <= fs->capacity * 3) {
+    /* Linear probing stays short up to 7/8 full (names hash well), and
+     * the table is a file's largest share after its own entry. */
+    if ((fs->count + 1) * 8 <= fs->capacity * 7) {
         return 0;
     }
     cap = fs->capacity ? fs->capacity * 2 : FILES_MIN;
@@ -102,7 +107,7 @@ ino_file_new(const char *name, size_t len, const ino_fattr *a)
 {
     ino_file *f;
 
-    if (len > UINT16_MAX) {
+    if (len > UINT8_MAX) {
         return NULL;
     }
     f = malloc(offsetof(ino_file, name) + len + 1);
@@ -114,7 +119,7 @@ ino_file_new(const char *name, size_t len, const ino_fattr *a)
     f->mtime_ns = a->mtime_ns;
     f->type = a->type;
     f->flags = a->stale ? INO_FF_STALE : 0;
-    f->name_len = (uint16_t)len;
+    f->name_len = (uint8_t)len;
     memcpy(f->name, name, len);
     f->name[len] = '\0';
     return f;
@@ -208,7 +213,7 @@ ino_files_rename(ino_file *f, const char *name, size_t len)
     ino_file *g = f;
 
     if (len > f->name_len) {
-        if (len > UINT16_MAX) {
+        if (len > UINT8_MAX) {
             return NULL;
         }
         g = realloc(f, offsetof(ino_file, name) + len + 1);
@@ -218,7 +223,7 @@ ino_files_rename(ino_file *f, const char *name, size_t len)
     }
     memcpy(g->name, name, len);
     g->name[len] = '\0';
-    g->name_len = (uint16_t)len;
+    g->name_len = (uint8_t)len;
     return g;
 }
 

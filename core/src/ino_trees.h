@@ -30,9 +30,12 @@ typedef struct ino_file {
     uint64_t ino;      /* its inode number, 0 when not known */
     int64_t size;      /* bytes, -1 when not known */
     int64_t mtime_ns;  /* last modification, ns since the epoch, or -1 */
-    uint16_t name_len; /* bytes in name */
-    uint8_t type;      /* INO_FT_* */
-    uint8_t flags;     /* INO_FF_* */
+    /* 26 bytes before the name, so that with the name and its NUL an
+     * entry of a usual name fits one malloc() step lower (benchmarks/README:
+     * "Memory of the index"). */
+    uint8_t name_len;  /* bytes in name: at most NAME_MAX (255) */
+    uint8_t type : 4;  /* INO_FT_* */
+    uint8_t flags : 4; /* INO_FF_* */
     char name[];       /* NUL-terminated */
 } ino_file;
 
