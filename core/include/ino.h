@@ -409,6 +409,35 @@ int ino_tree_entries(ino_watcher *w, int32_t wd,
                      int (*fn)(void *arg, const ino_tree_entry *entry),
                      void *arg);
 
+/* ---- polling (ino_poll.c) --------------------------------------------- */
+
+/* Marks the directory rel (rel_len bytes, components split by '/', ""
+ * for the root) of the tree whose root has watch wd as polled: each poll
+ * of the tree compares it and everything below it with the tree's index,
+ * and queues the difference as events with INO_RESCAN (CREATE, DELETE,
+ * MODIFY by size or mtime, MOVED_FROM and MOVED_TO paired by inode with a
+ * cookie of the trees' own), as after an overflow but with no INO_SYNCED.
+ * This is for what inotify cannot see: changes made on a network or FUSE
+ * file system by others than this kernel.  The kernel's watches stay and
+ * tell at once what this kernel does there.  A polled directory that
+ * holds another covers it.  Returns 1 when marked, 0 when a polled
+ * directory covers it already, -ENOENT when wd is no tree's root or rel
+ * no directory of it, -EINVAL for a tree made with INO_TREE_NO_FILES (a
+ * poll compares with the index), or -ENOMEM. */
+int ino_tree_poll_at(ino_watcher *w, int32_t wd, const char *rel,
+                     size_t rel_len);
+/* Asks for a poll of the tree whose root has watch wd (0: of every tree
+ * with polled directories).  It runs in the next ino_read() that sees the
+ * kernel's queue empty, as a heal does, so that it compares with an index
+ * that holds every record read before: call ino_read() now (a queue at
+ * its bound postpones it until the consumer has taken events).  Returns
+ * the number of trees that owe a poll, -ENOENT when wd is no tree's root,
+ * or -EBADF once closed. */
+int ino_tree_poll(ino_watcher *w, int32_t wd);
+/* The number of polled directories of the tree whose root has watch wd
+ * (0 if none, or if wd is no tree's root). */
+size_t ino_tree_polled(const ino_watcher *w, int32_t wd);
+
 #ifdef __cplusplus
 }
 #endif

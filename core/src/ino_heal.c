@@ -26,6 +26,14 @@
  * read meanwhile) keeps what the index says of it, and the tree is healed
  * again at the next drain.  Heals are owed, not run, at each overflow: at
  * most one runs per drain, however many overflows came.
+ *
+ * A poll (ino_poll.c) is the same comparison, for a directory and all
+ * below it, asked for by ino_tree_poll() and run at the drain as a heal
+ * is, so that the index holds every record read before it.  Its events
+ * carry INO_RESCAN too, with three differences: no INO_SYNCED follows
+ * (nothing was lost), an entry whose records said it was changing is
+ * only refreshed (those records were delivered, and told the change),
+ * and a directory that cannot be listed waits for the next poll.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -55,6 +63,9 @@ typedef struct gone {
 typedef struct heal {
     ino_watcher *w;
     ino_tree *t;
+    ino_node *top;    /* where the comparison starts: the root for a heal,
+                         a polled directory for a poll */
+    int poll;         /* 1 for a poll (see above) */
     ino_worklist todo;
     fresh *fresh;
     size_t nfresh, fresh_cap;
@@ -191,6 +202,17 @@ heal_dir_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len)
     return 0;
 }
 
+/* A poll's test of a file met again: changed when its size or mtime
+ * differ from what the index read last.  One its records said was
+ * changing is not reported again (they told it), nor one whose
+ * attributes the index never read: both are only refreshed. */
+static int
+poll_changed(const ino_file *f, const ino_fattr *a)
+{
+    return !(f->flags & INO_FF_STALE) && f->size >= 0 &&
+           (f->size != a->size || f->mtime_ns != a->mtime_ns);
+}
+
 /* Step 1 for a name that is not a directory on disk. */
 static int
 heal_file_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len)
@@ -213,8 +235,10 @@ heal_file_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len)
     }
     if (f != NULL && (f->type == a.type || f->type == INO_FT_UNKNOWN) &&
         (f->ino == a.ino || f->ino == 0)) {
-        int changed = (f->flags & INO_FF_STALE) || f->size != a.size ||
-                      f->mtime_ns != a.mtime_ns;
+        int changed = h->poll
+                          ? poll_changed(f, &a)
+                          : (f->flags & INO_FF_STALE) || f->size != a.size ||
+                                f->mtime_ns != a.mtime_ns;
         f->flags |= INO_FF_SEEN;
         ino_file_set(f, &a);
         return changed ? push_at(h, IN_MODIFY, n, name, len) : 0;
@@ -325,7 +349,7 @@ by_file(const void *a, const void *b)
 static int
 collect_gone(heal *h)
 {
-    ino_node *cur = h->t->root;
+    ino_node *cur = h->top;
     size_t pos, i;
     ino_file *f;
 
@@ -340,10 +364,10 @@ collect_gone(heal *h)
             cur = cur->child;
             continue;
         }
-        while (cur->parent != NULL && cur->next == NULL) {
+        while (cur != h->top && cur->next == NULL) {
             cur = cur->parent;
         }
-        if (cur->parent == NULL) {
+        if (cur == h->top) {
             break;
         }
         cur = cur->next;
@@ -479,7 +503,7 @@ static int
 tell_unseen(heal *h)
 {
     ino_worklist lost = {NULL, NULL, 0, 0, 0};
-    ino_node *cur = h->t->root, *n;
+    ino_node *cur = h->top, *n;
     int rc = 0;
 
     for (;;) {
@@ -490,10 +514,10 @@ tell_unseen(heal *h)
             if (!cur->seen && (rc = ino_worklist_push(&lost, cur)) < 0) {
                 break;
             }
-            while (cur->parent != NULL && cur->next == NULL) {
+            while (cur != h->top && cur->next == NULL) {
                 cur = cur->parent;
             }
-            if (cur->parent == NULL) {
+            if (cur == h->top) {
                 break;
             }
             cur = cur->next;
@@ -521,28 +545,51 @@ heal_free(heal *h)
     ino_worklist_free(&h->todo);
 }
 
-/* Heals one tree.  Returns 0 or a negative errno. */
+/* Marks every directory below top not met yet (top itself is). */
+static void
+unsee_subtree(ino_node *top)
+{
+    ino_node *cur = top;
+
+    for (;;) {
+        cur->seen = 0;
+        if (cur->child != NULL) {
+            cur = cur->child;
+            continue;
+        }
+        while (cur != top && cur->next == NULL) {
+            cur = cur->parent;
+        }
+        if (cur == top) {
+            break;
+        }
+        cur = cur->next;
+    }
+    top->seen = 1;
+}
+
+/* Heals one tree (top its root, poll 0), or polls top and all below it
+ * (poll 1).  Returns 0 or a negative errno. */
 static int
-heal_tree(ino_watcher *w, ino_tree *t)
+heal_tree(ino_watcher *w, ino_tree *t, ino_node *top, int poll)
 {
     heal h;
     ino_node *n;
-    size_t pos = 0, i;
+    size_t i;
     ino_entry *e;
     int rc;
 
     memset(&h, 0, sizeof h);
-    w->trees->rescans++;
+    if (!poll) {
+        w->trees->rescans++;
+    }
     h.w = w;
     h.t = t;
-    while ((e = ino_table_next(&w->table, &pos)) != NULL) {
-        if (e->node != NULL && e->node->tree == t) {
-            e->node->seen = 0;
-        }
-    }
-    t->root->seen = 1;
+    h.top = top;
+    h.poll = poll;
+    unsee_subtree(top);
     w->trees->healing = 1;
-    rc = ino_worklist_push(&h.todo, t->root);
+    rc = ino_worklist_push(&h.todo, top);
     while (rc == 0 && (n = ino_worklist_next(w, &h.todo)) != NULL) {
         ino_node *kept = n;
         int32_t wd = n->wd;
@@ -591,13 +638,38 @@ heal_tree(ino_watcher *w, ino_tree *t)
         rc = -ENOMEM;
     }
     w->trees->healing = 0;
-    if (rc == 0 && h.again) {
+    if (poll) {
+        /* A directory not listed waits for the next poll. */
+    }
+    else if (rc == 0 && h.again) {
         t->heal_owed = 1;
     }
     else if (rc == 0) {
         rc = ino_tree_push(w, t, INO_SYNCED, 0, "", 0, NULL, 0);
     }
     heal_free(&h);
+    return rc;
+}
+
+/* Polls each of a tree's polled directories still in it, dropping the
+ * ones that went. */
+static int
+poll_tree(ino_watcher *w, ino_tree *t)
+{
+    size_t i, kept = 0;
+    int rc = 0;
+
+    for (i = 0; i < t->npoll; i++) {
+        const ino_entry *e = ino_table_find(&w->table, t->poll_wds[i]);
+        if (e == NULL || e->node == NULL || e->node->tree != t) {
+            continue;
+        }
+        t->poll_wds[kept++] = t->poll_wds[i];
+        if (rc == 0) {
+            rc = heal_tree(w, t, e->node, 1);
+        }
+    }
+    t->npoll = kept;
     return rc;
 }
 
@@ -608,9 +680,17 @@ ino_heal_owed(ino_watcher *w)
     int rc = 0;
 
     for (t = w->trees->list; rc == 0 && t != NULL; t = t->next) {
-        if (t->heal_owed && t->root != NULL && !t->ended) {
-            t->heal_owed = 0;
-            rc = heal_tree(w, t);
+        if (t->root == NULL || t->ended) {
+            continue;
+        }
+        if (t->heal_owed) {
+            /* A heal compares the whole tree: it is the poll too. */
+            t->heal_owed = t->poll_owed = 0;
+            rc = heal_tree(w, t, t->root, 0);
+        }
+        else if (t->poll_owed) {
+            t->poll_owed = 0;
+            rc = poll_tree(w, t);
         }
     }
     return rc;

@@ -47,6 +47,7 @@ tree_free(ino_tree *t)
         free(t->exclude[i]);
     }
     free(t->exclude);
+    free(t->poll_wds);
     free(t);
 }
 

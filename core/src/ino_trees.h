@@ -107,6 +107,11 @@ struct ino_tree {
     int ended;           /* its root was renamed: it ends (ino_rewrite.c) */
     int index_files;     /* keeps an index of its files (ino_index.c) */
     int heal_owed;       /* records were lost: heal at the next drain */
+    int poll_owed;       /* ino_tree_poll() asked: poll at the next drain */
+    int32_t *poll_wds;   /* the directories a poll compares with the disk,
+                            each with all below it (ino_poll.c): their
+                            watches, as nodes may go meanwhile */
+    size_t npoll;        /* entries in poll_wds */
     size_t ndirs;        /* nodes in the tree */
     size_t nfiles;       /* entries in its nodes' file tables */
     size_t nexclude;     /* entries in exclude */
@@ -352,8 +357,8 @@ int ino_report_moved(ino_watcher *w, ino_node *n, const char *name, size_t len,
 
 /* ---- healing (ino_heal.c) --------------------------------------------- */
 
-/* Heals every tree that owes a heal (t->heal_owed); 0 or a negative
- * errno. */
+/* Heals every tree that owes a heal (t->heal_owed), and polls every
+ * other that owes a poll (t->poll_owed); 0 or a negative errno. */
 int ino_heal_owed(ino_watcher *w);
 
 /* ---- rewriting kernel records (ino_rewrite.c) -------------------------- */
