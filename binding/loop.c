@@ -96,8 +96,14 @@ loop_reader_new(WatcherObject *watcher, loop_on_readable hook)
 void
 loop_reader_detach(WatcherObject *watcher)
 {
-    if (watcher->reader != NULL) {
-        ((ReaderObject *)watcher->reader)->watcher = NULL;
+    loop_callback_detach(watcher->reader);
+}
+
+void
+loop_callback_detach(PyObject *reader)
+{
+    if (reader != NULL) {
+        ((ReaderObject *)reader)->watcher = NULL;
     }
 }
 

@@ -24,6 +24,8 @@ int loop_init_type(PyObject *module, inotipy_state *st);
 PyObject *loop_reader_new(WatcherObject *watcher, loop_on_readable hook);
 /* Tells the watcher's Reader that the watcher is gone. */
 void loop_reader_detach(WatcherObject *watcher);
+/* The same for another Reader of the watcher's (poll.c's timer). */
+void loop_callback_detach(PyObject *reader);
 
 int loop_start_reading(WatcherObject *watcher);
 int loop_stop_reading(WatcherObject *watcher);

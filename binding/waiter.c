@@ -21,6 +21,7 @@
 
 #include "errors.h"
 #include "loop.h"
+#include "poll.h"
 #include "queue.h"
 
 static PySendResult waiter_am_send(GetAwaitableObject *self, PyObject *arg,
@@ -304,6 +305,10 @@ waiter_suspend(GetAwaitableObject *self)
 
     if (rc != 0) {
         return rc; /* -1, or 1: on trio */
+    }
+    /* A polled tree's timer, on the loop now bound. */
+    if (poll_arm(watcher) < 0) {
+        return -1;
     }
     self->fut = new_future(watcher);
     if (self->fut == NULL) {

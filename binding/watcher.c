@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "loop.h"
 #include "module.h"
+#include "poll.h"
 #include "queue.h"
 #include "sync.h"
 #include "waiter.h"
@@ -165,6 +166,7 @@ watcher_close(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     }
     queue_wake_all_closed(self);
     sync_fail_all(self);
+    poll_close(self);
     /* A trio task waiting for the descriptor must hear of it before it
      * is closed; it then finds the watcher closed. */
     loop_notify_closing(self);
@@ -222,6 +224,9 @@ watcher_traverse(WatcherObject *self, visitproc visit, void *arg)
     Py_VISIT(self->spare_waiter);
     Py_VISIT(self->syncs);
     Py_VISIT(self->trio_side);
+    if (poll_traverse(self, visit, arg) != 0) {
+        return -1;
+    }
     /* A collection in another thread may run while close() has the core
      * without the GIL: once closed, the table is not ours to walk.  Not
      * visiting is safe, as unvisited objects only look reachable. */
@@ -250,6 +255,7 @@ watcher_clear(WatcherObject *self)
     Py_CLEAR(self->spare_waiter);
     Py_CLEAR(self->syncs);
     Py_CLEAR(self->trio_side);
+    poll_clear(self);
     return 0;
 }
 
@@ -269,6 +275,7 @@ watcher_dealloc(WatcherObject *self)
     loop_reader_detach(self);
     Py_CLEAR(self->reader);
     watcher_clear(self);
+    poll_free(self);
     /* close() has run, unless watcher_new() failed after ino_open(): this
      * closes what it opened (a no-op otherwise). */
     (void)ino_close(&self->core);
@@ -703,6 +710,9 @@ static PyMethodDef watcher_methods[] = {
      NULL},
     {"_sync_begin", (PyCFunction)(void (*)(void))sync_begin, METH_FASTCALL,
      NULL},
+    {"_poll_add", (PyCFunction)(void (*)(void))poll_add, METH_FASTCALL, NULL},
+    {"_poll_due", (PyCFunction)poll_due, METH_NOARGS, NULL},
+    {"_poll_now", (PyCFunction)poll_now, METH_NOARGS, NULL},
     {"close", (PyCFunction)watcher_close, METH_NOARGS,
      "close($self, /)\n--\n\nCloses the watcher; idempotent.  Waiting "
      "get() calls raise WatcherClosedError."},

@@ -42,6 +42,8 @@ typedef struct {
                                     running, asyncio or trio */
     PyObject *trio_side;         /* inotipy._trio.TrioSide, made the first
                                     time a get() runs on trio, or NULL */
+    struct watcher_polls *polls; /* the trees polled and the timer that
+                                    polls them (poll.c), or NULL */
 } WatcherObject;
 
 int watcher_init_type(PyObject *module, inotipy_state *st);

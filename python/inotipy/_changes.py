@@ -32,7 +32,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from . import _inotipy, _trio
+from . import _backends, _inotipy, _trio
 from ._constants import IN, Change
 from ._filters import DefaultFilter, dirs_never_watched
 from ._inotipy import TreeWarning, WatcherClosedError
@@ -212,7 +212,11 @@ class _ChangeWatcher:
         exclude: Sequence[str],
         ignore_permission_denied: bool | None,
         report_closed: bool,
+        backend: str = "auto",
+        poll_delay_ms: int = _backends.DEFAULT_POLL_DELAY_MS,
     ) -> None:
+        self.backend = _backends.check_backend(backend)
+        self.poll_delay_ms = _backends.check_poll_delay(poll_delay_ms)
         # No path at all is no error, as in watchfiles: nothing is
         # watched, and only the timeout or the stop event ends a wait.
         for name, value in (
@@ -280,8 +284,16 @@ class _ChangeWatcher:
         try:
             if tree:
                 # Links to directories are followed, as watchfiles does.
-                self.watcher.watch_tree(
-                    path, mask, exclude=excludes, follow_symlinks=True
+                _backends.watch_tree(
+                    self.watcher,
+                    path,
+                    mask,
+                    exclude=excludes,
+                    follow_symlinks=True,
+                    index_files=True,
+                    progress=None,
+                    backend=self.backend,
+                    poll_delay_ms=self.poll_delay_ms,
                 )
             else:
                 self.watcher.watch(path, mask)
@@ -391,6 +403,7 @@ async def awatch(
     ignore_permission_denied: bool | None = None,
     exclude: Sequence[str] = (),
     report_closed: bool = False,
+    backend: str | None = None,
 ) -> AsyncGenerator[set[FileChange], None]:
     """Yields sets of ``(Change, path)``: changes grouped until a ``step``
     ms passes in which the set does not grow, at most ``debounce`` ms.
@@ -408,8 +421,17 @@ async def awatch(
     neither watched nor reported.  ``report_closed`` adds
     ``(Change.closed, path)`` each time a file open for writing is
     closed (inotify's IN_CLOSE_WRITE): the writer has finished.
-    ``debug``, ``force_polling`` and ``poll_delay_ms`` are accepted and
-    ignored: there is no polling here.
+
+    Directory trees on mounts that inotify cannot fully see (network and
+    FUSE file systems, hosts' shares) are polled every ``poll_delay_ms``
+    ms (``WATCHFILES_POLL_DELAY_MS`` wins, as in watchfiles); the rest is
+    inotify's.  ``force_polling=True`` polls every tree, ``False`` none;
+    when it is None, ``WATCHFILES_FORCE_POLLING`` decides as in
+    watchfiles (set and not empty: polling, unless it is ``false``,
+    ``disable`` or ``disabled``).  ``backend`` ("auto", "inotify",
+    "poll") says the same in watch_tree()'s words.  Files given alone and
+    directories with ``recursive=False`` are inotify's only.  ``debug``
+    is accepted and ignored.
     """
     if raise_interrupt is not None:
         warnings.warn(
@@ -429,6 +451,8 @@ async def awatch(
         exclude=exclude,
         ignore_permission_denied=ignore_permission_denied,
         report_closed=report_closed,
+        backend=_backends.resolve_backend(backend, force_polling),
+        poll_delay_ms=_backends.env_poll_delay(poll_delay_ms),
     )
     stopper: asyncio.Future[Any] | None = None
     # On asyncio, asyncio.Event and anyio.Event are awaited; threading.Event's
@@ -507,6 +531,7 @@ def watch(
     ignore_permission_denied: bool | None = None,
     exclude: Sequence[str] = (),
     report_closed: bool = False,
+    backend: str | None = None,
 ) -> Generator[set[FileChange], None, None]:
     """The blocking twin of awatch(), for code without an event loop:
     the same arguments (watchfiles'), the same sets.  ``stop_event`` is
@@ -514,7 +539,7 @@ def watch(
     at least every ``step`` ms, also while changes keep coming; a group
     being gathered when it is set is dropped, as watchfiles drops it.  A
     KeyboardInterrupt ends the iteration quietly unless
-    ``raise_interrupt``."""
+    ``raise_interrupt``.  Polling is chosen as awatch() chooses it."""
     cw = _ChangeWatcher(
         paths,
         watch_filter=watch_filter,
@@ -526,6 +551,8 @@ def watch(
         exclude=exclude,
         ignore_permission_denied=ignore_permission_denied,
         report_closed=report_closed,
+        backend=_backends.resolve_backend(backend, force_polling),
+        poll_delay_ms=_backends.env_poll_delay(poll_delay_ms),
     )
     poller = select.poll()
     poller.register(cw.watcher.fileno(), select.POLLIN)
@@ -557,6 +584,23 @@ def _poll_ms(seconds: float) -> int | None:
     return max(0, int(seconds * 1000 + 0.999))
 
 
+def _wait_sync(cw: _ChangeWatcher, poller: Any, wait: float) -> bool:
+    """Waits in poll() up to wait seconds for the descriptor, running the
+    polls of polled trees as they fall due; True once something is
+    ready."""
+    deadline = time.monotonic() + wait
+    while True:
+        due = cw.watcher._poll_due()
+        if due is not None and cw.watcher.queued:
+            return True
+        left = deadline - time.monotonic()
+        step = left if due is None else min(left, due)
+        if poller.poll(_poll_ms(max(step, 0.0))):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+
+
 def _gather_sync(
     cw: _ChangeWatcher, poller: Any, stop_event: Any
 ) -> set[Any] | None:
@@ -571,13 +615,13 @@ def _gather_sync(
         wait = group.next_wait()
         if wait is None:
             return None
-        poller.poll(_poll_ms(wait))
+        _wait_sync(cw, poller, wait)
     before = 0
     while True:
         group.on_change(len(changes) > before)
         _check_stop(stop_event)
         wait = None if cw.gone else group.next_wait()
-        if wait is None or not poller.poll(_poll_ms(wait)):
+        if wait is None or not _wait_sync(cw, poller, wait):
             return changes
         before = len(changes)
         cw.take(changes)

@@ -256,6 +256,20 @@ class Watcher:
         completes (or fails with WatcherClosedError), and False is
         returned; without fut, the kernel is read once and the result
         tells whether that completed it."""
+    def _poll_add(
+        self, wd: int, dirs: Sequence[bytes], delay_ms: int, /
+    ) -> int:
+        """For watch_tree(backend=...): marks each of dirs (paths below the
+        root of the tree whose root has watch wd; b"" is the root) polled
+        and polls the tree every delay_ms from now on, by a timer of the
+        asyncio loop, or when _poll_due() is called.  Returns how many
+        directories the tree polls."""
+    def _poll_due(self) -> float | None:
+        """Runs the polls that are due; returns the seconds until the next
+        one, or None when no tree is polled."""
+    def _poll_now(self) -> int:
+        """Every polled tree owes a poll, run by the next read; returns
+        their number."""
     def _stats(self) -> tuple[int, int, int, int, int, int, int, int]:
         """For Watcher.stats(): (watches, queued, peak_queued, delivered,
         overflows, rescans, tree_dirs, tree_files)."""

@@ -23,7 +23,10 @@ for`` ends).  As trio's own functions, every ``get()`` is a checkpoint.  The
 difference: the kernel's queue is read when a ``get()`` finds ours empty,
 not by a reader in the background, so while a consumer is busy the kernel
 holds what arrives (``/proc/sys/fs/inotify/max_queued_events``, 16384 by
-default, before ``Q_OVERFLOW``).
+default, before ``Q_OVERFLOW``).  Polled trees (``backend="poll"``, or
+"auto" on a network or FUSE mount) are polled by the ``get()`` that waits,
+whose wait ends when the next poll is due: while nobody waits, nobody
+polls, and the next ``get()`` polls what is due.
 """
 
 from __future__ import annotations
@@ -137,9 +140,16 @@ class TrioSide:
     async def _wait_readable(self, watcher: Watcher) -> None:
         import trio
 
+        # A polled tree's polls run here, trio having no timer we could
+        # arm: the wait ends when the next is due (_poll_due() runs the
+        # ones due now, and returns at once when they found something).
+        due = _poll_due(watcher)
+        if due is not None and watcher.queued:
+            return
         self._waiting = True
         try:
-            await trio.lowlevel.wait_readable(watcher.fileno())
+            with trio.move_on_after(math.inf if due is None else due):
+                await trio.lowlevel.wait_readable(watcher.fileno())
         except trio.ClosedResourceError:
             # close() told trio first (notify_closing below).
             raise WatcherClosedError("operation on closed watcher") from None
@@ -158,3 +168,4 @@ class TrioSide:
 
 # The binding's own method, not a subclass's.
 _get_nowait = _CWatcher.get_nowait
+_poll_due = _CWatcher._poll_due

@@ -7,11 +7,11 @@ import asyncio
 import dataclasses
 import math
 import os
-from collections.abc import AsyncIterator, Collection, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from typing import Any, TypeVar
 
-from . import _inotipy, _trio
-from ._constants import STOP_ON
+from . import _backends, _inotipy, _trio
+from ._constants import IN, STOP_ON
 from ._inotipy import (
     DEFAULT_MAX_QUEUED,
     Event,
@@ -21,6 +21,8 @@ from ._inotipy import (
 )
 
 __all__ = ["Watcher", "WatcherStats"]
+
+_P = TypeVar("_P", str, bytes)
 
 
 def _read_limit(path: str) -> int | None:
@@ -123,6 +125,44 @@ class Watcher(_inotipy.Watcher):
             tree_files=tree_files,
         )
 
+    def watch_tree(
+        self,
+        path: _P | os.PathLike[_P],
+        mask: int = IN.ALL_EVENTS,
+        *,
+        exclude: Collection[str | bytes] = (),
+        follow_symlinks: bool = False,
+        index_files: bool = True,
+        progress: Callable[[int], object] | None = None,
+        backend: str = "auto",
+        poll_delay_ms: int = _backends.DEFAULT_POLL_DELAY_MS,
+    ) -> Watch[_P]:
+        """Watches a directory and every directory below it, now and
+        later; returns the root's Watch.  Events carry the path below the
+        root as their pathname.  With index_files the tree also keeps an
+        index of its files, which heals it after an overflow.
+        progress(dirs) is called every 1024 directories the first scan
+        watches.
+
+        backend: "auto" polls the parts of the tree on mounts inotify
+        cannot fully see (network and FUSE file systems, hosts' shares:
+        docs/backends.md), "poll" the whole tree, "inotify" nothing.  A
+        poll compares the polled directories with the tree's index every
+        poll_delay_ms milliseconds and delivers the difference as
+        ordinary events marked IN.RESCAN; inotify's watches stay and tell
+        at once what this kernel does there."""
+        return _backends.watch_tree(
+            self,
+            path,
+            mask,
+            exclude=exclude,
+            follow_symlinks=follow_symlinks,
+            index_files=index_files,
+            progress=progress,
+            backend=backend,
+            poll_delay_ms=poll_delay_ms,
+        )
+
     @property
     def watches(self) -> list[Watch]:
         """The live watches, sorted by pathname."""
@@ -177,6 +217,9 @@ class Watcher(_inotipy.Watcher):
                 raise ValueError("timeout must not be NaN")
             timeout = float(timeout)
             timeout = None if timeout == math.inf else max(timeout, 0.0)
+        # Polled trees are compared with the disk by the read that
+        # completes the sync: changes inotify cannot see are delivered too.
+        self._poll_now()
         if timeout == 0:
             if not self._sync_begin():
                 raise TimeoutError("sync(0): events are still being read")
