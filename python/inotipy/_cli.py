@@ -426,6 +426,7 @@ async def _print_events(
         no_dereference=args.no_dereference,
         exclude=cw.tree_excludes(args.exclude_glob),
         progress=cw.Progress(err, err.isatty() and not args.quiet),
+        **cw.backend_options(args),
     )
     with watcher:
         if not args.quiet:

@@ -175,6 +175,7 @@ async def _watching(
         step=args.step,
         exclude=excludes,
         rust_timeout=0,
+        **cw.backend_options(args),
     ).__aiter__()
     first: asyncio.Future[set[Any]] = asyncio.ensure_future(
         changes.__anext__()

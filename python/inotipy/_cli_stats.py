@@ -368,6 +368,7 @@ async def _watch_stats(
         no_dereference=args.no_dereference,
         exclude=cw.tree_excludes(args.exclude_glob),
         progress=cw.Progress(err, err.isatty()),
+        **cw.backend_options(args),
     )
     with watcher:
         if args.verbose:
@@ -445,6 +446,7 @@ async def per_file_stats(
         no_dereference=args.no_dereference,
         exclude=cw.tree_excludes(args.exclude_glob),
         progress=cw.Progress(err, err.isatty() and not quiet),
+        **cw.backend_options(args),
     )
     with watcher:
         if not quiet:

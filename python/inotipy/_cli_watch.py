@@ -28,6 +28,7 @@ from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
+from ._backends import BACKENDS, DEFAULT_POLL_DELAY_MS
 from ._constants import IN
 from ._inotipy import WatcherClosedError
 from ._watcher import Watcher
@@ -390,6 +391,8 @@ def open_watcher(
     no_dereference: bool,
     exclude: Sequence[str],
     progress: Progress | None = None,
+    backend: str = "auto",
+    poll_delay_ms: int = DEFAULT_POLL_DELAY_MS,
 ) -> tuple[Watcher, set[str]]:
     """A watcher with every target watched, and the watched paths that
     are directories.  Raises CliError, the watcher closed, when one
@@ -399,11 +402,12 @@ def open_watcher(
     except OSError as e:
         raise CliError(instance_error(e)) from None
     dirs: set[str] = set()
+    tree_options = {"backend": backend, "poll_delay_ms": poll_delay_ms}
     try:
         for path in targets.paths:
             _watch_one(
                 watcher, path, mask, recursive, no_dereference, exclude,
-                progress, dirs,
+                progress, dirs, tree_options,
             )  # fmt: skip
     except OSError as e:
         watcher.close()
@@ -426,11 +430,12 @@ def _watch_one(
     exclude: Sequence[str],
     progress: Progress | None,
     dirs: set[str],
+    tree_options: dict[str, Any],
 ) -> None:
     link = no_dereference and os.path.islink(path)
     is_dir = os.path.isdir(path) and not link
     if recursive and is_dir:
-        kwargs: dict[str, Any] = {"exclude": exclude}
+        kwargs: dict[str, Any] = {"exclude": exclude, **tree_options}
         counted: list[int] = [0]
         if progress is not None and tree_takes_progress(watcher):
 
@@ -560,8 +565,61 @@ def add_watch_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="watch with inotify (always so: accepted for fsnotifywait)",
     )
+    add_backend_options(p)
     for flag, long in (("-F", "--fanotify"), ("-S", "--filesystem")):
         p.add_argument(flag, long, action="store_true", help=argparse.SUPPRESS)
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """--backend, --poll-delay-ms and --poll: what watches a tree
+    (watch_tree()'s backend and poll_delay_ms)."""
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="what watches a tree (-r): auto (the default) polls the parts "
+        "on network and FUSE mounts, which inotify cannot fully see; "
+        "inotify never polls; poll polls the whole tree too",
+    )
+    p.add_argument(
+        "--poll",
+        action="store_true",
+        help="--backend poll (watchexec's and watchmedo's word for it)",
+    )
+    p.add_argument(
+        "--poll-delay-ms",
+        type=_positive_ms,
+        default=DEFAULT_POLL_DELAY_MS,
+        metavar="MS",
+        help=f"milliseconds between two polls (default "
+        f"{DEFAULT_POLL_DELAY_MS})",
+    )
+
+
+def _positive_ms(value: str) -> int:
+    try:
+        ms = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a whole number of milliseconds: {value!r}"
+        ) from None
+    if ms <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    return ms
+
+
+def backend_options(args: argparse.Namespace) -> dict[str, Any]:
+    """watch_tree()'s backend and poll_delay_ms from the options; a
+    CliError when --poll and another --backend are both given."""
+    backend = getattr(args, "backend", None)
+    if getattr(args, "poll", False):
+        if backend not in (None, "poll"):
+            raise CliError(f"--poll contradicts --backend {backend}")
+        backend = "poll"
+    return {
+        "backend": backend or "auto",
+        "poll_delay_ms": getattr(args, "poll_delay_ms", DEFAULT_POLL_DELAY_MS),
+    }
 
 
 def _event_arg(value: str) -> int:
