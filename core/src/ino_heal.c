@@ -125,9 +125,10 @@ add_fresh(heal *h, ino_node *n, const char *name, size_t len,
     return 0;
 }
 
-/* Step 1 for a name that is a directory on disk. */
+/* Step 1 for a name that is a directory on disk (inode number d_ino). */
 static int
-heal_dir_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len)
+heal_dir_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len,
+               uint64_t d_ino)
 {
     ino_watcher *w = h->w;
     ino_file *f = ino_files_get(&n->files, name, len);
@@ -142,7 +143,27 @@ heal_dir_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len)
         }
         ino_node_file_del(n, name, len);
     }
-    rc = ino_watch_dir(w, h->t, n, dirfd, name, len, 1, 1, &child);
+    /* A poll knows a directory by its inode number too, where the kernel
+     * numbers inodes by path (FUSE): see ino_poll.c. */
+    child = h->poll ? ino_poll_same_dir(w, n, dirfd, name, len, d_ino) : NULL;
+    rc = child != NULL
+             ? 0
+             : ino_watch_dir(w, h->t, n, dirfd, name, len, 1, 1, &child);
+    if (rc == 1 && h->poll) {
+        int err = 0;
+        ino_node *moved =
+            ino_poll_moved_dir(w, h->top, n, child, name, len, d_ino, &err);
+        if (err < 0) {
+            return err;
+        }
+        if (moved != NULL) {
+            child = moved;
+            rc = 0; /* told moved already */
+        }
+    }
+    if (child != NULL && rc >= 0 && d_ino != 0) {
+        child->ino = d_ino;
+    }
     if (rc == 2) {
         if (ino_report_moved(w, n, name, len, INO_RESCAN) < 0) {
             return -ENOMEM;
@@ -272,7 +293,7 @@ heal_one(heal *h, ino_node *n)
             continue;
         }
         if (ino_entry_is_dir(h->t, d, de)) {
-            rc = heal_dir_entry(h, n, dirfd(d), name, len);
+            rc = heal_dir_entry(h, n, dirfd(d), name, len, de->d_ino);
         }
         else {
             rc = heal_file_entry(h, n, dirfd(d), name, len);

@@ -15,8 +15,11 @@
  * The core has no clock: the caller decides when to poll.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 
 #include "ino_trees.h"
 
@@ -129,4 +132,137 @@ ino_tree_polled(const ino_watcher *w, int32_t wd)
         return 0;
     }
     return e->node->tree->npoll;
+}
+
+/* ---- directories a poll knows by their inode number -------------------- */
+
+/* A FUSE daemon of libfuse's high-level API (bindfs, sshfs...) numbers the
+ * kernel's inodes by path: a directory renamed behind the mount is, at its
+ * new path, a new inode to the kernel, and a new watch, though stat() and
+ * the listing give the inode number of the directory behind it.  By its
+ * watch alone a poll would report it deleted with all it holds and made
+ * again; by that number, kept on each node, it reports the move. */
+
+/* Gives node the watch wd, which the kernel's inode of its directory now
+ * has; its old watch is removed.  Returns 0 or -ENOMEM. */
+static int
+rekey(ino_watcher *w, ino_node *node, int32_t wd)
+{
+    const ino_entry *old = ino_table_find(&w->table, node->wd);
+    uint32_t mask = old != NULL ? old->mask : node->tree->watch_mask;
+    ino_entry *e;
+    int rc;
+
+    ino_table_remove(&w->table, node->wd, NULL);
+    inotify_rm_watch(w->fd, node->wd); /* its IN_IGNORED finds no entry */
+    node->wd = wd;
+    rc = ino_table_insert(&w->table, wd, &e);
+    if (rc < 0) {
+        return rc;
+    }
+    e->mask = mask;
+    e->node = node;
+    return 0;
+}
+
+ino_node *
+ino_poll_same_dir(ino_watcher *w, ino_node *n, int dirfd, const char *name,
+                  size_t len, uint64_t d_ino)
+{
+    ino_node *here =
+        ino_nmap_get(&w->trees->children, (uintptr_t)n, name, len);
+    char path[64 + NAME_MAX];
+    int wd;
+
+    if (here == NULL || d_ino == 0 || here->ino != d_ino || len > NAME_MAX) {
+        return NULL;
+    }
+    snprintf(path, sizeof path, "/proc/self/fd/%d/%.*s", dirfd, (int)len,
+             name);
+    wd = inotify_add_watch(w->fd, path, n->tree->watch_mask);
+    if (wd < 0 || wd == here->wd) {
+        return wd < 0 ? NULL : here;
+    }
+    if (ino_table_find(&w->table, wd) != NULL) {
+        /* Another watch of this watcher's: left to ino_watch_dir(). */
+        return NULL;
+    }
+    return rekey(w, here, wd) < 0 ? NULL : here;
+}
+
+/* The node below top, not met yet by this poll, with inode number ino
+ * and that could move under n; NULL if none. */
+static ino_node *
+node_of_ino(ino_node *top, const ino_node *n, const ino_node *fresh,
+            uint64_t ino)
+{
+    ino_node *cur = top;
+
+    for (;;) {
+        if (cur->ino == ino && !cur->seen && cur != fresh && cur != top &&
+            !ino_node_is_ancestor(cur, n)) {
+            return cur;
+        }
+        if (cur->child != NULL) {
+            cur = cur->child;
+            continue;
+        }
+        while (cur != top && cur->next == NULL) {
+            cur = cur->parent;
+        }
+        if (cur == top) {
+            return NULL;
+        }
+        cur = cur->next;
+    }
+}
+
+/* 1 when node's directory is still at its path (the same inode). */
+static int
+still_there(const ino_node *node, uint64_t ino)
+{
+    char rel[INO_PATH_CAP], path[INO_PATH_CAP];
+    long rl = ino_node_path(node, NULL, 0, rel);
+    struct stat st;
+
+    if (rl < 0 || ino_full_path(node->tree, rel, (size_t)rl, path) < 0) {
+        return 1; /* cannot tell: not moved */
+    }
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+           (uint64_t)st.st_ino == ino;
+}
+
+ino_node *
+ino_poll_moved_dir(ino_watcher *w, ino_node *top, ino_node *n, ino_node *fresh,
+                   const char *name, size_t len, uint64_t d_ino, int *err)
+{
+    ino_trees *ts = w->trees;
+    ino_node *old;
+    char rel[INO_PATH_CAP];
+    long rl;
+    int32_t wd;
+
+    *err = 0;
+    if (d_ino == 0 || fresh == NULL ||
+        (old = node_of_ino(top, n, fresh, d_ino)) == NULL ||
+        still_there(old, d_ino) ||
+        (rl = ino_node_path(old, NULL, 0, rel)) < 0) {
+        return NULL;
+    }
+    /* Where the stream last told it was, for ino_report_moved(). */
+    if (ino_moves_add(ts, MOVE_TOLD, 0, old->tree, NULL, old->parent, rel,
+                      (size_t)rl, old->name, old->name_len) == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    wd = fresh->wd;
+    ino_subtree_free(w, fresh, 0); /* its watch is old's now */
+    if ((*err = rekey(w, old, wd)) < 0 ||
+        (*err = ino_node_move(w, old, n, name, len)) < 0) {
+        ino_move_clear(&ts->moves[--ts->nmoves]);
+        return NULL;
+    }
+    old->ino = d_ino;
+    *err = ino_report_moved(w, n, name, len, INO_RESCAN);
+    return *err < 0 ? NULL : old;
 }

@@ -478,6 +478,9 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
         report_dir(w, n, de->d_name, len, rc) < 0) {
         return -ENOMEM;
     }
+    if (rc >= 0 && child != NULL) {
+        child->ino = de->d_ino; /* for polls (ino_poll.c) */
+    }
     if ((rc == 0 || rc == 2) && child != NULL) {
         /* Found where a pending MOVED_FROM said it left: it did not. */
         ino_moves_keep(w->trees, child);

@@ -92,6 +92,10 @@ struct ino_node {
     uint32_t name_cap;   /* bytes inline_name can hold */
     int seen;            /* met by the current repair scan */
     int gone_told;       /* a DELETE of it was read in its parent */
+    uint64_t ino;        /* its inode number as its parent's listing
+                            said (d_ino), 0 when not known: how a poll
+                            knows it again where its watch cannot
+                            (ino_poll.c) */
     ino_files files;     /* its entries that are not directories, when
                             its tree indexes them */
     char *name;          /* inline_name, or a larger copy after a rename */
@@ -360,6 +364,24 @@ int ino_report_moved(ino_watcher *w, ino_node *n, const char *name, size_t len,
 /* Heals every tree that owes a heal (t->heal_owed), and polls every
  * other that owes a poll (t->poll_owed); 0 or a negative errno. */
 int ino_heal_owed(ino_watcher *w);
+
+/* ---- a poll's directories (ino_poll.c, for ino_heal.c) ----------------- */
+
+/* The directory at n/name, listed with inode number d_ino, when the node
+ * of the tree there has that inode but the kernel now knows it as another
+ * inode (FUSE): the node, given the new watch, else NULL (watch it as
+ * usual). */
+ino_node *ino_poll_same_dir(ino_watcher *w, ino_node *n, int dirfd,
+                            const char *name, size_t len, uint64_t d_ino);
+/* fresh, a node just made at n/name for a directory listed with inode
+ * number d_ino: when a node of the polled directory top has that inode
+ * and is no longer where it was, it was renamed unseen: it is given
+ * fresh's watch (fresh is freed), moved to n/name with all it holds, and
+ * its move queued (MOVED_FROM, MOVED_TO with INO_RESCAN).  Returns it,
+ * or NULL (*err set to -ENOMEM when out of memory). */
+ino_node *ino_poll_moved_dir(ino_watcher *w, ino_node *top, ino_node *n,
+                             ino_node *fresh, const char *name, size_t len,
+                             uint64_t d_ino, int *err);
 
 /* ---- rewriting kernel records (ino_rewrite.c) -------------------------- */
 
