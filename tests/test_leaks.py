@@ -545,6 +545,38 @@ async def _scenario_syncs(
     return body, {"watcher": watcher}
 
 
+async def _scenario_polls(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """Polled trees (backend="poll"): each round a watcher whose timer is
+    armed (on asyncio), polls run by sync() and by _poll_due(), files
+    made and removed between, and the watcher closed while its next poll
+    is scheduled."""
+    from inotipy import IN, Watcher
+
+    tree = d / "polled"
+    (tree / "sub").mkdir(parents=True)
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            with Watcher() as watcher:
+                watcher.watch_tree(
+                    tree,
+                    IN.CREATE | IN.DELETE,
+                    backend="poll",
+                    poll_delay_ms=1,
+                )
+                _touch(tree / "sub", f"p{i}")
+                await watcher.sync()
+                assert len(watcher.get_batch_nowait()) == 1
+                os.unlink(tree / "sub" / f"p{i}")
+                watcher._poll_due()
+                await watcher.sync()
+                assert len(watcher.get_batch_nowait()) == 1
+
+    return body, {}
+
+
 async def _within(seconds: float, awaitable: Awaitable[Any]) -> Any:
     """asyncio.wait_for(awaitable, seconds), on trio too."""
     if KIND != "trio":
@@ -600,6 +632,7 @@ SCENARIOS = {
     "bounded": (_scenario_bounded, 20, 60),
     "changes": (_scenario_changes, 200, 1000),
     "syncs": (_scenario_syncs, 100, 800),
+    "polls": (_scenario_polls, 50, 200),
 }
 
 

@@ -582,3 +582,32 @@ def test_cli_backend_bad_values(tmp_dir: Path) -> None:
         assert proc.returncode != 0, args
         assert "Traceback" not in err
         assert "backend" in err or "poll" in err, err
+
+
+# ---- the exact-tree oracle, on a poll ---------------------------------------
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_oracle_behind_a_fuse_mount(
+    run: Any, tmp_path: Path, seed: int
+) -> None:
+    """Random churn of two processes in the backing directory, which only
+    polls can see: once quiet, the model built from the events equals the
+    disk (a poll sees no transient state, but misses nothing that
+    stays)."""
+    problem = _fuse_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    import oracle
+
+    config = oracle.Config(
+        seed=seed,
+        procs=2,
+        ops=40,
+        base=str(tmp_path),
+        fuse=True,
+        poll_delay_ms=FAST_MS,
+    )
+    result = run(oracle.run_once, config)
+    assert result.exact, result.report(events=False)
+    assert all(e.mask & IN.RESCAN for e in result.events), "inotify saw it"
