@@ -1100,9 +1100,9 @@ from inotipy import _cli, _watcher
 real = _watcher.Watcher.watch_tree
 
 def watch_tree(self, path, mask=0xfff, *, exclude=(), follow_symlinks=False,
-               progress=None):
+               progress=None, **options):
     watch = real(self, path, mask, exclude=exclude,
-                 follow_symlinks=follow_symlinks)
+                 follow_symlinks=follow_symlinks, **options)
     for count, _ in enumerate(os.walk(path), 1):
         if progress is not None:
             progress(count)

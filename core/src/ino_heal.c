@@ -238,9 +238,8 @@ poll_changed(const ino_file *f, const ino_fattr *a)
 static int
 heal_file_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len)
 {
-    int late =
-        ino_nmap_get(&h->w->trees->children, (uintptr_t)n, name, len) != NULL;
     ino_file *f = ino_files_get(&n->files, name, len);
+    int late;
     ino_fattr a;
     int rc = ino_stat_entry(dirfd, name, &a);
 
@@ -264,6 +263,10 @@ heal_file_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len)
         ino_file_set(f, &a);
         return changed ? push_at(h, IN_MODIFY, n, name, len) : 0;
     }
+    /* Looked up only here: every poll passes through this function for
+     * each file it meets. */
+    late =
+        ino_nmap_get(&h->w->trees->children, (uintptr_t)n, name, len) != NULL;
     return add_fresh(h, n, name, len, &a, late);
 }
 
