@@ -8,10 +8,12 @@
  * The stream tells what the consumer's model of the tree must do, so it
  * never contradicts what it told before:
  * - a MOVED_FROM is held (in the pending list, ino_moves.c) until its
- *   MOVED_TO comes, and the two are queued next to each other; one that
- *   another record follows, or the drain, had none: it is queued alone
- *   and means "moved out" (its directory is unwatched at its MOVE_SELF,
- *   or at the drain);
+ *   MOVED_TO comes, and the two are queued next to each other; a
+ *   MOVED_TO that another process's records separate from its MOVED_FROM
+ *   in the same read is taken early (take_pair()); a MOVED_FROM that
+ *   another record follows then, or the drain, had none: it is queued
+ *   alone and means "moved out" (its directory is unwatched at its
+ *   MOVE_SELF, or at the drain);
  * - records of a move that a scan reported already (the scan of a new
  *   directory found a directory of the tree under a new name) are dropped,
  *   and so is a directory's MOVED_FROM from where the stream never had it;
@@ -883,33 +885,129 @@ rewrite_one(ino_watcher *w, ino_node *n, const ino_event *ev)
     return rewrite_named(w, n, ev);
 }
 
+/* ---- the records of one read ------------------------------------------ */
+
+/* How far past a MOVED_FROM its MOVED_TO is looked for (records). */
+#define PAIR_LOOKAHEAD 64
+/* How many MOVED_TOs taken early one read may wait to be skipped. */
+#define PAIR_TAKEN_MAX 16
+
+/* The records of one read, walked in order, but for MOVED_TOs taken out
+ * of order to follow their MOVED_FROM (take_pair()). */
+typedef struct {
+    const char *buf;
+    size_t len;
+    size_t off;
+    size_t taken[PAIR_TAKEN_MAX]; /* offsets of records already rewritten */
+    size_t ntaken;
+} records;
+
+/* The next record not taken already: 1, 0 at the end, or < 0. */
+static int
+records_next(records *r, ino_event *ev)
+{
+    for (;;) {
+        size_t at = r->off;
+        size_t i;
+        int rc = ino_decode(r->buf, r->len, &r->off, ev);
+        if (rc <= 0) {
+            return rc;
+        }
+        for (i = 0; i < r->ntaken && r->taken[i] != at; i++) {
+        }
+        if (i == r->ntaken) {
+            return 1;
+        }
+        r->taken[i] = r->taken[--r->ntaken];
+    }
+}
+
+/* A rename queues its MOVED_FROM and its MOVED_TO one after the other,
+ * with both directories locked; another process's records (of other
+ * directories) can still fall between the two.  The move then happened
+ * before those records were queued, so reporting its MOVED_TO right after
+ * its MOVED_FROM tells the same story in an order that could have been,
+ * and keeps the pair a move, not a move out and an unrelated arrival.
+ * For the MOVED_FROM `from` of a tree: finds its MOVED_TO among the next
+ * records of this read, marks it taken and returns 1 with it in *to. */
+static int
+take_pair(ino_watcher *w, records *r, const ino_event *from, ino_event *to)
+{
+    size_t off = r->off;
+    size_t at;
+    int seen;
+
+    if (r->ntaken == PAIR_TAKEN_MAX || from->cookie == 0) {
+        return 0;
+    }
+    for (seen = 0; seen < PAIR_LOOKAHEAD; seen++) {
+        const ino_entry *e;
+        size_t i;
+        at = off;
+        if (ino_decode(r->buf, r->len, &off, to) <= 0 || to->wd == -1) {
+            return 0; /* the end, or an overflow: nothing after it */
+        }
+        for (i = 0; i < r->ntaken && r->taken[i] != at; i++) {
+        }
+        if (i < r->ntaken || !(to->mask & IN_MOVED_TO) ||
+            to->cookie != from->cookie) {
+            continue;
+        }
+        if (seen == 0) {
+            return 0; /* next already: the usual order */
+        }
+        e = ino_table_find(&w->table, to->wd);
+        if (e == NULL || e->node == NULL) {
+            return 0;
+        }
+        r->taken[r->ntaken++] = at;
+        return 1;
+    }
+    return 0;
+}
+
+/* One record of a read, kernel bits cleared. */
+static int
+rewrite_record(ino_watcher *w, ino_event *ev)
+{
+    ino_entry *e;
+
+    ev->mask &= ~INO_PRIV_BITS; /* the kernel's, never ours */
+    if (ev->wd == -1) {
+        return rewrite_overflow(w, ev->mask);
+    }
+    e = ino_table_find(&w->table, ev->wd);
+    if (e == NULL) {
+        return 0; /* unknown or stale wd */
+    }
+    if (e->node == NULL) {
+        return ino_queue_push(&w->queue, ev->wd, ev->mask, ev->cookie,
+                              ev->name, ev->name_len, NULL, 0);
+    }
+    if (e->node->tree->ended && !(ev->mask & IN_IGNORED)) {
+        return 0; /* its root moved: only its IGNORED */
+    }
+    return rewrite_one(w, e->node, ev);
+}
+
 int
 ino_tree_rewrite(ino_watcher *w, const char *buf, size_t len)
 {
-    size_t off = 0;
-    ino_event ev;
-    ino_entry *e;
+    records r = {buf, len, 0, {0}, 0};
+    ino_event ev, to;
     int rc = 0;
 
-    while (rc >= 0 && ino_decode(buf, len, &off, &ev) > 0) {
-        ev.mask &= ~INO_PRIV_BITS; /* the kernel's, never ours */
-        if (ev.wd == -1) {
-            rc = rewrite_overflow(w, ev.mask);
-            continue;
+    while (rc >= 0 && records_next(&r, &ev) > 0) {
+        int paired = 0;
+        if ((ev.mask & IN_MOVED_FROM) && ev.wd != -1) {
+            const ino_entry *e = ino_table_find(&w->table, ev.wd);
+            paired =
+                e != NULL && e->node != NULL && take_pair(w, &r, &ev, &to);
         }
-        e = ino_table_find(&w->table, ev.wd);
-        if (e == NULL) {
-            continue; /* unknown or stale wd */
+        rc = rewrite_record(w, &ev);
+        if (rc >= 0 && paired) {
+            rc = rewrite_record(w, &to);
         }
-        if (e->node == NULL) {
-            rc = ino_queue_push(&w->queue, ev.wd, ev.mask, ev.cookie, ev.name,
-                                ev.name_len, NULL, 0);
-            continue;
-        }
-        if (e->node->tree->ended && !(ev.mask & IN_IGNORED)) {
-            continue; /* its root moved: only its IGNORED */
-        }
-        rc = rewrite_one(w, e->node, &ev);
     }
     return rc;
 }

@@ -586,6 +586,90 @@ test_root_renamed_ends_the_tree(void)
     tmp_remove();
 }
 
+/* Another process's records can fall between a rename's MOVED_FROM and
+ * its MOVED_TO (found by the oracle: one process moved i1/if8 to
+ * i1/i3/p/f while another renamed i1 to z, and the kernel queued FROM
+ * if8, FROM i1, TO f, TO z).  The MOVED_TO is then taken early, so the
+ * file's move is still a pair, told before the rename of i1.  The
+ * kernel's own records are read, put in that order and fed back through
+ * a pipe. */
+static void
+test_pair_split_by_another_rename(void)
+{
+    char buf[4096], out[4096];
+    size_t len, off = 0, cut = 0, to_at = 0, to_len = 0, olen = 0;
+    ino_watcher w;
+    ino_event ev;
+    recs r = {0};
+    long n, from_f, to_f, from_d, to_d;
+    int real_fd, in, p[2];
+
+    tmp_make_tree();
+    mkdir_at(tree_path("i1"));
+    mkdir_at(tree_path("i1/i3"));
+    mkdir_at(tree_path("i1/i3/p"));
+    touch_at(tree_path("i1/if8"));
+    open_watcher(&w, 0);
+    add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK(rename(tree_path("i1/if8"), tree_path("i1/i3/p/f")) == 0);
+    CHECK(rename(tree_path("i1"), tree_path("z")) == 0);
+    n = read(ino_fd(&w), buf, sizeof buf);
+    CHECK(n > 0);
+    len = (size_t)n;
+    /* Cut the file's MOVED_TO out; put it after the directory's
+     * MOVED_FROM. */
+    for (;;) {
+        size_t start = off;
+        if (ino_decode(buf, len, &off, &ev) <= 0) {
+            break;
+        }
+        if ((ev.mask & IN_MOVED_TO) && !(ev.mask & IN_ISDIR)) {
+            to_at = start;
+            to_len = off - start;
+        }
+        if ((ev.mask & IN_MOVED_FROM) && (ev.mask & IN_ISDIR)) {
+            cut = off;
+        }
+    }
+    CHECK(to_len > 0 && cut > to_at);
+    memcpy(out, buf, to_at);
+    olen = to_at;
+    memcpy(out + olen, buf + to_at + to_len, cut - to_at - to_len);
+    olen += cut - to_at - to_len;
+    memcpy(out + olen, buf + to_at, to_len);
+    olen += to_len;
+    memcpy(out + olen, buf + cut, len - cut);
+    olen += len - cut;
+    CHECK_EQ(olen, len);
+
+    CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
+    real_fd = w.fd;
+    w.fd = p[0];
+    in = p[1];
+    CHECK_EQ(write(in, out, olen), (long)olen);
+    collect(&w, &r);
+    w.fd = real_fd;
+    CHECK(close(in) == 0 && close(p[0]) == 0);
+
+    from_f = find(&r, IN_MOVED_FROM, "i1/if8");
+    to_f = find(&r, IN_MOVED_TO, "i1/i3/p/f");
+    from_d = find(&r, IN_MOVED_FROM | IN_ISDIR, "i1");
+    to_d = find(&r, IN_MOVED_TO | IN_ISDIR, "z");
+    if (!(from_f >= 0 && to_f == from_f + 1 && from_d > to_f &&
+          to_d == from_d + 1 && r.v[to_f].has_src &&
+          strcmp(r.v[to_f].src, "i1/if8") == 0)) {
+        recs_dump(&r);
+        CHECK(0);
+    }
+    recs_free(&r);
+    touch_at(tree_path("z/i3/p/g"));
+    collect_wait(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "z/i3/p/g", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
 static const check_case cases[] = {
     {"rename_inside", test_rename_inside},
     {"rename_file", test_rename_file},
@@ -601,6 +685,7 @@ static const check_case cases[] = {
     {"new_dir_in_renamed_parent", test_new_dir_in_renamed_parent},
     {"moved_out_events_not_reported", test_moved_out_events_not_reported},
     {"root_renamed_ends_the_tree", test_root_renamed_ends_the_tree},
+    {"pair_split_by_another_rename", test_pair_split_by_another_rename},
 };
 
 int
