@@ -587,6 +587,42 @@ moved_in_told(ino_watcher *w, ino_node *n, const ino_event *ev,
     return 0;
 }
 
+/* An unpaired MOVED_TO of a directory that is a node of this tree under
+ * another name: its MOVED_FROM was lost (to an overflow: the kernel
+ * queues the two together, but a full queue can drop the first and,
+ * once read, take the second).  The stream still has it where it was:
+ * the move is told as a scan tells one (MOVED_FROM from there, MOVED_TO
+ * with src; what it holds goes with it) instead of the record.  Returns
+ * 1 when so; 2 with *fresh when it is new to the tree and now watched
+ * (the record stands, and the caller scans it); 0 when neither (the
+ * record stands, and the caller watches it); or -ENOMEM. */
+static int
+moved_from_untold(ino_watcher *w, ino_node *n, const ino_event *ev,
+                  ino_node **fresh)
+{
+    ino_tree *t = n->tree;
+    ino_node *child = NULL;
+    int rc;
+
+    if (t->follow) {
+        return 0; /* (a directory met twice may be a link's target) */
+    }
+    rc = ino_watch_dir(w, t, n, -1, ev->name, ev->name_len, 1, 1, &child);
+    if (rc == 1) {
+        *fresh = child;
+        return 2;
+    }
+    if (rc != 2) {
+        return rc == -ENOMEM ? rc : 0;
+    }
+    ino_moves_keep(w->trees, child);
+    rc = ino_report_moved(w, n, ev->name, ev->name_len, 0);
+    if (rc == 0 && ino_node_told_dir(w, n, ev->name, ev->name_len) < 0) {
+        rc = -ENOMEM;
+    }
+    return rc < 0 ? rc : 1;
+}
+
 static int
 rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
                  const char *rel, size_t rel_len)
@@ -620,20 +656,26 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
         (rc = moved_in_told(w, n, ev, &fresh)) != 0 && rc != 2) {
         return rc < 0 ? rc : 0;
     }
+    if ((ev->mask & IN_ISDIR) && rc == 0 &&
+        (rc = moved_from_untold(w, n, ev, &fresh)) != 0 && rc != 2) {
+        return rc < 0 ? rc : 0;
+    }
     if ((ev->mask & t->mask) &&
         ino_tree_push(w, t, ev->mask, ev->cookie, rel, rel_len, NULL, 0) < 0) {
         return -ENOMEM;
     }
     if (rc == 2) {
         rc = ino_scan(w, fresh, SCAN_NEW);
+        if (rc != -ENOMEM &&
+            ino_node_told_dir(w, n, ev->name, ev->name_len) < 0) {
+            rc = -ENOMEM;
+        }
         return rc == -ENOMEM ? rc : 0;
     }
     if (!(ev->mask & IN_ISDIR)) {
         return index_appeared(n, ev->name, ev->name_len);
     }
-    /* Moved in from outside: watch and scan it like a new directory.  It
-     * may be one of ours that left and came back before the drain: then it
-     * is moved here and no longer waits to be unwatched. */
+    /* Moved in from outside: watch and scan it like a new directory. */
     rc = watch_named_dir(w, n, ev);
     return rc == -ENOMEM ? rc : 0;
 }
@@ -673,6 +715,32 @@ unwatch_followed(ino_watcher *w, ino_node *n, const ino_event *ev)
     }
 }
 
+/* The DELETE of directory n, which the index still holds entries in: a
+ * directory is removed only once empty, so their DELETEs (and, when it
+ * was not held open, its own IN_IGNORED, which the kernel queues before
+ * this record) were lost to an overflow.  They are told gone now, as a
+ * heal would tell them (INO_RESCAN), before the DELETE that needs them
+ * gone, and the index forgets them. */
+static int
+empty_removed_dir(ino_watcher *w, ino_node *n)
+{
+    int rc = 0;
+
+    if (n->child == NULL && n->files.count == 0) {
+        return 0;
+    }
+    for (ino_node *c = n->child; rc == 0 && c != NULL; c = c->next) {
+        rc = ino_subtree_tell_gone(w, c, INO_RESCAN);
+    }
+    if (rc == 0) {
+        rc = ino_node_tell_files_gone(w, n, INO_RESCAN);
+    }
+    ino_children_free(w, n);
+    n->tree->nfiles -= n->files.count;
+    ino_files_free(&n->files);
+    return rc;
+}
+
 /* What a CREATE, DELETE, MODIFY, ATTRIB or CLOSE_WRITE record of n/name
  * tells the index of a tree that keeps one.  Returns 1 when the record is
  * to be dropped, since it contradicts what the stream told (a CREATE of a
@@ -690,6 +758,10 @@ index_record(ino_watcher *w, ino_node *n, const ino_event *ev)
                               ? ino_nmap_get(&ts->children, (uintptr_t)n,
                                              ev->name, ev->name_len)
                               : NULL;
+        if (child != NULL && !child->gone_told &&
+            empty_removed_dir(w, child) < 0) {
+            return -ENOMEM;
+        }
         if (child != NULL) {
             child->gone_told = 1;
         }
