@@ -385,6 +385,41 @@ def test_move_in_deep_then_two_ancestors_renamed(run, tmp_path: Path) -> None:
     check(run, tmp_path, setup, action)
 
 
+def test_renamed_twice_then_its_name_made_again(run, tmp_path: Path) -> None:
+    """mkdir p/a p/a/x; mv p/a b; mv b c; mkdir -p b/y/z (found by the
+    oracle with three processes): when the record of the first rename is
+    read, the path b leads to the new b, not to the directory moved
+    there; the moved one must be watched where it went (c, holding x),
+    and the new b's contents reported under b only."""
+
+    def setup(tree: str, outside: str) -> None:
+        os.mkdir(os.path.join(tree, "p"))
+
+    def action(tree: str, outside: str) -> None:
+        os.mkdir(os.path.join(tree, "p", "a"))
+        os.mkdir(os.path.join(tree, "p", "a", "x"))
+        os.rename(os.path.join(tree, "p", "a"), os.path.join(tree, "b"))
+        os.rename(os.path.join(tree, "b"), os.path.join(tree, "c"))
+        os.makedirs(os.path.join(tree, "b", "y", "z"))
+
+    check(run, tmp_path, setup, action)
+
+
+def test_made_then_removed_and_made_again(run, tmp_path: Path) -> None:
+    """mkdir a a/x; rm -r a; mkdir -p a/y: the first a's record must not
+    list the second a under the first's name before its own CREATE."""
+
+    def setup(tree: str, outside: str) -> None:
+        pass
+
+    def action(tree: str, outside: str) -> None:
+        os.makedirs(os.path.join(tree, "a", "x"))
+        subprocess.run(["rm", "-r", os.path.join(tree, "a")], check=True)
+        os.makedirs(os.path.join(tree, "a", "y"))
+
+    check(run, tmp_path, setup, action)
+
+
 # ---- randomized churn -------------------------------------------------------
 
 

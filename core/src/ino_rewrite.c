@@ -444,14 +444,50 @@ watch_dir_and_scan(ino_watcher *w, ino_tree *t, ino_node *n, const char *name,
     return rc < 0 ? rc : 0;
 }
 
+/* How many of the records ahead name_leaves_ahead() looks at. */
+#define LEAVES_LOOKAHEAD 512
+
+/* 1 when one of the next records of this read takes the name n/name away
+ * (a MOVED_FROM or DELETE of it): then what is at that path now may be
+ * another directory, made there after the one the record being rewritten
+ * tells of had gone. */
+static int
+name_leaves_ahead(const ino_watcher *w, const ino_node *n, const char *name,
+                  size_t len)
+{
+    const ino_trees *ts = w->trees;
+    size_t off = 0;
+    ino_event ev;
+    int seen;
+
+    if (ts->ahead == NULL) {
+        return 0;
+    }
+    for (seen = 0; seen < LEAVES_LOOKAHEAD &&
+                   ino_decode(ts->ahead, ts->ahead_len, &off, &ev) > 0;
+         seen++) {
+        if (ev.wd == n->wd && (ev.mask & (IN_MOVED_FROM | IN_DELETE)) &&
+            ev.name_len == len && memcmp(ev.name, name, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* watch_dir_and_scan() for a directory a record says is at n/ev->name.
  * When its path leads nowhere, a rename read later may be why (of a
  * directory above, before this record was read): it is tried again at the
- * drain, once every rename queued before it has moved the nodes. */
+ * drain, once every rename queued before it has moved the nodes.  So it
+ * is when a record of this read still to come takes the name away: the
+ * directory the record tells of is watched where that record's rename
+ * takes it (or not at all, if removed), never the one made at its old
+ * path since. */
 static int
 watch_named_dir(ino_watcher *w, ino_node *n, const ino_event *ev)
 {
-    int rc = watch_dir_and_scan(w, n->tree, n, ev->name, ev->name_len);
+    int rc = name_leaves_ahead(w, n, ev->name, ev->name_len)
+                 ? -ESTALE
+                 : watch_dir_and_scan(w, n->tree, n, ev->name, ev->name_len);
 
     if (rc == -ENOENT || rc == -ENOTDIR || rc == -ESTALE) {
         rc = ino_moves_add(w->trees, MOVE_RETRY, (uint32_t)n->wd, n->tree,
@@ -842,6 +878,23 @@ rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
     return move_hold(w, n, child, ev, rel, rel_len);
 }
 
+/* A record that takes the name n/name away: a directory waiting to be
+ * watched there (MOVE_RETRY) is no longer there.  (A move takes it along:
+ * its MOVED_TO watches it where it went.) */
+static void
+drop_retry(ino_trees *ts, const ino_node *n, const ino_event *ev)
+{
+    ino_move *m;
+
+    if (ts->nmoves == 0 || !(ev->mask & IN_ISDIR)) {
+        return;
+    }
+    while ((m = ino_moves_find(ts, MOVE_RETRY, n, ev->name, ev->name_len)) !=
+           NULL) {
+        m->kind = MOVE_DEAD;
+    }
+}
+
 static int
 rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
 {
@@ -870,7 +923,12 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
         unwatch_followed(w, n, ev);
     }
     if (m & IN_MOVED_FROM) {
-        return rewrite_moved_from(w, n, ev, rel, (size_t)rl);
+        rc = rewrite_moved_from(w, n, ev, rel, (size_t)rl);
+        drop_retry(ts, n, ev);
+        return rc;
+    }
+    if (m & IN_DELETE) {
+        drop_retry(ts, n, ev);
     }
     if (m & IN_MOVED_TO) {
         return rewrite_moved_to(w, n, ev, rel, (size_t)rl);
@@ -1066,6 +1124,8 @@ int
 ino_tree_rewrite(ino_watcher *w, const char *buf, size_t len)
 {
     records r = {buf, len, 0, {0}, 0};
+    const char *ahead = w->trees->ahead;
+    size_t ahead_len = w->trees->ahead_len;
     ino_event ev, to;
     int rc = 0;
 
@@ -1076,11 +1136,17 @@ ino_tree_rewrite(ino_watcher *w, const char *buf, size_t len)
             paired =
                 e != NULL && e->node != NULL && take_pair(w, &r, &ev, &to);
         }
+        w->trees->ahead = buf + r.off;
+        w->trees->ahead_len = len - r.off;
         rc = rewrite_record(w, &ev);
         if (rc >= 0 && paired) {
             rc = rewrite_record(w, &to);
         }
     }
+    /* (A rewrite may run inside another's scan: that one gets its view
+     * back.) */
+    w->trees->ahead = ahead;
+    w->trees->ahead_len = ahead_len;
     return rc;
 }
 

@@ -193,6 +193,10 @@ struct ino_trees {
     void *progress_arg;
     int healing;         /* a heal runs (ino_heal.c): a directory a link
                             displaces is reported gone */
+    const char *ahead;   /* the records of the read being rewritten that
+                            come after the one being rewritten (NULL when
+                            none is), for ino_name_leaves_ahead() */
+    size_t ahead_len;    /* bytes in ahead */
 };
 
 enum ino_scan_mode {
