@@ -675,6 +675,12 @@ heal_tree(ino_watcher *w, ino_tree *t, ino_node *top, int poll)
     return rc;
 }
 
+int
+ino_heal_tree(ino_watcher *w, ino_tree *t)
+{
+    return heal_tree(w, t, t->root, 0);
+}
+
 /* Polls each of a tree's polled directories still in it, dropping the
  * ones that went. */
 static int
