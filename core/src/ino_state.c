@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -47,10 +48,12 @@
 
 #define MAGIC "INOSTATE"
 #define MAGIC_LEN 8u
-#define HEADER_LEN 32u   /* magic, version, header length, trees, flags,
+#define HEADER_LEN                                                            \
+    32u   /* magic, version, header length, trees, flags,
                             payload length */
 #define TREE_LEN 32u     /* a tree's fixed part, before its root path */
-#define DIR_MIN 22u      /* a directory record without its name */
+#define DIR_MIN 27u      /* a directory record without handle and name */
+#define HANDLE_MAX 128u  /* the longest file handle (MAX_HANDLE_SZ) */
 #define FILE_MIN 32u     /* a file record without its name */
 #define CRC_LEN 4u
 #define NO_PARENT 0xFFFFFFFFu
@@ -106,11 +109,21 @@ put_le(unsigned char *p, uint64_t v, unsigned bytes)
 
 /* ---- what a loaded file holds ------------------------------------------ */
 
+/* Who a directory is: a new directory may get the inode number of one
+ * removed, but not its file handle, whose generation tells them apart
+ * (where the file system gives handles). */
+typedef struct dir_id {
+    uint64_t dev;      /* st_dev, as stat() gives it */
+    uint64_t ino;      /* st_ino, 0 when not known */
+    int32_t handle_type;
+    uint8_t handle_len; /* 0: no handle known */
+    unsigned char handle[HANDLE_MAX];
+} dir_id;
+
 typedef struct state_dir {
     uint32_t parent;  /* index of its parent record, NO_PARENT: the root */
     uint16_t name_len;
-    uint64_t dev;     /* st_dev, as stat() gives it */
-    uint64_t ino;     /* st_ino, 0 when not known */
+    dir_id id;
     const char *name; /* into the state's buffer, not NUL-terminated */
 } state_dir;
 
@@ -137,8 +150,7 @@ struct ino_state {
     state_tree *trees;
 };
 
-static int
-fail(ino_state_error *err, int reason, const char *fmt, ...)
+static int fail(ino_state_error *err, int reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -283,9 +295,17 @@ parse_dirs(reader *r, state_tree *t, size_t tree_no, ino_state_error *err)
                         i);
         }
         d->parent = (uint32_t)get_le(p, 4);
-        d->dev = get_le(p + 4, 8);
-        d->ino = get_le(p + 12, 8);
-        d->name_len = (uint16_t)get_le(p + 20, 2);
+        d->id.dev = get_le(p + 4, 8);
+        d->id.ino = get_le(p + 12, 8);
+        d->id.handle_type = (int32_t)get_le(p + 20, 4);
+        d->id.handle_len = p[24];
+        d->name_len = (uint16_t)get_le(p + 25, 2);
+        if (d->id.handle_len > HANDLE_MAX ||
+            take(r, d->id.handle_len, &p) < 0) {
+            return fail(err, INO_STATE_CORRUPT,
+                        "tree %zu: directory %u has a bad handle", tree_no, i);
+        }
+        memcpy(d->id.handle, p, d->id.handle_len);
         if (take(r, d->name_len, &p) < 0) {
             return fail(err, INO_STATE_CORRUPT,
                         "tree %zu: directory %u runs past the end", tree_no,
@@ -403,7 +423,8 @@ parse_header(const unsigned char *b, size_t len, uint32_t *ntrees, reader *r,
     version = get_le(b + 8, 4);
     if (version > INO_STATE_VERSION) {
         return fail(err, INO_STATE_TOO_NEW,
-                    "version %" PRIu64 ", newer than this inotipy reads (up "
+                    "version %" PRIu64
+                    ", newer than this inotipy reads (up "
                     "to %u)",
                     version, INO_STATE_VERSION);
     }
@@ -474,8 +495,8 @@ ino_state_parse(const void *buf, size_t len, ino_state **out,
         rc = parse_tree(&r, &st->trees[i], i, err);
     }
     if (rc == 0 && r.left != 0) {
-        rc = fail(err, INO_STATE_CORRUPT,
-                  "%zu bytes after the last tree", r.left);
+        rc = fail(err, INO_STATE_CORRUPT, "%zu bytes after the last tree",
+                  r.left);
     }
     if (rc < 0) {
         ino_state_free(st);
@@ -536,17 +557,16 @@ ino_state_load(const char *path, ino_state **out, ino_state_error *err)
 /* ---- loaded directories and the heal ------------------------------------ */
 
 typedef struct since_item {
-    uint64_t dev;
-    uint64_t ino;
+    dir_id id; /* what the file said of it */
     ino_node *node; /* NULL once watched or freed */
 } since_item;
 
 struct ino_since {
     since_item *items; /* item i is the node of wd -(i + 1) */
     size_t nitems;
-    size_t left;       /* items whose node is not watched yet */
-    uint32_t *by_ino;  /* open addressing: item index + 1, 0 free */
-    size_t cap;        /* slots in by_ino, a power of two */
+    size_t left; /* items whose node is not watched yet */
+    uint32_t *by_ino; /* open addressing: item index + 1, 0 free */
+    size_t cap; /* slots in by_ino, a power of two */
 };
 
 static size_t
@@ -565,11 +585,35 @@ since_find(const ino_since *s, uint64_t dev, uint64_t ino)
     for (i = ino_home(s, dev, ino); s->by_ino[i] != 0;
          i = (i + 1) & (s->cap - 1)) {
         since_item *it = &s->items[s->by_ino[i] - 1];
-        if (it->node != NULL && it->ino == ino && it->dev == dev) {
+        if (it->node != NULL && it->id.ino == ino && it->id.dev == dev) {
             return it;
         }
     }
     return NULL;
+}
+
+/* 0 when path's file handle shows another directory than id's (the same
+ * inode number used again); 1 when it is the same, or cannot tell. */
+static int
+same_handle(const dir_id *id, const char *path, int follow)
+{
+    union {
+        struct file_handle fh;
+        unsigned char bytes[sizeof(struct file_handle) + HANDLE_MAX];
+    } h;
+    int mount_id;
+
+    if (id->handle_len == 0) {
+        return 1;
+    }
+    h.fh.handle_bytes = HANDLE_MAX;
+    if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id,
+                          follow ? AT_SYMLINK_FOLLOW : 0) < 0) {
+        return 1;
+    }
+    return h.fh.handle_type == id->handle_type &&
+           h.fh.handle_bytes == id->handle_len &&
+           memcmp(h.fh.f_handle, id->handle, id->handle_len) == 0;
 }
 
 static size_t
@@ -595,6 +639,9 @@ ino_since_adopt(ino_watcher *w, ino_tree *t, const char *path, int32_t wd,
         (it = since_find(s, (uint64_t)sb.st_dev, (uint64_t)sb.st_ino)) ==
             NULL) {
         return 0;
+    }
+    if (!same_handle(&it->id, path, t->follow)) {
+        return 0; /* its inode number, taken again by a new directory */
     }
     n = it->node;
     if ((rc = ino_table_insert(&w->table, wd, out)) < 0) {
@@ -681,33 +728,35 @@ pick_tree(const ino_state *st, const ino_tree *t, ino_state_error *err)
         return NULL;
     }
     for (i = 0; i < st->ntrees; i++) {
-        const state_dir *root = &st->trees[i].dirs[0];
+        const dir_id *root = &st->trees[i].dirs[0].id;
         if (root->dev == (uint64_t)sb.st_dev &&
-            root->ino == (uint64_t)sb.st_ino) {
+            root->ino == (uint64_t)sb.st_ino &&
+            same_handle(root, t->root_path, 1)) {
             return &st->trees[i];
         }
     }
     for (i = 0; i < st->ntrees; i++) {
         const state_tree *s = &st->trees[i];
-        if (s->dirs[0].ino == (uint64_t)sb.st_ino ||
+        if (s->dirs[0].id.ino == (uint64_t)sb.st_ino ||
             (s->root_len == t->root_len &&
              memcmp(s->root, t->root_path, s->root_len) == 0)) {
-            if (s->dirs[0].dev != (uint64_t)sb.st_dev) {
+            if (s->dirs[0].id.dev != (uint64_t)sb.st_dev) {
                 fail(err, INO_STATE_OTHER_FS,
                      "its tree %.*s was on device %u:%u, this root is on "
                      "%u:%u (another file system, or the same mounted "
                      "again)",
                      (int)s->root_len, s->root,
-                     major((dev_t)s->dirs[0].dev),
-                     minor((dev_t)s->dirs[0].dev), major(sb.st_dev),
+                     major((dev_t)s->dirs[0].id.dev),
+                     minor((dev_t)s->dirs[0].id.dev), major(sb.st_dev),
                      minor(sb.st_dev));
                 return NULL;
             }
             fail(err, INO_STATE_FOREIGN,
                  "its tree %.*s had root inode %" PRIu64
                  ", this root is inode %" PRIu64
-                 " (made again, or another directory)",
-                 (int)s->root_len, s->root, s->dirs[0].ino,
+                 " (or the same number, of a directory made again): "
+                 "another directory",
+                 (int)s->root_len, s->root, s->dirs[0].id.ino,
                  (uint64_t)sb.st_ino);
             return NULL;
         }
@@ -752,13 +801,12 @@ load_dir(ino_watcher *w, ino_tree *t, const state_dir *d, ino_node *parent,
     }
     ino_node_link(w, n, parent);
     t->ndirs++;
-    s->items[item].dev = d->dev;
-    s->items[item].ino = d->ino;
+    s->items[item].id = d->id;
     s->items[item].node = n;
     s->nitems++;
     s->left++;
-    if (d->ino != 0) {
-        for (h = ino_home(s, d->dev, d->ino); s->by_ino[h] != 0;
+    if (d->id.ino != 0) {
+        for (h = ino_home(s, d->id.dev, d->id.ino); s->by_ino[h] != 0;
              h = (h + 1) & (s->cap - 1)) {
         }
         s->by_ino[h] = (uint32_t)item + 1;
@@ -815,8 +863,8 @@ fill_from_state(ino_watcher *w, ino_tree *t, void *arg)
 int
 ino_add_tree_since(ino_watcher *w, const char *path, uint32_t mask,
                    const char *const *exclude, size_t nexclude, int flags,
-                   const ino_state *st, ino_state_error *err,
-                   ino_entry **out, size_t *in_use)
+                   const ino_state *st, ino_state_error *err, ino_entry **out,
+                   size_t *in_use)
 {
     since_arg a = {st, err};
 
@@ -874,11 +922,10 @@ put_bytes(sbuf *b, const void *src, size_t n)
     }
 }
 
-/* The device and inode of every watch, from the kernel's own list. */
+/* Who each watch's directory is, from the kernel's own list. */
 typedef struct watch_id {
     int32_t wd;
-    uint64_t dev;
-    uint64_t ino;
+    dir_id id;
 } watch_id;
 
 typedef struct watch_ids {
@@ -894,8 +941,35 @@ by_wd(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The file handle of an fdinfo line ("fhandle-bytes:%x fhandle-type:%x
+ * f_handle:HEX"), if it has one. */
+static void
+parse_handle(const char *line, dir_id *id)
+{
+    const char *at = strstr(line, "fhandle-bytes:");
+    unsigned bytes, type, i, byte;
+
+    id->handle_len = 0;
+    if (at == NULL ||
+        sscanf(at, "fhandle-bytes:%x fhandle-type:%x", &bytes, &type) != 2 ||
+        bytes == 0 || bytes > HANDLE_MAX ||
+        (at = strstr(at, "f_handle:")) == NULL) {
+        return;
+    }
+    at += strlen("f_handle:");
+    for (i = 0; i < bytes; i++) {
+        if (sscanf(at + 2 * i, "%2x", &byte) != 1) {
+            return;
+        }
+        id->handle[i] = (unsigned char)byte;
+    }
+    id->handle_type = (int32_t)type;
+    id->handle_len = (uint8_t)bytes;
+}
+
 /* Reads /proc/self/fdinfo/FD: "inotify wd:%x ino:%lx sdev:%x ..." a line
- * per watch, sdev being the kernel's dev_t (major << 20 | minor). */
+ * per watch, sdev being the kernel's dev_t (major << 20 | minor), then
+ * the file handle. */
 static int
 read_watch_ids(int fd, watch_ids *ids)
 {
@@ -939,8 +1013,8 @@ read_watch_ids(int fd, watch_ids *ids)
         if (next != NULL) {
             *next++ = '\0';
         }
-        if (sscanf(line, "inotify wd:%x ino:%llx sdev:%x", &wd, &ino,
-                   &sdev) != 3) {
+        if (sscanf(line, "inotify wd:%x ino:%llx sdev:%x", &wd, &ino, &sdev) !=
+            3) {
             continue;
         }
         if (ids->n == cap) {
@@ -954,9 +1028,9 @@ read_watch_ids(int fd, watch_ids *ids)
             cap = grown_cap;
         }
         ids->v[ids->n].wd = (int32_t)wd;
-        ids->v[ids->n].dev =
-            (uint64_t)makedev(sdev >> 20, sdev & 0xFFFFFu);
-        ids->v[ids->n].ino = ino;
+        ids->v[ids->n].id.dev = (uint64_t)makedev(sdev >> 20, sdev & 0xFFFFFu);
+        ids->v[ids->n].id.ino = ino;
+        parse_handle(line, &ids->v[ids->n].id);
         ids->n++;
     }
     free(b.p);
@@ -970,31 +1044,30 @@ typedef struct saver {
     const ino_tree *t;
     sbuf *b;
     const watch_ids *ids;
-    int refresh;      /* stat() the entries whose attributes are stale */
-    int refreshed;    /* some were */
-    uint32_t ndirs;   /* directory records written */
-    uint64_t nfiles;  /* file records written */
+    int refresh; /* stat() the entries whose attributes are stale */
+    int refreshed; /* some were */
+    uint32_t ndirs; /* directory records written */
+    uint64_t nfiles; /* file records written */
     char rel[INO_PATH_CAP];
     char full[INO_PATH_CAP];
 } saver;
 
-/* The device and inode of node n: the kernel's for its watch, the file's
- * for a loaded node still unwatched, else what stat() says (0 when it
+/* Who node n is: the kernel's word for its watch, the file's for a
+ * loaded node still unwatched, else what stat() says (inode 0 when it
  * cannot). */
 static void
-node_id(saver *sv, const ino_node *n, uint64_t *dev, uint64_t *ino)
+node_id(saver *sv, const ino_node *n, dir_id *id)
 {
     watch_id key, *found;
     struct stat sb;
     long rl;
 
-    *dev = *ino = 0;
+    memset(id, 0, sizeof *id);
     if (n->wd < 0) {
         const ino_since *s = n->tree->since;
         size_t i = item_of(n->wd);
         if (s != NULL && i < s->nitems && s->items[i].node == n) {
-            *dev = s->items[i].dev;
-            *ino = s->items[i].ino;
+            *id = s->items[i].id;
         }
         return;
     }
@@ -1003,15 +1076,14 @@ node_id(saver *sv, const ino_node *n, uint64_t *dev, uint64_t *ino)
                                  sizeof *sv->ids->v, by_wd)
                        : NULL;
     if (found != NULL) {
-        *dev = found->dev;
-        *ino = found->ino;
+        *id = found->id;
         return;
     }
     rl = ino_node_path(n, NULL, 0, sv->rel);
     if (rl >= 0 && ino_full_path(sv->t, sv->rel, (size_t)rl, sv->full) >= 0 &&
         stat(sv->full, &sb) == 0) {
-        *dev = (uint64_t)sb.st_dev;
-        *ino = (uint64_t)sb.st_ino;
+        id->dev = (uint64_t)sb.st_dev;
+        id->ino = (uint64_t)sb.st_ino;
     }
 }
 
@@ -1019,16 +1091,19 @@ static void
 put_dir(saver *sv, const ino_node *n, uint32_t parent)
 {
     unsigned char *p = room(sv->b, DIR_MIN);
-    uint64_t dev, ino;
+    dir_id id;
 
     if (p == NULL) {
         return;
     }
-    node_id(sv, n, &dev, &ino);
+    node_id(sv, n, &id);
     put_le(p, parent, 4);
-    put_le(p + 4, dev, 8);
-    put_le(p + 12, ino, 8);
-    put_le(p + 20, parent == NO_PARENT ? 0 : n->name_len, 2);
+    put_le(p + 4, id.dev, 8);
+    put_le(p + 12, id.ino, 8);
+    put_le(p + 20, (uint32_t)id.handle_type, 4);
+    p[24] = id.handle_len;
+    put_le(p + 25, parent == NO_PARENT ? 0 : n->name_len, 2);
+    put_bytes(sv->b, id.handle, id.handle_len);
     if (parent != NO_PARENT) {
         put_bytes(sv->b, n->name, n->name_len);
     }
@@ -1132,8 +1207,8 @@ put_tree(saver *sv)
     memset(p, 0, TREE_LEN);
     put_le(p, t->root_len, 4);
     put_le(p + 4, count, 4);
-    put_le(p + 16,
-           (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec, 8);
+    put_le(p + 16, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
+           8);
     put_le(p + 24, t->follow ? TREE_FOLLOW : 0, 4);
     put_bytes(sv->b, t->root_path, t->root_len);
     for (i = 0; i < count; i++) {
@@ -1303,8 +1378,7 @@ tree_of_root(ino_watcher *w, int32_t wd)
 }
 
 int
-ino_state_save(ino_watcher *w, const int32_t *wds, size_t n,
-               const char *path)
+ino_state_save(ino_watcher *w, const int32_t *wds, size_t n, const char *path)
 {
     ino_tree **trees;
     watch_ids ids = {NULL, 0};

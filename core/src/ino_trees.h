@@ -379,8 +379,8 @@ int ino_heal_tree(ino_watcher *w, ino_tree *t);
  * directory of t (the same device and inode), that node takes the watch.
  * Returns 1 with *out its new table entry, 0 when it is none, or
  * -ENOMEM. */
-int ino_since_adopt(ino_watcher *w, ino_tree *t, const char *path,
-                    int32_t wd, ino_entry **out);
+int ino_since_adopt(ino_watcher *w, ino_tree *t, const char *path, int32_t wd,
+                    ino_entry **out);
 /* 1 when wd (negative) is the loaded, unwatched node n of a tree. */
 int ino_since_holds(const ino_watcher *w, int32_t wd, const ino_node *n);
 /* A loaded node is being freed. */
