@@ -475,6 +475,12 @@ typedef struct ino_state_error {
  * every event queued has been taken: the index already holds them. */
 int ino_state_save(ino_watcher *w, const int32_t *wds, size_t n,
                    const char *path);
+/* ino_state_save() in two steps: the file's bytes in memory (*out, to
+ * free()), then written atomically (which touches no watcher, so it may
+ * run while another thread uses it). */
+int ino_state_encode(ino_watcher *w, const int32_t *wds, size_t n, void **out,
+                     size_t *out_len);
+int ino_state_write(const char *path, const void *buf, size_t len);
 
 /* Reads and checks a state file: 0 and *out (free it with
  * ino_state_free()), -EBADMSG with *err saying what is wrong, or the

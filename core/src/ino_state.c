@@ -1378,7 +1378,8 @@ tree_of_root(ino_watcher *w, int32_t wd)
 }
 
 int
-ino_state_save(ino_watcher *w, const int32_t *wds, size_t n, const char *path)
+ino_state_encode(ino_watcher *w, const int32_t *wds, size_t n, void **out,
+                 size_t *out_len)
 {
     ino_tree **trees;
     watch_ids ids = {NULL, 0};
@@ -1386,6 +1387,8 @@ ino_state_save(ino_watcher *w, const int32_t *wds, size_t n, const char *path)
     int rc = 0, refreshed = 0, refresh;
     size_t i;
 
+    *out = NULL;
+    *out_len = 0;
     if (w->fd < 0) {
         return -EBADF;
     }
@@ -1415,11 +1418,34 @@ ino_state_save(ino_watcher *w, const int32_t *wds, size_t n, const char *path)
             rc = serialize(w, trees, n, &ids, 0, &b, &refreshed);
         }
     }
-    if (rc == 0) {
-        rc = write_atomic(path, b.p, b.len);
-    }
     free(ids.v);
-    free(b.p);
     free(trees);
+    if (rc < 0) {
+        free(b.p);
+        return rc;
+    }
+    *out = b.p;
+    *out_len = b.len;
+    return 0;
+}
+
+int
+ino_state_write(const char *path, const void *buf, size_t len)
+{
+    return write_atomic(path, buf, len);
+}
+
+int
+ino_state_save(ino_watcher *w, const int32_t *wds, size_t n,
+               const char *path)
+{
+    void *buf;
+    size_t len;
+    int rc = ino_state_encode(w, wds, n, &buf, &len);
+
+    if (rc == 0) {
+        rc = ino_state_write(path, buf, len);
+        free(buf);
+    }
     return rc;
 }
