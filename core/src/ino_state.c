@@ -48,9 +48,9 @@
 
 #define MAGIC "INOSTATE"
 #define MAGIC_LEN 8u
-#define HEADER_LEN                                                            \
-    32u   /* magic, version, header length, trees, flags,
-                            payload length */
+/* The header: magic, version, header length, trees, flags, payload
+ * length. */
+#define HEADER_LEN 32u
 #define TREE_LEN 32u     /* a tree's fixed part, before its root path */
 #define DIR_MIN 27u      /* a directory record without handle and name */
 #define HANDLE_MAX 128u  /* the longest file handle (MAX_HANDLE_SZ) */
@@ -1436,8 +1436,7 @@ ino_state_write(const char *path, const void *buf, size_t len)
 }
 
 int
-ino_state_save(ino_watcher *w, const int32_t *wds, size_t n,
-               const char *path)
+ino_state_save(ino_watcher *w, const int32_t *wds, size_t n, const char *path)
 {
     void *buf;
     size_t len;
