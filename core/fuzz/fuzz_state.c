@@ -17,16 +17,19 @@
  *   bit 0  the trailing CRC-32 is recomputed over the bytes before it,
  *          so that mutations reach the checks of the records;
  *   bit 1  the header's payload length is set to what follows it;
- *   bit 2  the first tree's root record is given the device and inode of
+ *   bit 2  the first tree's root record is given the device, inode and
+ *          file handle (when its record has room for one that long) of
  *          the scratch tree, so that the state is this tree's;
- *   bit 3  every directory record's device and inode (and every file
- *          record's inode) are replaced by those of a directory (a file)
- *          of the scratch tree, picked by the inode modulo their count:
+ *   bit 3  every directory record's device, inode and handle (and every
+ *          file record's inode) are replaced by those of a directory (a
+ *          file) of the scratch tree, picked by the inode modulo their
+ *          count:
  *          loaded directories are then adopted under any name, which is
  *          how a catch-up tells moves;
  *   bit 4  the tree follows symlinks (INO_TREE_FOLLOW).
  *
- * Bits 2 and 3 walk the records as far as they are well-formed and stop
+ * INOTIPY_FUZZ_TRACE=1 in the environment prints what the loader and
+ * ino_add_tree_since() said.  Bits 2 and 3 walk the records as far as they are well-formed and stop
  * at the first that is not (the loader then refuses the file anyway).
  *
  * Once per process a scratch directory is made (mkdtemp, under /dev/shm
@@ -52,6 +55,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +88,12 @@ static char base[256];
 static char tree_dir[300];
 static uint64_t tree_dev;
 static uint64_t dir_inos[MAX_IDS]; /* the root's first */
+/* Each directory's file handle (name_to_handle_at()), len 0 if none. */
+static struct {
+    int32_t type;
+    unsigned len;
+    unsigned char bytes[128];
+} dir_handles[MAX_IDS];
 static uint64_t file_inos[MAX_IDS];
 static size_t ndirs;
 static size_t nfiles;
@@ -105,6 +115,17 @@ note_inode(const char *rel)
     snprintf(path, sizeof path, "%s%s%s", tree_dir, *rel ? "/" : "", rel);
     FUZZ_CHECK(lstat(path, &sb) == 0);
     if (S_ISDIR(sb.st_mode)) {
+        union {
+            struct file_handle fh;
+            unsigned char bytes[sizeof(struct file_handle) + 128];
+        } h;
+        int mount_id;
+        h.fh.handle_bytes = 128;
+        if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0) == 0) {
+            dir_handles[ndirs].type = h.fh.handle_type;
+            dir_handles[ndirs].len = h.fh.handle_bytes;
+            memcpy(dir_handles[ndirs].bytes, h.fh.f_handle, h.fh.handle_bytes);
+        }
         dir_inos[ndirs++] = (uint64_t)sb.st_ino;
     }
     else {
@@ -217,10 +238,15 @@ rewrite_ids(uint8_t *b, size_t len, unsigned mode)
             uint64_t ino = get_le(d + 12, 8);
             if ((mode & MODE_ROOT && t == 0 && i == 0) ||
                 (mode & MODE_REMAP && ino != 0)) {
+                size_t k = t == 0 && i == 0 ? 0 : ino % ndirs;
                 put_le(d + 4, tree_dev, 8);
-                put_le(d + 12,
-                       t == 0 && i == 0 ? dir_inos[0] : dir_inos[ino % ndirs],
-                       8);
+                put_le(d + 12, dir_inos[k], 8);
+                /* The handle too, when the record has room for it. */
+                if (d[24] == dir_handles[k].len && dir_handles[k].len > 0 &&
+                    at + DIR_MIN + d[24] <= end) {
+                    put_le(d + 20, (uint32_t)dir_handles[k].type, 4);
+                    memcpy(d + DIR_MIN, dir_handles[k].bytes, d[24]);
+                }
             }
             at += DIR_MIN + d[24] + get_le(d + 25, 2);
         }
@@ -465,6 +491,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == -ENOMEM) {
         return 0;
     }
+    if (rc < 0 && getenv("INOTIPY_FUZZ_TRACE") != NULL) {
+        fprintf(stderr, "fuzz_state: ino_state_parse() %d %s\n", rc,
+                err.detail);
+    }
     if (rc < 0) {
         FUZZ_CHECK(rc == -EBADMSG && st == NULL);
         FUZZ_CHECK(err.reason >= INO_STATE_NOT_STATE &&
@@ -483,6 +513,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = ino_add_tree_since(&w, tree_dir, IN_ALL_EVENTS, NULL, 0, flags, st,
                             &err, &e, NULL);
     ino_state_free(st);
+    if (getenv("INOTIPY_FUZZ_TRACE") != NULL) {
+        fprintf(stderr, "fuzz_state: ino_add_tree_since() %d %s\n", rc,
+                rc == -EBADMSG ? err.detail : "");
+    }
     if (rc == -EBADMSG) {
         FUZZ_CHECK(err.reason == INO_STATE_FOREIGN ||
                    err.reason == INO_STATE_OTHER_FS);

@@ -6,7 +6,9 @@ Each seed is fuzz_state.c's mode byte, then a state file that inotipy
 own (a/, a/b/, c/, f, a/g, c/h, a symlink l), changed or not, or that
 this script cut or damaged.  The devices and inodes are this machine's:
 the modes that rebase them (bits 2 and 3) make the states the target's
-tree's.  Run it again only to change the seeds; the files are committed.
+tree's.  The scratch trees are made under /dev/shm, as the target's is,
+so that the saved file handles have the length of the target's (which
+the rebase needs).  Run it again only to change the seeds; the files are committed.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ async def saved(root: Path, *more: Path, follow: bool = False) -> bytes:
 async def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     seeds: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory(dir=shm) as tmp:
         root = Path(tmp) / "tree"
         root.mkdir()
         layout(root)
