@@ -221,6 +221,27 @@ def test_several_saves_and_restarts(
     run(main)
 
 
+def test_excludes_of_the_new_start_apply(
+    run, tmp_path: Path, tmp_dir: Path
+) -> None:
+    """The excludes are the new start's: what they now leave out is never
+    reported (it is no delete), what they no longer leave out is new."""
+    (tmp_dir / "x").mkdir()
+    (tmp_dir / "x" / "f").touch()
+    (tmp_dir / "keep.tmp").touch()
+    state = tmp_path / "state"
+
+    async def main() -> None:
+        await save(tmp_dir, state, exclude=["*.tmp"])
+        with Watcher() as w:
+            tree = w.watch_tree(tmp_dir, MASK, exclude=["x"], since=state)
+            got = told(await catch_up(w))
+            assert got == [("CREATE", "keep.tmp", None)]
+            assert listed(tree, tmp_dir) == {"keep.tmp": "file"}
+
+    run(main)
+
+
 # ---- randomized churn against a walk of the disk ----------------------------
 
 

@@ -815,7 +815,23 @@ load_dir(ino_watcher *w, ino_tree *t, const state_dir *d, ino_node *parent,
     return 0;
 }
 
-/* Builds the tree's nodes and file tables from the state. */
+/* 1 when the tree now excludes name (len bytes, not NUL-terminated). */
+static int
+excluded_now(const ino_tree *t, const char *name, size_t len)
+{
+    char buf[NAME_MAX + 1];
+
+    if (t->nexclude == 0) {
+        return 0;
+    }
+    memcpy(buf, name, len); /* len <= NAME_MAX: parse checked it */
+    buf[len] = '\0';
+    return ino_excluded(t, buf);
+}
+
+/* Builds the tree's nodes and file tables from the state.  What the tree
+ * now excludes (its excludes may differ from the saved tree's) is left
+ * out with all below it, as a scan leaves it out: never reported. */
 static int
 load_tree(ino_watcher *w, ino_tree *t, const state_tree *s)
 {
@@ -827,10 +843,18 @@ load_tree(ino_watcher *w, ino_tree *t, const state_tree *s)
         nodes[0] = t->root;
     }
     for (i = 1; rc == 0 && i < s->ndirs; i++) {
-        rc = load_dir(w, t, &s->dirs[i], nodes[s->dirs[i].parent], &nodes[i]);
+        const state_dir *d = &s->dirs[i];
+        nodes[i] = NULL;
+        if (nodes[d->parent] != NULL &&
+            !excluded_now(t, d->name, d->name_len)) {
+            rc = load_dir(w, t, d, nodes[d->parent], &nodes[i]);
+        }
     }
     for (i = 0; rc == 0 && i < s->nfiles; i++) {
         const state_file *f = &s->files[i];
+        if (nodes[f->dir] == NULL || excluded_now(t, f->name, f->name_len)) {
+            continue;
+        }
         if (ino_node_file_put(nodes[f->dir], f->name, f->name_len, &f->attr) <
             0) {
             rc = -ENOMEM;
