@@ -734,6 +734,44 @@ def test_awatch_stop_event_saves_the_state(
     run(main)
 
 
+@pytest.mark.asyncio_only
+def test_awatch_state_file_of_two_trees(run, tmp_path: Path) -> None:
+    """One state file holds every tree of the iteration; each start picks
+    its own by root."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    state = tmp_path / "state"
+
+    async def main() -> None:
+        agen = awatch(one, two, state_file=state, **FAST)
+        task = asyncio.ensure_future(agen.__anext__())
+        try:
+            await asyncio.sleep(scaled(0.2))
+            (one / "a").touch()
+            assert await asyncio.wait_for(task, scaled(DEFAULT_DEADLINE))
+            task = asyncio.ensure_future(agen.__anext__())
+            await asyncio.sleep(scaled(0.2))
+            assert state.exists()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await agen.aclose()
+        (one / "b").touch()
+        (two / "c").touch()
+        agen = awatch(one, two, since=state, **FAST)
+        try:
+            assert await first_set(agen) == {
+                (A, str(one / "b")),
+                (A, str(two / "c")),
+            }
+        finally:
+            await agen.aclose()
+
+    run(main)
+
+
 def test_watch_since_blocking(tmp_path: Path, tmp_dir: Path) -> None:
     (tmp_dir / "f").write_text("x")
     state = tmp_path / "state"
