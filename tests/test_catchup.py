@@ -434,6 +434,17 @@ def test_missing_state_file_and_a_directory(
         assert w.watch_count == 0
 
 
+def test_a_fifo_or_a_device_is_no_state_file(
+    tmp_dir: Path, tmp_path: Path
+) -> None:
+    """Refused at once, without blocking on the fifo's open."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    exc = refused(tmp_dir, fifo, "not-a-state-file")
+    assert "regular file" in exc.detail
+    refused(tmp_dir, Path("/dev/null"), "not-a-state-file")
+
+
 def test_foreign_root(tmp_path: Path, tmp_dir: Path, saved: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()

@@ -509,7 +509,8 @@ ino_state_parse(const void *buf, size_t len, ino_state **out,
 int
 ino_state_load(const char *path, ino_state **out, ino_state_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+    /* O_NONBLOCK: a fifo given as the file must not block the open. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), rc;
     unsigned char *buf = NULL;
     size_t len = 0, cap = 0;
     struct stat sb;
@@ -519,10 +520,19 @@ ino_state_load(const char *path, ino_state **out, ino_state_error *err)
     if (fd < 0) {
         return -errno;
     }
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        rc = S_ISDIR(sb.st_mode) ? -EISDIR : -errno;
+    if (fstat(fd, &sb) < 0) {
+        rc = -errno;
         close(fd);
-        return rc < 0 ? rc : -EINVAL;
+        return rc;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        if (S_ISDIR(sb.st_mode)) {
+            return -EISDIR;
+        }
+        return fail(err, INO_STATE_NOT_STATE,
+                    "not a state file: not a regular file (a fifo, a socket "
+                    "or a device)");
     }
     for (;;) {
         if (len == cap) {
