@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import inotipy
@@ -637,6 +638,29 @@ def test_awatch_since_yields_the_catch_up_first(
             assert (A, os.path.join(root, "d2", "live")) in live
         finally:
             await agen.aclose()
+
+    run(main)
+
+
+def test_awatch_since_on_every_loop(
+    run, tmp_path: Path, tmp_dir: Path
+) -> None:
+    """The catch-up set on asyncio, uvloop and trio alike (anyio's
+    primitives only)."""
+    state = tmp_path / "state"
+
+    async def main() -> None:
+        with Watcher() as w:
+            tree = w.watch_tree(tmp_dir, MASK)
+            assert await w.get(scaled(0.05)) is None
+            tree.save_state(state)
+        (tmp_dir / "while-stopped").touch()
+        agen = awatch(tmp_dir, since=state, **FAST)
+        with anyio.fail_after(scaled(DEFAULT_DEADLINE)):
+            async with contextlib.aclosing(agen):
+                async for changes in agen:
+                    assert changes == {(A, str(tmp_dir / "while-stopped"))}
+                    break
 
     run(main)
 
