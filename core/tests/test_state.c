@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -354,6 +355,87 @@ test_foreign_root(void)
     tmp_remove();
 }
 
+/* The root's path on another file system: a tmpfs mounted on "tree" when
+ * the state was saved, unmounted since (root only). */
+static void
+test_other_file_system(void)
+{
+    ino_state_error err;
+    ino_watcher w;
+    int32_t wd;
+
+    if (!have_root("other_file_system")) {
+        return;
+    }
+    tmp_make_tree();
+    if (mount("inotipy-test", tmp_path("tree"), "tmpfs", 0, "size=1m") < 0) {
+        fprintf(stderr, "skip other_file_system: mount: %s\n",
+                strerror(errno));
+        tmp_remove();
+        return;
+    }
+    write_at(tree_path("f"), "x");
+    save_fresh();
+    CHECK(umount(tmp_path("tree")) == 0);
+    open_watcher(&w, 0);
+    CHECK_EQ(start_since(&w, &err, &wd), -EBADMSG);
+    CHECK_EQ(err.reason, INO_STATE_OTHER_FS);
+    CHECK(strstr(err.detail, "device") != NULL);
+    CHECK_EQ(ino_watch_count(&w), 0);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* A fifo or a device is no state file, and opening it does not block. */
+static void
+test_not_regular(void)
+{
+    ino_state_error err;
+    ino_state *st = NULL;
+
+    tmp_make();
+    CHECK(mkfifo(tmp_path("fifo"), 0600) == 0);
+    CHECK_EQ(ino_state_load(tmp_path("fifo"), &st, &err), -EBADMSG);
+    CHECK_EQ(err.reason, INO_STATE_NOT_STATE);
+    CHECK_EQ(ino_state_load("/dev/null", &st, &err), -EBADMSG);
+    CHECK_EQ(err.reason, INO_STATE_NOT_STATE);
+    CHECK(st == NULL);
+    tmp_remove();
+}
+
+/* The new start's excludes apply to the loaded index: what they leave
+ * out is never told. */
+static void
+test_excludes_of_the_start(void)
+{
+    static const char *const ex[] = {"x"};
+    ino_state_error err;
+    ino_state *st;
+    ino_watcher w;
+    ino_entry *e = NULL;
+    recs r = {0};
+
+    tmp_make_tree();
+    mkdir_at(tree_path("x"));
+    write_at(tree_path("x/f"), "x");
+    write_at(tree_path("keep"), "x");
+    save_fresh();
+    open_watcher(&w, 0);
+    CHECK_EQ(ino_state_load(tmp_path("state"), &st, &err), 0);
+    CHECK_EQ(ino_add_tree_since(&w, tmp_path("tree"), MASK, ex, 1, 0, st, &err,
+                                &e, NULL),
+             1);
+    ino_state_free(st);
+    collect(&w, &r);
+    CHECK_EQ(r.n, 1);
+    CHECK_EQ(r.v[0].mask, INO_SYNCED);
+    CHECK_EQ(ino_tree_size(&w, e->wd), 1);
+    CHECK_EQ(ino_tree_files(&w, e->wd), 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
 /* Saving: a tree only, with its index; a failure leaves nothing behind,
  * and a good save replaces the old file whole. */
 static void
@@ -423,6 +505,9 @@ main(int argc, char **argv)
         {"damaged_files", test_damaged_files},
         {"foreign_root", test_foreign_root},
         {"save_errors", test_save_errors},
+        {"other_file_system", test_other_file_system},
+        {"not_regular", test_not_regular},
+        {"excludes_of_the_start", test_excludes_of_the_start},
     };
 
     return check_main(argc, argv, cases, CHECK_COUNT(cases));
