@@ -200,6 +200,36 @@ def test_a_directory_made_again_is_not_the_old_one(
     run(main)
 
 
+def test_links_followed_across_a_restart(
+    run, tmp_path: Path, tmp_dir: Path
+) -> None:
+    """A tree that follows links: the directory behind a link is adopted
+    again; started without following, the link is a link."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "f").touch()
+    os.symlink(out, tmp_dir / "link")
+    state = tmp_path / "state"
+
+    async def main() -> None:
+        await save(tmp_dir, state, follow_symlinks=True)
+        (out / "g").touch()
+        with Watcher() as w:
+            w.watch_tree(tmp_dir, MASK, follow_symlinks=True, since=state)
+            assert told(await catch_up(w)) == [("CREATE", "link/g", None)]
+        with Watcher() as w:
+            tree = w.watch_tree(tmp_dir, MASK, since=state)
+            got = told(await catch_up(w))
+            assert got == [
+                ("DELETE", "link/f", None),
+                ("DELETE|ISDIR", "link", None),
+                ("CREATE", "link", None),
+            ]
+            assert listed(tree, tmp_dir) == {"link": "file"}
+
+    run(main)
+
+
 def test_several_saves_and_restarts(
     run, tmp_path: Path, tmp_dir: Path
 ) -> None:
