@@ -302,6 +302,9 @@ class _ChangeWatcher:
                     since=self.state.since,
                 )
                 self.state.trees.append(watch)
+                if self.state.since is not None:
+                    # Its catch-up ends with its SYNCED.
+                    self.state.catching_up += 1
             else:
                 self.watcher.watch(path, mask)
         except PermissionError:
@@ -457,7 +460,9 @@ class _StateKeeping:
                 "since= and state_file= need directory trees (recursive=True);"
                 f" these are watched otherwise: {', '.join(sorted(plain))}"
             )
-        self.catching_up = len(dirs) if since is not None else 0
+        # The trees started from since that have not said SYNCED yet
+        # (counted as they are added: one denied and skipped has none).
+        self.catching_up = 0
 
     def took(self) -> None:
         self.unsaved = self.gathering = True
@@ -608,7 +613,11 @@ async def awatch(
                 lambda _f: None if cw.state.held else cw.stop()
             )
         if cw.state.catching_up:
-            changes = cw.result(await _catch_up_async(cw))
+            try:
+                caught = await _catch_up_async(cw)
+            except WatcherClosedError:
+                return  # the stop event, during a catch-up still owed
+            changes = cw.result(caught)
             if changes is not None:
                 cw.state.held = True
                 yield changes
