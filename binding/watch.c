@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "module.h"
 #include "names.h"
+#include "state_file.h"
 
 PyObject *
 watch_new(WatcherObject *watcher, PyObject *pathname, int32_t wd,
@@ -299,6 +300,11 @@ static PyMethodDef watch_methods[] = {
      "for directories and for entries whose attributes the tree has not "
      "read.  Files are listed only when the tree indexes them "
      "(index_files=True)."},
+    {"save_state", (PyCFunction)state_file_save_one, METH_O,
+     "save_state($self, path, /)\n--\n\nWrites the tree's index to path "
+     "(atomically: a temporary file in its directory, synced, renamed over "
+     "it), for watch_tree(..., since=path) to tell what changed in between. "
+     "Take every queued event first (RuntimeError otherwise)."},
     {"remove", (PyCFunction)watch_remove, METH_NOARGS,
      "remove($self, /)\n--\n\nStops watching.  Idempotent; the IN_IGNORED "
      "event that follows is still delivered."},

@@ -16,6 +16,7 @@
 #include "module.h"
 #include "poll.h"
 #include "queue.h"
+#include "state_file.h"
 #include "sync.h"
 #include "waiter.h"
 #include "watch.h"
@@ -358,7 +359,8 @@ call_progress(void *arg, size_t dirs)
 /* Adds the tree and makes its root's Watch; returns a new reference. */
 static PyObject *
 add_tree(WatcherObject *self, PyObject *path, PyObject *fsname, uint32_t mask,
-         const char **globs, Py_ssize_t nglobs, int flags, PyObject *progress)
+         const char **globs, Py_ssize_t nglobs, int flags, PyObject *progress,
+         PyObject *since)
 {
     progress_ctx ctx = {progress, 0};
     PyObject *watch;
@@ -376,8 +378,16 @@ add_tree(WatcherObject *self, PyObject *path, PyObject *fsname, uint32_t mask,
         return NULL;
     }
     self->scanning = progress != NULL;
-    rc = ino_add_tree(&self->core, PyBytes_AS_STRING(fsname), mask, globs,
-                      (size_t)nglobs, flags, &e, &in_use);
+    if (since != NULL) {
+        /* Catch-up (state_file.c): 0 is its own exception. */
+        rc = state_file_add_tree(self, since, PyBytes_AS_STRING(fsname), mask,
+                                 globs, (size_t)nglobs, flags, &e, &in_use);
+        ctx.failed |= rc == 0;
+    }
+    else {
+        rc = ino_add_tree(&self->core, PyBytes_AS_STRING(fsname), mask, globs,
+                          (size_t)nglobs, flags, &e, &in_use);
+    }
     self->scanning = 0;
     if (progress != NULL) {
         ino_set_tree_progress(&self->core, NULL, NULL);
@@ -404,18 +414,18 @@ watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {
         "path",        "mask",     "exclude", "follow_symlinks",
-        "index_files", "progress", NULL};
+        "index_files", "progress", "since",   NULL};
     PyObject *pathname, *maskobj = NULL, *exclude = NULL, *path = NULL;
     PyObject *fsname = NULL, *holder = NULL, *watch = NULL;
-    PyObject *progress = NULL;
+    PyObject *progress = NULL, *since = NULL;
     const char **globs = NULL;
     int follow = 0, index_files = 1;
     uint32_t mask = INO_EVENT_BITS;
     Py_ssize_t nglobs = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$OppO:watch_tree", kwlist,
-                                     &pathname, &maskobj, &exclude, &follow,
-                                     &index_files, &progress) ||
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "O|O$OppOO:watch_tree", kwlist, &pathname, &maskobj,
+            &exclude, &follow, &index_files, &progress, &since) ||
         watcher_raise_if_closed(self) < 0 ||
         (maskobj != NULL && inotipy_parse_mask(maskobj, &mask) < 0) ||
         inotipy_check_watch_mask(mask) < 0) {
@@ -423,6 +433,9 @@ watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
     }
     if (progress == Py_None) {
         progress = NULL;
+    }
+    if (since == Py_None) {
+        since = NULL;
     }
     if (progress != NULL && !PyCallable_Check(progress)) {
         PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
@@ -437,7 +450,7 @@ watcher_watch_tree(WatcherObject *self, PyObject *args, PyObject *kwds)
         watch = add_tree(self, path, fsname, mask, globs, nglobs,
                          (follow ? INO_TREE_FOLLOW : 0) |
                              (index_files ? 0 : INO_TREE_NO_FILES),
-                         progress);
+                         progress, since);
     }
 done:
     Py_XDECREF(path);
@@ -685,13 +698,17 @@ static PyMethodDef watcher_methods[] = {
     {"watch_tree", (PyCFunction)(void (*)(void))watcher_watch_tree,
      METH_VARARGS | METH_KEYWORDS,
      "watch_tree($self, path, mask=IN.ALL_EVENTS, *, exclude=(), "
-     "follow_symlinks=False, index_files=True, progress=None)\n--\n\n"
+     "follow_symlinks=False, index_files=True, progress=None, "
+     "since=None)\n--\n\n"
      "Watches a "
      "directory and every directory below it, now and later; returns the "
      "root's Watch.  Events carry the path below the root as their name.  "
      "With index_files the tree also keeps an index of its files, which "
      "heals it after an overflow.  progress(dirs) is called every 1024 "
-     "directories the first scan watches."},
+     "directories the first scan watches.  since=path (a file "
+     "Watch.save_state() wrote) starts the tree from that index instead of "
+     "a scan: what changed meanwhile comes first, as events with IN.RESCAN, "
+     "then one IN.SYNCED."},
     {"get", (PyCFunction)(void (*)(void))watcher_get,
      METH_FASTCALL | METH_KEYWORDS,
      "get($self, timeout=None)\n--\n\nAwaitable: the next Event, or None "
@@ -713,6 +730,8 @@ static PyMethodDef watcher_methods[] = {
     {"_poll_add", (PyCFunction)(void (*)(void))poll_add, METH_FASTCALL, NULL},
     {"_poll_due", (PyCFunction)poll_due, METH_NOARGS, NULL},
     {"_poll_now", (PyCFunction)poll_now, METH_NOARGS, NULL},
+    {"_save_state", (PyCFunction)(void (*)(void))state_file_save_many,
+     METH_FASTCALL, NULL},
     {"close", (PyCFunction)watcher_close, METH_NOARGS,
      "close($self, /)\n--\n\nCloses the watcher; idempotent.  Waiting "
      "get() calls raise WatcherClosedError."},

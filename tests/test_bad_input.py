@@ -514,3 +514,52 @@ def test_tree_survives_fuzz_input(
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "1 passed, 0 failed"
+
+
+@pytest.fixture(scope="module")
+def state_replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The state file fuzz target with replay.c's main(), built by meson."""
+    return c_build.program(tmp_path_factory, "replay_state")
+
+
+@pytest.mark.parametrize(
+    "path", _inputs("corpus/state"), ids=lambda p: f"state/{p.name}"
+)
+def test_state_loader_survives_fuzz_input(
+    state_replay_binary: Path, path: Path
+) -> None:
+    # Each input is a state file (damaged or not) loaded, then caught up
+    # from on a real scratch tree (core/fuzz/fuzz_state.c).
+    proc = subprocess.run(
+        [str(state_replay_binary), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1 passed, 0 failed"
+
+
+def test_state_corpus_under_valgrind(state_replay_binary: Path) -> None:
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind not on PATH")
+    if c_build.SANITIZED:
+        pytest.skip("built with a sanitizer, which valgrind cannot host")
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=all",
+            "--track-fds=no",
+            "-q",
+            str(state_replay_binary),
+            str(FUZZ_DIR / "corpus" / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    count = len(_inputs("corpus/state"))
+    assert proc.stdout.strip() == f"{count} passed, 0 failed"

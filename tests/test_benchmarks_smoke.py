@@ -84,3 +84,26 @@ def test_changes_smoke_run():
     )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "| inotipy | 2000 |" in r.stdout, r.stdout
+
+
+def test_catchup_smoke_run():
+    """benchmarks/catchup.py on 1,000 files, one repetition: it checks
+    that the catch-up tells exactly the changes made (correctness, not
+    speed)."""
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "catchup.py"),
+            "--files",
+            "1000",
+            "--reps",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=str(ROOT),
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "| 1,000 |" in r.stdout and "25 events" in r.stdout, r.stdout

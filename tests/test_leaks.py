@@ -577,6 +577,45 @@ async def _scenario_polls(
     return body, {}
 
 
+async def _scenario_states(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """Catching up across restarts: each round saves a tree's state,
+    changes it, starts a watcher from the state (the catch-up's events
+    taken up to SYNCED), and refuses a damaged, a truncated and a missing
+    state file (InvalidStateFile, FileNotFoundError)."""
+    from inotipy import IN, InvalidStateFile, Watcher
+
+    tree = d / "caught"
+    (tree / "sub").mkdir(parents=True)
+    state = _join(d, "state")
+    bad = _join(d, "bad")
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            with Watcher() as watcher:
+                t = watcher.watch_tree(tree, IN.CREATE | IN.DELETE)
+                t.save_state(state)
+            _touch(tree / "sub", f"c{i}")
+            with Watcher() as watcher:
+                watcher.watch_tree(tree, IN.CREATE | IN.DELETE, since=state)
+                events = watcher.get_batch_nowait()
+                assert [e.mask & IN.SYNCED for e in events][-1], events
+                assert len(events) == 2, events
+            os.unlink(_join(tree / "sub", f"c{i}"))
+            with open(state, "rb") as f:
+                data = f.read()
+            for damaged in (data[:-7], data[:20] + b"x" + data[21:]):
+                with open(bad, "wb") as f:
+                    f.write(damaged)
+                with Watcher() as watcher, pytest.raises(InvalidStateFile):
+                    watcher.watch_tree(tree, since=bad)
+            with Watcher() as watcher, pytest.raises(FileNotFoundError):
+                watcher.watch_tree(tree, since=_join(d, "none"))
+
+    return body, {}
+
+
 async def _within(seconds: float, awaitable: Awaitable[Any]) -> Any:
     """asyncio.wait_for(awaitable, seconds), on trio too."""
     if KIND != "trio":
@@ -636,6 +675,8 @@ SCENARIOS = {
     # grew by one step of about 540 KB in the harness, every time, though
     # the same rounds alone stay flat to the byte: under study.)
     "polls": (_scenario_polls, 50, 200),
+    # Each round opens and closes four watchers: fewer rounds.
+    "states": (_scenario_states, 40, 160),
 }
 
 

@@ -207,6 +207,30 @@ async def stop_events() -> None:
         pass
 
 
+async def catch_up_across_restarts(state: Path) -> None:
+    """save_state() and since= take str or os.PathLike; awatch() and
+    watch() take since= and state_file=; InvalidStateFile is a
+    ValueError with the file's path and the reason."""
+    with Watcher() as watcher:
+        try:
+            tree = watcher.watch_tree("d", since=state)
+        except inotipy.InvalidStateFile as e:
+            assert_type(e.reason, str)
+            assert_type(e.detail, str)
+            print(e.filename)
+            tree = watcher.watch_tree("d", since=None)
+        assert_type(tree, Watch[str])
+        tree.save_state(state)
+        tree.save_state(str(state))
+        tree.save_state(1)  # type: ignore[arg-type]
+    async for changes in inotipy.awatch(".", state_file=state):
+        assert_type(changes, set[tuple[inotipy.Change, str]])
+    for changes in inotipy.watch(".", since="state", state_file=None):
+        print(changes)
+    error: ValueError = inotipy.InvalidStateFile(state, "corrupt", "bad")
+    print(error)
+
+
 async def on_trio_and_anyio(watcher: Watcher) -> None:
     """The same calls, awaited in trio or anyio tasks, type alike."""
     event = await watcher.get(1.0)

@@ -438,6 +438,75 @@ int ino_tree_poll(ino_watcher *w, int32_t wd);
  * (0 if none, or if wd is no tree's root). */
 size_t ino_tree_polled(const ino_watcher *w, int32_t wd);
 
+/* ---- saved state: catching up across restarts (ino_state.c) ---------- */
+
+/* A state file read and checked whole (ino_state_load()): the index of one
+ * or more trees, as ino_state_save() wrote it.  docs/state-format.md
+ * describes the file. */
+typedef struct ino_state ino_state;
+
+/* The newest version of the file this library reads and writes. */
+#define INO_STATE_VERSION 1u
+
+/* What is wrong with a state file (ino_state_error.reason). */
+#define INO_STATE_OK 0
+#define INO_STATE_NOT_STATE 1 /* not a state file (no magic) */
+#define INO_STATE_TRUNCATED 2 /* shorter than it says it is */
+#define INO_STATE_CORRUPT 3   /* checksum or a record is wrong */
+#define INO_STATE_TOO_NEW 4   /* a version this library cannot read */
+#define INO_STATE_FOREIGN 5   /* no tree of this root (path or inode) */
+#define INO_STATE_OTHER_FS 6  /* the root is on another device now */
+
+typedef struct ino_state_error {
+    int reason;       /* INO_STATE_* */
+    char detail[256]; /* a sentence saying what is wrong */
+} ino_state_error;
+
+/* Writes the index of the trees whose roots have watches wds[0..n) to
+ * path: a temporary file in path's directory, written, fsync()ed and
+ * renamed over path, then the directory fsync()ed; on failure the
+ * temporary file is removed and path is untouched.  The file is made
+ * with mode 0600.  Returns 0, -ENOENT when a wd is no tree's root,
+ * -EINVAL when a tree keeps no index of its files (INO_TREE_NO_FILES) or
+ * n is 0, or the errno of a failed system call.  Entries whose attributes
+ * the tree has not read since its events told a change are stat()ed now
+ * when the kernel holds no record (so the file says what they are), and
+ * else saved as changed (the catch-up reports them modified).  Save once
+ * every event queued has been taken: the index already holds them. */
+int ino_state_save(ino_watcher *w, const int32_t *wds, size_t n,
+                   const char *path);
+/* ino_state_save() in two steps: the file's bytes in memory (*out, to
+ * free()), then written atomically (which touches no watcher, so it may
+ * run while another thread uses it). */
+int ino_state_encode(ino_watcher *w, const int32_t *wds, size_t n, void **out,
+                     size_t *out_len);
+int ino_state_write(const char *path, const void *buf, size_t len);
+
+/* Reads and checks a state file: 0 and *out (free it with
+ * ino_state_free()), -EBADMSG with *err saying what is wrong, or the
+ * errno of opening or reading it.  Nothing of a file that fails a check
+ * is used. */
+int ino_state_load(const char *path, ino_state **out, ino_state_error *err);
+/* The same for the bytes of a file in memory (copied). */
+int ino_state_parse(const void *buf, size_t len, ino_state **out,
+                    ino_state_error *err);
+void ino_state_free(ino_state *st);
+/* The number of trees in a state. */
+size_t ino_state_trees(const ino_state *st);
+
+/* As ino_add_tree(), but the tree's index is the one st holds for the
+ * directory at path (the same device and inode as its root then), not a
+ * scan: the tree is then healed against the disk, and what changed while
+ * nobody watched is queued as events with INO_RESCAN (creates, deletes,
+ * moves paired by inode, files whose size or mtime changed as IN_MODIFY),
+ * then one INO_SYNCED event.  -EBADMSG with *err when st holds no tree of
+ * this root (INO_STATE_FOREIGN, INO_STATE_OTHER_FS); -EINVAL with
+ * INO_TREE_NO_FILES.  Other returns as ino_add_tree(). */
+int ino_add_tree_since(ino_watcher *w, const char *path, uint32_t mask,
+                       const char *const *exclude, size_t nexclude, int flags,
+                       const ino_state *st, ino_state_error *err,
+                       ino_entry **out, size_t *in_use);
+
 #ifdef __cplusplus
 }
 #endif

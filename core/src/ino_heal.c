@@ -419,6 +419,16 @@ collect_gone(heal *h)
     return 0;
 }
 
+/* Catching up from a state file (ino_state.c), an inode deleted while
+ * nobody watched may be a new entry's: it is a move only if a rename
+ * could have made it, with the size and mtime it had (where known). */
+static int
+same_content(const ino_file *f, const ino_fattr *a)
+{
+    return f->size < 0 || f->mtime_ns < 0 ||
+           (f->size == a->size && f->mtime_ns == a->mtime_ns);
+}
+
 /* The entry only in the index with this inode and type, not moved or
  * deleted yet, or NULL. */
 static gone *
@@ -433,7 +443,8 @@ find_gone(const heal *h, const ino_fattr *a)
          s = (s + 1) & (h->ino_cap - 1)) {
         gone *g = &h->gone[h->by_ino[s] - 1];
         if (!g->done && g->file->ino == a->ino &&
-            (g->file->type == a->type || g->file->type == INO_FT_UNKNOWN)) {
+            (g->file->type == a->type || g->file->type == INO_FT_UNKNOWN) &&
+            (h->t->since == NULL || same_content(g->file, a))) {
             return g;
         }
     }
@@ -673,6 +684,12 @@ heal_tree(ino_watcher *w, ino_tree *t, ino_node *top, int poll)
     }
     heal_free(&h);
     return rc;
+}
+
+int
+ino_heal_tree(ino_watcher *w, ino_tree *t)
+{
+    return heal_tree(w, t, t->root, 0);
 }
 
 /* Polls each of a tree's polled directories still in it, dropping the

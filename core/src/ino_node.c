@@ -153,10 +153,16 @@ node_free(ino_watcher *w, ino_node *n, int rm_kernel)
     /* Nothing pending may move, free or name it any more. */
     ino_moves_node_gone(w->trees, n);
     node_unlink(w, n);
-    ino_table_remove(&w->table, n->wd, NULL);
-    /* The kernel's IN_IGNORED for it will find no entry and be skipped. */
-    if (rm_kernel && w->fd >= 0) {
-        inotify_rm_watch(w->fd, n->wd);
+    if (n->wd < 0) {
+        ino_since_node_gone(n); /* loaded from a state file, not watched */
+    }
+    else {
+        ino_table_remove(&w->table, n->wd, NULL);
+        /* The kernel's IN_IGNORED for it will find no entry and be
+         * skipped. */
+        if (rm_kernel && w->fd >= 0) {
+            inotify_rm_watch(w->fd, n->wd);
+        }
     }
     n->tree->ndirs--;
     n->tree->nfiles -= n->files.count;

@@ -86,7 +86,8 @@ ino_worklist_next(ino_watcher *w, ino_worklist *l)
     while (l->head < l->len) {
         size_t i = l->head++;
         const ino_entry *e = ino_table_find(&w->table, l->wds[i]);
-        if (e != NULL && e->node == l->items[i]) {
+        if ((e != NULL && e->node == l->items[i]) ||
+            (l->wds[i] < 0 && ino_since_holds(w, l->wds[i], l->items[i]))) {
             return l->items[i];
         }
     }
@@ -229,6 +230,11 @@ watch_dir_by(ino_watcher *w, ino_tree *t, ino_node *parent, const char *path,
         return -errno;
     }
     e = ino_table_find(&w->table, wd);
+    if (e == NULL && t->since != NULL &&
+        (rc = ino_since_adopt(w, t, path, wd, &e)) < 0) {
+        inotify_rm_watch(w->fd, wd);
+        return rc;
+    }
     if (e == NULL) {
         return watch_new_dir(w, t, parent, name, len, wd, out);
     }

@@ -48,6 +48,7 @@ tree_free(ino_tree *t)
     }
     free(t->exclude);
     free(t->poll_wds);
+    ino_since_free(t);
     free(t);
 }
 
@@ -183,6 +184,16 @@ ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
              const char *const *exclude, size_t nexclude, int flags,
              ino_entry **out, size_t *in_use)
 {
+    return ino_tree_add_with(w, path, mask, exclude, nexclude, flags, NULL,
+                             NULL, out, in_use);
+}
+
+int
+ino_tree_add_with(ino_watcher *w, const char *path, uint32_t mask,
+                  const char *const *exclude, size_t nexclude, int flags,
+                  ino_tree_fill fill, void *arg, ino_entry **out,
+                  size_t *in_use)
+{
     ino_tree *t;
     uint32_t full_mask;
     int wd, rc;
@@ -215,7 +226,7 @@ ino_add_tree(ino_watcher *w, const char *path, uint32_t mask,
         tree_free(t);
         return wd;
     }
-    rc = ino_scan(w, t->root, SCAN_INITIAL);
+    rc = fill != NULL ? fill(w, t, arg) : ino_scan(w, t->root, SCAN_INITIAL);
     if (rc < 0) {
         if (in_use != NULL) {
             *in_use = w->table.count;

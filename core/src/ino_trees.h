@@ -15,6 +15,7 @@
 typedef struct ino_tree ino_tree;
 typedef struct ino_trees ino_trees;
 typedef struct ino_move ino_move;
+typedef struct ino_since ino_since;
 
 /* ---- the index of entries that are not directories (ino_index.c) ------- */
 
@@ -116,6 +117,8 @@ struct ino_tree {
                             each with all below it (ino_poll.c): their
                             watches, as nodes may go meanwhile */
     size_t npoll;        /* entries in poll_wds */
+    ino_since *since;    /* directories loaded from a state file and
+                            not watched yet (ino_state.c), or NULL */
     size_t ndirs;        /* nodes in the tree */
     size_t nfiles;       /* entries in its nodes' file tables */
     size_t nexclude;     /* entries in exclude */
@@ -368,6 +371,36 @@ int ino_report_moved(ino_watcher *w, ino_node *n, const char *name, size_t len,
 /* Heals every tree that owes a heal (t->heal_owed), and polls every
  * other that owes a poll (t->poll_owed); 0 or a negative errno. */
 int ino_heal_owed(ino_watcher *w);
+/* Heals one tree now; 0 or a negative errno. */
+int ino_heal_tree(ino_watcher *w, ino_tree *t);
+
+/* ---- a tree started from a saved state (ino_state.c) -------------------- */
+
+/* A node loaded from a state file and not watched yet has a negative wd,
+ * its place among the tree's loaded directories (t->since). */
+
+/* A heal watched path (wd, not in the table): when it is a loaded
+ * directory of t (the same device and inode), that node takes the watch.
+ * Returns 1 with *out its new table entry, 0 when it is none, or
+ * -ENOMEM. */
+int ino_since_adopt(ino_watcher *w, ino_tree *t, const char *path, int32_t wd,
+                    ino_entry **out);
+/* 1 when wd (negative) is the loaded, unwatched node n of a tree. */
+int ino_since_holds(const ino_watcher *w, int32_t wd, const ino_node *n);
+/* A loaded node is being freed. */
+void ino_since_node_gone(ino_node *n);
+/* A heal begins: the loaded nodes are not met yet. */
+void ino_since_unsee(ino_tree *t);
+void ino_since_free(ino_tree *t);
+
+/* What ino_tree_add_with() fills a new tree by, its root watched: 0 or a
+ * negative errno (the tree is then rolled back). */
+typedef int (*ino_tree_fill)(ino_watcher *w, ino_tree *t, void *arg);
+/* ino_add_tree() with fill instead of the first scan (NULL: the scan). */
+int ino_tree_add_with(ino_watcher *w, const char *path, uint32_t mask,
+                      const char *const *exclude, size_t nexclude, int flags,
+                      ino_tree_fill fill, void *arg, ino_entry **out,
+                      size_t *in_use);
 
 /* ---- a poll's directories (ino_poll.c, for ino_heal.c) ----------------- */
 

@@ -35,6 +35,7 @@ from ._inotipy import (
     WatcherClosedError,
 )
 from ._run import arun_process, detect_target_type, run_process
+from ._state import InvalidStateFile
 from ._types import StopEvent
 from ._watcher import Watcher, WatcherStats
 
@@ -48,6 +49,7 @@ __all__ = [
     "EventBatch",
     "FileChange",
     "IN",
+    "InvalidStateFile",
     "PythonFilter",
     "STOP_ON",
     "StopEvent",

@@ -104,6 +104,7 @@ def watch_tree(
     progress: Callable[[int], object] | None,
     backend: str,
     poll_delay_ms: int,
+    since: Any = None,
 ) -> Watch[Any]:
     """watch_tree() with a backend: the C one (inotify), then the
     directories to poll marked, each polled every poll_delay_ms."""
@@ -125,6 +126,7 @@ def watch_tree(
         follow_symlinks=follow_symlinks,
         index_files=index_files,
         progress=progress,
+        since=since,
     )
     try:
         for rel in dirs:

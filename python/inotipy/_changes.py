@@ -46,6 +46,8 @@ logger = logging.getLogger("watchfiles.main")
 
 
 FileChange = tuple[Change, str]
+# A state file's path, as save_state() and watch_tree(since=) take it.
+StatePath = str | os.PathLike[str]
 
 # What a change set needs from the kernel.  CLOSE_WRITE would only repeat
 # what MODIFY says (it is added for report_closed); opens and reads are no
@@ -214,6 +216,8 @@ class _ChangeWatcher:
         report_closed: bool,
         backend: str = "auto",
         poll_delay_ms: int = _backends.DEFAULT_POLL_DELAY_MS,
+        since: StatePath | None = None,
+        state_file: StatePath | None = None,
     ) -> None:
         self.backend = _backends.check_backend(backend)
         self.poll_delay_ms = _backends.check_poll_delay(poll_delay_ms)
@@ -243,6 +247,7 @@ class _ChangeWatcher:
         self.roots: list[str] = []
         self.healed: set[str] = set()
         dirs, files = _plan([_Root(p) for p in paths], recursive)
+        self.state = _StateKeeping(since, state_file, dirs, files, recursive)
         # Changes in a directory watched only for some of its files are
         # kept for those files alone.
         self.only_parents = frozenset(files)
@@ -284,7 +289,7 @@ class _ChangeWatcher:
         try:
             if tree:
                 # Links to directories are followed, as watchfiles does.
-                _backends.watch_tree(
+                watch = _backends.watch_tree(
                     self.watcher,
                     path,
                     mask,
@@ -294,7 +299,12 @@ class _ChangeWatcher:
                     progress=None,
                     backend=self.backend,
                     poll_delay_ms=self.poll_delay_ms,
+                    since=self.state.since,
                 )
+                self.state.trees.append(watch)
+                if self.state.since is not None:
+                    # Its catch-up ends with its SYNCED.
+                    self.state.catching_up += 1
             else:
                 self.watcher.watch(path, mask)
         except PermissionError:
@@ -318,6 +328,8 @@ class _ChangeWatcher:
             taken, overflowed = self.watcher._take_changes(
                 changes, *_KINDS, first, self.closed_kind
             )
+        if taken:
+            self.state.took()
         if overflowed:
             # The kernel dropped events.  Trees heal (what changed comes
             # as events); for the other watches which files changed is
@@ -362,8 +374,121 @@ class _ChangeWatcher:
         """True once nothing is watched any more (every root deleted)."""
         return bool(self.watcher.closed or self.watcher.watch_count == 0)
 
+    def catch_up(self, changes: set[Any], event: Any) -> bool:
+        """Adds one event of the catch-up (a tree started from a state
+        file) to the set; True once every such tree has said SYNCED: what
+        comes after is live."""
+        if event.mask & IN.SYNCED:
+            self.state.catching_up -= 1
+        else:
+            kind = _change_of(int(event.mask), self.closed_kind)
+            if kind is not None and not (
+                kind is Change.modified
+                and (Change.added, event.path) in changes
+            ):
+                changes.add((kind, event.path))
+        return self.state.catching_up <= 0
+
     def close(self) -> None:
         self.watcher.close()
+
+    def stop(self) -> None:
+        """The end: the state is saved if it says no more than what the
+        consumer finished with (no set held, no group dropped), then the
+        watcher closes."""
+        try:
+            self.state.save(self.watcher)
+        finally:
+            self.close()
+
+
+def _change_of(mask: int, closed: Change | None) -> Change | None:
+    """The kind of change an event is, as binding/changes.c tells it."""
+    if mask & IN.CLOSE_WRITE and closed is not None:
+        return closed
+    if mask & (IN.CREATE | IN.MOVED_TO):
+        return Change.added
+    if mask & (
+        IN.DELETE | IN.MOVED_FROM | IN.DELETE_SELF | IN.MOVE_SELF | IN.UNMOUNT
+    ):
+        return Change.deleted
+    if mask & (IN.MODIFY | IN.ATTRIB | IN.CLOSE_WRITE):
+        return Change.modified
+    return None
+
+
+class _StateKeeping:
+    """since= and state_file= of awatch()/watch(): which state file the
+    trees start from, and when the trees' index is saved.
+
+    The index holds every event read, so it is saved only when it says no
+    more than what the consumer has finished with: when the iteration
+    resumes after a yield (the consumer asked for the next set, so it is
+    done with the last), or ends by the stop event, and then only if no
+    event is queued and no group was taken and dropped.  A consumer that
+    breaks out of the loop (or raises) while holding a set does not say it
+    finished it: that set comes again, in the catch-up of the next start.
+    At least once, never lost."""
+
+    def __init__(
+        self,
+        since: StatePath | None,
+        state_file: StatePath | None,
+        dirs: list[_Root],
+        files: dict[str, set[str]],
+        recursive: bool,
+    ) -> None:
+        if (
+            since is None
+            and state_file is not None
+            and os.path.exists(state_file)
+        ):
+            since = state_file
+        self.since = since
+        self.path = state_file
+        self.trees: list[Any] = []
+        self.unsaved = False  # events taken since the last save
+        self.gathering = False  # events taken into a group not done yet
+        self.held = False  # the consumer holds a set (we are at a yield)
+        if since is None and state_file is None:
+            self.catching_up = 0
+            return
+        plain = [r.shown for r in dirs if not (recursive and r.is_dir)]
+        plain += [os.path.join(p, n) for p, ns in files.items() for n in ns]
+        if plain:
+            raise ValueError(
+                "since= and state_file= need directory trees (recursive=True);"
+                f" these are watched otherwise: {', '.join(sorted(plain))}"
+            )
+        # The trees started from since that have not said SYNCED yet
+        # (counted as they are added: one denied and skipped has none).
+        self.catching_up = 0
+
+    def took(self) -> None:
+        self.unsaved = self.gathering = True
+
+    def done(self, watcher: Any) -> None:
+        """The group taken is done with (yielded and resumed, or filtered
+        out): saves if it can."""
+        self.gathering = self.held = False
+        self.save(watcher)
+
+    def save(self, watcher: Any) -> bool:
+        """Saves the trees' index if it says no more than what was
+        finished with; True if it did."""
+        if (
+            self.path is None
+            or not self.unsaved
+            or self.gathering
+            or self.held
+        ):
+            return False
+        trees = [t for t in self.trees if t.valid]
+        if not trees or watcher.closed or watcher.queued:
+            return False
+        watcher._save_state(self.path, trees)
+        self.unsaved = False
+        return True
 
 
 def _log_changes(changes: set[FileChange]) -> None:
@@ -404,6 +529,8 @@ async def awatch(
     exclude: Sequence[str] = (),
     report_closed: bool = False,
     backend: str | None = None,
+    since: StatePath | None = None,
+    state_file: StatePath | None = None,
 ) -> AsyncGenerator[set[FileChange], None]:
     """Yields sets of ``(Change, path)``: changes grouped until a ``step``
     ms passes in which the set does not grow, at most ``debounce`` ms.
@@ -432,6 +559,17 @@ async def awatch(
     "poll") says the same in watch_tree()'s words.  Files given alone and
     directories with ``recursive=False`` are inotify's only.  ``debug``
     is accepted and ignored.
+
+    ``since`` (a file a tree's ``save_state()`` or ``state_file`` wrote)
+    starts the trees from their saved index: the first set yielded is
+    what changed while nobody watched (when anything did), at once,
+    then live sets.  ``state_file`` keeps the state in that file: read
+    at the start when it exists (as ``since``), and saved each time the
+    consumer asks for the next set (so after it finished with the last)
+    and when the stop event ends the iteration; a set the consumer held
+    when it broke out of the loop comes again at the next start.  Both
+    need directory trees (``recursive=True``); an unusable file is
+    ``InvalidStateFile``.
     """
     if raise_interrupt is not None:
         warnings.warn(
@@ -453,6 +591,8 @@ async def awatch(
         report_closed=report_closed,
         backend=_backends.resolve_backend(backend, force_polling),
         poll_delay_ms=_backends.env_poll_delay(poll_delay_ms),
+        since=since,
+        state_file=state_file,
     )
     stopper: asyncio.Future[Any] | None = None
     # On asyncio, asyncio.Event and anyio.Event are awaited; threading.Event's
@@ -467,7 +607,21 @@ async def awatch(
     try:
         if wait is not None and can_wait:
             stopper = asyncio.ensure_future(wait())
-            stopper.add_done_callback(lambda _f: cw.close())
+            # It wakes a get() by closing the watcher; while the consumer
+            # holds a set none waits, and the loop sees the event itself.
+            stopper.add_done_callback(
+                lambda _f: None if cw.state.held else cw.stop()
+            )
+        if cw.state.catching_up:
+            try:
+                caught = await _catch_up_async(cw)
+            except WatcherClosedError:
+                return  # the stop event, during a catch-up still owed
+            changes = cw.result(caught)
+            if changes is not None:
+                cw.state.held = True
+                yield changes
+            cw.state.done(cw.watcher)
         while True:
             if stop_event is not None and stop_event.is_set():
                 return
@@ -477,11 +631,25 @@ async def awatch(
                 return
             changes = cw.result(raw)
             if changes is not None:
+                cw.state.held = True
                 yield changes
+            cw.state.done(cw.watcher)
     finally:
         if stopper is not None:
             stopper.cancel()
-        cw.close()
+        cw.stop()
+
+
+async def _catch_up_async(cw: _ChangeWatcher) -> set[Any]:
+    """The changes the trees started from a state file told, up to their
+    SYNCED events (the heal of each ran in watch_tree(): its events are
+    queued already, unless a directory could not be listed then)."""
+    changes: set[Any] = set()
+    with cw._warnings():
+        while not cw.catch_up(changes, await cw.watcher.get()):
+            pass
+    cw.state.took()
+    return changes
 
 
 async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
@@ -532,6 +700,8 @@ def watch(
     exclude: Sequence[str] = (),
     report_closed: bool = False,
     backend: str | None = None,
+    since: StatePath | None = None,
+    state_file: StatePath | None = None,
 ) -> Generator[set[FileChange], None, None]:
     """The blocking twin of awatch(), for code without an event loop:
     the same arguments (watchfiles'), the same sets.  ``stop_event`` is
@@ -539,7 +709,8 @@ def watch(
     at least every ``step`` ms, also while changes keep coming; a group
     being gathered when it is set is dropped, as watchfiles drops it.  A
     KeyboardInterrupt ends the iteration quietly unless
-    ``raise_interrupt``.  Polling is chosen as awatch() chooses it."""
+    ``raise_interrupt``.  Polling is chosen as awatch() chooses it;
+    ``since`` and ``state_file`` are as for awatch()."""
     cw = _ChangeWatcher(
         paths,
         watch_filter=watch_filter,
@@ -553,10 +724,18 @@ def watch(
         report_closed=report_closed,
         backend=_backends.resolve_backend(backend, force_polling),
         poll_delay_ms=_backends.env_poll_delay(poll_delay_ms),
+        since=since,
+        state_file=state_file,
     )
     poller = select.poll()
     poller.register(cw.watcher.fileno(), select.POLLIN)
     try:
+        if cw.state.catching_up:
+            changes = cw.result(_catch_up_sync(cw, poller))
+            if changes is not None:
+                cw.state.held = True
+                yield changes
+            cw.state.done(cw.watcher)
         while True:
             if stop_event is not None and stop_event.is_set():
                 return
@@ -571,9 +750,25 @@ def watch(
                 return
             changes = cw.result(raw)
             if changes is not None:
+                cw.state.held = True
                 yield changes
+            cw.state.done(cw.watcher)
     finally:
-        cw.close()
+        cw.stop()
+
+
+def _catch_up_sync(cw: _ChangeWatcher, poller: Any) -> set[Any]:
+    """_catch_up_async(), waiting in poll()."""
+    changes: set[Any] = set()
+    with cw._warnings():
+        while True:
+            event = cw.watcher.get_nowait()
+            if event is None:
+                poller.poll()
+            elif cw.catch_up(changes, event):
+                break
+    cw.state.took()
+    return changes
 
 
 def _poll_ms(seconds: float) -> int | None:

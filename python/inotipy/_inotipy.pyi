@@ -76,6 +76,17 @@ class Watch(Generic[_P]):
     ]:
         """The tree's index, from memory: (path, kind, size, mtime_ns) for
         every entry below the root, each directory before what it holds."""
+    def save_state(
+        self, path: str | bytes | os.PathLike[str] | os.PathLike[bytes], /
+    ) -> None:
+        """Writes the tree's index to path (docs/state-format.md),
+        atomically: a temporary file in its directory, synced, renamed
+        over it, the directory synced; path is untouched on failure.
+        watch_tree(..., since=path) then tells what changed in between.
+        Take every queued event first (RuntimeError otherwise): the index
+        holds them already.  TypeError for a watch that is no tree,
+        ValueError for a tree without an index of files or removed,
+        OSError (with the path) when the file cannot be written."""
 
 @final
 class Event(Generic[_P]):
@@ -181,6 +192,11 @@ class Watcher:
         follow_symlinks: bool = False,
         index_files: bool = True,
         progress: Callable[[int], object] | None = None,
+        since: str
+        | bytes
+        | os.PathLike[str]
+        | os.PathLike[bytes]
+        | None = None,
     ) -> Watch[_P]:
         """Watches a directory and every directory below it, now and later;
         returns the root's Watch.  Events carry the path below the root as
@@ -190,7 +206,10 @@ class Watcher:
         watched nor reported.  The mask defaults to IN.ALL_EVENTS.  Raises
         NotADirectoryError for a file, and OSError naming max_user_watches
         when the limit is reached (nothing of the tree stays watched
-        then)."""
+        then).  since=path (a file Watch.save_state() wrote) starts the
+        tree from that index instead of a scan: what changed meanwhile
+        comes first, as events with IN.RESCAN, then one IN.SYNCED;
+        InvalidStateFile when the file cannot be used."""
     @property
     def watch_count(self) -> int:
         """Kernel watches held, a tree's directories included."""
@@ -264,6 +283,14 @@ class Watcher:
         and polls the tree every delay_ms from now on, by a timer of the
         asyncio loop, or when _poll_due() is called.  Returns how many
         directories the tree polls."""
+    def _save_state(
+        self,
+        path: str | bytes | os.PathLike[str] | os.PathLike[bytes],
+        watches: Sequence[Watch[Any]],
+        /,
+    ) -> None:
+        """For awatch(state_file=...): Watch.save_state() of several trees
+        of this watcher into one file."""
     def _poll_due(self) -> float | None:
         """Runs the polls that are due; returns the seconds until the next
         one, or None when no tree is polled."""

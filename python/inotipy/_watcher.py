@@ -136,6 +136,11 @@ class Watcher(_inotipy.Watcher):
         progress: Callable[[int], object] | None = None,
         backend: str = "auto",
         poll_delay_ms: int = _backends.DEFAULT_POLL_DELAY_MS,
+        since: str
+        | bytes
+        | os.PathLike[str]
+        | os.PathLike[bytes]
+        | None = None,
     ) -> Watch[_P]:
         """Watches a directory and every directory below it, now and
         later; returns the root's Watch.  Events carry the path below the
@@ -150,7 +155,17 @@ class Watcher(_inotipy.Watcher):
         poll compares the polled directories with the tree's index every
         poll_delay_ms milliseconds and delivers the difference as
         ordinary events marked IN.RESCAN; inotify's watches stay and tell
-        at once what this kernel does there."""
+        at once what this kernel does there.
+
+        since: a file Watch.save_state() wrote for this tree.  The tree
+        starts from the index saved there instead of a scan, and what
+        changed while nobody watched comes first, as events marked
+        IN.RESCAN (creates, deletes, moves paired by inode with src_path,
+        IN.MODIFY for a file whose size or mtime changed), then one
+        IN.SYNCED, then live events.  A file that is not a state file,
+        cut short, damaged, too new, or of another tree (another root,
+        another file system) raises InvalidStateFile; a missing one
+        FileNotFoundError."""
         return _backends.watch_tree(
             self,
             path,
@@ -161,6 +176,7 @@ class Watcher(_inotipy.Watcher):
             progress=progress,
             backend=backend,
             poll_delay_ms=poll_delay_ms,
+            since=since,
         )
 
     @property
