@@ -688,6 +688,14 @@ rewrite_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev,
             return rc;
         }
     }
+    if (!paired && ino_nmap_del(&w->trees->scanned, (uintptr_t)n->wd, ev->name,
+                                ev->name_len, 1) != NULL) {
+        /* A scan met it here and told it (as a CREATE) before this record
+         * of its arrival came, as for a CREATE.  (Its name may already
+         * lead elsewhere: the records that follow move what the scan
+         * told.) */
+        return 0;
+    }
     if ((ev->mask & IN_ISDIR) && !paired &&
         (rc = moved_in_told(w, n, ev, &fresh)) != 0 && rc != 2) {
         return rc < 0 ? rc : 0;
@@ -968,6 +976,25 @@ end_moved_root(ino_watcher *w, ino_node *root)
     inotify_rm_watch(w->fd, root->wd);
 }
 
+/* 1 when node n is, or is below, a directory whose MOVED_FROM the stream
+ * told as a move out and whose MOVE_SELF has not come yet: what happens
+ * there now happens outside the tree (another process, still at work in
+ * it, can make records between the rename's and the MOVE_SELF). */
+static int
+left_the_tree(const ino_trees *ts, const ino_node *n)
+{
+    size_t i;
+
+    for (i = 0; i < ts->nmoves; i++) {
+        const ino_move *m = &ts->moves[i];
+        if (m->kind == MOVE_PENDING && !m->held && m->node != NULL &&
+            ino_node_is_ancestor(m->node, n)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* One kernel record of a tree's directory. */
 static int
 rewrite_one(ino_watcher *w, ino_node *n, const ino_event *ev)
@@ -979,6 +1006,10 @@ rewrite_one(ino_watcher *w, ino_node *n, const ino_event *ev)
         int rc = flush_held(w, (ev->mask & IN_MOVED_TO) ? ev->cookie : 0);
         if (rc < 0) {
             return rc;
+        }
+        if (!(ev->mask & (IN_IGNORED | IN_MOVE_SELF)) &&
+            left_the_tree(w->trees, n)) {
+            return 0;
         }
     }
     if (ev->mask & IN_IGNORED) {

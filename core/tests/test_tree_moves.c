@@ -747,6 +747,11 @@ test_delete_after_overflow_tells_contents_first(void)
 static int fed_fd = -1;
 static const char *fed_buf;
 static size_t fed_len;
+/* Then, once, the read after that: fed_then() runs first (to change the
+ * disk between the two reads), then fed_next is returned. */
+static const char *fed_next;
+static size_t fed_next_len;
+static void (*fed_then)(void);
 
 ssize_t
 read(int fd, void *buf, size_t n)
@@ -754,8 +759,21 @@ read(int fd, void *buf, size_t n)
     if (fd == fed_fd && fed_buf != NULL && n >= fed_len) {
         memcpy(buf, fed_buf, fed_len);
         fed_buf = NULL;
-        fed_fd = -1;
+        if (fed_next == NULL) {
+            fed_fd = -1;
+        }
         return (ssize_t)fed_len;
+    }
+    if (fd == fed_fd && fed_next != NULL && n >= fed_next_len) {
+        size_t len = fed_next_len;
+        if (fed_then != NULL) {
+            fed_then();
+        }
+        memcpy(buf, fed_next, len);
+        fed_next = NULL;
+        fed_then = NULL;
+        fed_fd = -1;
+        return (ssize_t)len;
     }
     return syscall(SYS_read, fd, buf, n);
 }
@@ -827,6 +845,149 @@ test_moved_to_after_overflow_lost_its_from(void)
     tmp_remove();
 }
 
+/* A directory's MOVED_FROM out of the tree is told at once, but its
+ * MOVE_SELF, the proof, can come after another process's records of what
+ * it still does in there (the oracle: an rm -r inside a directory being
+ * moved out).  Those records are of a directory outside the tree: none is
+ * reported.  The kernel's records of mv d ../out/d; rm out/d/f1, put in
+ * the order FROM d, DELETE d/f1, MOVE_SELF d. */
+static void
+test_records_after_a_move_out_before_its_move_self(void)
+{
+    char buf[4096], out[4096];
+    size_t len, off = 0, olen = 0, self_at = 0, self_len = 0;
+    ino_watcher w;
+    ino_event ev;
+    recs r = {0};
+    int32_t root_wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("d"));
+    touch_at(tree_path("d/f1"));
+    touch_at(tree_path("d/f2"));
+    open_watcher(&w, 0);
+    root_wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK(rename(tree_path("d"), tmp_path("out/d")) == 0);
+    CHECK(unlink(tmp_path("out/d/f1")) == 0);
+    len = (size_t)read(ino_fd(&w), buf, sizeof buf);
+    CHECK(len > 0 && len < sizeof buf);
+    /* Move the MOVE_SELF to the end. */
+    for (;;) {
+        size_t start = off;
+        if (ino_decode(buf, len, &off, &ev) <= 0) {
+            break;
+        }
+        if (ev.mask & IN_MOVE_SELF) {
+            self_at = start;
+            self_len = off - start;
+            continue;
+        }
+        memcpy(out + olen, buf + start, off - start);
+        olen += off - start;
+    }
+    CHECK(self_len > 0);
+    memcpy(out + olen, buf + self_at, self_len);
+    olen += self_len;
+    fed_fd = ino_fd(&w);
+    fed_buf = out;
+    fed_len = olen;
+    collect(&w, &r);
+    CHECK(fed_buf == NULL);
+    if (!(r.n == 1 && find(&r, IN_MOVED_FROM | IN_ISDIR, "d") == 0)) {
+        recs_dump(&r);
+        CHECK(0);
+    }
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, root_wd), 1);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
+/* A directory moved in from outside while the tree's scan of its new
+ * parent runs, then renamed there: the scan finds it and tells it
+ * (CREATE, with what it holds); the kernel's MOVED_TO of its arrival,
+ * queued before the scan listed it, comes after, when the name already
+ * leads nowhere.  That record tells nothing new and is dropped, as a
+ * CREATE a scan told is (the oracle: a model that applied it as "add"
+ * over the path the scan had filled lost what the scan told inside).
+ * Fed as the kernel queued it: the parent's CREATE in one read; in the
+ * next, after the rename, the MOVED_TO and the rename's pair, in the
+ * parent's watch, whose number the kernel hands out next. */
+static char renamed_from[PATH_MAX], renamed_to[PATH_MAX];
+
+static void
+rename_between_reads(void)
+{
+    CHECK(rename(renamed_from, renamed_to) == 0);
+}
+
+static void
+test_moved_to_that_a_scan_told_already(void)
+{
+    uint32_t first[8], next[3][8];
+    ino_watcher w;
+    recs r = {0};
+    int32_t root_wd;
+
+    tmp_make_tree();
+    mkdir_at(tmp_path("out/x"));
+    mkdir_at(tmp_path("out/x/c"));
+    open_watcher(&w, 0);
+    root_wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    mkdir_at(tree_path("d"));
+    CHECK(rename(tmp_path("out/x"), tree_path("d/x")) == 0);
+    snprintf(renamed_from, sizeof renamed_from, "%s", tree_path("d/x"));
+    snprintf(renamed_to, sizeof renamed_to, "%s", tree_path("d/y"));
+    {
+        char drop[4096];
+        while (read(ino_fd(&w), drop, sizeof drop) > 0) {
+        }
+    }
+    memset(first, 0, sizeof first);
+    memset(next, 0, sizeof next);
+    first[0] = (uint32_t)root_wd; /* CREATE|ISDIR "d" in the root */
+    first[1] = IN_CREATE | IN_ISDIR;
+    first[3] = 16;
+    memcpy(&first[4], "d", 2);
+    /* In d's watch: MOVED_TO "x" (from outside), then x renamed to y. */
+    next[0][0] = next[1][0] = next[2][0] = (uint32_t)root_wd + 1;
+    next[0][1] = IN_MOVED_TO | IN_ISDIR;
+    next[0][2] = 4242;
+    memcpy(&next[0][4], "x", 2);
+    next[1][1] = IN_MOVED_FROM | IN_ISDIR;
+    next[1][2] = 4243;
+    memcpy(&next[1][4], "x", 2);
+    next[2][1] = IN_MOVED_TO | IN_ISDIR;
+    next[2][2] = 4243;
+    memcpy(&next[2][4], "y", 2);
+    next[0][3] = next[1][3] = next[2][3] = 16;
+    fed_fd = ino_fd(&w);
+    fed_buf = (const char *)first;
+    fed_len = sizeof first;
+    fed_next = (const char *)next;
+    fed_next_len = sizeof next;
+    fed_then = rename_between_reads;
+    collect(&w, &r);
+    CHECK(fed_buf == NULL && fed_next == NULL);
+    if (!(count(&r, IN_CREATE | IN_ISDIR, "d") == 1 &&
+          count(&r, IN_CREATE | IN_ISDIR, "d/x") == 1 &&
+          count(&r, IN_CREATE | IN_ISDIR, "d/x/c") == 1 &&
+          count(&r, IN_MOVED_TO | IN_ISDIR, "d/x") == 0 &&
+          count(&r, IN_MOVED_FROM | IN_ISDIR, "d/x") == 1 &&
+          count(&r, IN_MOVED_TO | IN_ISDIR, "d/y") == 1 && r.n == 5)) {
+        recs_dump(&r);
+        CHECK(0);
+    }
+    recs_free(&r);
+    touch_at(tree_path("d/y/c/f"));
+    collect_wait(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "d/y/c/f", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, root_wd), 4);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
 static const check_case cases[] = {
     {"rename_inside", test_rename_inside},
     {"rename_file", test_rename_file},
@@ -847,6 +1008,10 @@ static const check_case cases[] = {
      test_delete_after_overflow_tells_contents_first},
     {"moved_to_after_overflow_lost_its_from",
      test_moved_to_after_overflow_lost_its_from},
+    {"records_after_a_move_out_before_its_move_self",
+     test_records_after_a_move_out_before_its_move_self},
+    {"moved_to_that_a_scan_told_already",
+     test_moved_to_that_a_scan_told_already},
 };
 
 int
