@@ -131,7 +131,7 @@ add_read_bits(ino_watcher *w, ino_tree *t)
             continue;
         }
         /* The root is followed if it is a link (see ino_add_tree()). */
-        wd = inotify_add_watch(w->fd, path,
+        wd = ino_kwatch_add(w, path,
                                e->node == t->root
                                    ? t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW
                                    : t->watch_mask);
@@ -139,7 +139,7 @@ add_read_bits(ino_watcher *w, ino_tree *t)
             e->mask = t->watch_mask;
         }
         else if (wd >= 0 && ino_table_find(&w->table, wd) == NULL) {
-            inotify_rm_watch(w->fd, wd);
+            ino_kwatch_rm(w, wd);
         }
     }
 }
@@ -157,8 +157,8 @@ tree_add_root(ino_watcher *w, ino_tree *t, const char *path)
      * EEXIST instead of having its mask replaced.  The root itself is
      * followed when it is a symbolic link, as the path the caller named
      * (follow_symlinks is about links below it). */
-    wd = inotify_add_watch(
-        w->fd, path,
+    wd = ino_kwatch_add(
+        w, path,
         (t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW) | IN_MASK_CREATE);
     if (wd < 0) {
         return errno == EEXIST ? -EBUSY : -errno;
@@ -167,7 +167,7 @@ tree_add_root(ino_watcher *w, ino_tree *t, const char *path)
     rc = t->root == NULL ? -ENOMEM : ino_table_insert(&w->table, wd, &e);
     if (rc < 0) {
         free(t->root);
-        inotify_rm_watch(w->fd, wd);
+        ino_kwatch_rm(w, wd);
         return rc;
     }
     e->mask = t->watch_mask;
@@ -279,7 +279,7 @@ ino_trees_read(ino_watcher *w)
         if (left < INO_READ_BUF_SIZE / INO_RECORD_HEADER) {
             room = left * INO_RECORD_HEADER + INO_NAME_FIELD_MAX;
         }
-        n = ino_read_fd(w->fd, buf, room);
+        n = ino_kernel_read(w, buf, room);
         if (n == -EAGAIN) {
             q->drained = 1;
             rc = ino_tree_drained(w);
