@@ -42,7 +42,7 @@
 /* The events every mark asks for: what the trees need to follow their
  * directories and index.  A tree's mask adds the rest. */
 #define FAN_BASE_MASK                                                         \
-    (FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY | FAN_CLOSE_WRITE |   \
+    (FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY | FAN_CLOSE_WRITE |    \
      FAN_ATTRIB | FAN_ONDIR)
 
 /* The tree bits fanotify reports under the same values as inotify. */
@@ -158,9 +158,9 @@ ino_use_fanotify(ino_watcher *w)
     if (w->table.count > 0 || ino_trees_active(w)) {
         return -EBUSY;
     }
-    fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_NONBLOCK |
-                           FAN_CLOEXEC,
-                       O_RDONLY | O_CLOEXEC);
+    fd = fanotify_init(
+        FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_NONBLOCK | FAN_CLOEXEC,
+        O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return -errno;
     }
@@ -329,13 +329,18 @@ fan_add(ino_watcher *w, const char *path, uint32_t mask)
     int32_t wd;
     int fd, rc = 0, err;
 
-    fd = open(path,
-              O_PATH | O_CLOEXEC | ((mask & IN_ONLYDIR) ? O_DIRECTORY : 0) |
-                  ((mask & IN_DONT_FOLLOW) ? O_NOFOLLOW : 0));
+    fd = open(path, O_PATH | O_CLOEXEC |
+                        ((mask & IN_ONLYDIR) ? O_DIRECTORY : 0) |
+                        ((mask & IN_DONT_FOLLOW) ? O_NOFOLLOW : 0));
     if (fd < 0) {
         return -1;
     }
     if ((kl = key_of_fd(fd, key, &fsid)) < 0) {
+        goto fail;
+    }
+    /* A tree asks for its read bits once its first scan is done
+     * (add_read_bits()): the mark gains them then. */
+    if (mark_fs(w, path, fsid, mask & INO_EVENT_BITS) < 0) {
         goto fail;
     }
     if ((wd = wd_of_key(f, key, (size_t)kl)) > 0) {
@@ -345,9 +350,6 @@ fan_add(ino_watcher *w, const char *path, uint32_t mask)
             return -1;
         }
         return wd;
-    }
-    if (mark_fs(w, path, fsid, mask & INO_EVENT_BITS) < 0) {
-        goto fail;
     }
     wd = new_wd(w);
     copy = malloc(sizeof *copy + (size_t)kl);
@@ -484,8 +486,8 @@ put_dir_gone(ino_watcher *w, char *out, size_t *len, int32_t parent,
     if (e == NULL || e->node == NULL || w->trees == NULL) {
         return;
     }
-    child = ino_nmap_get(&w->trees->children, (uintptr_t)e->node, name,
-                         name_len);
+    child =
+        ino_nmap_get(&w->trees->children, (uintptr_t)e->node, name, name_len);
     if (child != NULL) {
         put(out, len, child->wd, IN_DELETE_SELF, 0, "", 0);
         put(out, len, child->wd, IN_IGNORED, 0, "", 0);
@@ -631,7 +633,8 @@ ino_fan_read(ino_watcher *w, char *out, size_t room)
         }
         /* One record at least, however little room the bound leaves
          * (the callers' buffers hold INO_READ_BUF_SIZE bytes). */
-        while (f->in_pos < f->in_len && (len == 0 || len + FAN_OUT_MAX <= room)) {
+        while (f->in_pos < f->in_len &&
+               (len == 0 || len + FAN_OUT_MAX <= room)) {
             const struct fanotify_event_metadata *m =
                 (const void *)(f->in + f->in_pos);
             size_t left = f->in_len - f->in_pos;

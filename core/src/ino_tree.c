@@ -132,9 +132,9 @@ add_read_bits(ino_watcher *w, ino_tree *t)
         }
         /* The root is followed if it is a link (see ino_add_tree()). */
         wd = ino_kwatch_add(w, path,
-                               e->node == t->root
-                                   ? t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW
-                                   : t->watch_mask);
+                            e->node == t->root
+                                ? t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW
+                                : t->watch_mask);
         if (wd == e->wd) {
             e->mask = t->watch_mask;
         }
@@ -158,8 +158,7 @@ tree_add_root(ino_watcher *w, ino_tree *t, const char *path)
      * followed when it is a symbolic link, as the path the caller named
      * (follow_symlinks is about links below it). */
     wd = ino_kwatch_add(
-        w, path,
-        (t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW) | IN_MASK_CREATE);
+        w, path, (t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW) | IN_MASK_CREATE);
     if (wd < 0) {
         return errno == EEXIST ? -EBUSY : -errno;
     }

@@ -159,9 +159,9 @@ test_rm_and_errors(void)
     }
     CHECK_EQ(ino_add_watch(&w, tmp_path("out"), IN_CREATE, &e), -EOPNOTSUPP);
     wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
-    CHECK_EQ(ino_add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, &e,
-                          NULL),
-             -EBUSY);
+    CHECK_EQ(
+        ino_add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, &e, NULL),
+        -EBUSY);
     CHECK_EQ(ino_rm_watch(&w, wd), 0);
     collect_until_ignored(&w, &r);
     CHECK(r.n == 1 && r.v[0].mask == IN_IGNORED && r.v[0].released);
