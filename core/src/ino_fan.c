@@ -474,23 +474,31 @@ root_at(const ino_fan *f, const unsigned char *key, size_t kl,
     return NULL;
 }
 
+/* The number of the directory of the trees at parent/name, or 0. */
+static int32_t
+child_wd(ino_watcher *w, int32_t parent, const char *name, size_t len)
+{
+    const ino_entry *e = ino_table_find(&w->table, parent);
+    ino_node *child;
+
+    if (e == NULL || e->node == NULL || w->trees == NULL) {
+        return 0;
+    }
+    child = ino_nmap_get(&w->trees->children, (uintptr_t)e->node, name, len);
+    return child != NULL ? child->wd : 0;
+}
+
 /* A directory's removal: inotify tells its IN_IGNORED before its parent's
  * DELETE, and the trees free its node at it (ino_rewrite.c). */
 static void
 put_dir_gone(ino_watcher *w, char *out, size_t *len, int32_t parent,
              const char *name, size_t name_len)
 {
-    const ino_entry *e = ino_table_find(&w->table, parent);
-    ino_node *child;
+    int32_t child = child_wd(w, parent, name, name_len);
 
-    if (e == NULL || e->node == NULL || w->trees == NULL) {
-        return;
-    }
-    child =
-        ino_nmap_get(&w->trees->children, (uintptr_t)e->node, name, name_len);
-    if (child != NULL) {
-        put(out, len, child->wd, IN_DELETE_SELF, 0, "", 0);
-        put(out, len, child->wd, IN_IGNORED, 0, "", 0);
+    if (child > 0) {
+        put(out, len, child, IN_DELETE_SELF, 0, "", 0);
+        put(out, len, child, IN_IGNORED, 0, "", 0);
     }
 }
 
@@ -556,6 +564,7 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
     const char *p = (const char *)m + m->metadata_len;
     const char *end = (const char *)m + m->event_len;
     uint32_t isdir = m->mask & FAN_ONDIR ? IN_ISDIR : 0, cookie = 0;
+    int32_t moved = 0;
 
     if (m->mask & FAN_Q_OVERFLOW) {
         put(out, len, -1, IN_Q_OVERFLOW, 0, "", 0);
@@ -600,6 +609,9 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
                 f->cookie = (f->cookie + 1) & 0x7fffffffu;
                 cookie = f->cookie == 0 ? (f->cookie = 1) : f->cookie;
             }
+            if (from && isdir) {
+                moved = child_wd(w, wd, name, nl);
+            }
             put(out, len, wd, (from ? IN_MOVED_FROM : IN_MOVED_TO) | isdir,
                 cookie, name, nl);
             continue;
@@ -609,6 +621,12 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
             convert_named(w, m->mask & ~(uint32_t)FAN_RENAME, wd, name, out,
                           len);
         }
+    }
+    /* inotify queues a renamed directory's IN_MOVE_SELF after the pair:
+     * without its MOVED_TO, the trees unwatch it at once (it left them),
+     * so that what it does next is not reported. */
+    if (moved > 0) {
+        put(out, len, moved, IN_MOVE_SELF, 0, "", 0);
     }
 }
 
@@ -631,10 +649,13 @@ ino_fan_read(ino_watcher *w, char *out, size_t room)
             }
             f->in_len = (size_t)n;
         }
-        /* One record at least, however little room the bound leaves
-         * (the callers' buffers hold INO_READ_BUF_SIZE bytes). */
-        while (f->in_pos < f->in_len &&
-               (len == 0 || len + FAN_OUT_MAX <= room)) {
+        /* One kernel record at a time, rewritten before the next is
+         * converted: converting looks at the trees (the directory a
+         * rename or removal names), which the records before it change.
+         * room is not looked at: the callers' buffers hold
+         * INO_READ_BUF_SIZE bytes, more than one record ever makes. */
+        (void)room;
+        while (f->in_pos < f->in_len && len == 0) {
             const struct fanotify_event_metadata *m =
                 (const void *)(f->in + f->in_pos);
             size_t left = f->in_len - f->in_pos;
