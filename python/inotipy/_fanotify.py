@@ -12,8 +12,9 @@ What each piece needs of the kernel:
   Linux 5.17;
 - a file system whose inodes give file handles and that has an fsid
   (ext4, xfs, btrfs but not on a subvolume, tmpfs...);
-- CAP_SYS_ADMIN in the initial user namespace (root) for fanotify_init()
-  with FAN_CLASS_NOTIF and for a file system mark.
+- CAP_SYS_ADMIN (root) for a file system mark (FAN_MARK_FILESYSTEM);
+  since Linux 5.13 anyone may make a group reporting file handles, but
+  only mark inodes, one by one, which is what inotify already does.
 
 A kernel without one of these fails fanotify_init() or the first mark
 with EINVAL (EOPNOTSUPP, ENODEV or EXDEV for the file system); the
@@ -40,6 +41,15 @@ KERNEL_NEEDS = {
     "FAN_RENAME": (5, 17),
 }
 
+# CAP_SYS_ADMIN's bit in /proc/self/status's CapEff.
+_CAP_SYS_ADMIN = 21
+
+_NO_CAP = (
+    "backend='fanotify' needs CAP_SYS_ADMIN (root): a fanotify mark of a "
+    "whole file system is privileged; use backend='inotify' or 'auto' "
+    "without it"
+)
+
 _NEEDS = (
     "backend='fanotify' needs Linux 5.17 or later (FAN_REPORT_DFID_NAME "
     "since 5.9, FAN_RENAME since 5.17)"
@@ -57,15 +67,14 @@ def ensure(watcher: _inotipy.Watcher) -> None:
     inotify watches."""
     if watcher._is_fanotify():
         return
+    if not usable():
+        # Told before the watcher changes: fanotify_init() alone may
+        # succeed (Linux 5.13) where the mark will not.
+        raise PermissionError(errno.EPERM, _NO_CAP)
     try:
         watcher._use_fanotify()
     except PermissionError as e:
-        raise PermissionError(
-            e.errno,
-            "backend='fanotify' needs CAP_SYS_ADMIN (root): fanotify_init() "
-            "with FAN_CLASS_NOTIF and a file system mark are privileged; "
-            "use backend='inotify' or 'auto' without it",
-        ) from None
+        raise PermissionError(e.errno, _NO_CAP) from None
     except OSError as e:
         if e.errno == errno.EBUSY:
             raise ValueError(
@@ -84,6 +93,8 @@ def ensure(watcher: _inotipy.Watcher) -> None:
 def mark_error(e: OSError, path: Any) -> OSError:
     """The error of a tree's first mark on a file system, saying what is
     missing; e itself when it is no such error."""
+    if e.errno == errno.EPERM:
+        return PermissionError(e.errno, _NO_CAP, os.fsdecode(os.fspath(path)))
     if e.errno == errno.EINVAL:
         return OSError(
             e.errno,
@@ -104,6 +115,14 @@ def mark_error(e: OSError, path: Any) -> OSError:
 
 
 def usable() -> bool:
-    """True when this process may use fanotify at all (root); whether the
-    kernel has what it needs shows only when trying."""
-    return hasattr(os, "geteuid") and os.geteuid() == 0
+    """True when this process has CAP_SYS_ADMIN, which a file system mark
+    needs; whether the kernel has what it needs shows only when trying."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    caps = int(line.split()[1], 16)
+                    return bool(caps >> _CAP_SYS_ADMIN & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.geteuid() == 0
