@@ -76,9 +76,10 @@ typedef struct fan_root {
 struct ino_fan {
     int32_t next_wd;  /* the last number handed out */
     uint32_t cookie;  /* counts the renames paired */
-    ino_nmap by_key;  /* (0, key) -> number, keys owned */
-    ino_nmap by_wd;   /* (number, "") -> malloc'd key (uint32_t length,
-                         then the bytes) */
+    ino_nmap by_key;  /* (1, key) -> number; the key is by_wd's copy */
+    ino_nmap by_wd;   /* (number, "") -> the key, malloc'd: a uint32_t
+                         length, then the bytes (one allocation a
+                         directory, both maps' keys) */
     fan_fs *fs;       /* the file systems marked */
     size_t nfs;       /* entries in fs */
     fan_root *roots;  /* the trees' roots */
@@ -196,7 +197,7 @@ ino_fan_free(ino_watcher *w)
     }
     ino_nmap_free_values(&f->by_wd);
     ino_nmap_free(&f->by_wd, 0);
-    ino_nmap_free(&f->by_key, 1);
+    ino_nmap_free(&f->by_key, 0);
     free(f->fs);
     free(f->roots);
     free(f->in);
@@ -359,10 +360,10 @@ fan_add(ino_watcher *w, const char *path, uint32_t mask)
     }
     *copy = (uint32_t)kl;
     memcpy(copy + 1, key, (size_t)kl);
-    if ((rc = ino_nmap_put(&f->by_key, 1, (const char *)key, (size_t)kl,
-                           (void *)(intptr_t)wd, 1)) < 0 ||
+    if ((rc = ino_nmap_put(&f->by_key, 1, (const char *)(copy + 1), (size_t)kl,
+                           (void *)(intptr_t)wd, 0)) < 0 ||
         (rc = ino_nmap_put(&f->by_wd, (uintptr_t)wd, "", 0, copy, 0)) < 0) {
-        ino_nmap_del(&f->by_key, 1, (const char *)key, (size_t)kl, 1);
+        ino_nmap_del(&f->by_key, 1, (const char *)key, (size_t)kl, 0);
         free(copy);
         errno = -rc;
         goto fail;
@@ -402,7 +403,7 @@ ino_kwatch_rm(ino_watcher *w, int32_t wd)
         errno = EINVAL;
         return -1;
     }
-    ino_nmap_del(&f->by_key, 1, (const char *)(key + 1), *key, 1);
+    ino_nmap_del(&f->by_key, 1, (const char *)(key + 1), *key, 0);
     free(key);
     forget_root(f, wd);
     return 0;
