@@ -104,7 +104,7 @@ def _drop_caches() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("2\n")
 
 
-# ---- the child: one measurement ----------------------------------------------
+# ---- the child: one measurement ---------------------------------------------
 
 
 FAN_CLASS_NOTIF = 0x0
