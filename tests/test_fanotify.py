@@ -233,6 +233,7 @@ def test_no_inotify_watch_and_no_event_outside(
             assert len(marks) == 2, info  # the group, and one sb mark
             assert "sdev:" in marks[1]
             assert w.stats().tree_dirs == 51
+            assert w.stats().watches == 0  # no inotify watch
             write(tmp_path / "beside")
             assert await settle(w) == []
 

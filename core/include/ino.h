@@ -362,7 +362,8 @@ long ino_sysctl(const char *name);
 
 /* What a watcher has done, for monitoring (ino_stats()). */
 typedef struct ino_stats {
-    size_t watches; /* kernel watches held, trees' directories included */
+    size_t watches; /* inotify watches held, trees' directories included
+                       (0 for a fanotify watcher) */
     size_t queued; /* events read and not yet taken */
     size_t peak_queued; /* the most that were ever waiting at once */
     uint64_t delivered; /* events taken with ino_next() */

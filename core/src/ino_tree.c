@@ -479,7 +479,9 @@ ino_get_stats(const ino_watcher *w, ino_stats *st)
     const ino_tree *t;
 
     memset(st, 0, sizeof *st);
-    st->watches = w->table.count;
+    /* A fanotify watcher's directories are numbered, not watched: it
+     * holds no inotify watch. */
+    st->watches = w->fan != NULL ? 0 : w->table.count;
     st->queued = w->queue.queued;
     st->peak_queued = w->queue.peak;
     st->delivered = w->queue.delivered;
