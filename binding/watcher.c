@@ -599,6 +599,33 @@ watcher_use_fanotify(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* _use_inotify(): the way back, for a fanotify watcher whose first tree
+ * failed (ino_use_inotify()). */
+static PyObject *
+watcher_use_inotify(WatcherObject *self, PyObject *Py_UNUSED(ignored))
+{
+    int was_reading = self->reading, rc;
+
+    if (watcher_raise_if_closed(self) < 0) {
+        return NULL;
+    }
+    if (!ino_is_fanotify(&self->core)) {
+        Py_RETURN_NONE;
+    }
+    if (was_reading && loop_stop_reading(self) < 0) {
+        return NULL;
+    }
+    rc = ino_use_inotify(&self->core);
+    if (was_reading && loop_start_reading(self) < 0) {
+        return NULL;
+    }
+    if (rc < 0) {
+        inotipy_raise_errno(rc, NULL);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 watcher_is_fanotify(WatcherObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -763,6 +790,7 @@ static PyMethodDef watcher_methods[] = {
     {"_live_watches", (PyCFunction)watcher_live_watches, METH_NOARGS, NULL},
     {"_use_fanotify", (PyCFunction)watcher_use_fanotify, METH_NOARGS, NULL},
     {"_is_fanotify", (PyCFunction)watcher_is_fanotify, METH_NOARGS, NULL},
+    {"_use_inotify", (PyCFunction)watcher_use_inotify, METH_NOARGS, NULL},
     {"_stats", (PyCFunction)watcher_stats, METH_NOARGS,
      "_stats($self)\n--\n\nFor Watcher.stats(): (watches, queued, "
      "peak_queued, delivered, overflows, rescans, tree_dirs, tree_files)."},

@@ -443,6 +443,30 @@ def test_auto_takes_fanotify_at_the_watch_limit(
                 busy.watch_tree(tree, MASK)
 
 
+def test_a_file_system_without_handles_leaves_an_inotify_watcher() -> None:
+    """procfs gives no file handles: the error says so, and the watcher is
+    an inotify watcher again, as before the call."""
+    with Watcher() as w:
+        with pytest.raises(OSError, match="file handles") as info:
+            w.watch_tree("/proc/sys/fs", backend="fanotify")
+        assert info.value.errno == errno.EOPNOTSUPP
+        assert not w._is_fanotify()
+        w.watch_tree("/proc/sys/fs", IN.MODIFY, backend="inotify")
+
+
+def test_auto_keeps_inotify_s_error_when_fanotify_cannot_either(
+    inotify_sysctl: Any,
+) -> None:
+    with Watcher() as busy, Watcher() as w:
+        busy.watch("/proc/sys", IN.MODIFY)
+        with inotify_sysctl.limit("max_user_watches", 10):
+            with pytest.raises(OSError, match="watch limit") as info:
+                w.watch_tree("/proc/sys", IN.MODIFY)
+        assert info.value.errno == errno.ENOSPC
+        assert "file handles" in str(info.value.__context__)
+        assert not w._is_fanotify()
+
+
 # ---- awatch(), watch() and the CLI ------------------------------------------
 
 

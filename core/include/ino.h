@@ -214,6 +214,11 @@ int ino_close(ino_watcher *w);
  * FAN_RENAME), or a file system without file handles, fails the first
  * ino_add_tree() there (-EINVAL, -EOPNOTSUPP, -ENODEV or -EXDEV). */
 int ino_use_fanotify(ino_watcher *w);
+/* Turns a fanotify watcher that has no tree any more back into an
+ * inotify watcher, under the same descriptor number (after a first
+ * ino_add_tree() that failed, say).  Returns 0 (also when it is one
+ * already), -EBUSY while it has trees, or an error of inotify_init1(). */
+int ino_use_inotify(ino_watcher *w);
 /* 1 for a fanotify watcher. */
 static inline int
 ino_is_fanotify(const ino_watcher *w)

@@ -187,6 +187,34 @@ ino_use_fanotify(ino_watcher *w)
     return 0;
 }
 
+int
+ino_use_inotify(ino_watcher *w)
+{
+    int fd;
+
+    if (w->fd < 0) {
+        return -EBADF;
+    }
+    if (w->fan == NULL) {
+        return 0;
+    }
+    if (w->table.count > 0 || ino_trees_active(w)) {
+        return -EBUSY;
+    }
+    fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (dup3(fd, w->fd, O_CLOEXEC) < 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    close(fd);
+    ino_fan_free(w);
+    return 0;
+}
+
 void
 ino_fan_free(ino_watcher *w)
 {

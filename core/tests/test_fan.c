@@ -169,6 +169,18 @@ test_rm_and_errors(void)
     CHECK_EQ(ino_watch_count(&w), 0);
     CHECK_EQ(ino_close(&w), 0);
 
+    /* A file system without file handles: the tree fails, and the
+     * watcher can go back to inotify. */
+    CHECK(open_fan(&w));
+    CHECK_EQ(ino_add_tree(&w, "/proc/sys/fs", TREE_MASK, NULL, 0, 0, &e, NULL),
+             -EOPNOTSUPP);
+    CHECK_EQ(ino_use_inotify(&w), 0);
+    CHECK(!ino_is_fanotify(&w));
+    CHECK_EQ(ino_add_watch(&w, tmp_path("out"), IN_CREATE, &e), 1);
+    CHECK_EQ(kernel_watches(ino_fd(&w)), 1);
+    CHECK_EQ(ino_use_inotify(&w), 0);
+    CHECK_EQ(ino_close(&w), 0);
+
     /* A watcher with inotify watches cannot switch. */
     open_watcher(&w, 0);
     CHECK_EQ(ino_add_watch(&w, tmp_path("out"), IN_CREATE, &e), 1);

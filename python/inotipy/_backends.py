@@ -128,8 +128,9 @@ def watch_tree(
             )
         backend = "fanotify"
     if backend == "fanotify":
+        fresh = not watcher._is_fanotify()
         _fanotify.ensure(watcher)
-        return _fanotify_tree(watcher, path, mask, options)
+        return _fanotify_tree(watcher, path, mask, options, fresh)
     dirs = _poll_dirs(path, backend)
     if dirs and not index_files:
         where = "the tree" if dirs == [""] else ", ".join(dirs)
@@ -143,7 +144,13 @@ def watch_tree(
     except OSError as e:
         if not _auto_fanotify(watcher, backend, dirs, e):
             raise
-        return _fanotify_tree(watcher, path, mask, options)
+        try:
+            return _fanotify_tree(watcher, path, mask, options, True)
+        except OSError:
+            # fanotify could not either (a kernel before 5.17, a file
+            # system without handles): inotify's error is the one to tell,
+            # fanotify's its context.
+            raise e
     try:
         for rel in dirs:
             try:
@@ -159,12 +166,20 @@ def watch_tree(
 
 
 def _fanotify_tree(
-    watcher: _inotipy.Watcher, path: Any, mask: int, options: dict[str, Any]
+    watcher: _inotipy.Watcher,
+    path: Any,
+    mask: int,
+    options: dict[str, Any],
+    fresh: bool,
 ) -> Watch[Any]:
-    """The C watch_tree() on a fanotify watcher, its mark's errors told."""
+    """The C watch_tree() on a fanotify watcher, its mark's errors told.
+    When fresh (this call made it a fanotify watcher) and it fails, the
+    watcher is an inotify watcher again, as it was."""
     try:
         return _inotipy.Watcher.watch_tree(watcher, path, mask, **options)
     except OSError as e:
+        if fresh and watcher.watch_count == 0:
+            watcher._use_inotify()
         told = _fanotify.mark_error(e, path)
         if told is e:
             raise

@@ -278,6 +278,9 @@ class Watcher:
         has watches."""
     def _is_fanotify(self) -> bool:
         """True for a fanotify watcher."""
+    def _use_inotify(self) -> None:
+        """Makes a fanotify watcher that has no tree back an inotify
+        watcher (OSError EBUSY while it has trees)."""
     def _stats(self) -> tuple[int, int, int, int, int, int, int, int]:
         """For Watcher.stats(): (watches, queued, peak_queued, delivered,
         overflows, rescans, tree_dirs, tree_files)."""
