@@ -459,9 +459,11 @@ def test_auto_keeps_inotify_s_error_when_fanotify_cannot_either(
 ) -> None:
     with Watcher() as busy, Watcher() as w:
         busy.watch("/proc/sys", IN.MODIFY)
-        with inotify_sysctl.limit("max_user_watches", 10):
-            with pytest.raises(OSError, match="watch limit") as info:
-                w.watch_tree("/proc/sys", IN.MODIFY)
+        with (
+            inotify_sysctl.limit("max_user_watches", 10),
+            pytest.raises(OSError, match="watch limit") as info,
+        ):
+            w.watch_tree("/proc/sys", IN.MODIFY)
         assert info.value.errno == errno.ENOSPC
         assert "file handles" in str(info.value.__context__)
         assert not w._is_fanotify()

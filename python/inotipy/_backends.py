@@ -144,13 +144,7 @@ def watch_tree(
     except OSError as e:
         if not _auto_fanotify(watcher, backend, dirs, e):
             raise
-        try:
-            return _fanotify_tree(watcher, path, mask, options, True)
-        except OSError:
-            # fanotify could not either (a kernel before 5.17, a file
-            # system without handles): inotify's error is the one to tell,
-            # fanotify's its context.
-            raise e
+        return _auto_fanotify_tree(watcher, path, mask, options, e)
     try:
         for rel in dirs:
             try:
@@ -184,6 +178,24 @@ def _fanotify_tree(
         if told is e:
             raise
         raise told from None
+
+
+def _auto_fanotify_tree(
+    watcher: _inotipy.Watcher,
+    path: Any,
+    mask: int,
+    options: dict[str, Any],
+    first: OSError,
+) -> Watch[Any]:
+    """The tree by fanotify for "auto", after inotify failed with first.
+    When fanotify cannot either (a kernel before 5.17, a file system
+    without handles), inotify's error is the one raised, fanotify's its
+    context."""
+    try:
+        return _fanotify_tree(watcher, path, mask, options, True)
+    except OSError as fan:
+        first.__context__ = fan
+    raise first
 
 
 def _auto_fanotify(
