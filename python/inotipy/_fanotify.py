@@ -11,7 +11,8 @@ What each piece needs of the kernel:
 - FAN_RENAME (a rename as one record with both ends, which pairs moves):
   Linux 5.17;
 - a file system whose inodes give file handles and that has an fsid
-  (ext4, xfs, btrfs but not on a subvolume, tmpfs...);
+  (ext4, xfs, btrfs but not on a subvolume; tmpfs on recent kernels only,
+  ENODEV on older ones);
 - CAP_SYS_ADMIN (root) for a file system mark (FAN_MARK_FILESYSTEM);
   since Linux 5.13 anyone may make a group reporting file handles, but
   only mark inodes, one by one, which is what inotify already does.
