@@ -240,8 +240,8 @@ fan_mask_of(uint32_t mask)
     return FAN_BASE_MASK | (mask & FAN_TREE_BITS);
 }
 
-/* Marks the file system of path (open at fd) for mask, unless it is
- * already; 0, or -1 with errno set. */
+/* Marks the file system of path (its id fsid) for the events of a tree
+ * mask, unless its mark has them already; 0, or -1 with errno set. */
 static int
 mark_fs(ino_watcher *w, const char *path, uint64_t fsid, uint32_t mask)
 {
