@@ -577,6 +577,34 @@ async def _scenario_polls(
     return body, {}
 
 
+async def _scenario_fanotify(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """fanotify trees (root): each round a watcher switched to fanotify,
+    its tree's directories numbered by file handle, a file made, a
+    directory renamed and removed, then the watcher closed."""
+    from inotipy import IN, Watcher
+
+    tree = d / "fan"
+    (tree / "sub").mkdir(parents=True)
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            with Watcher() as watcher:
+                watcher.watch_tree(
+                    tree, IN.CREATE | IN.DELETE | IN.MOVE, backend="fanotify"
+                )
+                _touch(tree / "sub", f"f{i}")
+                os.mkdir(tree / "d")
+                os.rename(tree / "d", tree / "e")
+                os.rmdir(tree / "e")
+                await watcher.sync()
+                assert len(watcher.get_batch_nowait()) == 5
+                os.unlink(tree / "sub" / f"f{i}")
+
+    return body, {}
+
+
 async def _within(seconds: float, awaitable: Awaitable[Any]) -> Any:
     """asyncio.wait_for(awaitable, seconds), on trio too."""
     if KIND != "trio":
@@ -636,6 +664,8 @@ SCENARIOS = {
     # grew by one step of about 540 KB in the harness, every time, though
     # the same rounds alone stay flat to the byte: under study.)
     "polls": (_scenario_polls, 50, 200),
+    # A fanotify group with a file system mark, made and closed each round.
+    "fanotify": (_scenario_fanotify, 30, 150),
 }
 
 
@@ -892,6 +922,8 @@ def test_returns_to_baseline(
     scaled,
     scenario: str,
 ) -> None:
+    if scenario == "fanotify" and os.geteuid() != 0:
+        pytest.skip("fanotify's file system mark needs root")
     result = _run_child(
         [scenario, run.kind, str(tmp_dir)], timeout=scaled(120)
     )
