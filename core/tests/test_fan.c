@@ -116,6 +116,44 @@ test_basic(void)
     tmp_remove();
 }
 
+/* fanotify merges a record into an earlier one of the same directory and
+ * name still queued: a CREATE and a DELETE of one name come as one
+ * record.  What is on disk tells their order. */
+static void
+test_merged(void)
+{
+    ino_watcher w;
+    recs r = {0};
+    int32_t wd;
+    long c, d;
+
+    tmp_make_tree();
+    if (!open_fan(&w)) {
+        tmp_remove();
+        return;
+    }
+    wd = add_tree(&w, tmp_path("tree"), IN_CREATE | IN_DELETE, NULL, 0, 0,
+                  NULL);
+    touch_at(tree_path("gone"));
+    CHECK(unlink(tree_path("gone")) == 0);
+    touch_at(tree_path("back"));
+    CHECK(unlink(tree_path("back")) == 0);
+    touch_at(tree_path("back"));
+    collect(&w, &r);
+    c = find(&r, IN_CREATE, "gone");
+    d = find(&r, IN_DELETE, "gone");
+    CHECK(c >= 0 && d > c);
+    /* back is there: its last event is a CREATE. */
+    c = find(&r, IN_CREATE, "back");
+    d = find(&r, IN_DELETE, "back");
+    CHECK(c >= 0);
+    CHECK(d < 0 || d < c || count(&r, IN_CREATE, "back") == 2);
+    CHECK_EQ(ino_tree_files(&w, wd), 1);
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
 /* The root's removal ends the tree with its IN_IGNORED, as inotify's. */
 static void
 test_root_gone(void)
@@ -237,9 +275,8 @@ test_overflow(void)
 }
 
 static const check_case cases[] = {
-    {"basic", test_basic},
-    {"root_gone", test_root_gone},
-    {"rm_and_errors", test_rm_and_errors},
+    {"basic", test_basic},         {"merged", test_merged},
+    {"root_gone", test_root_gone}, {"rm_and_errors", test_rm_and_errors},
     {"overflow", test_overflow},
 };
 
