@@ -36,6 +36,14 @@
 
 #include "ino_trees.h"
 
+/* name_to_handle_at()'s flag for a handle that identifies without being
+ * meant to open (Linux 6.5; older headers lack it). */
+#ifdef AT_HANDLE_FID
+#define FAN_AT_HANDLE_FID AT_HANDLE_FID
+#else
+#define FAN_AT_HANDLE_FID 0x200
+#endif
+
 /* A directory's key: its file system's id, then its file handle. */
 #define FAN_KEY_MAX (8u + 4u + MAX_HANDLE_SZ)
 
@@ -103,10 +111,20 @@ key_of_fd(int fd, unsigned char *key, uint64_t *fsid)
     struct statfs sfs;
     int mount_id;
 
-    h.fh.handle_bytes = MAX_HANDLE_SZ;
-    if (fstatfs(fd, &sfs) < 0 ||
-        name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) < 0) {
+    if (fstatfs(fd, &sfs) < 0) {
         return -1;
+    }
+    /* AT_HANDLE_FID (Linux 6.5) asks for the handle as fanotify encodes
+     * it, also on file systems that can encode but not open by handle;
+     * before 6.5 it is EINVAL, and the two encodings are the same. */
+    h.fh.handle_bytes = MAX_HANDLE_SZ;
+    if (name_to_handle_at(fd, "", &h.fh, &mount_id,
+                          AT_EMPTY_PATH | FAN_AT_HANDLE_FID) < 0) {
+        h.fh.handle_bytes = MAX_HANDLE_SZ;
+        if (errno != EINVAL ||
+            name_to_handle_at(fd, "", &h.fh, &mount_id, AT_EMPTY_PATH) < 0) {
+            return -1;
+        }
     }
     memcpy(fsid, &sfs.f_fsid, 8);
     memcpy(key, &sfs.f_fsid, 8);
