@@ -313,6 +313,14 @@ watcher_watch(WatcherObject *self, PyObject *args, PyObject *kwds)
         Py_DECREF(fsname);
         return NULL;
     }
+    if (ino_is_fanotify(&self->core)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "a fanotify watcher watches trees only "
+                        "(watch_tree()): watch() needs another watcher");
+        Py_DECREF(path);
+        Py_DECREF(fsname);
+        return NULL;
+    }
     rc = ino_add_watch(&self->core, PyBytes_AS_STRING(fsname), mask, &e);
     Py_DECREF(fsname);
     if (rc < 0) {
@@ -576,6 +584,67 @@ watcher_fileno(WatcherObject *self, PyObject *Py_UNUSED(ignored))
     return PyLong_FromLong(ino_fd(&self->core));
 }
 
+/* _use_fanotify(): makes a watcher that has no watch yet a fanotify
+ * watcher (ino_use_fanotify()).  Its descriptor keeps its number, but it
+ * is another file: the loop's registration is made again for it. */
+static PyObject *
+watcher_use_fanotify(WatcherObject *self, PyObject *Py_UNUSED(ignored))
+{
+    int was_reading = self->reading, rc;
+
+    if (watcher_raise_if_closed(self) < 0) {
+        return NULL;
+    }
+    if (ino_is_fanotify(&self->core)) {
+        Py_RETURN_NONE;
+    }
+    if (was_reading && loop_stop_reading(self) < 0) {
+        return NULL;
+    }
+    rc = ino_use_fanotify(&self->core);
+    if (was_reading && loop_start_reading(self) < 0) {
+        return NULL;
+    }
+    if (rc < 0) {
+        inotipy_raise_errno(rc, NULL);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* _use_inotify(): the way back, for a fanotify watcher whose first tree
+ * failed (ino_use_inotify()). */
+static PyObject *
+watcher_use_inotify(WatcherObject *self, PyObject *Py_UNUSED(ignored))
+{
+    int was_reading = self->reading, rc;
+
+    if (watcher_raise_if_closed(self) < 0) {
+        return NULL;
+    }
+    if (!ino_is_fanotify(&self->core)) {
+        Py_RETURN_NONE;
+    }
+    if (was_reading && loop_stop_reading(self) < 0) {
+        return NULL;
+    }
+    rc = ino_use_inotify(&self->core);
+    if (was_reading && loop_start_reading(self) < 0) {
+        return NULL;
+    }
+    if (rc < 0) {
+        inotipy_raise_errno(rc, NULL);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+watcher_is_fanotify(WatcherObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(!self->closed && ino_is_fanotify(&self->core));
+}
+
 static PyObject *
 watcher_live_watches(WatcherObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -736,8 +805,11 @@ static PyMethodDef watcher_methods[] = {
      "close($self, /)\n--\n\nCloses the watcher; idempotent.  Waiting "
      "get() calls raise WatcherClosedError."},
     {"fileno", (PyCFunction)watcher_fileno, METH_NOARGS,
-     "fileno($self, /)\n--\n\nThe inotify file descriptor."},
+     "fileno($self, /)\n--\n\nThe inotify (or fanotify) file descriptor."},
     {"_live_watches", (PyCFunction)watcher_live_watches, METH_NOARGS, NULL},
+    {"_use_fanotify", (PyCFunction)watcher_use_fanotify, METH_NOARGS, NULL},
+    {"_is_fanotify", (PyCFunction)watcher_is_fanotify, METH_NOARGS, NULL},
+    {"_use_inotify", (PyCFunction)watcher_use_inotify, METH_NOARGS, NULL},
     {"_stats", (PyCFunction)watcher_stats, METH_NOARGS,
      "_stats($self)\n--\n\nFor Watcher.stats(): (watches, queued, "
      "peak_queued, delivered, overflows, rescans, tree_dirs, tree_files)."},

@@ -92,6 +92,8 @@ CHURN_DEADLINE = 60.0
 QUIET_DEADLINE = 30.0
 
 MAX_QUEUED_EVENTS = "/proc/sys/fs/inotify/max_queued_events"
+# fanotify's own bound (Linux 5.13), read when a group is made.
+FAN_MAX_QUEUED_EVENTS = "/proc/sys/fs/fanotify/max_queued_events"
 
 
 def scaled(seconds: float) -> float:
@@ -1064,30 +1066,31 @@ def make_initial(root: str, outside: str, seed: int) -> None:
 # ---- sysctl -----------------------------------------------------------------
 
 
-_saved_sysctl: list[str] = []
+_saved_sysctl: list[tuple[str, str]] = []
 
 
 def _restore_sysctl() -> None:
     while _saved_sysctl:
-        with open(MAX_QUEUED_EVENTS, "w") as f:
-            f.write(_saved_sysctl.pop() + "\n")
+        path, old = _saved_sysctl.pop()
+        with open(path, "w") as f:
+            f.write(old + "\n")
 
 
 atexit.register(_restore_sysctl)
 
 
 @contextlib.contextmanager
-def max_queued_events(value: int | None):
+def max_queued_events(value: int | None, path: str = MAX_QUEUED_EVENTS):
     """Holds the kernel's queue bound at value for the body (machine-wide:
     keep the body short; a watcher reads it when it is created)."""
     if value is None:
         yield
         return
-    with open(MAX_QUEUED_EVENTS) as f:
+    with open(path) as f:
         old = f.read().strip()
-    _saved_sysctl.append(old)
+    _saved_sysctl.append((path, old))
     try:
-        with open(MAX_QUEUED_EVENTS, "w") as f:
+        with open(path, "w") as f:
             f.write(f"{value:d}\n")
         yield
     finally:
@@ -1289,8 +1292,17 @@ async def run_once(config: Config) -> Result:
         subprocess.run(["bindfs", root, watched], check=True)
     try:
         _spawn_churners(config, root, outside, logs, children)
-        with max_queued_events(config.overflow):
+        fan = config.backend == "fanotify"
+        with max_queued_events(
+            config.overflow,
+            FAN_MAX_QUEUED_EVENTS if fan else MAX_QUEUED_EVENTS,
+        ):
             watcher = inotipy.Watcher()
+            if fan:
+                # fanotify's group, made now, reads its bound now.
+                from inotipy import _fanotify
+
+                _fanotify.ensure(watcher)
         with watcher, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", inotipy.TreeWarning)
             watcher.watch_tree(
@@ -1475,6 +1487,12 @@ def main(argv: list[str] | None = None) -> int:
         "--loop", choices=("asyncio", "uvloop"), default="asyncio"
     )
     parser.add_argument(
+        "--backend",
+        default="auto",
+        help="watch_tree()'s backend: auto, inotify, poll or fanotify "
+        "(root; --overflow then lowers fs.fanotify.max_queued_events)",
+    )
+    parser.add_argument(
         "--verbose",
         "-v",
         action="count",
@@ -1514,6 +1532,7 @@ def main(argv: list[str] | None = None) -> int:
             resync=args.resync,
             keep=args.keep,
             only=tuple(op for op in args.only.split(",") if op),
+            backend=args.backend,
         )
         loop = factory()
         try:

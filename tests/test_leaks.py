@@ -616,6 +616,34 @@ async def _scenario_states(
     return body, {}
 
 
+async def _scenario_fanotify(
+    d: Path,
+) -> tuple[Callable[[int], Awaitable[None]], dict]:
+    """fanotify trees (root): each round a watcher switched to fanotify,
+    its tree's directories numbered by file handle, a file made, a
+    directory renamed and removed, then the watcher closed."""
+    from inotipy import IN, Watcher
+
+    tree = d / "fan"
+    (tree / "sub").mkdir(parents=True)
+
+    async def body(n: int) -> None:
+        for i in range(n):
+            with Watcher() as watcher:
+                watcher.watch_tree(
+                    tree, IN.CREATE | IN.DELETE | IN.MOVE, backend="fanotify"
+                )
+                _touch(tree / "sub", f"f{i}")
+                os.mkdir(tree / "d")
+                os.rename(tree / "d", tree / "e")
+                os.rmdir(tree / "e")
+                await watcher.sync()
+                assert len(watcher.get_batch_nowait()) == 5
+                os.unlink(_join(tree, "sub", f"f{i}"))
+
+    return body, {}
+
+
 async def _within(seconds: float, awaitable: Awaitable[Any]) -> Any:
     """asyncio.wait_for(awaitable, seconds), on trio too."""
     if KIND != "trio":
@@ -678,6 +706,8 @@ SCENARIOS = {
     "polls": (_scenario_polls, 50, 200),
     # Each round opens and closes four watchers: fewer rounds.
     "states": (_scenario_states, 40, 160),
+    # A fanotify group with a file system mark, made and closed each round.
+    "fanotify": (_scenario_fanotify, 30, 150),
 }
 
 
@@ -934,6 +964,8 @@ def test_returns_to_baseline(
     scaled,
     scenario: str,
 ) -> None:
+    if scenario == "fanotify" and os.geteuid() != 0:
+        pytest.skip("fanotify's file system mark needs root")
     result = _run_child(
         [scenario, run.kind, str(tmp_dir)], timeout=scaled(120)
     )

@@ -156,8 +156,12 @@ typedef struct ino_syncs {
 /* The state of a watcher's trees, private to the core (ino_trees.h). */
 struct ino_trees;
 
+/* A fanotify watcher's state, private to the core (ino_fan.c). */
+typedef struct ino_fan ino_fan;
+
 typedef struct ino_watcher {
-    int fd; /* the inotify descriptor, -1 once closed */
+    int fd; /* the inotify (or fanotify) descriptor, -1 once closed */
+    ino_fan *fan; /* NULL, or the state of a fanotify watcher */
     ino_table table; /* the watches this watcher knows */
     ino_queue queue; /* events read and not yet taken */
     struct ino_trees *trees; /* NULL until the first ino_add_tree() */
@@ -199,6 +203,28 @@ int ino_open(ino_watcher *w, size_t max_queued);
 /* Closes the descriptor and frees the queue and table; idempotent.  It does
  * not touch udata pointers: iterate the table first to release them. */
 int ino_close(ino_watcher *w);
+/* Turns a watcher that has no watch yet into a fanotify watcher (Linux
+ * 5.17, CAP_SYS_ADMIN): its descriptor, under the same number, is then a
+ * fanotify group's, its trees (ino_add_tree()) are heard by one mark per
+ * file system instead of a watch per directory, and it takes no plain
+ * watch (ino_add_watch() fails with -EOPNOTSUPP).  Returns 0 (also when
+ * it is one already), -EBUSY when it has watches, -EPERM without the
+ * privilege, -EINVAL before Linux 5.9 (no FAN_REPORT_DFID_NAME), or
+ * another negative errno of fanotify_init(2).  A kernel before 5.17 (no
+ * FAN_RENAME), or a file system without file handles, fails the first
+ * ino_add_tree() there (-EINVAL, -EOPNOTSUPP, -ENODEV or -EXDEV). */
+int ino_use_fanotify(ino_watcher *w);
+/* Turns a fanotify watcher that has no tree any more back into an
+ * inotify watcher, under the same descriptor number (after a first
+ * ino_add_tree() that failed, say).  Returns 0 (also when it is one
+ * already), -EBUSY while it has trees, or an error of inotify_init1(). */
+int ino_use_inotify(ino_watcher *w);
+/* 1 for a fanotify watcher. */
+static inline int
+ino_is_fanotify(const ino_watcher *w)
+{
+    return w->fan != NULL;
+}
 static inline int
 ino_fd(const ino_watcher *w)
 {
@@ -341,7 +367,8 @@ long ino_sysctl(const char *name);
 
 /* What a watcher has done, for monitoring (ino_stats()). */
 typedef struct ino_stats {
-    size_t watches; /* kernel watches held, trees' directories included */
+    size_t watches; /* inotify watches held, trees' directories included
+                       (0 for a fanotify watcher) */
     size_t queued; /* events read and not yet taken */
     size_t peak_queued; /* the most that were ever waiting at once */
     uint64_t delivered; /* events taken with ino_next() */

@@ -232,10 +232,34 @@ int ino_nmap_put(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
                  void *value, int owns);
 void *ino_nmap_del(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
                    int owns);
+/* Frees every value (each a malloc()'d block); the keys stay. */
+void ino_nmap_free_values(ino_nmap *m);
 /* Makes room for more new keys, so that the next that many ino_nmap_put()
  * calls of absent keys cannot fail for want of slots (an owned name's
  * copy still can).  Returns 0 or -ENOMEM. */
 int ino_nmap_reserve(ino_nmap *m, size_t more);
+
+/* ---- the kernel's watches, by inotify or fanotify (ino_fan.c) ---------- */
+
+/* As inotify_add_watch(2) and inotify_rm_watch(2) (a wd, 0, or -1 with
+ * errno set), on either kind of watcher: a fanotify watcher numbers its
+ * directories itself, the same directory always the same, and marks each
+ * file system it meets once (see ino_fan.c).  Every watch the trees make
+ * or remove goes through them. */
+int ino_kwatch_add(ino_watcher *w, const char *path, uint32_t mask);
+int ino_kwatch_rm(ino_watcher *w, int32_t wd);
+/* After ino_kwatch_rm() of a watch whose IN_IGNORED the caller waits for
+ * (a tree's root): a fanotify watcher queues it, as inotify would.
+ * Returns 0 or -ENOMEM. */
+int ino_kwatch_ignored(ino_watcher *w, int32_t wd);
+/* The one read of the kernel's records for the trees: inotify's as they
+ * are, fanotify's turned into inotify's layout, for the trees' directories
+ * only.  Returns as ino_read_fd() (-EAGAIN: the kernel's queue is empty);
+ * buf holds INO_READ_BUF_SIZE bytes, room bounds what is written (one
+ * record is written however small it is). */
+long ino_kernel_read(ino_watcher *w, char *buf, size_t room);
+/* ino_close(): frees a fanotify watcher's state. */
+void ino_fan_free(ino_watcher *w);
 
 /* ---- the hooks the watcher calls the trees by (ino_tree.c) ------------- */
 

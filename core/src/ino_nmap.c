@@ -56,6 +56,18 @@ ino_nmap_free(ino_nmap *m, int owns)
     ino_nmap_init(m);
 }
 
+void
+ino_nmap_free_values(ino_nmap *m)
+{
+    size_t i;
+
+    for (i = 0; i < m->capacity; i++) {
+        if (m->slots[i].owner != 0) {
+            free(m->slots[i].value);
+        }
+    }
+}
+
 static ino_nmap_slot *
 nmap_find(const ino_nmap *m, uintptr_t owner, const char *name, size_t len,
           uint32_t hash)

@@ -161,7 +161,7 @@ node_free(ino_watcher *w, ino_node *n, int rm_kernel)
         /* The kernel's IN_IGNORED for it will find no entry and be
          * skipped. */
         if (rm_kernel && w->fd >= 0) {
-            inotify_rm_watch(w->fd, n->wd);
+            ino_kwatch_rm(w, n->wd);
         }
     }
     n->tree->ndirs--;

@@ -154,7 +154,7 @@ rekey(ino_watcher *w, ino_node *node, int32_t wd)
     int rc;
 
     ino_table_remove(&w->table, node->wd, NULL);
-    inotify_rm_watch(w->fd, node->wd); /* its IN_IGNORED finds no entry */
+    ino_kwatch_rm(w, node->wd); /* its IN_IGNORED finds no entry */
     node->wd = wd;
     rc = ino_table_insert(&w->table, wd, &e);
     if (rc < 0) {
@@ -179,7 +179,7 @@ ino_poll_same_dir(ino_watcher *w, ino_node *n, int dirfd, const char *name,
     }
     snprintf(path, sizeof path, "/proc/self/fd/%d/%.*s", dirfd, (int)len,
              name);
-    wd = inotify_add_watch(w->fd, path, n->tree->watch_mask);
+    wd = ino_kwatch_add(w, path, n->tree->watch_mask);
     if (wd < 0 || wd == here->wd) {
         return wd < 0 ? NULL : here;
     }

@@ -973,7 +973,8 @@ end_moved_root(ino_watcher *w, ino_node *root)
     e->removed = 1;
     root->tree->ended = 1;
     ino_children_free(w, root);
-    inotify_rm_watch(w->fd, root->wd);
+    ino_kwatch_rm(w, root->wd);
+    (void)ino_kwatch_ignored(w, root->wd);
 }
 
 /* 1 when node n is, or is below, a directory whose MOVED_FROM the stream

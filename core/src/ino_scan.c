@@ -119,7 +119,7 @@ watch_new_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
     }
     if (rc < 0) {
         free(n);
-        inotify_rm_watch(w->fd, wd);
+        ino_kwatch_rm(w, wd);
         return rc;
     }
     e->mask = t->watch_mask;
@@ -169,8 +169,8 @@ ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n)
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     /* IN_MASK_ADD of the bits it has changes nothing; no IN_DONT_FOLLOW,
      * since the path is a link to what fd is. */
-    wd = inotify_add_watch(
-        w->fd, path,
+    wd = ino_kwatch_add(
+        w, path,
         (mask & ~(uint32_t)(IN_DONT_FOLLOW | IN_MASK_CREATE)) | IN_MASK_ADD);
     if (wd < 0) {
         /* At the watch limit the check cannot be made: trust the path, as
@@ -182,11 +182,11 @@ ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n)
     }
     other = ino_table_find(&w->table, wd);
     if (other == NULL) {
-        inotify_rm_watch(w->fd, wd); /* made just now, by mistake */
+        ino_kwatch_rm(w, wd); /* made just now, by mistake */
     }
     else {
         /* Another watch of this watcher: give it its own mask back. */
-        inotify_add_watch(w->fd, path, other->mask);
+        ino_kwatch_add(w, path, other->mask);
     }
     return 0;
 }
@@ -224,7 +224,7 @@ watch_dir_by(ino_watcher *w, ino_tree *t, ino_node *parent, const char *path,
 {
     ino_entry *e;
     ino_node *n;
-    int wd = inotify_add_watch(w->fd, path, t->watch_mask), rc;
+    int wd = ino_kwatch_add(w, path, t->watch_mask), rc;
 
     if (wd < 0) {
         return -errno;
@@ -241,7 +241,7 @@ watch_dir_by(ino_watcher *w, ino_tree *t, ino_node *parent, const char *path,
     n = e->node;
     if (n == NULL || n->tree != t) {
         /* Another watch of this watcher: give it its mask back. */
-        inotify_add_watch(w->fd, path, e->mask);
+        ino_kwatch_add(w, path, e->mask);
         return 0;
     }
     if (n->parent == NULL) {
@@ -640,7 +640,7 @@ ino_scan_drain(ino_watcher *w)
         (ts->scan_buf = malloc(INO_READ_BUF_SIZE)) == NULL) {
         return;
     }
-    while ((n = ino_read_fd(w->fd, ts->scan_buf, INO_READ_BUF_SIZE)) > 0) {
+    while ((n = ino_kernel_read(w, ts->scan_buf, INO_READ_BUF_SIZE)) > 0) {
         rc = defer_read(w, (size_t)n);
         if (rc == -ENOMEM) {
             ts->deferred_lost = 1;

@@ -132,15 +132,15 @@ add_read_bits(ino_watcher *w, ino_tree *t)
             continue;
         }
         /* The root is followed if it is a link (see ino_add_tree()). */
-        wd = inotify_add_watch(w->fd, path,
-                               e->node == t->root
-                                   ? t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW
-                                   : t->watch_mask);
+        wd = ino_kwatch_add(w, path,
+                            e->node == t->root
+                                ? t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW
+                                : t->watch_mask);
         if (wd == e->wd) {
             e->mask = t->watch_mask;
         }
         else if (wd >= 0 && ino_table_find(&w->table, wd) == NULL) {
-            inotify_rm_watch(w->fd, wd);
+            ino_kwatch_rm(w, wd);
         }
     }
 }
@@ -158,9 +158,8 @@ tree_add_root(ino_watcher *w, ino_tree *t, const char *path)
      * EEXIST instead of having its mask replaced.  The root itself is
      * followed when it is a symbolic link, as the path the caller named
      * (follow_symlinks is about links below it). */
-    wd = inotify_add_watch(
-        w->fd, path,
-        (t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW) | IN_MASK_CREATE);
+    wd = ino_kwatch_add(
+        w, path, (t->watch_mask & ~(uint32_t)IN_DONT_FOLLOW) | IN_MASK_CREATE);
     if (wd < 0) {
         return errno == EEXIST ? -EBUSY : -errno;
     }
@@ -168,7 +167,7 @@ tree_add_root(ino_watcher *w, ino_tree *t, const char *path)
     rc = t->root == NULL ? -ENOMEM : ino_table_insert(&w->table, wd, &e);
     if (rc < 0) {
         free(t->root);
-        inotify_rm_watch(w->fd, wd);
+        ino_kwatch_rm(w, wd);
         return rc;
     }
     e->mask = t->watch_mask;
@@ -290,7 +289,7 @@ ino_trees_read(ino_watcher *w)
         if (left < INO_READ_BUF_SIZE / INO_RECORD_HEADER) {
             room = left * INO_RECORD_HEADER + INO_NAME_FIELD_MAX;
         }
-        n = ino_read_fd(w->fd, buf, room);
+        n = ino_kernel_read(w, buf, room);
         if (n == -EAGAIN) {
             q->drained = 1;
             rc = ino_tree_drained(w);
@@ -491,7 +490,9 @@ ino_get_stats(const ino_watcher *w, ino_stats *st)
     const ino_tree *t;
 
     memset(st, 0, sizeof *st);
-    st->watches = w->table.count;
+    /* A fanotify watcher's directories are numbered, not watched: it
+     * holds no inotify watch. */
+    st->watches = w->fan != NULL ? 0 : w->table.count;
     st->queued = w->queue.queued;
     st->peak_queued = w->queue.peak;
     st->delivered = w->queue.delivered;

@@ -25,6 +25,7 @@ ino_open(ino_watcher *w, size_t max_queued)
 
     /* A failed open leaves a watcher that ino_close() accepts. */
     w->fd = -1;
+    w->fan = NULL;
     ino_table_init(&w->table);
     ino_queue_init(&w->queue, max_queued);
     w->trees = NULL;
@@ -54,6 +55,7 @@ ino_close(ino_watcher *w)
     }
     ino_queue_free(&w->queue);
     ino_trees_free(w);
+    ino_fan_free(w);
     ino_table_free(&w->table);
     ino_sync_free(&w->sync);
     return rc;
@@ -70,6 +72,9 @@ ino_add_watch(ino_watcher *w, const char *path, uint32_t mask, ino_entry **out)
     }
     if ((mask & ~INO_WATCH_BITS) != 0 || (mask & INO_EVENT_BITS) == 0) {
         return -EINVAL;
+    }
+    if (w->fan != NULL) {
+        return -EOPNOTSUPP; /* a fanotify watcher watches trees only */
     }
     wd = inotify_add_watch(w->fd, path, mask);
     if (wd < 0) {
@@ -120,20 +125,37 @@ ino_rm_watch(ino_watcher *w, int32_t wd)
     }
     /* EINVAL: the kernel already dropped the watch (its inode was deleted
      * or unmounted) and its IN_IGNORED is on the way. */
-    if (inotify_rm_watch(w->fd, wd) < 0 && errno != EINVAL) {
+    if (ino_kwatch_rm(w, wd) < 0 && errno != EINVAL) {
         return -errno;
     }
     e->removed = 1;
-    return 0;
+    return ino_kwatch_ignored(w, wd);
 }
 
 void
 ino_forget_watch(ino_watcher *w, int32_t wd)
 {
     if (w->fd >= 0) {
-        inotify_rm_watch(w->fd, wd);
+        ino_kwatch_rm(w, wd);
     }
     ino_table_remove(&w->table, wd, NULL);
+}
+
+/* ino_read() of a fanotify watcher without trees: what the kernel
+ * queued is of no tree, and dropped. */
+static long
+fan_idle_read(ino_watcher *w)
+{
+    char buf[INO_READ_BUF_SIZE / 16];
+    long n;
+
+    while ((n = ino_kernel_read(w, buf, sizeof buf)) >= 0) {
+    }
+    if (n == -EAGAIN) {
+        w->queue.drained = 1;
+        return 0;
+    }
+    return n;
 }
 
 /* ino_read() of a watcher without trees. */
@@ -143,6 +165,9 @@ plain_read(ino_watcher *w)
     ino_queue *q = &w->queue;
     long total = 0;
 
+    if (w->fan != NULL) {
+        return fan_idle_read(w);
+    }
     while (!ino_full(w)) {
         size_t room, left, valid, count;
         char *buf = ino_queue_reserve(q, INO_READ_MIN, &room);

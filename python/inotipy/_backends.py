@@ -8,11 +8,12 @@ Watcher.watch_tree() (python/inotipy/_watcher.py) what it does.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Collection
 from typing import Any
 
-from . import _inotipy, _mounts
+from . import _fanotify, _inotipy, _mounts
 from ._inotipy import Watch
 
 __all__ = [
@@ -26,9 +27,12 @@ __all__ = [
 ]
 
 #: What watch_tree(backend=...) takes: "auto" polls the mounts inotify
-#: cannot fully see (/proc/self/mountinfo) and leaves the rest to inotify;
-#: "inotify" never polls; "poll" polls the whole tree too.
-BACKENDS = ("auto", "inotify", "poll")
+#: cannot fully see (/proc/self/mountinfo) and leaves the rest to inotify,
+#: or to fanotify when inotify's watch limit cannot hold the tree (root,
+#: a watcher with no watch yet); "inotify" never polls; "poll" polls the
+#: whole tree too; "fanotify" hears the tree by one mark for its file
+#: system (root, Linux 5.17: _fanotify.py).
+BACKENDS = ("auto", "inotify", "poll", "fanotify")
 
 #: watchfiles' default delay between two polls.
 DEFAULT_POLL_DELAY_MS = 300
@@ -106,10 +110,29 @@ def watch_tree(
     poll_delay_ms: int,
     since: Any = None,
 ) -> Watch[Any]:
-    """watch_tree() with a backend: the C one (inotify), then the
-    directories to poll marked, each polled every poll_delay_ms."""
+    """watch_tree() with a backend: the C one (inotify, or fanotify on a
+    watcher switched to it), then the directories to poll marked, each
+    polled every poll_delay_ms."""
     backend = check_backend(backend)
     delay = check_poll_delay(poll_delay_ms)
+    options: dict[str, Any] = {
+        "exclude": exclude,
+        "follow_symlinks": follow_symlinks,
+        "index_files": index_files,
+        "progress": progress,
+        "since": since,
+    }
+    if watcher._is_fanotify():
+        if backend in ("inotify", "poll"):
+            raise ValueError(
+                f"backend={backend!r} on a fanotify watcher: its trees are "
+                "all heard by fanotify (use another watcher)"
+            )
+        backend = "fanotify"
+    if backend == "fanotify":
+        fresh = not watcher._is_fanotify()
+        _fanotify.ensure(watcher)
+        return _fanotify_tree(watcher, path, mask, options, fresh)
     dirs = _poll_dirs(path, backend)
     if dirs and not index_files:
         where = "the tree" if dirs == [""] else ", ".join(dirs)
@@ -118,16 +141,12 @@ def watch_tree(
             "tree with its index of files: index_files=False cannot poll "
             "(backend='inotify' does not poll)"
         )
-    watch = _inotipy.Watcher.watch_tree(
-        watcher,
-        path,
-        mask,
-        exclude=exclude,
-        follow_symlinks=follow_symlinks,
-        index_files=index_files,
-        progress=progress,
-        since=since,
-    )
+    try:
+        watch = _inotipy.Watcher.watch_tree(watcher, path, mask, **options)
+    except OSError as e:
+        if not _auto_fanotify(watcher, backend, dirs, e):
+            raise
+        return _auto_fanotify_tree(watcher, path, mask, options, e)
     try:
         for rel in dirs:
             try:
@@ -140,6 +159,67 @@ def watch_tree(
         watch.remove()
         raise
     return watch
+
+
+def _fanotify_tree(
+    watcher: _inotipy.Watcher,
+    path: Any,
+    mask: int,
+    options: dict[str, Any],
+    fresh: bool,
+) -> Watch[Any]:
+    """The C watch_tree() on a fanotify watcher, its mark's errors told.
+    When fresh (this call made it a fanotify watcher) and it fails, the
+    watcher is an inotify watcher again, as it was."""
+    try:
+        return _inotipy.Watcher.watch_tree(watcher, path, mask, **options)
+    except OSError as e:
+        if fresh and watcher.watch_count == 0:
+            watcher._use_inotify()
+        told = _fanotify.mark_error(e, path)
+        if told is e:
+            raise
+        raise told from None
+
+
+def _auto_fanotify_tree(
+    watcher: _inotipy.Watcher,
+    path: Any,
+    mask: int,
+    options: dict[str, Any],
+    first: OSError,
+) -> Watch[Any]:
+    """The tree by fanotify for "auto", after inotify failed with first.
+    When fanotify cannot either (a kernel before 5.17, a file system
+    without handles), inotify's error is the one raised, fanotify's its
+    context."""
+    try:
+        return _fanotify_tree(watcher, path, mask, options, True)
+    except OSError as fan:
+        first.__context__ = fan
+    raise first
+
+
+def _auto_fanotify(
+    watcher: _inotipy.Watcher, backend: str, dirs: list[str], e: OSError
+) -> bool:
+    """True when "auto" takes fanotify for a tree inotify could not hold:
+    the watch limit was reached (ENOSPC), this process is root, the
+    watcher had no watch (it becomes a fanotify watcher) and nothing is
+    to be polled.  A failure to switch leaves e to be raised."""
+    if (
+        backend != "auto"
+        or e.errno != errno.ENOSPC
+        or dirs
+        or watcher.watch_count != 0
+        or not _fanotify.usable()
+    ):
+        return False
+    try:
+        _fanotify.ensure(watcher)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _poll_dirs(path: Any, backend: str) -> list[str]:

@@ -556,7 +556,9 @@ async def awatch(
     when it is None, ``WATCHFILES_FORCE_POLLING`` decides as in
     watchfiles (set and not empty: polling, unless it is ``false``,
     ``disable`` or ``disabled``).  ``backend`` ("auto", "inotify",
-    "poll") says the same in watch_tree()'s words.  Files given alone and
+    "poll") says the same in watch_tree()'s words; "fanotify" (root)
+    hears every tree by a fanotify mark of its file system, and then takes
+    directories only, with ``recursive=True``.  Files given alone and
     directories with ``recursive=False`` are inotify's only.  ``debug``
     is accepted and ignored.
 

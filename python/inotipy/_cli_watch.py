@@ -579,7 +579,8 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="what watches a tree (-r): auto (the default) polls the parts "
         "on network and FUSE mounts, which inotify cannot fully see; "
-        "inotify never polls; poll polls the whole tree too",
+        "inotify never polls; poll polls the whole tree too; fanotify "
+        "(root, Linux 5.17) hears trees by one mark per file system",
     )
     p.add_argument(
         "--poll",

@@ -297,6 +297,17 @@ class Watcher:
     def _poll_now(self) -> int:
         """Every polled tree owes a poll, run by the next read; returns
         their number."""
+    def _use_fanotify(self) -> None:
+        """For watch_tree(backend="fanotify"): makes this watcher, which
+        must have no watch yet, a fanotify watcher (its descriptor keeps
+        its number).  OSError from fanotify_init() (EPERM without
+        CAP_SYS_ADMIN, EINVAL before Linux 5.9), OSError EBUSY when it
+        has watches."""
+    def _is_fanotify(self) -> bool:
+        """True for a fanotify watcher."""
+    def _use_inotify(self) -> None:
+        """Makes a fanotify watcher that has no tree back an inotify
+        watcher (OSError EBUSY while it has trees)."""
     def _stats(self) -> tuple[int, int, int, int, int, int, int, int]:
         """For Watcher.stats(): (watches, queued, peak_queued, delivered,
         overflows, rescans, tree_dirs, tree_files)."""

@@ -155,7 +155,12 @@ class Watcher(_inotipy.Watcher):
         poll compares the polled directories with the tree's index every
         poll_delay_ms milliseconds and delivers the difference as
         ordinary events marked IN.RESCAN; inotify's watches stay and tell
-        at once what this kernel does there.
+        at once what this kernel does there.  "fanotify" (root, Linux
+        5.17) hears the tree by one fanotify mark for its file system
+        instead of an inotify watch per directory: the watcher, which must
+        have no watch yet, becomes a fanotify watcher, whose every tree is
+        fanotify's and which takes no watch(); "auto" takes it when the
+        inotify watch limit cannot hold the tree on such a watcher.
 
         since: a file Watch.save_state() wrote for this tree.  The tree
         starts from the index saved there instead of a scan, and what
