@@ -189,3 +189,18 @@ ino_moves_clear(ino_trees *ts)
         ino_move_clear(&ts->moves[--ts->nmoves]);
     }
 }
+
+int
+ino_moves_left_tree(const ino_trees *ts, const ino_node *n)
+{
+    size_t i;
+
+    for (i = 0; i < ts->nmoves; i++) {
+        const ino_move *m = &ts->moves[i];
+        if (m->kind == MOVE_PENDING && !m->held && m->node != NULL &&
+            ino_node_is_ancestor(m->node, n)) {
+            return 1;
+        }
+    }
+    return 0;
+}

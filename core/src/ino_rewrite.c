@@ -977,25 +977,6 @@ end_moved_root(ino_watcher *w, ino_node *root)
     (void)ino_kwatch_ignored(w, root->wd);
 }
 
-/* 1 when node n is, or is below, a directory whose MOVED_FROM the stream
- * told as a move out and whose MOVE_SELF has not come yet: what happens
- * there now happens outside the tree (another process, still at work in
- * it, can make records between the rename's and the MOVE_SELF). */
-static int
-left_the_tree(const ino_trees *ts, const ino_node *n)
-{
-    size_t i;
-
-    for (i = 0; i < ts->nmoves; i++) {
-        const ino_move *m = &ts->moves[i];
-        if (m->kind == MOVE_PENDING && !m->held && m->node != NULL &&
-            ino_node_is_ancestor(m->node, n)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* One kernel record of a tree's directory. */
 static int
 rewrite_one(ino_watcher *w, ino_node *n, const ino_event *ev)
@@ -1009,7 +990,7 @@ rewrite_one(ino_watcher *w, ino_node *n, const ino_event *ev)
             return rc;
         }
         if (!(ev->mask & (IN_IGNORED | IN_MOVE_SELF)) &&
-            left_the_tree(w->trees, n)) {
+            ino_moves_left_tree(w->trees, n)) {
             return 0;
         }
     }

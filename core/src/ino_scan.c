@@ -247,6 +247,13 @@ watch_dir_by(ino_watcher *w, ino_tree *t, ino_node *parent, const char *path,
     if (n->parent == NULL) {
         return 0;
     }
+    if (w->trees->nmoves > 0 && ino_moves_left_tree(w->trees, n)) {
+        /* Told moved out, its MOVE_SELF not read yet, and back in the
+         * tree: new to the stream, which reports it and what it holds as
+         * made.  (The kernel's watch stays: the same wd, a new node.) */
+        ino_subtree_free(w, n, 0);
+        return watch_new_dir(w, t, parent, name, len, wd, out);
+    }
     if (n->parent == parent && n->name_len == len &&
         memcmp(n->name, name, len) == 0) {
         *out = n;

@@ -243,6 +243,12 @@ void ino_moves_keep(ino_trees *ts, const ino_node *n);
 void ino_moves_node_gone(ino_trees *ts, const ino_node *n);
 /* The RELIST entry of node n, or NULL. */
 ino_move *ino_moves_relist(ino_trees *ts, const ino_node *n);
+/* 1 when node n is, or is below, a directory whose MOVED_FROM the stream
+ * told as a move out and whose MOVE_SELF has not come yet: what happens
+ * there now happens outside the tree (another process, still at work in
+ * it, can make records between the rename's and the MOVE_SELF), and a
+ * scan that meets it meets a directory new to the stream. */
+int ino_moves_left_tree(const ino_trees *ts, const ino_node *n);
 /* The number of RETRY and RELIST entries. */
 size_t ino_moves_stale(const ino_trees *ts);
 /* The tree is going: its entries end. */

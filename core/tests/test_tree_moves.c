@@ -988,6 +988,74 @@ test_moved_to_that_a_scan_told_already(void)
     tmp_remove();
 }
 
+/* A directory told moved out, found back in the tree by a scan before
+ * its MOVE_SELF is read (the oracle, on fanotify with three processes):
+ * the stream had it gone, so what the scan finds is told as new (CREATE,
+ * and what it holds), never as a move from where the stream no longer has
+ * it.  The kernel's records of mv d ../out/d; mkdir n; mv ../out/d n/d,
+ * with the first MOVE_SELF put after the CREATE of n, as another
+ * process's mkdir between the rename's records makes it. */
+static void
+test_moved_out_then_found_back_before_its_move_self(void)
+{
+    char buf[4096], out[4096];
+    size_t len, off = 0, olen = 0, self_at = 0, self_len = 0;
+    ino_watcher w;
+    ino_event ev;
+    recs r = {0};
+    int32_t root_wd;
+    int selves = 0;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("d"));
+    touch_at(tree_path("d/f"));
+    open_watcher(&w, 0);
+    root_wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK(rename(tree_path("d"), tmp_path("out/d")) == 0);
+    mkdir_at(tree_path("n"));
+    CHECK(rename(tmp_path("out/d"), tree_path("n/d")) == 0);
+    len = (size_t)read(ino_fd(&w), buf, sizeof buf);
+    CHECK(len > 0 && len < sizeof buf);
+    for (;;) {
+        size_t start = off;
+        if (ino_decode(buf, len, &off, &ev) <= 0) {
+            break;
+        }
+        if ((ev.mask & IN_MOVE_SELF) && selves++ == 0) {
+            self_at = start; /* the first: after the CREATE of n */
+            self_len = off - start;
+            continue;
+        }
+        memcpy(out + olen, buf + start, off - start);
+        olen += off - start;
+        if (ev.mask & IN_CREATE) {
+            memcpy(out + olen, buf + self_at, self_len);
+            olen += self_len;
+        }
+    }
+    CHECK(self_len > 0 && olen == len);
+    fed_fd = ino_fd(&w);
+    fed_buf = out;
+    fed_len = olen;
+    collect(&w, &r);
+    CHECK(fed_buf == NULL);
+    if (!(find(&r, IN_MOVED_FROM | IN_ISDIR, "d") == 0 &&
+          count(&r, IN_CREATE | IN_ISDIR, "n") == 1 &&
+          count(&r, IN_CREATE | IN_ISDIR, "n/d") == 1 &&
+          count(&r, IN_CREATE, "n/d/f") == 1 && r.n == 4)) {
+        recs_dump(&r);
+        CHECK(0);
+    }
+    recs_free(&r);
+    touch_at(tree_path("n/d/g"));
+    collect_wait(&w, &r);
+    EXPECT_COUNT(&r, IN_CREATE, "n/d/g", 1);
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, root_wd), 3);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
 static const check_case cases[] = {
     {"rename_inside", test_rename_inside},
     {"rename_file", test_rename_file},
@@ -1012,6 +1080,8 @@ static const check_case cases[] = {
      test_records_after_a_move_out_before_its_move_self},
     {"moved_to_that_a_scan_told_already",
      test_moved_to_that_a_scan_told_already},
+    {"moved_out_then_found_back_before_its_move_self",
+     test_moved_out_then_found_back_before_its_move_self},
 };
 
 int
