@@ -60,6 +60,9 @@
 
 /* The raw read buffer: whole kernel records, converted a few at a time. */
 #define FAN_IN_SIZE (32u * 1024u)
+/* The longest record read: the metadata and, for a rename, two records
+ * of a directory's handle and a name each (about 900 bytes at most). */
+#define FAN_RECORD_MAX 4096u
 
 /* The most one kernel record becomes: a record of each tree bit, and the
  * IN_DELETE_SELF and IN_IGNORED of a directory and of a root. */
@@ -703,14 +706,25 @@ ino_fan_read(ino_watcher *w, char *out, size_t room)
          * INO_READ_BUF_SIZE bytes, more than one record ever makes. */
         (void)room;
         while (f->in_pos < f->in_len && len == 0) {
-            const struct fanotify_event_metadata *m =
-                (const void *)(f->in + f->in_pos);
+            /* The kernel aligns its records to 4 bytes, and the metadata
+             * holds a 64-bit mask: each record is copied to an aligned
+             * place before it is read. */
+            union {
+                struct fanotify_event_metadata m;
+                char bytes[FAN_RECORD_MAX];
+            } rec;
+            const struct fanotify_event_metadata *m = &rec.m;
             size_t left = f->in_len - f->in_pos;
+            if (left >= sizeof *m) {
+                memcpy(&rec.m, f->in + f->in_pos, sizeof *m);
+            }
             if (left < sizeof *m || m->event_len < sizeof *m ||
-                m->event_len > left || m->metadata_len > m->event_len) {
+                m->event_len > left || m->event_len > sizeof rec ||
+                m->metadata_len > m->event_len) {
                 f->in_pos = f->in_len = 0; /* cannot be framed: dropped */
                 return len > 0 ? (long)len : -EBADMSG;
             }
+            memcpy(rec.bytes, f->in + f->in_pos, m->event_len);
             if (m->vers == FANOTIFY_METADATA_VERSION) {
                 convert(w, m, out, &len);
             }
