@@ -957,7 +957,15 @@ def blocks_slack(scenario: str) -> int:
     machine (up to ~240 blocks seen in the syncs scenario, which cancels a
     future per round), while a leak of one block per round shows as at
     least `rounds` blocks, twice this."""
-    return max(100, SCENARIOS[scenario][2] // 2)
+    rounds = SCENARIOS[scenario][2]
+    if scenario == "states":
+        # Its rounds raise and catch InvalidStateFile and FileNotFoundError
+        # three times each: over 9 runs of 320 rounds the second run kept
+        # 16-205 blocks (205 once, in CI's package leg, on trio) with the C
+        # heap flat to the byte every time.  Three quarters of the rounds
+        # still fails a leak of one block per round.
+        return rounds * 3 // 4
+    return max(100, rounds // 2)
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
