@@ -959,8 +959,8 @@ def blocks_slack(scenario: str) -> int:
     least `rounds` blocks, twice this."""
     rounds = SCENARIOS[scenario][2]
     if scenario == "states":
-        # Its rounds raise and catch InvalidStateFile and FileNotFoundError
-        # three times each: over 9 runs of 320 rounds the second run kept
+        # Each round raises and catches two InvalidStateFile and one
+        # FileNotFoundError: over 9 runs of 320 rounds the second run kept
         # 16-205 blocks (205 once, in CI's package leg, on trio) with the C
         # heap flat to the byte every time.  Three quarters of the rounds
         # still fails a leak of one block per round.
