@@ -587,13 +587,60 @@ test_root_renamed_ends_the_tree(void)
     tmp_remove();
 }
 
+/* The next read(2) of descriptor fed_fd returns fed_buf instead of what
+ * the kernel queued (the core, linked statically, calls this read()):
+ * records put in an order, or with a gap, that only an interleaving or an
+ * overflow makes, while inotify_add_watch() and the rest stay real. */
+static int fed_fd = -1;
+static const char *fed_buf;
+static size_t fed_len;
+/* Then, once, the read after that: fed_then() runs first (to change the
+ * disk between the two reads), then fed_next is returned. */
+static const char *fed_next;
+static size_t fed_next_len;
+static void (*fed_then)(void);
+
+ssize_t
+read(int fd, void *buf, size_t n)
+{
+    if (fd == fed_fd && fed_buf != NULL && n >= fed_len) {
+        memcpy(buf, fed_buf, fed_len);
+        fed_buf = NULL;
+        if (fed_next == NULL) {
+            fed_fd = -1;
+        }
+        return (ssize_t)fed_len;
+    }
+    if (fd == fed_fd && fed_next != NULL && n >= fed_next_len) {
+        size_t len = fed_next_len;
+        if (fed_then != NULL) {
+            fed_then();
+        }
+        memcpy(buf, fed_next, len);
+        fed_next = NULL;
+        fed_then = NULL;
+        fed_fd = -1;
+        return (ssize_t)len;
+    }
+    return syscall(SYS_read, fd, buf, n);
+}
+
+/* The next read of w's descriptor returns these len bytes. */
+static void
+feed(const ino_watcher *w, const void *records, size_t len)
+{
+    fed_fd = ino_fd(w);
+    fed_buf = records;
+    fed_len = len;
+}
+
 /* Another process's records can fall between a rename's MOVED_FROM and
  * its MOVED_TO (found by the oracle: one process moved i1/if8 to
  * i1/i3/p/f while another renamed i1 to z, and the kernel queued FROM
  * if8, FROM i1, TO f, TO z).  The MOVED_TO is then taken early, so the
  * file's move is still a pair, told before the rename of i1.  The
- * kernel's own records are read, put in that order and fed back through
- * a pipe. */
+ * kernel's own records are read, put in that order and fed back
+ * (feed()). */
 static void
 test_pair_split_by_another_rename(void)
 {
@@ -603,7 +650,6 @@ test_pair_split_by_another_rename(void)
     ino_event ev;
     recs r = {0};
     long n, from_f, to_f, from_d, to_d;
-    int real_fd, in, p[2];
 
     tmp_make_tree();
     mkdir_at(tree_path("i1"));
@@ -643,14 +689,9 @@ test_pair_split_by_another_rename(void)
     olen += len - cut;
     CHECK_EQ(olen, len);
 
-    CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
-    real_fd = w.fd;
-    w.fd = p[0];
-    in = p[1];
-    CHECK_EQ(write(in, out, olen), (long)olen);
+    feed(&w, out, olen);
     collect(&w, &r);
-    w.fd = real_fd;
-    CHECK(close(in) == 0 && close(p[0]) == 0);
+    CHECK(fed_buf == NULL);
 
     from_f = find(&r, IN_MOVED_FROM, "i1/if8");
     to_f = find(&r, IN_MOVED_TO, "i1/i3/p/f");
@@ -677,7 +718,7 @@ test_pair_split_by_another_rename(void)
  * only once empty, so what the index still held in it is told gone
  * (marked INO_RESCAN) before its DELETE, never after.  Made from the
  * kernel's own records of rm -r: an overflow, then only the root's
- * DELETE of the top directory, fed through a pipe. */
+ * DELETE of the top directory, fed to the core (feed()). */
 static void
 test_delete_after_overflow_tells_contents_first(void)
 {
@@ -689,7 +730,6 @@ test_delete_after_overflow_tells_contents_first(void)
     recs r = {0};
     long n, f, sub, top;
     int32_t root_wd;
-    int real_fd, p[2];
 
     tmp_make_tree();
     mkdir_at(tree_path("d"));
@@ -715,14 +755,9 @@ test_delete_after_overflow_tells_contents_first(void)
     }
     CHECK(olen > sizeof ovf);
 
-    CHECK(pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0);
-    real_fd = w.fd;
-    w.fd = p[0];
-    CHECK_EQ(write(p[1], out, olen), (long)olen);
-    CHECK(ino_read(&w) >= 0);
-    w.fd = real_fd;
-    CHECK(close(p[1]) == 0 && close(p[0]) == 0);
+    feed(&w, out, olen);
     collect(&w, &r);
+    CHECK(fed_buf == NULL);
 
     f = find(&r, IN_DELETE | INO_RESCAN, "d/sub/f");
     sub = find(&r, IN_DELETE | IN_ISDIR | INO_RESCAN, "d/sub");
@@ -738,44 +773,6 @@ test_delete_after_overflow_tells_contents_first(void)
     recs_free(&r);
     CHECK_EQ(ino_close(&w), 0);
     tmp_remove();
-}
-
-/* The next read(2) of descriptor fed_fd returns fed_buf instead of what
- * the kernel queued (the core, linked statically, calls this read()):
- * records put in an order, or with a gap, that only an interleaving or an
- * overflow makes, while inotify_add_watch() and the rest stay real. */
-static int fed_fd = -1;
-static const char *fed_buf;
-static size_t fed_len;
-/* Then, once, the read after that: fed_then() runs first (to change the
- * disk between the two reads), then fed_next is returned. */
-static const char *fed_next;
-static size_t fed_next_len;
-static void (*fed_then)(void);
-
-ssize_t
-read(int fd, void *buf, size_t n)
-{
-    if (fd == fed_fd && fed_buf != NULL && n >= fed_len) {
-        memcpy(buf, fed_buf, fed_len);
-        fed_buf = NULL;
-        if (fed_next == NULL) {
-            fed_fd = -1;
-        }
-        return (ssize_t)fed_len;
-    }
-    if (fd == fed_fd && fed_next != NULL && n >= fed_next_len) {
-        size_t len = fed_next_len;
-        if (fed_then != NULL) {
-            fed_then();
-        }
-        memcpy(buf, fed_next, len);
-        fed_next = NULL;
-        fed_then = NULL;
-        fed_fd = -1;
-        return (ssize_t)len;
-    }
-    return syscall(SYS_read, fd, buf, n);
 }
 
 /* An overflow can drop a rename's MOVED_FROM and keep its MOVED_TO (the
@@ -818,9 +815,7 @@ test_moved_to_after_overflow_lost_its_from(void)
         }
     }
     CHECK(olen > sizeof ovf);
-    fed_fd = ino_fd(&w);
-    fed_buf = out;
-    fed_len = olen;
+    feed(&w, out, olen);
     collect(&w, &r);
     CHECK(fed_buf == NULL);
 
@@ -888,9 +883,7 @@ test_records_after_a_move_out_before_its_move_self(void)
     CHECK(self_len > 0);
     memcpy(out + olen, buf + self_at, self_len);
     olen += self_len;
-    fed_fd = ino_fd(&w);
-    fed_buf = out;
-    fed_len = olen;
+    feed(&w, out, olen);
     collect(&w, &r);
     CHECK(fed_buf == NULL);
     if (!(r.n == 1 && find(&r, IN_MOVED_FROM | IN_ISDIR, "d") == 0)) {
@@ -961,9 +954,7 @@ test_moved_to_that_a_scan_told_already(void)
     next[2][2] = 4243;
     memcpy(&next[2][4], "y", 2);
     next[0][3] = next[1][3] = next[2][3] = 16;
-    fed_fd = ino_fd(&w);
-    fed_buf = (const char *)first;
-    fed_len = sizeof first;
+    feed(&w, first, sizeof first);
     fed_next = (const char *)next;
     fed_next_len = sizeof next;
     fed_then = rename_between_reads;
@@ -1034,9 +1025,7 @@ test_moved_out_then_found_back_before_its_move_self(void)
         }
     }
     CHECK(self_len > 0 && olen == len);
-    fed_fd = ino_fd(&w);
-    fed_buf = out;
-    fed_len = olen;
+    feed(&w, out, olen);
     collect(&w, &r);
     CHECK(fed_buf == NULL);
     if (!(find(&r, IN_MOVED_FROM | IN_ISDIR, "d") == 0 &&
