@@ -378,3 +378,36 @@ def _listdir_or_empty(path: str) -> list[str]:
         return os.listdir(path)
     except OSError:
         return []
+
+
+# ---- events a scan made (heals, catch-ups) ---------------------------------
+
+
+def synced(events: list[Any]) -> bool:
+    """Whether an IN.SYNCED (a tree whole again) is among the events."""
+    from inotipy import IN
+
+    return any(e.mask & IN.SYNCED for e in events)
+
+
+def rescanned(events: list[Any]) -> list[tuple[str, str, str | None]]:
+    """(kind, pathname, src_path below the root) of the events marked
+    IN.RESCAN: what a heal or a catch-up told."""
+    from inotipy import IN
+
+    out = []
+    for e in events:
+        if not e.mask & IN.RESCAN:
+            continue
+        kind = next(
+            k
+            for k in ("CREATE", "DELETE", "MOVED_FROM", "MOVED_TO", "MODIFY")
+            if e.mask & IN[k]
+        )
+        src = None
+        if e.src_path is not None:
+            src = os.path.relpath(e.src_path, e.watch.pathname)
+        out.append(
+            (kind + ("|ISDIR" if e.mask & IN.ISDIR else ""), e.pathname, src)
+        )
+    return out

@@ -26,35 +26,12 @@ import pytest
 
 import inotipy
 from inotipy import IN, Change, InvalidStateFile, Watcher, awatch
-from support import DEFAULT_DEADLINE, scaled, wait_for_events
+from support import DEFAULT_DEADLINE, scaled, synced, wait_for_events
+from support import rescanned as told
 
 MASK = IN.CREATE | IN.DELETE | IN.MOVE | IN.MODIFY
 A, M, D = Change.added, Change.modified, Change.deleted
 FAST = {"debounce": 400, "step": 50}
-
-
-def synced(events: list[Any]) -> bool:
-    return any(e.mask & IN.SYNCED for e in events)
-
-
-def told(events: list[Any]) -> list[tuple[str, str, str | None]]:
-    """(kind, pathname, src_path below the root) of the catch-up."""
-    out = []
-    for e in events:
-        if not e.mask & IN.RESCAN:
-            continue
-        kind = next(
-            k
-            for k in ("CREATE", "DELETE", "MOVED_FROM", "MOVED_TO", "MODIFY")
-            if e.mask & IN[k]
-        )
-        src = None
-        if e.src_path is not None:
-            src = os.path.relpath(e.src_path, e.watch.pathname)
-        out.append(
-            (kind + ("|ISDIR" if e.mask & IN.ISDIR else ""), e.pathname, src)
-        )
-    return out
 
 
 def walk(root: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from inotipy import IN, Watcher
-from support import scaled, wait_for_events
+from support import rescanned, scaled, synced, wait_for_events
 
 pytestmark = pytest.mark.root
 
@@ -22,30 +22,6 @@ MASK = IN.CREATE | IN.DELETE | IN.MOVE | IN.MODIFY
 def small_queue_watcher(inotify_sysctl: Any) -> Watcher:
     with inotify_sysctl.limit("max_queued_events", 16):
         return Watcher()
-
-
-def synced(events: list[Any]) -> bool:
-    return any(e.mask & IN.SYNCED for e in events)
-
-
-def rescanned(events: list[Any]) -> list[tuple[str, str, str | None]]:
-    """(kind, pathname, src_path below the root) of the heal's events."""
-    out = []
-    for e in events:
-        if not e.mask & IN.RESCAN:
-            continue
-        kind = next(
-            k
-            for k in ("CREATE", "DELETE", "MOVED_FROM", "MOVED_TO", "MODIFY")
-            if e.mask & IN[k]
-        )
-        src = None
-        if e.src_path is not None:
-            src = os.path.relpath(e.src_path, e.watch.pathname)
-        out.append(
-            (kind + ("|ISDIR" if e.mask & IN.ISDIR else ""), e.pathname, src)
-        )
-    return out
 
 
 def walk(root: Path) -> dict[str, str]:
