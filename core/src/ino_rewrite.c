@@ -24,9 +24,11 @@
  * is repaired by a scan.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <unistd.h>
 
 #include "ino_trees.h"
 
@@ -785,6 +787,102 @@ empty_removed_dir(ino_watcher *w, ino_node *n)
     return rc;
 }
 
+/* 1 when the directory at n/name now is node had, 0 when it is not (or
+ * nothing is there), -1 when that cannot be said: n's path leads
+ * elsewhere (a rename above it is still queued). */
+static int
+dir_there_is(ino_watcher *w, ino_node *n, const char *name, size_t len,
+             const ino_node *had)
+{
+    char base[NAME_MAX + 1];
+    int dfd = ino_open_node(w, n), fd, rc;
+
+    if (dfd < 0) {
+        return -1;
+    }
+    memcpy(base, name, len);
+    base[len] = '\0';
+    fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    close(dfd);
+    if (fd < 0) {
+        return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0 : -1;
+    }
+    rc = ino_fd_is_node(w, fd, had);
+    close(fd);
+    return rc < 0 ? -1 : rc;
+}
+
+/* A CREATE of n/name, where the stream still holds something else by
+ * that name: a directory (its node), or an entry of another type.  The
+ * kernel makes a name only where none is, so what the stream holds left
+ * by records an overflow lost (a rename, a removal).  It is told gone
+ * first, as a heal would tell it (INO_RESCAN), so that the CREATE lands
+ * on a free name; where it went, the heal owed for the overflow tells.
+ * The one exception: the directory there now is that very node (a scan
+ * met it before its CREATE was read): the record is dropped.  Returns 1
+ * to drop the record, 0, or -ENOMEM. */
+static int
+created_over(ino_watcher *w, ino_node *n, const ino_event *ev)
+{
+    ino_trees *ts = w->trees;
+    ino_tree *t = n->tree;
+    ino_node *had;
+    const ino_file *f;
+    ino_move *m;
+    int there, held_dir;
+
+    if (t->follow || ev->name_len > NAME_MAX ||
+        ino_nmap_get(&ts->scanned, (uintptr_t)n->wd, ev->name, ev->name_len) !=
+            NULL) {
+        return 0; /* (a scan told it: dropped below) */
+    }
+    had = ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
+    if (had != NULL) {
+        if (had->gone_told ||
+            (ts->nmoves > 0 && ino_moves_left_tree(ts, had))) {
+            return 0;
+        }
+        there = (ev->mask & IN_ISDIR)
+                    ? dir_there_is(w, n, ev->name, ev->name_len, had)
+                    : 0;
+        if (there != 0) {
+            return there > 0; /* told already, or cannot be said */
+        }
+        if (ino_subtree_tell_gone(w, had, INO_RESCAN) < 0) {
+            return -ENOMEM;
+        }
+        ino_subtree_free(w, had, 1);
+        return 0;
+    }
+    if (!t->index_files ||
+        (f = ino_files_get(&n->files, ev->name, ev->name_len)) == NULL) {
+        return 0;
+    }
+    held_dir = f->type == INO_FT_DIR;
+    if (held_dir == ((ev->mask & IN_ISDIR) != 0)) {
+        return 0; /* (the same type: index_record() drops the record) */
+    }
+    /* A file held where a directory is made, or a directory without a
+     * node (one that could not be watched) where a file is: it went
+     * untold. */
+    if (t->mask & IN_DELETE) {
+        char rel[INO_PATH_CAP];
+        long rl = ino_node_path(n, ev->name, ev->name_len, rel);
+        uint32_t mask = IN_DELETE | INO_RESCAN | (held_dir ? IN_ISDIR : 0);
+        if (rl >= 0 && ino_queue_push(&w->queue, t->root->wd, mask, 0, rel,
+                                      (size_t)rl, NULL, 0) < 0) {
+            return -ENOMEM;
+        }
+    }
+    ino_node_file_del(n, ev->name, ev->name_len);
+    while (held_dir && ts->nmoves > 0 &&
+           (m = ino_moves_find(ts, MOVE_RETRY, n, ev->name, ev->name_len)) !=
+               NULL) {
+        m->kind = MOVE_DEAD; /* it waited to be watched there */
+    }
+    return 0;
+}
+
 /* What a CREATE, DELETE, MODIFY, ATTRIB or CLOSE_WRITE record of n/name
  * tells the index of a tree that keeps one.  Returns 1 when the record is
  * to be dropped, since it contradicts what the stream told (a CREATE of a
@@ -922,6 +1020,9 @@ rewrite_named(ino_watcher *w, ino_node *n, const ino_event *ev)
     }
     if (ts->nmoves > 0 && ino_moves_relist(ts, n) != NULL &&
         (rc = track_told(w, n, ev)) != 0) {
+        return rc < 0 ? rc : 0;
+    }
+    if ((m & IN_CREATE) && (rc = created_over(w, n, ev)) != 0) {
         return rc < 0 ? rc : 0;
     }
     if (t->index_files && (rc = index_record(w, n, ev)) != 0) {

@@ -1045,6 +1045,72 @@ test_moved_out_then_found_back_before_its_move_self(void)
     tmp_remove();
 }
 
+/* An overflow can lose a directory's rename (both its records), and a
+ * directory of the same name be made there next (oracle, fanotify with
+ * overflows: p2-16 renamed into p1-1 unseen, then p2-16 made again).  The
+ * CREATE lands on a name the stream still holds: what the stream held
+ * there is told gone first (INO_RESCAN), deepest first, so that the
+ * CREATE adds a directory the consumer's model does not have, and the
+ * heal then tells where the old one went (before: the old node was
+ * dropped untold, the model kept its contents under the new directory). */
+static void
+test_created_over_a_name_an_overflow_freed(void)
+{
+    char buf[4096], out[256];
+    uint32_t ovf[4] = {(uint32_t)-1, IN_Q_OVERFLOW, 0, 0};
+    uint32_t head[4];
+    size_t olen = 0;
+    ino_watcher w;
+    recs r = {0};
+    long gone_f, gone_d, made, moved_in;
+    int32_t root_wd;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("d"));
+    mkdir_at(tree_path("d/sub"));
+    touch_at(tree_path("d/f"));
+    open_watcher(&w, 0);
+    root_wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    CHECK_EQ(rename(tree_path("d"), tree_path("e")), 0);
+    mkdir_at(tree_path("d"));
+    /* The kernel's own records of the rename and the mkdir are dropped
+     * (as the overflow did); what is fed is the overflow and the CREATE
+     * of the new d. */
+    CHECK(read(ino_fd(&w), buf, sizeof buf) > 0);
+    memcpy(out, ovf, sizeof ovf);
+    olen = sizeof ovf;
+    head[0] = (uint32_t)root_wd;
+    head[1] = IN_CREATE | IN_ISDIR;
+    head[2] = 0;
+    head[3] = 16;
+    memcpy(out + olen, head, sizeof head);
+    olen += sizeof head;
+    memset(out + olen, 0, 16);
+    memcpy(out + olen, "d", 1);
+    olen += 16;
+
+    feed(&w, out, olen);
+    collect(&w, &r);
+    CHECK(fed_buf == NULL);
+
+    gone_f = find(&r, IN_DELETE | INO_RESCAN, "d/f");
+    gone_d = find(&r, IN_DELETE | IN_ISDIR | INO_RESCAN, "d");
+    made = find(&r, IN_CREATE | IN_ISDIR, "d");
+    moved_in = find(&r, IN_CREATE | IN_ISDIR | INO_RESCAN, "e");
+    if (!(find(&r, IN_Q_OVERFLOW, "") == 0 && gone_f > 0 &&
+          find(&r, IN_DELETE | IN_ISDIR | INO_RESCAN, "d/sub") > 0 &&
+          find(&r, IN_DELETE | IN_ISDIR | INO_RESCAN, "d/sub") < gone_d &&
+          gone_d > gone_f && made > gone_d && moved_in > made &&
+          find(&r, IN_CREATE | INO_RESCAN, "e/f") > moved_in &&
+          find(&r, INO_SYNCED, "") > moved_in)) {
+        recs_dump(&r);
+        CHECK(0);
+    }
+    recs_free(&r);
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
 static const check_case cases[] = {
     {"rename_inside", test_rename_inside},
     {"rename_file", test_rename_file},
@@ -1071,6 +1137,8 @@ static const check_case cases[] = {
      test_moved_to_that_a_scan_told_already},
     {"moved_out_then_found_back_before_its_move_self",
      test_moved_out_then_found_back_before_its_move_self},
+    {"created_over_a_name_an_overflow_freed",
+     test_created_over_a_name_an_overflow_freed},
 };
 
 int
