@@ -20,7 +20,12 @@
  *
  * Kernel versions: FAN_REPORT_DFID_NAME and directory events on a
  * FAN_MARK_FILESYSTEM mark 5.9, FAN_RENAME 5.17 (ino_use_fanotify() and
- * the first mark fail with EINVAL before them).
+ * the first mark fail with EINVAL before them).  FAN_REPORT_TARGET_FID
+ * (5.17 too) adds the handle of the entry itself: a directory's CREATE or
+ * MOVED_TO then comes with its key (an INO_PRIV_KEY record before it),
+ * and the directory watched for it must be that one (ino_fan_expect()),
+ * not another made at its name after it left; where the kernel lacks it,
+ * the group is made without it and the name is trusted, as with inotify.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +73,15 @@
  * IN_DELETE_SELF and IN_IGNORED of a directory and of a root. */
 #define FAN_OUT_MAX (12u * (INO_RECORD_HEADER + NAME_MAX + 4u))
 
+/* The report flags: with the entry's own handle where the kernel has it
+ * (FAN_REPORT_DFID_NAME_TARGET, Linux 5.17), else without. */
+#ifdef FAN_REPORT_TARGET_FID
+#define FAN_REPORT_WITH_TARGET                                                \
+    (FAN_REPORT_DFID_NAME | FAN_REPORT_FID | FAN_REPORT_TARGET_FID)
+#else
+#define FAN_REPORT_WITH_TARGET 0
+#endif
+
 /* A file system marked, with the events asked of it. */
 typedef struct fan_fs {
     uint64_t fsid; /* its f_fsid */
@@ -95,6 +109,8 @@ struct ino_fan {
     size_t nfs;       /* entries in fs */
     fan_root *roots;  /* the trees' roots */
     size_t nroots;    /* entries in roots */
+    unsigned char expect[FAN_KEY_MAX]; /* ino_fan_expect()'s key */
+    uint32_t expect_len; /* bytes in expect; 0: nothing expected */
     char *in;         /* kernel records read, not all converted */
     size_t in_len;    /* bytes in in */
     size_t in_pos;    /* offset of the first not converted */
@@ -180,9 +196,19 @@ ino_use_fanotify(ino_watcher *w)
     if (w->table.count > 0 || ino_trees_active(w)) {
         return -EBUSY;
     }
-    fd = fanotify_init(
-        FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_NONBLOCK | FAN_CLOEXEC,
-        O_RDONLY | O_CLOEXEC);
+    fd = -1;
+    errno = EINVAL;
+    if (FAN_REPORT_WITH_TARGET != 0) {
+        fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_WITH_TARGET |
+                               FAN_NONBLOCK | FAN_CLOEXEC,
+                           O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0 && errno == EINVAL) {
+        /* Before 5.17: no entry's handle, names only. */
+        fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME |
+                               FAN_NONBLOCK | FAN_CLOEXEC,
+                           O_RDONLY | O_CLOEXEC);
+    }
     if (fd < 0) {
         return -errno;
     }
@@ -393,7 +419,21 @@ fan_add(ino_watcher *w, const char *path, uint32_t mask)
     if (mark_fs(w, path, fsid, mask & INO_EVENT_BITS) < 0) {
         goto fail;
     }
-    if ((wd = wd_of_key(f, key, (size_t)kl)) > 0) {
+    wd = wd_of_key(f, key, (size_t)kl);
+    if (f->expect_len > 0 && !(mask & IN_MASK_ADD)) {
+        if (f->expect_len == (uint32_t)kl &&
+            memcmp(f->expect, key, (size_t)kl) == 0) {
+            f->expect_len = 0; /* that very directory */
+        }
+        else if (wd <= 0) {
+            /* Another directory, made at the name after the one the
+             * record tells of left it. */
+            close(fd);
+            errno = EIDRM;
+            return -1;
+        }
+    }
+    if (wd > 0) {
         close(fd);
         if (mask & IN_MASK_CREATE) {
             errno = EEXIST;
@@ -436,6 +476,21 @@ ino_kwatch_add(ino_watcher *w, const char *path, uint32_t mask)
         return inotify_add_watch(w->fd, path, mask);
     }
     return fan_add(w, path, mask);
+}
+
+void
+ino_fan_expect(ino_watcher *w, const char *key, size_t len)
+{
+    ino_fan *f = w->fan;
+
+    if (f == NULL) {
+        return;
+    }
+    if (len > sizeof f->expect) {
+        len = 0; /* not a key of ours: nothing to check */
+    }
+    memcpy(f->expect, key, len);
+    f->expect_len = (uint32_t)len;
 }
 
 int
@@ -483,6 +538,16 @@ put(char *out, size_t *len, int32_t wd, uint32_t mask, uint32_t cookie,
         memset(out + *len, 0, field);
         memcpy(out + *len, name, name_len);
         *len += field;
+    }
+}
+
+/* The key record of the directory the next record tells of. */
+static void
+put_key(char *out, size_t *len, int32_t wd, const unsigned char *key,
+        size_t kl)
+{
+    if (kl > 0) {
+        put(out, len, wd, INO_PRIV_KEY, (uint32_t)kl, (const char *)key, kl);
     }
 }
 
@@ -538,13 +603,54 @@ child_wd(ino_watcher *w, int32_t parent, const char *name, size_t len)
     return child != NULL ? child->wd : 0;
 }
 
+/* The entry's own handle (FAN_EVENT_INFO_TYPE_FID, with
+ * FAN_REPORT_TARGET_FID) of a record, as a key in key; its length, or 0
+ * when the record has none. */
+static size_t
+target_of(const struct fanotify_event_metadata *m, unsigned char *key)
+{
+    const char *p = (const char *)m + m->metadata_len;
+    const char *end = (const char *)m + m->event_len;
+    const char *name;
+
+    while (p + sizeof(struct fanotify_event_info_header) <= end) {
+        const struct fanotify_event_info_header *h = (const void *)p;
+        if (h->len < sizeof *h || h->len > (size_t)(end - p)) {
+            return 0;
+        }
+        if (h->info_type == FAN_EVENT_INFO_TYPE_FID) {
+            return key_of_info((const void *)p, h->len, key, &name);
+        }
+        p += h->len;
+    }
+    return 0;
+}
+
+/* The number of the directory parent/name a record tells of: by its own
+ * handle when the record has it and it is a directory of the trees (not
+ * a root: those are heard by name, root_at()), else by the name. */
+static int32_t
+target_wd(ino_watcher *w, int32_t parent, const char *name, size_t len,
+          const unsigned char *tkey, size_t tkl)
+{
+    if (tkl > 0) {
+        int32_t wd = wd_of_key(w->fan, tkey, tkl);
+        const ino_entry *e = wd > 0 ? ino_table_find(&w->table, wd) : NULL;
+        if (e != NULL && e->node != NULL && e->node->parent != NULL) {
+            return wd;
+        }
+    }
+    return child_wd(w, parent, name, len);
+}
+
 /* A directory's removal: inotify tells its IN_IGNORED before its parent's
  * DELETE, and the trees free its node at it (ino_rewrite.c). */
 static void
 put_dir_gone(ino_watcher *w, char *out, size_t *len, int32_t parent,
-             const char *name, size_t name_len)
+             const char *name, size_t name_len, const unsigned char *tkey,
+             size_t tkl)
 {
-    int32_t child = child_wd(w, parent, name, name_len);
+    int32_t child = target_wd(w, parent, name, name_len, tkey, tkl);
 
     if (child > 0) {
         put(out, len, child, IN_DELETE_SELF, 0, "", 0);
@@ -555,7 +661,7 @@ put_dir_gone(ino_watcher *w, char *out, size_t *len, int32_t parent,
 /* A record of one directory and name (FAN_REPORT_DFID_NAME). */
 static void
 convert_named(ino_watcher *w, uint32_t mask, int32_t wd, const char *name,
-              char *out, size_t *len)
+              const unsigned char *tkey, size_t tkl, char *out, size_t *len)
 {
     uint32_t isdir = mask & FAN_ONDIR ? IN_ISDIR : 0;
     size_t nl = strlen(name);
@@ -571,11 +677,17 @@ convert_named(ino_watcher *w, uint32_t mask, int32_t wd, const char *name,
         created_last = nl > 0 && exists_now(w, wd, name);
     }
     if ((mask & FAN_CREATE) && !created_last) {
+        if (isdir && !(mask & FAN_DELETE)) {
+            /* (Merged with a DELETE, the handle is of one of the two.) */
+            put_key(out, len, wd, tkey, tkl);
+        }
         put(out, len, wd, IN_CREATE | isdir, 0, name, nl);
     }
     if (mask & FAN_DELETE) {
         if (isdir) {
-            put_dir_gone(w, out, len, wd, name, nl);
+            put_dir_gone(w, out, len, wd, name, nl,
+                         (mask & FAN_CREATE) ? NULL : tkey,
+                         (mask & FAN_CREATE) ? 0 : tkl);
         }
         put(out, len, wd, IN_DELETE | isdir, 0, name, nl);
     }
@@ -614,12 +726,15 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
     const char *p = (const char *)m + m->metadata_len;
     const char *end = (const char *)m + m->event_len;
     uint32_t isdir = m->mask & FAN_ONDIR ? IN_ISDIR : 0, cookie = 0;
+    unsigned char tkey[FAN_KEY_MAX];
+    size_t tkl;
     int32_t moved = 0;
 
     if (m->mask & FAN_Q_OVERFLOW) {
         put(out, len, -1, IN_Q_OVERFLOW, 0, "", 0);
         return;
     }
+    tkl = isdir ? target_of(m, tkey) : 0;
     while (p + sizeof(struct fanotify_event_info_header) <= end) {
         const struct fanotify_event_info_header *h = (const void *)p;
         unsigned char key[FAN_KEY_MAX];
@@ -629,6 +744,10 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
 
         if (h->len < sizeof *h || h->len > (size_t)(end - p)) {
             return; /* malformed: nothing more is framed */
+        }
+        if (h->info_type == FAN_EVENT_INFO_TYPE_FID) {
+            p += h->len; /* the entry's own handle: tkey; no name */
+            continue;
         }
         kl = key_of_info((const void *)p, h->len, key, &name);
         p += h->len;
@@ -660,7 +779,10 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
                 cookie = f->cookie == 0 ? (f->cookie = 1) : f->cookie;
             }
             if (from && isdir) {
-                moved = child_wd(w, wd, name, nl);
+                moved = target_wd(w, wd, name, nl, tkey, tkl);
+            }
+            if (!from) {
+                put_key(out, len, wd, tkey, tkl);
             }
             put(out, len, wd, (from ? IN_MOVED_FROM : IN_MOVED_TO) | isdir,
                 cookie, name, nl);
@@ -668,8 +790,8 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
         }
         if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ||
             h->info_type == FAN_EVENT_INFO_TYPE_DFID) {
-            convert_named(w, m->mask & ~(uint32_t)FAN_RENAME, wd, name, out,
-                          len);
+            convert_named(w, m->mask & ~(uint32_t)FAN_RENAME, wd, name, tkey,
+                          tkl, out, len);
         }
     }
     /* inotify queues a renamed directory's IN_MOVE_SELF after the pair:

@@ -14,7 +14,7 @@
 
 #include "ino.h"
 
-/* Flags of queued records that the kernel never sets (bits 20 to 22 are
+/* Flags of queued records that the kernel never sets (bits 20 to 23 are
  * unused by inotify).  Every kernel record has them cleared as it is read
  * (so that none can pass for one of ours); ino_next() turns SRC and ERROR
  * into event fields and strips them, and leaves INO_SYNC (ino.h), which
@@ -22,7 +22,12 @@
 #define INO_PRIV_SRC 0x00100000u     /* the name field holds "path\0src\0" */
 #define INO_PRIV_ERROR 0x00200000u   /* a failure to watch: cookie = errno */
 #define INO_PRIV_FIELDS (INO_PRIV_SRC | INO_PRIV_ERROR)
-#define INO_PRIV_BITS (INO_PRIV_FIELDS | INO_SYNC)
+/* A record of a fanotify watcher's reads only, never queued: the file
+ * handle of the directory the next record (a CREATE or MOVED_TO of a
+ * directory) tells of; cookie = the key's length, the name field its
+ * bytes (see ino_fan.c). */
+#define INO_PRIV_KEY 0x00800000u
+#define INO_PRIV_BITS (INO_PRIV_FIELDS | INO_PRIV_KEY | INO_SYNC)
 
 /* The largest path (below a tree's root) a queued record may carry. */
 #define INO_PATH_CAP (2u * PATH_MAX)
@@ -258,6 +263,13 @@ int ino_kwatch_ignored(ino_watcher *w, int32_t wd);
  * buf holds INO_READ_BUF_SIZE bytes, room bounds what is written (one
  * record is written however small it is). */
 long ino_kernel_read(ino_watcher *w, char *buf, size_t room);
+/* A fanotify watcher only: while the record a key record came with is
+ * rewritten, the first ino_kwatch_add() of a directory unknown to the
+ * watcher (no IN_MASK_ADD) must find that very directory (key, len), and
+ * fails with EIDRM when another one is there now: the one the record told
+ * of has left, and the one there since is told by its own records.  len 0
+ * ends the expectation.  A no-op on an inotify watcher. */
+void ino_fan_expect(ino_watcher *w, const char *key, size_t len);
 /* ino_close(): frees a fanotify watcher's state. */
 void ino_fan_free(ino_watcher *w);
 

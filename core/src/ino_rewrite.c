@@ -491,6 +491,12 @@ watch_named_dir(ino_watcher *w, ino_node *n, const ino_event *ev)
                  ? -ESTALE
                  : watch_dir_and_scan(w, n->tree, n, ev->name, ev->name_len);
 
+    if (rc == -EIDRM) {
+        /* (fanotify, ino_fan_expect()) Another directory is there now:
+         * the one told left unwatched, which its next record tells, and
+         * the new one has records of its own to come.  Nothing to retry. */
+        rc = 0;
+    }
     if (rc == -ENOENT || rc == -ENOTDIR || rc == -ESTALE) {
         rc = ino_moves_add(w->trees, MOVE_RETRY, (uint32_t)n->wd, n->tree,
                            NULL, n, ev->name, ev->name_len, NULL, 0) == NULL
@@ -1144,12 +1150,29 @@ typedef struct {
     size_t off;
     size_t taken[PAIR_TAKEN_MAX]; /* offsets of records already rewritten */
     size_t ntaken;
+    int fan; /* a fanotify watcher's: key records may come */
+    const char *key; /* the key of the record records_next() gave */
+    size_t key_len; /* its length, 0 when it has none */
 } records;
 
-/* The next record not taken already: 1, 0 at the end, or < 0. */
+/* The key a key record (INO_PRIV_KEY) holds, whose name field ends at
+ * end: its length, with *key its bytes; 0 when it holds none. */
+static size_t
+key_record(const ino_event *ev, const char *end, const char **key)
+{
+    if (ev->cookie == 0 || ev->cookie > (size_t)(end - ev->name)) {
+        return 0;
+    }
+    *key = ev->name;
+    return ev->cookie;
+}
+
+/* The next record not taken already: 1, 0 at the end, or < 0.  A key
+ * record is not one: it goes with the record after it (r->key). */
 static int
 records_next(records *r, ino_event *ev)
 {
+    r->key_len = 0;
     for (;;) {
         size_t at = r->off;
         size_t i;
@@ -1157,12 +1180,17 @@ records_next(records *r, ino_event *ev)
         if (rc <= 0) {
             return rc;
         }
+        if (r->fan && (ev->mask & INO_PRIV_KEY)) {
+            r->key_len = key_record(ev, r->buf + r->off, &r->key);
+            continue;
+        }
         for (i = 0; i < r->ntaken && r->taken[i] != at; i++) {
         }
         if (i == r->ntaken) {
             return 1;
         }
         r->taken[i] = r->taken[--r->ntaken];
+        r->key_len = 0; /* it went with the record taken */
     }
 }
 
@@ -1175,12 +1203,14 @@ records_next(records *r, ino_event *ev)
  * For the MOVED_FROM `from` of a tree: finds its MOVED_TO among the next
  * records of this read, marks it taken and returns 1 with it in *to. */
 static int
-take_pair(ino_watcher *w, records *r, const ino_event *from, ino_event *to)
+take_pair(ino_watcher *w, records *r, const ino_event *from, ino_event *to,
+          const char **key, size_t *key_len)
 {
     size_t off = r->off;
     size_t at;
     int seen;
 
+    *key_len = 0;
     if (r->ntaken == PAIR_TAKEN_MAX || from->cookie == 0) {
         return 0;
     }
@@ -1191,10 +1221,16 @@ take_pair(ino_watcher *w, records *r, const ino_event *from, ino_event *to)
         if (ino_decode(r->buf, r->len, &off, to) <= 0 || to->wd == -1) {
             return 0; /* the end, or an overflow: nothing after it */
         }
+        if (r->fan && (to->mask & INO_PRIV_KEY)) {
+            *key_len = key_record(to, r->buf + off, key);
+            seen--; /* (not a record of its own) */
+            continue;
+        }
         for (i = 0; i < r->ntaken && r->taken[i] != at; i++) {
         }
         if (i < r->ntaken || !(to->mask & IN_MOVED_TO) ||
             to->cookie != from->cookie) {
+            *key_len = 0;
             continue;
         }
         if (seen == 0) {
@@ -1234,12 +1270,31 @@ rewrite_record(ino_watcher *w, ino_event *ev)
     return rewrite_one(w, e->node, ev);
 }
 
+/* rewrite_record() of a record that came with a key (fanotify): the
+ * directory it makes or brings in is watched only if it is that one. */
+static int
+rewrite_keyed(ino_watcher *w, ino_event *ev, const char *key, size_t len)
+{
+    int rc;
+
+    if (len == 0 || !(ev->mask & IN_ISDIR) ||
+        !(ev->mask & (IN_CREATE | IN_MOVED_TO))) {
+        return rewrite_record(w, ev);
+    }
+    ino_fan_expect(w, key, len);
+    rc = rewrite_record(w, ev);
+    ino_fan_expect(w, NULL, 0);
+    return rc;
+}
+
 int
 ino_tree_rewrite(ino_watcher *w, const char *buf, size_t len)
 {
-    records r = {buf, len, 0, {0}, 0};
+    records r = {buf, len, 0, {0}, 0, w->fan != NULL, NULL, 0};
     const char *ahead = w->trees->ahead;
     size_t ahead_len = w->trees->ahead_len;
+    const char *to_key = NULL;
+    size_t to_key_len = 0;
     ino_event ev, to;
     int rc = 0;
 
@@ -1247,14 +1302,14 @@ ino_tree_rewrite(ino_watcher *w, const char *buf, size_t len)
         int paired = 0;
         if ((ev.mask & IN_MOVED_FROM) && ev.wd != -1) {
             const ino_entry *e = ino_table_find(&w->table, ev.wd);
-            paired =
-                e != NULL && e->node != NULL && take_pair(w, &r, &ev, &to);
+            paired = e != NULL && e->node != NULL &&
+                     take_pair(w, &r, &ev, &to, &to_key, &to_key_len);
         }
         w->trees->ahead = buf + r.off;
         w->trees->ahead_len = len - r.off;
-        rc = rewrite_record(w, &ev);
+        rc = rewrite_keyed(w, &ev, r.key, r.key_len);
         if (rc >= 0 && paired) {
-            rc = rewrite_record(w, &to);
+            rc = rewrite_keyed(w, &to, to_key, to_key_len);
         }
     }
     /* (A rewrite may run inside another's scan: that one gets its view
