@@ -257,6 +257,43 @@ def test_a_name_made_again_after_its_directory_left(
     run(main)
 
 
+def test_a_directory_renamed_away_while_its_new_parent_is_scanned(
+    run: Any, place: Path
+) -> None:
+    """mkdir p; mkdir p/d; mv p/d q; mkdir p/d; mkdir p/d/x, all before
+    p's CREATE is read: the scan of p finds the second d (and x), and the
+    rename record then tells of the first.  It takes the directory it
+    names by its handle, not the one the trees hold at p/d: that one
+    stays, and q arrives as a directory moved in."""
+    import oracle
+
+    tree = place / "tree"
+    tree.mkdir()
+
+    async def main() -> None:
+        with Watcher() as w:
+            w.watch_tree(tree, MASK, backend="fanotify")
+            (tree / "p").mkdir()
+            (tree / "p" / "d").mkdir()
+            write(tree / "p" / "d" / "first")
+            os.rename(tree / "p" / "d", tree / "q")
+            (tree / "p" / "d").mkdir()
+            (tree / "p" / "d" / "x").mkdir()
+            evs = await wait_for_events(
+                w, lambda es: any(e.pathname == "q" for e in es)
+            )
+            evs += await settle(w)
+            model = oracle.Model(str(tree), {})
+            for i, e in enumerate(evs):
+                model.apply(oracle.record_of(i, e))
+            model.finish()
+            assert not model.violations, model.violations
+            assert model.snapshot() == oracle.walk(str(tree)), kinds(evs)
+            assert w.stats().tree_dirs == 5
+
+    run(main)
+
+
 def test_no_inotify_watch_and_no_event_outside(
     run: Any, tmp_path: Path
 ) -> None:

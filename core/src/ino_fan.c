@@ -643,6 +643,23 @@ target_wd(ino_watcher *w, int32_t parent, const char *name, size_t len,
     return child_wd(w, parent, name, len);
 }
 
+/* 1 when the trees hold another directory at parent/name than the one a
+ * record tells of by its handle (tkey): one that a scan found there after
+ * this one had left (by the rename the record tells). */
+static int
+other_dir_there(ino_watcher *w, int32_t parent, const char *name, size_t len,
+                const unsigned char *tkey, size_t tkl)
+{
+    int32_t there = tkl > 0 ? child_wd(w, parent, name, len) : 0;
+    const uint32_t *key;
+
+    if (there <= 0) {
+        return 0;
+    }
+    key = ino_nmap_get(&w->fan->by_wd, (uintptr_t)there, "", 0);
+    return key != NULL && (*key != tkl || memcmp(key + 1, tkey, tkl) != 0);
+}
+
 /* A directory's removal: inotify tells its IN_IGNORED before its parent's
  * DELETE, and the trees free its node at it (ino_rewrite.c). */
 static void
@@ -777,6 +794,11 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
             if (cookie == 0) {
                 f->cookie = (f->cookie + 1) & 0x7fffffffu;
                 cookie = f->cookie == 0 ? (f->cookie = 1) : f->cookie;
+            }
+            if (from && isdir && other_dir_there(w, wd, name, nl, tkey, tkl)) {
+                /* What the trees hold there stays: the rename took one
+                 * they never held, and its MOVED_TO alone brings it. */
+                continue;
             }
             if (from && isdir) {
                 moved = target_wd(w, wd, name, nl, tkey, tkl);
