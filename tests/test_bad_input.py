@@ -434,6 +434,53 @@ def test_many_bad_calls_in_a_row_leave_a_working_watcher(
 FUZZ_DIR = ROOT / "core" / "fuzz"
 
 
+def _inputs(directory: str) -> list[Path]:
+    return sorted(
+        p
+        for p in (FUZZ_DIR / directory).glob("*")
+        if not p.name.startswith(".")
+    )
+
+
+def _replay(binary: Path, path: Path) -> None:
+    """One input through a fuzz target built with replay.c's main()."""
+    proc = subprocess.run(
+        [str(binary), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1 passed, 0 failed"
+
+
+def _replay_under_valgrind(binary: Path, *directories: str) -> None:
+    """Every input of the directories (below core/fuzz) through a replay
+    program under valgrind: no error, no leak."""
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind not on PATH")
+    if c_build.SANITIZED:
+        pytest.skip("built with a sanitizer, which valgrind cannot host")
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=all",
+            "--track-fds=no",
+            "-q",
+            str(binary),
+            *(str(FUZZ_DIR / d) for d in directories),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    count = sum(len(_inputs(d)) for d in directories)
+    assert proc.stdout.strip() == f"{count} passed, 0 failed"
+
+
 @pytest.fixture(scope="module")
 def replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The decoder fuzz target with replay.c's main(), built by meson."""
@@ -446,54 +493,17 @@ def tree_replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return c_build.program(tmp_path_factory, "replay_tree")
 
 
-def _inputs(directory: str) -> list[Path]:
-    return sorted(
-        p
-        for p in (FUZZ_DIR / directory).glob("*")
-        if not p.name.startswith(".")
-    )
-
-
 @pytest.mark.parametrize(
     "path",
     _inputs("corpus/decode") + _inputs("regressions"),
     ids=lambda p: f"{p.parent.name}/{p.name}",
 )
 def test_decoder_survives_fuzz_input(replay_binary: Path, path: Path) -> None:
-    proc = subprocess.run(
-        [str(replay_binary), str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "1 passed, 0 failed"
+    _replay(replay_binary, path)
 
 
 def test_decoder_corpus_under_valgrind(replay_binary: Path) -> None:
-    if shutil.which("valgrind") is None:
-        pytest.skip("valgrind not on PATH")
-    if c_build.SANITIZED:
-        pytest.skip("built with a sanitizer, which valgrind cannot host")
-    dirs = [str(FUZZ_DIR / "corpus" / "decode"), str(FUZZ_DIR / "regressions")]
-    proc = subprocess.run(
-        [
-            "valgrind",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=all",
-            "--track-fds=no",
-            "-q",
-            str(replay_binary),
-            *dirs,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    count = len(_inputs("corpus/decode") + _inputs("regressions"))
-    assert proc.stdout.strip() == f"{count} passed, 0 failed"
+    _replay_under_valgrind(replay_binary, "corpus/decode", "regressions")
 
 
 @pytest.mark.parametrize(
@@ -506,14 +516,7 @@ def test_tree_survives_fuzz_input(
 ) -> None:
     # Each input is a sequence of real filesystem operations on a tree,
     # checked against a walk of the tree (core/fuzz/fuzz_tree.c).
-    proc = subprocess.run(
-        [str(tree_replay_binary), str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "1 passed, 0 failed"
+    _replay(tree_replay_binary, path)
 
 
 @pytest.fixture(scope="module")
@@ -530,36 +533,32 @@ def test_state_loader_survives_fuzz_input(
 ) -> None:
     # Each input is a state file (damaged or not) loaded, then caught up
     # from on a real scratch tree (core/fuzz/fuzz_state.c).
-    proc = subprocess.run(
-        [str(state_replay_binary), str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "1 passed, 0 failed"
+    _replay(state_replay_binary, path)
 
 
 def test_state_corpus_under_valgrind(state_replay_binary: Path) -> None:
-    if shutil.which("valgrind") is None:
-        pytest.skip("valgrind not on PATH")
-    if c_build.SANITIZED:
-        pytest.skip("built with a sanitizer, which valgrind cannot host")
-    proc = subprocess.run(
-        [
-            "valgrind",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=all",
-            "--track-fds=no",
-            "-q",
-            str(state_replay_binary),
-            str(FUZZ_DIR / "corpus" / "state"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    count = len(_inputs("corpus/state"))
-    assert proc.stdout.strip() == f"{count} passed, 0 failed"
+    _replay_under_valgrind(state_replay_binary, "corpus/state")
+
+
+@pytest.fixture(scope="module")
+def fan_replay_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fanotify record fuzz target with replay.c's main()."""
+    return c_build.program(tmp_path_factory, "replay_fan")
+
+
+@pytest.mark.root
+@pytest.mark.parametrize(
+    "path", _inputs("corpus/fan"), ids=lambda p: f"fan/{p.name}"
+)
+def test_fanotify_parser_survives_fuzz_input(
+    fan_replay_binary: Path, path: Path
+) -> None:
+    # Each input is kernel records (well-formed, spoiled, or raw bytes)
+    # read by a fanotify watcher's tree on a real scratch directory
+    # through a pipe (core/fuzz/fuzz_fan.c); as root, or it proves nothing.
+    _replay(fan_replay_binary, path)
+
+
+@pytest.mark.root
+def test_fanotify_corpus_under_valgrind(fan_replay_binary: Path) -> None:
+    _replay_under_valgrind(fan_replay_binary, "corpus/fan")

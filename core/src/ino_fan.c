@@ -489,7 +489,9 @@ ino_fan_expect(ino_watcher *w, const char *key, size_t len)
     if (len > sizeof f->expect) {
         len = 0; /* not a key of ours: nothing to check */
     }
-    memcpy(f->expect, key, len);
+    if (len > 0) {
+        memcpy(f->expect, key, len);
+    }
     f->expect_len = (uint32_t)len;
 }
 
@@ -603,6 +605,19 @@ child_wd(ino_watcher *w, int32_t parent, const char *name, size_t len)
     return child != NULL ? child->wd : 0;
 }
 
+/* 1 when an info record's header at p (4-byte aligned) frames a whole
+ * record before end.  The kernel makes every info record's length a
+ * multiple of 4 (FANOTIFY_EVENT_ALIGN): one that is not cannot be read
+ * in place, and nothing after it is framed. */
+static int
+info_framed(const char *p, const char *end)
+{
+    struct fanotify_event_info_header h;
+
+    memcpy(&h, p, sizeof h);
+    return h.len >= sizeof h && h.len % 4u == 0 && h.len <= (size_t)(end - p);
+}
+
 /* The entry's own handle (FAN_EVENT_INFO_TYPE_FID, with
  * FAN_REPORT_TARGET_FID) of a record, as a key in key; its length, or 0
  * when the record has none. */
@@ -615,7 +630,7 @@ target_of(const struct fanotify_event_metadata *m, unsigned char *key)
 
     while (p + sizeof(struct fanotify_event_info_header) <= end) {
         const struct fanotify_event_info_header *h = (const void *)p;
-        if (h->len < sizeof *h || h->len > (size_t)(end - p)) {
+        if (!info_framed(p, end)) {
             return 0;
         }
         if (h->info_type == FAN_EVENT_INFO_TYPE_FID) {
@@ -678,15 +693,12 @@ put_dir_gone(ino_watcher *w, char *out, size_t *len, int32_t parent,
 /* A record of one directory and name (FAN_REPORT_DFID_NAME). */
 static void
 convert_named(ino_watcher *w, uint32_t mask, int32_t wd, const char *name,
-              const unsigned char *tkey, size_t tkl, char *out, size_t *len)
+              size_t nl, const unsigned char *tkey, size_t tkl, char *out,
+              size_t *len)
 {
     uint32_t isdir = mask & FAN_ONDIR ? IN_ISDIR : 0;
-    size_t nl = strlen(name);
     int created_last = 0;
 
-    if (nl > NAME_MAX) {
-        return;
-    }
     if (nl == 1 && name[0] == '.') {
         nl = 0; /* an event of the directory itself */
     }
@@ -734,6 +746,15 @@ convert_root(const fan_root *r, uint32_t mask, char *out, size_t *len)
     }
 }
 
+/* 1 when name[0..len) can be an entry's name: a single path component,
+ * neither empty nor "..", within NAME_MAX. */
+static int
+one_name(const char *name, size_t len)
+{
+    return len > 0 && len <= NAME_MAX && memchr(name, '/', len) == NULL &&
+           !(len == 2 && name[0] == '.' && name[1] == '.');
+}
+
 /* One kernel record into out + *len (room for FAN_OUT_MAX bytes). */
 static void
 convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
@@ -751,15 +772,18 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
         put(out, len, -1, IN_Q_OVERFLOW, 0, "", 0);
         return;
     }
+    if (m->metadata_len < sizeof *m || m->metadata_len % 4u != 0) {
+        return; /* another layout than FANOTIFY_METADATA_VERSION's */
+    }
     tkl = isdir ? target_of(m, tkey) : 0;
     while (p + sizeof(struct fanotify_event_info_header) <= end) {
         const struct fanotify_event_info_header *h = (const void *)p;
         unsigned char key[FAN_KEY_MAX];
         const char *name = "";
-        size_t kl;
+        size_t kl, nl;
         int32_t wd;
 
-        if (h->len < sizeof *h || h->len > (size_t)(end - p)) {
+        if (!info_framed(p, end)) {
             return; /* malformed: nothing more is framed */
         }
         if (h->info_type == FAN_EVENT_INFO_TYPE_FID) {
@@ -773,10 +797,16 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
         }
         if (h->info_type == FAN_EVENT_INFO_TYPE_DFID) {
             name = ".";
+            nl = 1;
+        }
+        else if ((nl = strnlen(name, (size_t)(p - name))) ==
+                     (size_t)(p - name) ||
+                 !one_name(name, nl)) {
+            continue; /* no NUL inside the record, or not a name */
         }
         if ((m->mask & (FAN_DELETE | FAN_RENAME)) && isdir &&
             h->info_type != FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
-            const fan_root *r = root_at(f, key, kl, name, strlen(name));
+            const fan_root *r = root_at(f, key, kl, name, nl);
             if (r != NULL) {
                 convert_root(r, m->mask, out, len);
             }
@@ -786,10 +816,9 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
         }
         if (h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME ||
             h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
-            size_t nl = strlen(name);
             int from = h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME;
-            if (nl == 0 || nl > NAME_MAX) {
-                continue;
+            if (nl == 1 && name[0] == '.') {
+                continue; /* a rename names entries, never "." */
             }
             if (cookie == 0) {
                 f->cookie = (f->cookie + 1) & 0x7fffffffu;
@@ -812,8 +841,8 @@ convert(ino_watcher *w, const struct fanotify_event_metadata *m, char *out,
         }
         if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ||
             h->info_type == FAN_EVENT_INFO_TYPE_DFID) {
-            convert_named(w, m->mask & ~(uint32_t)FAN_RENAME, wd, name, tkey,
-                          tkl, out, len);
+            convert_named(w, m->mask & ~(uint32_t)FAN_RENAME, wd, name, nl,
+                          tkey, tkl, out, len);
         }
     }
     /* inotify queues a renamed directory's IN_MOVE_SELF after the pair:
