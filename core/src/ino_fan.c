@@ -898,11 +898,11 @@ ino_fan_read(ino_watcher *w, char *out, size_t room)
                 return len > 0 ? (long)len : -EBADMSG;
             }
             memcpy(rec.bytes, f->in + f->in_pos, m->event_len);
-            if (m->vers == FANOTIFY_METADATA_VERSION) {
+            /* In FID mode the kernel opens no descriptor for a record
+             * (fd is FAN_NOFD): a record with one is not of this group,
+             * and its number is not closed (it may be another's). */
+            if (m->vers == FANOTIFY_METADATA_VERSION && m->fd == FAN_NOFD) {
                 convert(w, m, out, &len);
-            }
-            if (m->fd >= 0) {
-                close(m->fd); /* none in FID mode, but never leak one */
             }
             f->in_pos += m->event_len;
         }
