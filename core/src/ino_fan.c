@@ -24,8 +24,10 @@
  * (5.17 too) adds the handle of the entry itself: a directory's CREATE or
  * MOVED_TO then comes with its key (an INO_PRIV_KEY record before it),
  * and the directory watched for it must be that one (ino_fan_expect()),
- * not another made at its name after it left; where the kernel lacks it,
- * the group is made without it and the name is trusted, as with inotify.
+ * not another made at its name after it left.  It came with FAN_RENAME,
+ * so a kernel that takes the mark has it; where the group cannot be made
+ * with it (EINVAL, or built against older headers), it is made without,
+ * and the name is trusted, as with inotify.
  */
 #include <errno.h>
 #include <fcntl.h>
