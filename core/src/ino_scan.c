@@ -298,6 +298,12 @@ ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
                             out);
     }
     fd = dirfd >= 0 ? dirfd : ino_open_node(w, parent);
+    if (fd == -ENOENT || fd == -ENOTDIR) {
+        /* The parent is a node still, so its path leading nowhere tells
+         * of a rename or removal above it that the records have yet to
+         * tell: stale, not a sign that name is gone. */
+        return -ESTALE;
+    }
     if (fd < 0) {
         return fd;
     }

@@ -349,7 +349,8 @@ int ino_tree_push_error(ino_watcher *w, const ino_tree *t, int err,
  * another, or a negative errno. */
 int ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n);
 /* Watches parent/name, by parent's descriptor dirfd, or with dirfd -1 by
- * its path, checked to lead to it (-ESTALE when it does not), or with
+ * its path, checked to lead to it (-ESTALE when it does not, or leads
+ * nowhere: a rename above is still to be read), or with
  * INO_BY_PATH by its path unchecked: see ino_scan.c. */
 #define INO_BY_PATH (-2)
 int ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,

@@ -1111,6 +1111,77 @@ test_created_over_a_name_an_overflow_freed(void)
     tmp_remove();
 }
 
+/* Appends one inotify record (wd, mask, cookie, name) at out + *len. */
+static void
+put_record(char *out, size_t *len, int32_t wd, uint32_t mask, uint32_t cookie,
+           const char *name)
+{
+    uint32_t head[4] = {(uint32_t)wd, mask, cookie, 16};
+
+    memcpy(out + *len, head, sizeof head);
+    *len += sizeof head;
+    memset(out + *len, 0, 16);
+    memcpy(out + *len, name, strlen(name));
+    *len += 16;
+}
+
+/* A directory moved in (MOVED_TO P/x) whose parent P was renamed to Q
+ * before the record is read, the rename's records still to come when the
+ * kernel's queue is first seen empty (oracle, fanotify, three processes:
+ * the contents of a directory moved in were never told).  The parent's
+ * path leads nowhere then: a rename above is in flight, not a removal,
+ * and x is watched and listed once the rename is read. */
+static void
+test_moved_in_while_its_parent_is_renamed(void)
+{
+    char buf[4096], first[64], second[64];
+    size_t flen = 0, slen = 0;
+    ino_watcher w;
+    recs r = {0};
+    int32_t root_wd, p_wd;
+    long to, from_p, to_q;
+
+    tmp_make_tree();
+    mkdir_at(tree_path("P"));
+    mkdir_at(tmp_path("out/x"));
+    mkdir_at(tmp_path("out/x/s"));
+    touch_at(tmp_path("out/x/f"));
+    open_watcher(&w, 0);
+    root_wd = add_tree(&w, tmp_path("tree"), TREE_MASK, NULL, 0, 0, NULL);
+    p_wd =
+        inotify_add_watch(ino_fd(&w), tree_path("P"), IN_MASK_ADD | IN_CREATE);
+    CHECK(p_wd > 0 && p_wd != root_wd);
+    CHECK_EQ(rename(tmp_path("out/x"), tree_path("P/x")), 0);
+    CHECK_EQ(rename(tree_path("P"), tree_path("Q")), 0);
+    /* The kernel's records of the two renames are read away; the core is
+     * fed the move in alone first, then the rename of P. */
+    CHECK(read(ino_fd(&w), buf, sizeof buf) > 0);
+    put_record(first, &flen, p_wd, IN_MOVED_TO | IN_ISDIR, 7, "x");
+    put_record(second, &slen, root_wd, IN_MOVED_FROM | IN_ISDIR, 8, "P");
+    put_record(second, &slen, root_wd, IN_MOVED_TO | IN_ISDIR, 8, "Q");
+
+    feed(&w, first, flen);
+    collect(&w, &r); /* read, then the queue seen empty: a drain */
+    CHECK(fed_buf == NULL);
+    feed(&w, second, slen);
+    collect(&w, &r);
+    CHECK(fed_buf == NULL);
+
+    to = find(&r, IN_MOVED_TO | IN_ISDIR, "P/x");
+    from_p = find(&r, IN_MOVED_FROM | IN_ISDIR, "P");
+    to_q = find(&r, IN_MOVED_TO | IN_ISDIR, "Q");
+    if (!(to >= 0 && from_p > to && to_q == from_p + 1 &&
+          find(&r, IN_CREATE, "Q/x/f") > to_q &&
+          find(&r, IN_CREATE | IN_ISDIR, "Q/x/s") > to_q)) {
+        recs_dump(&r);
+        CHECK(0);
+    }
+    recs_free(&r);
+    CHECK_EQ(ino_tree_size(&w, root_wd), 4); /* root, Q, Q/x, Q/x/s */
+    CHECK_EQ(ino_close(&w), 0);
+    tmp_remove();
+}
+
 static const check_case cases[] = {
     {"rename_inside", test_rename_inside},
     {"rename_file", test_rename_file},
@@ -1139,6 +1210,8 @@ static const check_case cases[] = {
      test_moved_out_then_found_back_before_its_move_self},
     {"created_over_a_name_an_overflow_freed",
      test_created_over_a_name_an_overflow_freed},
+    {"moved_in_while_its_parent_is_renamed",
+     test_moved_in_while_its_parent_is_renamed},
 };
 
 int
