@@ -529,7 +529,10 @@ rewrite_paired(ino_watcher *w, ino_node *n, const ino_event *ev, ino_move *m,
          * one is gone, as the consumer's model has it now. */
         ino_node *over = ino_nmap_get(&w->trees->children, (uintptr_t)n,
                                       ev->name, ev->name_len);
-        if (over != NULL && !ino_node_is_ancestor(over, n)) {
+        /* (Nor when the directory it left is in what would go: a record
+         * out of step, or not the kernel's.) */
+        if (over != NULL && !ino_node_is_ancestor(over, n) &&
+            (m->parent == NULL || !ino_node_is_ancestor(over, m->parent))) {
             ino_subtree_free(w, over, 1);
         }
     }
