@@ -63,10 +63,16 @@ event_make(inotipy_state *st, WatchObject *watch, uint32_t mask,
         (src != NULL &&
          (e->src = names_decode(watch, src, src_len)) == NULL)) {
         e->lazy = 0;
-        Py_DECREF(e); /* untracked: dealloc does not mind */
+        /* Every field is set: tracked, as dealloc may pool it. */
+        if (pooled == NULL || !INOTIPY_FREELIST_TRACKED) {
+            PyObject_GC_Track(e);
+        }
+        Py_DECREF(e);
         return NULL;
     }
-    PyObject_GC_Track(e);
+    if (pooled == NULL || !INOTIPY_FREELIST_TRACKED) {
+        PyObject_GC_Track(e);
+    }
     return (PyObject *)e;
 }
 
@@ -179,6 +185,31 @@ event_dealloc(EventObject *self)
     PyTypeObject *tp = Py_TYPE(self);
     inotipy_state *st = self->st;
 
+#if INOTIPY_FREELIST_TRACKED
+    /* Pooled tracked (freelist.h).  It is alive again from here on, the
+     * reference the pool's: while its fields are cleared, which can run
+     * any code and the collector, it is a tracked object nothing else
+     * refers to, which the collector leaves alone. */
+    if (st != NULL && st->event_type == tp) {
+        Py_SET_REFCNT(self, 1);
+        event_clear(self);
+        if (st->event_type == tp &&
+            inotipy_freelist_push(&st->free_events, (PyObject *)self)) {
+            return;
+        }
+        /* The pool is full, or the module is being cleared. */
+        if (Py_REFCNT(self) > 1) {
+            /* Found meanwhile (gc.get_objects()): its holder keeps it. */
+            Py_SET_REFCNT(self, Py_REFCNT(self) - 1);
+            return;
+        }
+        Py_SET_REFCNT(self, 0);
+        PyObject_GC_UnTrack(self);
+        tp->tp_free((PyObject *)self);
+        Py_DECREF(tp);
+        return;
+    }
+#endif
     PyObject_GC_UnTrack(self);
     event_clear(self);
     if (st != NULL && st->event_type == tp &&
