@@ -54,6 +54,13 @@ typedef struct {
     int count;
 } inotipy_freelist;
 
+/* 1 when inotipy_freelist_push() would keep one more. */
+static inline int
+inotipy_freelist_has_room(const inotipy_freelist *fl)
+{
+    return fl->count < INOTIPY_FREELIST_MAX;
+}
+
 /* Keeps a cleared object for reuse: when INOTIPY_FREELIST_TRACKED a
  * tracked one whose reference the pool takes over, else a dead, untracked
  * one (with its type's reference when INOTIPY_FREELIST_KEEPS_TYPE, else
@@ -157,6 +164,13 @@ inotipy_freelist_clear(inotipy_freelist *fl)
 typedef struct {
     char unused;               /* C11 has no empty structs */
 } inotipy_freelist;
+
+static inline int
+inotipy_freelist_has_room(const inotipy_freelist *fl)
+{
+    (void)fl;
+    return 0;
+}
 
 static inline int
 inotipy_freelist_push(inotipy_freelist *fl, PyObject *op)

@@ -30,6 +30,26 @@
 static PySendResult waiter_am_send(GetAwaitableObject *self, PyObject *arg,
                                    PyObject **presult);
 
+/* A new GetAwaitable, which becomes the watcher's spare if it has none;
+ * its state is the caller's to set. */
+INOTIPY_NOINLINE static GetAwaitableObject *
+waiter_alloc(WatcherObject *watcher)
+{
+    GetAwaitableObject *waiter =
+        PyObject_GC_New(GetAwaitableObject, watcher->st->get_awaitable_type);
+
+    if (waiter == NULL) {
+        return NULL;
+    }
+    waiter->watcher = (WatcherObject *)Py_NewRef((PyObject *)watcher);
+    waiter->fut = waiter->timer = waiter->result = waiter->coro = NULL;
+    PyObject_GC_Track(waiter);
+    if (watcher->spare_waiter == NULL) {
+        watcher->spare_waiter = Py_NewRef((PyObject *)waiter);
+    }
+    return waiter;
+}
+
 static inline PyObject *
 waiter_make(WatcherObject *watcher, double timeout, int anext)
 {
@@ -42,18 +62,8 @@ waiter_make(WatcherObject *watcher, double timeout, int anext)
         (waiter->state == WAITER_INIT || waiter->state == WAITER_DONE)) {
         Py_INCREF(waiter);
     }
-    else {
-        waiter = PyObject_GC_New(GetAwaitableObject,
-                                 watcher->st->get_awaitable_type);
-        if (waiter == NULL) {
-            return NULL;
-        }
-        waiter->watcher = (WatcherObject *)Py_NewRef((PyObject *)watcher);
-        waiter->fut = waiter->timer = waiter->result = waiter->coro = NULL;
-        PyObject_GC_Track(waiter);
-        if (watcher->spare_waiter == NULL) {
-            watcher->spare_waiter = Py_NewRef((PyObject *)waiter);
-        }
+    else if ((waiter = waiter_alloc(watcher)) == NULL) {
+        return NULL;
     }
     waiter->timeout = timeout;
     waiter->state = WAITER_INIT;
