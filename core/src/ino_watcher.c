@@ -307,9 +307,18 @@ ino_next(ino_watcher *w, ino_event *ev)
     if (ev->wd <= 0 || (ev->mask & (INO_PRIV_BITS | IN_IGNORED))) {
         return next_slow(w, ev);
     }
-    e = ino_table_lookup(&w->table, ev->wd);
-    if (e == NULL) {
-        return next_slow(w, ev);
+    /* The slot of the last lookup first: a wd is in one slot at most, so
+     * finding it there is finding its entry. */
+    if (w->table.hint < w->table.capacity &&
+        w->table.slots[w->table.hint].wd == ev->wd) {
+        e = &w->table.slots[w->table.hint];
+    }
+    else {
+        e = ino_table_lookup(&w->table, ev->wd);
+        if (e == NULL) {
+            return next_slow(w, ev);
+        }
+        w->table.hint = (size_t)(e - w->table.slots);
     }
     assert(ev->name_len <= INO_QUEUE_FIELD_MAX &&
            ev->name_len <= c->len - c->pos - INO_RECORD_HEADER);
