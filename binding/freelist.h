@@ -40,8 +40,8 @@
 /* With the type kept, a pooled object also stays tracked by the
  * collector, alive with one reference, the pool's (the module's traverse
  * visits it): taking one back or giving it up then costs no
- * PyObject_GC_Track() or PyObject_GC_UnTrack() call, which were a tenth of
- * an event's instructions in a drain.  The price: gc.get_objects() lists
+ * PyObject_GC_Track() or PyObject_GC_UnTrack() call, which were about 33
+ * of an event's instructions in a drain.  The price: gc.get_objects() lists
  * the pooled objects, cleared.  Whoever takes one from there makes it
  * shared: the pool gives up a shared object instead of reusing it. */
 #define INOTIPY_FREELIST_TRACKED INOTIPY_FREELIST_KEEPS_TYPE
