@@ -63,10 +63,16 @@ event_make(inotipy_state *st, WatchObject *watch, uint32_t mask,
         (src != NULL &&
          (e->src = names_decode(watch, src, src_len)) == NULL)) {
         e->lazy = 0;
-        Py_DECREF(e); /* untracked: dealloc does not mind */
+        /* Every field is set: tracked, as dealloc may pool it. */
+        if (pooled == NULL || !INOTIPY_FREELIST_TRACKED) {
+            PyObject_GC_Track(e);
+        }
+        Py_DECREF(e);
         return NULL;
     }
-    PyObject_GC_Track(e);
+    if (pooled == NULL || !INOTIPY_FREELIST_TRACKED) {
+        PyObject_GC_Track(e);
+    }
     return (PyObject *)e;
 }
 
@@ -171,17 +177,17 @@ event_clear(EventObject *self)
     return 0;
 }
 
-/* The type is final, so its module state is the one the Event came from;
- * once the module is being cleared (event_type NULL), Events are freed. */
-static void
-event_dealloc(EventObject *self)
+/* event_dealloc() of an Event the tracked pool does not take. */
+__attribute__((noinline)) static void
+event_free(EventObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     inotipy_state *st = self->st;
 
     PyObject_GC_UnTrack(self);
     event_clear(self);
-    if (st != NULL && st->event_type == tp &&
+    /* Untracked now: pooled only when the pool keeps them so. */
+    if (!INOTIPY_FREELIST_TRACKED && st != NULL && st->event_type == tp &&
         inotipy_freelist_push(&st->free_events, (PyObject *)self)) {
 #if !INOTIPY_FREELIST_KEEPS_TYPE
         Py_DECREF(tp);
@@ -190,6 +196,36 @@ event_dealloc(EventObject *self)
     }
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
+}
+
+/* The type is final, so its module state is the one the Event came from;
+ * once the module is being cleared (event_type NULL), Events are freed. */
+static void
+event_dealloc(EventObject *self)
+{
+#if INOTIPY_FREELIST_TRACKED
+    PyTypeObject *tp = Py_TYPE(self);
+    inotipy_state *st = self->st;
+
+    /* Pooled tracked (freelist.h), alive again with the pool's reference,
+     * its fields cleared before it joins and let go of after: what their
+     * release runs (any code, the collector too) finds it in the pool. */
+    if (st != NULL && st->event_type == tp &&
+        inotipy_freelist_has_room(&st->free_events)) {
+        PyObject *watch = self->watch, *pathname = self->pathname;
+        PyObject *src = self->src;
+
+        Py_SET_REFCNT(self, 1);
+        self->lazy = 0;
+        self->watch = self->pathname = self->src = NULL;
+        inotipy_freelist_push(&st->free_events, (PyObject *)self);
+        Py_XDECREF(watch);
+        Py_XDECREF(pathname);
+        Py_XDECREF(src);
+        return;
+    }
+#endif
+    event_free(self);
 }
 
 /* The event's Watch, or NULL for overflow (or after tp_clear). */

@@ -80,7 +80,9 @@ event_from_core(WatcherObject *watcher, const ino_event *ev)
     e->lazy = 1;
     e->name_len = (uint8_t)len;
     event_copy_short(e->name, ev->name, len);
+#if !INOTIPY_FREELIST_TRACKED
     PyObject_GC_Track(e);
+#endif
     return (PyObject *)e;
 }
 /* Returns a new Event: watch is a new reference handed over (NULL for

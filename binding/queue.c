@@ -32,6 +32,24 @@ queue_read(WatcherObject *watcher)
     return sync_after_read(watcher); /* the syncs this read completed */
 }
 
+/* queue_next_core() after it took a record that is not an event (part
+ * of a tree could not be watched): warns of it and of every such record
+ * that follows, then takes the next event.  The warning runs filters, so
+ * `closed` is checked again each time. */
+int
+queue_next_core_warn(WatcherObject *watcher, ino_event *ev)
+{
+    do {
+        if (inotipy_warn_tree_error(watcher, ev) < 0) {
+            return -1;
+        }
+        if (watcher->closed || !ino_next(&watcher->core, ev)) {
+            return 0;
+        }
+    } while (ev->error != 0);
+    return 1;
+}
+
 int
 queue_take_given_back(WatcherObject *watcher, PyObject **out)
 {

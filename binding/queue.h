@@ -29,20 +29,14 @@ int queue_take_given_back(WatcherObject *watcher, PyObject **out);
  * records that are not events: 1, 0 or -1 as above.  ev->name stays valid
  * until the next read or take; call loop_maybe_resume() after using it.
  * Inline, as the next one is for every event. */
+int queue_next_core_warn(WatcherObject *watcher, ino_event *ev);
 static inline int
 queue_next_core(WatcherObject *watcher, ino_event *ev)
 {
-    while (!watcher->closed && ino_next(&watcher->core, ev)) {
-        if (ev->error == 0) {
-            return 1;
-        }
-        /* Not an event: part of a tree could not be watched.  The warning
-         * runs filters, so the loop checks `closed` again. */
-        if (inotipy_warn_tree_error(watcher, ev) < 0) {
-            return -1;
-        }
+    if (watcher->closed || !ino_next(&watcher->core, ev)) {
+        return 0;
     }
-    return 0;
+    return ev->error == 0 ? 1 : queue_next_core_warn(watcher, ev);
 }
 
 /* Takes the next Event (a given-back one, else one made from the core's)
@@ -65,7 +59,9 @@ queue_take(WatcherObject *watcher, PyObject **out)
     if (*out == NULL) {
         return -1;
     }
-    if (!watcher->reading) {
+    /* loop_maybe_resume()'s first tests, without the call: no loop is
+     * bound until a get() waits (a drain of a backlog never does). */
+    if (!watcher->reading && watcher->loop != NULL) {
         loop_maybe_resume(watcher);
     }
     return 1;

@@ -24,8 +24,31 @@
 #include "poll.h"
 #include "queue.h"
 
+/* Kept out of the fast path's function (3.10 has no Py_NO_INLINE). */
+#define INOTIPY_NOINLINE __attribute__((noinline))
+
 static PySendResult waiter_am_send(GetAwaitableObject *self, PyObject *arg,
                                    PyObject **presult);
+
+/* A new GetAwaitable, which becomes the watcher's spare if it has none;
+ * its state is the caller's to set. */
+INOTIPY_NOINLINE static GetAwaitableObject *
+waiter_alloc(WatcherObject *watcher)
+{
+    GetAwaitableObject *waiter =
+        PyObject_GC_New(GetAwaitableObject, watcher->st->get_awaitable_type);
+
+    if (waiter == NULL) {
+        return NULL;
+    }
+    waiter->watcher = (WatcherObject *)Py_NewRef((PyObject *)watcher);
+    waiter->fut = waiter->timer = waiter->result = waiter->coro = NULL;
+    PyObject_GC_Track(waiter);
+    if (watcher->spare_waiter == NULL) {
+        watcher->spare_waiter = Py_NewRef((PyObject *)waiter);
+    }
+    return waiter;
+}
 
 static inline PyObject *
 waiter_make(WatcherObject *watcher, double timeout, int anext)
@@ -39,18 +62,8 @@ waiter_make(WatcherObject *watcher, double timeout, int anext)
         (waiter->state == WAITER_INIT || waiter->state == WAITER_DONE)) {
         Py_INCREF(waiter);
     }
-    else {
-        waiter = PyObject_GC_New(GetAwaitableObject,
-                                 watcher->st->get_awaitable_type);
-        if (waiter == NULL) {
-            return NULL;
-        }
-        waiter->watcher = (WatcherObject *)Py_NewRef((PyObject *)watcher);
-        waiter->fut = waiter->timer = waiter->result = waiter->coro = NULL;
-        PyObject_GC_Track(waiter);
-        if (watcher->spare_waiter == NULL) {
-            watcher->spare_waiter = Py_NewRef((PyObject *)waiter);
-        }
+    else if ((waiter = waiter_alloc(watcher)) == NULL) {
+        return NULL;
     }
     waiter->timeout = timeout;
     waiter->state = WAITER_INIT;
@@ -435,6 +448,9 @@ waiter_delegate_throw(GetAwaitableObject *self, PyObject *const *args,
     return send_result_to_iter(r, value);
 }
 
+static PySendResult waiter_start_poll(GetAwaitableObject *self,
+                                      PyObject **presult);
+
 static PySendResult
 waiter_start(GetAwaitableObject *self, PyObject **presult)
 {
@@ -466,6 +482,19 @@ waiter_start(GetAwaitableObject *self, PyObject **presult)
             return waiter_error(self, presult);
         }
     }
+    return waiter_start_poll(self, presult);
+}
+
+/* The rest of the first send() when nothing was taken from our queue:
+ * read the kernel, else wait.  Not inlined into waiter_am_send(), whose
+ * fast path stays small. */
+INOTIPY_NOINLINE static PySendResult
+waiter_start_poll(GetAwaitableObject *self, PyObject **presult)
+{
+    WatcherObject *watcher = self->watcher;
+    PyObject *event;
+    int rc;
+
     rc = queue_poll(watcher, POLL_READ_KERNEL, &event);
     if (rc > 0) {
         return waiter_return(self, event, presult);
@@ -509,10 +538,10 @@ waiter_finish(GetAwaitableObject *self, PyObject **presult)
     }
 }
 
-static PySendResult
-waiter_am_send(GetAwaitableObject *self, PyObject *arg, PyObject **presult)
+/* Every send() but the fast path's. */
+INOTIPY_NOINLINE static PySendResult
+waiter_send_slow(GetAwaitableObject *self, PyObject *arg, PyObject **presult)
 {
-    (void)arg;
     switch (self->state) {
     case WAITER_INIT:
         return waiter_start(self, presult);
@@ -530,6 +559,32 @@ waiter_am_send(GetAwaitableObject *self, PyObject *arg, PyObject **presult)
         *presult = NULL;
         return PYGEN_ERROR;
     }
+}
+
+/* The first send() of a get() on asyncio with an event in our queue,
+ * the common case of a drain, straight through: what waiter_start() does
+ * for it, with every other case (trio, a closed watcher, waiters ahead,
+ * nothing queued, a later send) left to the functions above. */
+static PySendResult
+waiter_am_send(GetAwaitableObject *self, PyObject *arg, PyObject **presult)
+{
+    WatcherObject *watcher = self->watcher;
+    PyObject *event;
+    int rc;
+
+    if (self->state != WAITER_INIT || watcher->closed ||
+        watcher->flavour != LOOP_ASYNCIO ||
+        PyList_GET_SIZE(watcher->waiters) != 0) {
+        return waiter_send_slow(self, arg, presult);
+    }
+    rc = queue_take(watcher, &event);
+    if (rc > 0) {
+        return waiter_return(self, event, presult);
+    }
+    if (rc < 0) {
+        return waiter_error(self, presult);
+    }
+    return waiter_start_poll(self, presult);
 }
 
 /* Called by the loop when the timeout passes first. */

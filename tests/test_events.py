@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from inotipy import IN, Watcher
 
 NON_UTF8 = b"caf\xe9"
@@ -152,5 +154,43 @@ def test_longest_and_odd_names(run, tmp_dir: Path, wait_for_events) -> None:
             events = await wait_for_events(watcher, len(names))
             assert [e.pathname for e in events] == names
             assert repr(events[1]).endswith(", 0, 'new\\nline')")
+
+    run(main)
+
+
+def test_events_are_tracked_and_a_pooled_one_found_is_not_reused(
+    run, tmp_dir: Path, wait_for_events
+) -> None:
+    # Dead Events wait for reuse in a pool, still tracked by the collector
+    # (freelist.h): gc.get_objects() lists them, cleared.  One found there
+    # and held is the holder's: the pool never hands it out again.
+    import gc
+
+    from inotipy import _inotipy
+
+    async def main() -> None:
+        with Watcher.create() as watcher:
+            watcher.watch(tmp_dir, IN.CREATE | IN.DELETE)
+            for i in range(80):
+                (tmp_dir / f"f{i}").touch()
+            events = await wait_for_events(watcher, 80)
+            assert all(gc.is_tracked(e) for e in events)
+            del events
+            held = [
+                o
+                for o in gc.get_objects()
+                if type(o) is _inotipy.Event and o.name is None
+            ]
+            if not held:
+                # Built without the pool (-Dfreelist=false), or for a
+                # debug Python, whose pool holds untracked objects.
+                pytest.skip("no tracked Event pool in this build")
+            assert all(o.watch is None for o in held)
+            for i in range(80):
+                (tmp_dir / f"f{i}").unlink()
+            again = await wait_for_events(watcher, 80)
+            assert {id(e) for e in again}.isdisjoint(id(o) for o in held)
+            assert all(gc.is_tracked(e) for e in again)
+            assert [e.name for e in again] == [f"f{i}" for i in range(80)]
 
     run(main)

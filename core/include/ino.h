@@ -116,6 +116,9 @@ typedef struct ino_table {
     ino_entry *slots; /* capacity slots, wd == 0 marks a free one */
     size_t capacity; /* a power of two, or 0 before the first insert */
     size_t count; /* entries in use */
+    size_t hint; /* the slot ino_next() last found its wd in: a guess,
+                            checked before use (a drain's records, and a
+                            tree's, mostly share one wd) */
 } ino_table;
 
 typedef struct ino_chunk ino_chunk;

@@ -26,6 +26,7 @@ ino_table_init(ino_table *t)
     t->slots = NULL;
     t->capacity = 0;
     t->count = 0;
+    t->hint = 0;
 }
 
 void
@@ -71,6 +72,7 @@ table_grow(ino_table *t)
     }
     bigger.capacity = newcap;
     bigger.count = 0;
+    bigger.hint = 0;
     for (i = 0; i < t->capacity; i++) {
         if (t->slots[i].wd != 0) {
             table_place(&bigger, &t->slots[i]);
