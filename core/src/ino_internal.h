@@ -73,14 +73,18 @@ int ino_decode_field(const char *buf, size_t len, size_t *offset,
 
 /* ---- the watch table (ino_table.c) ------------------------------------- */
 
-/* The slot where wd's probe starts: multiplicative hashing keeping the
- * high bits of the product, which depend on every bit of the wd. */
+/* The slot where wd's probe starts: Fibonacci hashing, the top log2
+ * (capacity) bits of the product, which depend on every bit of the wd and
+ * put consecutive wds (the kernel's) far apart, nearly never in one run:
+ * the table can be filled to seven eighths (ino_table.c).  The capacity
+ * is a power of two, at least 16. */
 static inline size_t
 ino_table_slot(const ino_table *t, int32_t wd)
 {
     uint64_t h = (uint64_t)(uint32_t)wd * 0x9E3779B97F4A7C15ull;
 
-    return (size_t)(h >> 32) & (t->capacity - 1);
+    return (size_t)(h >>
+                    (64 - __builtin_ctzll((unsigned long long)t->capacity)));
 }
 
 /* ino_table_find(), inline for ino_next(), which looks up every event. */

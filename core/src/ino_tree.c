@@ -32,7 +32,7 @@ trees_init(ino_watcher *w)
         free(ts);
         return -ENOMEM;
     }
-    ino_nmap_init(&ts->children);
+    ino_cmap_init(&ts->children);
     ino_nmap_init(&ts->scanned);
     w->trees = ts;
     return 0;
@@ -371,7 +371,7 @@ ino_trees_free(ino_watcher *w)
     }
     ino_moves_clear(ts);
     free(ts->moves);
-    ino_nmap_free(&ts->children, 0);
+    ino_cmap_free(&ts->children);
     ino_nmap_free(&ts->scanned, 1);
     ino_nmap_free(&ts->told, 1);
     free(ts->read_buf);
