@@ -215,11 +215,16 @@ ino_tree_add_with(ino_watcher *w, const char *path, uint32_t mask,
         return -ENOMEM;
     }
     /* The first scan lists every directory, and each listing would make
-     * OPEN, ACCESS and CLOSE_NOWRITE events in two watches, all of which a
-     * tree drops: watch without those bits while it runs, and add them
+     * OPEN, ACCESS and CLOSE_NOWRITE events in two watches (the
+     * directory's and its parent's), all of which a tree drops: watch
+     * without those bits while it runs, and add them after.  The scan adds
+     * them itself (ino_scan()), to each directory once it and the
+     * directories in it are listed; a fill (ino_state.c) has them added
      * once it is done (add_read_bits()). */
     full_mask = t->watch_mask;
-    t->watch_mask &= ~(uint32_t)(IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE);
+    t->held_bits =
+        t->watch_mask & (uint32_t)(IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE);
+    t->watch_mask &= ~t->held_bits;
     wd = tree_add_root(w, t, path);
     if (wd < 0) {
         tree_free(t);
@@ -233,9 +238,12 @@ ino_tree_add_with(ino_watcher *w, const char *path, uint32_t mask,
         tree_abort(w, t);
         return rc;
     }
+    t->held_bits = 0;
     if (full_mask != t->watch_mask) {
         t->watch_mask = full_mask;
-        add_read_bits(w, t);
+        if (fill != NULL) {
+            add_read_bits(w, t);
+        }
     }
     *out = ino_table_find(&w->table, wd);
     return 1;

@@ -116,6 +116,8 @@ struct ino_tree {
     int index_files;     /* keeps an index of its files (ino_index.c) */
     int heal_owed;       /* records were lost: heal at the next drain */
     int poll_owed;       /* ino_tree_poll() asked: poll at the next drain */
+    uint32_t held_bits;  /* the read bits the first scan watches without
+                            (ino_add_tree()), 0 after it */
     int32_t *poll_wds;   /* the directories a poll compares with the disk,
                             each with all below it (ino_poll.c): their
                             watches, as nodes may go meanwhile */
