@@ -48,10 +48,14 @@ ino_node_is_ancestor(const ino_node *a, const ino_node *b)
 void
 ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent)
 {
-    ino_cmap *children = &w->trees->children;
-    ino_node *old =
-        ino_cmap_get(children, (uintptr_t)parent, n->name, n->name_len);
+    ino_node *old;
 
+    /* In the map first, by one lookup: n takes (parent, name), and the
+     * node there before, if any, is no longer found there, so freeing it
+     * below leaves n in place.  (Cannot fail for want of memory: callers
+     * reserve with ino_node_reserve().) */
+    n->parent = parent;
+    old = ino_cmap_put(&w->trees->children, n);
     /* Two directories cannot both be at parent/name: the one there before
      * was renamed over or removed, or left by a rename whose records are
      * still to come; n is the one there now.  Unwatch the other, unless n
@@ -77,16 +81,12 @@ ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent)
             ino_node_file_del(parent, n->name, n->name_len);
         }
     }
-    n->parent = parent;
     n->prev = NULL;
     n->next = parent->child;
     if (parent->child != NULL) {
         parent->child->prev = n;
     }
     parent->child = n;
-    /* Cannot fail for want of memory: callers reserve with
-     * ino_node_reserve(). */
-    ino_cmap_put(children, n);
 }
 
 static void

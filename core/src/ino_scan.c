@@ -622,11 +622,11 @@ add_held_bits(ino_watcher *w, ino_tree *t, ino_node *n, const char *path)
     }
 }
 
-/* Scans one directory, listed with getdents64() into buf (SCAN_BUF_SIZE
- * bytes, the scan's own: opendir() would allocate one a directory, and
- * fstat() the directory to size it). */
-#define SCAN_BUF_SIZE (32u * 1024u)
-
+/* Scans one directory, listed with getdents64() into buf, the scan's own
+ * INO_READ_BUF_SIZE bytes (opendir() would allocate a buffer a directory,
+ * and fstat() the directory to size it), which the scan also reads the
+ * kernel's records into between listings (scan_drain()): a scan needs no
+ * other buffer. */
 static int
 scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
          ino_worklist *todo, char *buf)
@@ -666,7 +666,7 @@ scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
         return ino_tree_push_error(w, n->tree, err, rel, (size_t)rl);
     }
     /* A read error ends the listing, as readdir() would. */
-    while (rc == 0 && (got = getdents64(fd, buf, SCAN_BUF_SIZE)) > 0) {
+    while (rc == 0 && (got = getdents64(fd, buf, INO_READ_BUF_SIZE)) > 0) {
         ssize_t off;
         for (off = 0; rc == 0 && off < got;) {
             const struct dirent64 *de = (const struct dirent64 *)(buf + off);
@@ -760,32 +760,27 @@ defer(ino_trees *ts, const char *rec, size_t len)
  * some could not be kept, or -EBADMSG when a malformed record ended the
  * framed ones. */
 static int
-defer_read(ino_watcher *w, size_t n)
+defer_read(ino_watcher *w, const char *buf, size_t n)
 {
     ino_trees *ts = w->trees;
     size_t valid, off, start;
-    long count = ino_validate(ts->scan_buf, n, &valid);
+    long count = ino_validate(buf, n, &valid);
     ino_event ev;
 
     for (off = 0; off < valid;) {
         start = off;
-        ino_decode(ts->scan_buf, valid, &off, &ev);
+        ino_decode(buf, valid, &off, &ev);
         if (!is_tree_dir_read(w, &ev) &&
-            defer(ts, ts->scan_buf + start, off - start) < 0) {
+            defer(ts, buf + start, off - start) < 0) {
             return -ENOMEM;
         }
     }
     return count < 0 ? (int)count : 0;
 }
 
-/* Reads what the kernel queued while a scan runs, so that the scan's own
- * reads of directories cannot overflow the kernel's queue (and make a
- * repair scan, which would overflow it again).  Records that left the
- * kernel and could not be kept make the trees owe an IN_Q_OVERFLOW; a
- * read error is kept for the next ino_read() to return.  Without a buffer
- * it reads nothing: the records then stay in the kernel. */
-void
-ino_scan_drain(ino_watcher *w)
+/* ino_scan_drain() into buf, of INO_READ_BUF_SIZE bytes. */
+static void
+scan_drain(ino_watcher *w, char *buf)
 {
     ino_trees *ts = w->trees;
     long n;
@@ -794,12 +789,8 @@ ino_scan_drain(ino_watcher *w)
     if (ts->deferred_lost || ts->deferred_error < 0) {
         return; /* what follows is owed an overflow or an error */
     }
-    if (ts->scan_buf == NULL &&
-        (ts->scan_buf = malloc(INO_READ_BUF_SIZE)) == NULL) {
-        return;
-    }
-    while ((n = ino_kernel_read(w, ts->scan_buf, INO_READ_BUF_SIZE)) > 0) {
-        rc = defer_read(w, (size_t)n);
+    while ((n = ino_kernel_read(w, buf, INO_READ_BUF_SIZE)) > 0) {
+        rc = defer_read(w, buf, (size_t)n);
         if (rc == -ENOMEM) {
             ts->deferred_lost = 1;
             return;
@@ -814,6 +805,24 @@ ino_scan_drain(ino_watcher *w)
     }
 }
 
+/* Reads what the kernel queued while a scan runs, so that the scan's own
+ * reads of directories cannot overflow the kernel's queue (and make a
+ * repair scan, which would overflow it again).  Records that left the
+ * kernel and could not be kept make the trees owe an IN_Q_OVERFLOW; a
+ * read error is kept for the next ino_read() to return.  Without a buffer
+ * it reads nothing: the records then stay in the kernel. */
+void
+ino_scan_drain(ino_watcher *w)
+{
+    ino_trees *ts = w->trees;
+
+    if (ts->scan_buf == NULL &&
+        (ts->scan_buf = malloc(INO_READ_BUF_SIZE)) == NULL) {
+        return;
+    }
+    scan_drain(w, ts->scan_buf);
+}
+
 /* Scans a watched directory and, breadth first, every new directory found
  * below it (each watched before it is scanned).  One directory stream is
  * open at a time, however deep the tree. */
@@ -822,7 +831,7 @@ ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
 {
     ino_worklist todo = {NULL, NULL, 0, 0, 0};
     ino_worklist parents = {NULL, NULL, 0, 0, 0};
-    char *buf = malloc(SCAN_BUF_SIZE);
+    char *buf = malloc(INO_READ_BUF_SIZE);
     int rc = buf == NULL ? -ENOMEM : ino_worklist_push(&todo, start);
     ino_node *n;
     size_t done = 0;
@@ -843,7 +852,7 @@ ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
         }
         done++;
         if ((done & 63) == 0) {
-            ino_scan_drain(w);
+            scan_drain(w, buf);
         }
         if (mode == SCAN_INITIAL && rc == 0 && (done & 1023) == 0 &&
             w->trees->progress != NULL &&
@@ -854,7 +863,9 @@ ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
     if (rc == 0 && mode == SCAN_INITIAL && start->tree->held_bits != 0) {
         add_held_bits_above(w, start->tree, &parents);
     }
-    ino_scan_drain(w);
+    if (buf != NULL) {
+        scan_drain(w, buf);
+    }
     ino_worklist_free(&todo);
     ino_worklist_free(&parents);
     free(buf);
