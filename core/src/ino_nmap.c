@@ -342,3 +342,17 @@ ino_cmap_del(ino_cmap *m, const ino_node *n)
     m->count--;
     return 1;
 }
+
+void
+ino_cmap_prefetch(const ino_cmap *m, uintptr_t parent, const char *name,
+                  size_t len)
+{
+    size_t i;
+
+    if (m->capacity == 0) {
+        return;
+    }
+    i = nmap_hash(parent, name, len) & (m->capacity - 1);
+    __builtin_prefetch(&m->nodes[i], 1);
+    __builtin_prefetch(&m->hashes[i], 1);
+}

@@ -145,6 +145,7 @@ watch_new_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
     e->node = n;
     ino_node_link(w, n, parent);
     t->ndirs++;
+    w->trees->next_wd = wd + (wd < INT32_MAX);
     *out = n;
     return 1;
 }
@@ -559,6 +560,10 @@ scan_entry(ino_watcher *w, ino_node *n, int fd, const scan_ent *de,
         else {
             path[path_len] = '/';
             memcpy(path + path_len + sep, de->name, len + 1);
+            /* The slots the new node will take, while the kernel works. */
+            ino_table_prefetch(&w->table, w->trees->next_wd);
+            ino_cmap_prefetch(&w->trees->children, (uintptr_t)n, de->name,
+                              len);
             rc = watch_dir_by(w, t, n, path, de->name, len, 0, 0, &child);
             path[path_len] = '\0';
         }

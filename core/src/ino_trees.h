@@ -199,6 +199,9 @@ ino_node *ino_cmap_put(ino_cmap *m, ino_node *n);
 int ino_cmap_del(ino_cmap *m, const ino_node *n);
 /* Makes room for more new keys: 0 or -ENOMEM. */
 int ino_cmap_reserve(ino_cmap *m, size_t more);
+/* Prefetches the slot where (parent, name) is or would go. */
+void ino_cmap_prefetch(const ino_cmap *m, uintptr_t parent, const char *name,
+                       size_t len);
 
 /* Everything the trees keep, reached by ino_watcher.trees. */
 struct ino_trees {
@@ -223,6 +226,9 @@ struct ino_trees {
     size_t nmoves;       /* entries in moves */
     size_t moves_cap;    /* room in moves */
     uint32_t told_cookie; /* counts the moves that scans reported */
+    int32_t next_wd;     /* the wd the kernel likely hands out next (the
+                            last new node's plus one), for the first
+                            scan's prefetches */
     uint64_t rescans;    /* heals and repairs run */
     int (*progress)(void *, size_t); /* ino_set_tree_progress() */
     void *progress_arg;
