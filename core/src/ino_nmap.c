@@ -306,10 +306,12 @@ ino_cmap_put(ino_cmap *m, ino_node *n)
 {
     uintptr_t parent = (uintptr_t)n->parent;
     uint32_t hash = nmap_hash(parent, n->name, n->name_len);
-    size_t i = cmap_find(m, parent, n->name, n->name_len, hash);
-    ino_node *old = m->nodes[i];
+    size_t i;
+    ino_node *old;
 
     assert(m->capacity > 0);
+    i = cmap_find(m, parent, n->name, n->name_len, hash);
+    old = m->nodes[i];
     m->nodes[i] = n;
     m->hashes[i] = hash;
     m->count += old == NULL;

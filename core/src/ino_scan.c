@@ -602,6 +602,17 @@ scan_entry(ino_watcher *w, ino_node *n, int fd, const scan_ent *de,
     return rc == -ENOMEM ? rc : 0;
 }
 
+/* 1 when the first scan of tree t gives its directories the read bits it
+ * holds back itself, as it goes (an inotify watcher's watches are each
+ * directory's own).  A fanotify watcher's mark is the file system's: the
+ * bits would bring it every read there while the scan runs, so it gains
+ * them after the scan (ino_tree.c). */
+static int
+scan_adds_held(const ino_watcher *w, const ino_tree *t)
+{
+    return t->held_bits != 0 && w->fan == NULL;
+}
+
 /* Gives node n, the directory at path, the read bits its tree's first
  * scan held back (ino_tree.held_bits).  A directory whose path now leads
  * elsewhere keeps the mask it has; the watch made by mistake there is
@@ -700,7 +711,7 @@ scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
      * events of reads (its listing is done, and it is no directory's
      * parent), and gets its read bits now, by the path just looked up; the
      * others get theirs at the end of the scan (ino_scan()). */
-    if (rc == 0 && mode == SCAN_INITIAL && n->tree->held_bits != 0 &&
+    if (rc == 0 && mode == SCAN_INITIAL && scan_adds_held(w, n->tree) &&
         n->child == NULL) {
         add_held_bits(w, n->tree, n, path);
     }
@@ -851,7 +862,7 @@ ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
         enum ino_scan_mode one =
             mode == SCAN_RELIST && n != start ? SCAN_NEW : mode;
         rc = scan_one(w, n, one, &todo, buf);
-        if (rc == 0 && mode == SCAN_INITIAL && n->tree->held_bits != 0 &&
+        if (rc == 0 && mode == SCAN_INITIAL && scan_adds_held(w, n->tree) &&
             n->child != NULL) {
             rc = ino_worklist_push(&parents, n);
         }
@@ -865,7 +876,7 @@ ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
             rc = -ECANCELED;
         }
     }
-    if (rc == 0 && mode == SCAN_INITIAL && start->tree->held_bits != 0) {
+    if (rc == 0 && mode == SCAN_INITIAL && scan_adds_held(w, start->tree)) {
         add_held_bits_above(w, start->tree, &parents);
     }
     if (buf != NULL) {

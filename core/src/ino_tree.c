@@ -217,10 +217,11 @@ ino_tree_add_with(ino_watcher *w, const char *path, uint32_t mask,
     /* The first scan lists every directory, and each listing would make
      * OPEN, ACCESS and CLOSE_NOWRITE events in two watches (the
      * directory's and its parent's), all of which a tree drops: watch
-     * without those bits while it runs, and add them after.  The scan adds
-     * them itself (ino_scan()), to each directory once it and the
-     * directories in it are listed; a fill (ino_state.c) has them added
-     * once it is done (add_read_bits()). */
+     * without those bits while it runs, and add them after.  On an
+     * inotify watcher the scan adds them itself (ino_scan()), to each
+     * directory once it and the directories in it are listed; a fanotify
+     * watcher's mark (the file system's), and a fill (ino_state.c), have
+     * them added once the scan or fill is done (add_read_bits()). */
     full_mask = t->watch_mask;
     t->held_bits =
         t->watch_mask & (uint32_t)(IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE);
@@ -241,7 +242,7 @@ ino_tree_add_with(ino_watcher *w, const char *path, uint32_t mask,
     t->held_bits = 0;
     if (full_mask != t->watch_mask) {
         t->watch_mask = full_mask;
-        if (fill != NULL) {
+        if (fill != NULL || w->fan != NULL) {
             add_read_bits(w, t);
         }
     }
