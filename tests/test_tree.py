@@ -552,6 +552,39 @@ def test_reads_of_files_are_reported_in_every_directory(
     run(main)
 
 
+def test_read_bits_of_directories_with_and_without_subdirectories(
+    run, tmp_dir: Path
+) -> None:
+    # The first scan gives a directory without subdirectories its read bits
+    # as soon as it is listed, and the others (the root, "a", "a/b") at its
+    # end: reads are reported in each kind, and none of the scan's own
+    # listings (nor a listing after it) is.
+    for d in ("a/b/c", "a/b/d", "e"):
+        (tmp_dir / d).mkdir(parents=True)
+    names = ["f", "a/f", "a/b/f", "a/b/c/f", "e/f"]
+    for name in names:
+        (tmp_dir / name).write_text("x")
+
+    async def main() -> None:
+        with Watcher() as w:
+            w.watch_tree(tmp_dir, IN.OPEN | IN.ACCESS | IN.CLOSE_NOWRITE)
+            assert sorted(os.listdir(tmp_dir / "a" / "b")) == [
+                "c",
+                "d",
+                "f",
+            ]
+            for name in names:
+                assert (tmp_dir / name).read_text() == "x"
+            events = await wait_for_events(w, 3 * len(names))
+            assert [(e.mask, e.pathname) for e in events] == [
+                (mask, name)
+                for name in names
+                for mask in (IN.OPEN, IN.ACCESS, IN.CLOSE_NOWRITE)
+            ]
+
+    run(main)
+
+
 def test_a_root_given_as_a_link_is_followed(run, tmp_dir: Path) -> None:
     """follow_symlinks is about links below the root: the root a caller
     names is followed, and its events carry the name given."""

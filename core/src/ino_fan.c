@@ -603,7 +603,7 @@ child_wd(ino_watcher *w, int32_t parent, const char *name, size_t len)
     if (e == NULL || e->node == NULL || w->trees == NULL) {
         return 0;
     }
-    child = ino_nmap_get(&w->trees->children, (uintptr_t)e->node, name, len);
+    child = ino_cmap_get(&w->trees->children, (uintptr_t)e->node, name, len);
     return child != NULL ? child->wd : 0;
 }
 

@@ -179,7 +179,7 @@ heal_dir_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len,
         }
     }
     else if (rc < 0) {
-        child = ino_nmap_get(&w->trees->children, (uintptr_t)n, name, len);
+        child = ino_cmap_get(&w->trees->children, (uintptr_t)n, name, len);
         if (rc == -ENOMEM) {
             return rc;
         }
@@ -266,7 +266,7 @@ heal_file_entry(heal *h, ino_node *n, int dirfd, const char *name, size_t len)
     /* Looked up only here: every poll passes through this function for
      * each file it meets. */
     late =
-        ino_nmap_get(&h->w->trees->children, (uintptr_t)n, name, len) != NULL;
+        ino_cmap_get(&h->w->trees->children, (uintptr_t)n, name, len) != NULL;
     return add_fresh(h, n, name, len, &a, late);
 }
 

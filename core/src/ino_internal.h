@@ -76,14 +76,30 @@ int ino_decode_field(const char *buf, size_t len, size_t *offset,
 
 /* ---- the watch table (ino_table.c) ------------------------------------- */
 
-/* The slot where wd's probe starts: multiplicative hashing keeping the
- * high bits of the product, which depend on every bit of the wd. */
+/* The slot where wd's probe starts: Fibonacci hashing, the top log2
+ * (capacity) bits of the product, which depend on every bit of the wd and
+ * put consecutive wds (the kernel's) far apart, nearly never in one run:
+ * the table can be filled to seven eighths (ino_table.c).  The capacity
+ * is a power of two, at least 16. */
 static inline size_t
 ino_table_slot(const ino_table *t, int32_t wd)
 {
     uint64_t h = (uint64_t)(uint32_t)wd * 0x9E3779B97F4A7C15ull;
 
-    return (size_t)(h >> 32) & (t->capacity - 1);
+    return (size_t)(h >>
+                    (64 - __builtin_ctzll((unsigned long long)t->capacity)));
+}
+
+/* Prefetches the slot where wd's probe starts: the first scan asks for
+ * the slot of the wd it expects before the system call that makes it,
+ * which then hides the slot's cache (and TLB) miss, a random one in a
+ * table of a million watches. */
+static inline void
+ino_table_prefetch(const ino_table *t, int32_t wd)
+{
+    if (t->capacity > 0) {
+        __builtin_prefetch(&t->slots[ino_table_slot(t, wd)], 1);
+    }
 }
 
 /* ino_table_find(), inline for ino_next(), which looks up every event. */

@@ -1,16 +1,18 @@
 /*
  * ino_nmap.c: a hash map from (owner, name) to a pointer, with linear
- * probing and backward-shift deletion.  Trees use it to find a directory's
- * child by name in O(1), and to remember the names a scan reported.
+ * probing and backward-shift deletion, used to remember the names a scan
+ * reported; and the trees' children map (ino_cmap), the same map keyed by
+ * the nodes' own parent and name, which finds a directory's child by name
+ * in O(1) in 12 bytes a slot.
  *
- * It is deliberately built like the watch table (ino_table.c): the same
- * probing, growth and backward-shift deletion.  Keep the two in step.
+ * Both are deliberately built like the watch table (ino_table.c): the same
+ * probing, growth and backward-shift deletion.  Keep the three in step.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ino_internal.h"
+#include "ino_trees.h"
 
 struct ino_nmap_slot {
     uintptr_t owner;     /* what the name belongs to; 0 marks a free slot */
@@ -130,11 +132,13 @@ nmap_grow(ino_nmap *m)
     return 0;
 }
 
-/* 1 when n keys fit at the map's load bound, at most half full. */
+/* 1 when n keys fit at the map's load bound, at most three quarters full
+ * (as the watch table): FNV-1a spreads the keys well enough that probes
+ * stay short, and a key costs fewer empty slots. */
 static int
 nmap_fits(const ino_nmap *m, size_t n)
 {
-    return n * 2 <= m->capacity;
+    return n * 4 <= m->capacity * 3;
 }
 
 int
@@ -209,4 +213,148 @@ ino_nmap_del(ino_nmap *m, uintptr_t owner, const char *name, size_t len,
     memset(&m->slots[hole], 0, sizeof(ino_nmap_slot));
     m->count--;
     return value;
+}
+
+/* ---- the children map -------------------------------------------------- */
+
+void
+ino_cmap_init(ino_cmap *m)
+{
+    m->nodes = NULL;
+    m->hashes = NULL;
+    m->capacity = m->count = 0;
+}
+
+void
+ino_cmap_free(ino_cmap *m)
+{
+    free(m->nodes); /* the hashes are in the same block */
+    ino_cmap_init(m);
+}
+
+static size_t
+cmap_find(const ino_cmap *m, uintptr_t parent, const char *name, size_t len,
+          uint32_t hash)
+{
+    size_t mask = m->capacity - 1, i;
+
+    for (i = hash & mask; m->nodes[i] != NULL; i = (i + 1) & mask) {
+        const ino_node *n = m->nodes[i];
+        if (m->hashes[i] == hash && (uintptr_t)n->parent == parent &&
+            n->name_len == len && memcmp(n->name, name, len) == 0) {
+            return i;
+        }
+    }
+    return i; /* the free slot that ends the run */
+}
+
+ino_node *
+ino_cmap_get(const ino_cmap *m, uintptr_t parent, const char *name, size_t len)
+{
+    if (m->count == 0) {
+        return NULL;
+    }
+    return m
+        ->nodes[cmap_find(m, parent, name, len, nmap_hash(parent, name, len))];
+}
+
+static int
+cmap_grow(ino_cmap *m)
+{
+    size_t cap = m->capacity ? m->capacity * 2 : NMAP_MIN, i, j, mask;
+    ino_node **nodes;
+    uint32_t *hashes;
+
+    if (cap > SIZE_MAX / (sizeof *nodes + sizeof *hashes)) {
+        return -ENOMEM;
+    }
+    nodes = calloc(cap, sizeof *nodes + sizeof *hashes);
+    if (nodes == NULL) {
+        return -ENOMEM;
+    }
+    hashes = (uint32_t *)(nodes + cap);
+    mask = cap - 1;
+    for (i = 0; i < m->capacity; i++) {
+        if (m->nodes[i] != NULL) {
+            for (j = m->hashes[i] & mask; nodes[j] != NULL;
+                 j = (j + 1) & mask) {
+            }
+            nodes[j] = m->nodes[i];
+            hashes[j] = m->hashes[i];
+        }
+    }
+    free(m->nodes);
+    m->nodes = nodes;
+    m->hashes = hashes;
+    m->capacity = cap;
+    return 0;
+}
+
+int
+ino_cmap_reserve(ino_cmap *m, size_t more)
+{
+    while ((m->count + more) * 4 > m->capacity * 3) {
+        if (cmap_grow(m) < 0) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+ino_node *
+ino_cmap_put(ino_cmap *m, ino_node *n)
+{
+    uintptr_t parent = (uintptr_t)n->parent;
+    uint32_t hash = nmap_hash(parent, n->name, n->name_len);
+    size_t i;
+    ino_node *old;
+
+    assert(m->capacity > 0);
+    i = cmap_find(m, parent, n->name, n->name_len, hash);
+    old = m->nodes[i];
+    m->nodes[i] = n;
+    m->hashes[i] = hash;
+    m->count += old == NULL;
+    return old;
+}
+
+int
+ino_cmap_del(ino_cmap *m, const ino_node *n)
+{
+    size_t mask, hole, i, home;
+
+    if (m->count == 0) {
+        return 0;
+    }
+    hole = cmap_find(m, (uintptr_t)n->parent, n->name, n->name_len,
+                     nmap_hash((uintptr_t)n->parent, n->name, n->name_len));
+    if (m->nodes[hole] != n) {
+        return 0;
+    }
+    mask = m->capacity - 1;
+    for (i = (hole + 1) & mask; m->nodes[i] != NULL; i = (i + 1) & mask) {
+        home = m->hashes[i] & mask;
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            m->nodes[hole] = m->nodes[i];
+            m->hashes[hole] = m->hashes[i];
+            hole = i;
+        }
+    }
+    m->nodes[hole] = NULL;
+    m->count--;
+    return 1;
+}
+
+void
+ino_cmap_prefetch(const ino_cmap *m, uintptr_t parent, const char *name,
+                  size_t len)
+{
+    size_t i;
+
+    if (m->capacity == 0) {
+        return;
+    }
+    i = nmap_hash(parent, name, len) & (m->capacity - 1);
+    __builtin_prefetch(&m->nodes[i], 1);
+    __builtin_prefetch(&m->hashes[i], 1);
 }

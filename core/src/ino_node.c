@@ -7,6 +7,7 @@
  * the watch table, the kernel and the pending moves.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -16,16 +17,18 @@
 ino_node *
 ino_node_new(ino_tree *t, const char *name, size_t len, int32_t wd)
 {
-    ino_node *n = malloc(sizeof *n + len + 1);
+    /* The name follows the last field, in the struct's tail padding. */
+    size_t size = offsetof(ino_node, inline_name) + len + 1;
+    ino_node *n = malloc(size < sizeof *n ? sizeof *n : size);
 
     if (n == NULL) {
         return NULL;
     }
-    memset(n, 0, sizeof *n);
+    memset(n, 0, offsetof(ino_node, inline_name));
     n->tree = t;
     n->wd = wd;
     n->name = n->inline_name;
-    n->name_len = n->name_cap = (uint32_t)len;
+    n->name_len = n->name_cap = (uint16_t)len;
     memcpy(n->inline_name, name, len);
     n->inline_name[len] = '\0';
     return n;
@@ -45,10 +48,14 @@ ino_node_is_ancestor(const ino_node *a, const ino_node *b)
 void
 ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent)
 {
-    ino_nmap *children = &w->trees->children;
-    ino_node *old =
-        ino_nmap_get(children, (uintptr_t)parent, n->name, n->name_len);
+    ino_node *old;
 
+    /* In the map first, by one lookup: n takes (parent, name), and the
+     * node there before, if any, is no longer found there, so freeing it
+     * below leaves n in place.  (Cannot fail for want of memory: callers
+     * reserve with ino_node_reserve().) */
+    n->parent = parent;
+    old = ino_cmap_put(&w->trees->children, n);
     /* Two directories cannot both be at parent/name: the one there before
      * was renamed over or removed, or left by a rename whose records are
      * still to come; n is the one there now.  Unwatch the other, unless n
@@ -74,32 +81,26 @@ ino_node_link(ino_watcher *w, ino_node *n, ino_node *parent)
             ino_node_file_del(parent, n->name, n->name_len);
         }
     }
-    n->parent = parent;
     n->prev = NULL;
     n->next = parent->child;
     if (parent->child != NULL) {
         parent->child->prev = n;
     }
     parent->child = n;
-    /* Cannot fail for want of memory: callers reserve with
-     * ino_node_reserve(). */
-    ino_nmap_put(children, (uintptr_t)parent, n->name, n->name_len, n, 0);
 }
 
 static void
 node_unlink(ino_watcher *w, ino_node *n)
 {
-    ino_nmap *children = &w->trees->children;
     ino_node *p = n->parent;
 
     if (p == NULL) {
         return;
     }
     /* Another node may have taken the name since (a directory renamed
-     * over this one, or made again while this one was still open). */
-    if (ino_nmap_get(children, (uintptr_t)p, n->name, n->name_len) == n) {
-        ino_nmap_del(children, (uintptr_t)p, n->name, n->name_len, 0);
-    }
+     * over this one, or made again while this one was still open): only
+     * n itself is taken out. */
+    ino_cmap_del(&w->trees->children, n);
     if (n->prev != NULL) {
         n->prev->next = n->next;
     }
@@ -115,7 +116,7 @@ node_unlink(ino_watcher *w, ino_node *n)
 int
 ino_node_reserve(ino_watcher *w)
 {
-    return ino_nmap_reserve(&w->trees->children, 1);
+    return ino_cmap_reserve(&w->trees->children, 1);
 }
 
 int
@@ -137,11 +138,11 @@ ino_node_move(ino_watcher *w, ino_node *n, ino_node *parent, const char *name,
             free(n->name);
         }
         n->name = fresh;
-        n->name_cap = (uint32_t)len;
+        n->name_cap = (uint16_t)len;
     }
     memcpy(n->name, name, len);
     n->name[len] = '\0';
-    n->name_len = (uint32_t)len;
+    n->name_len = (uint16_t)len;
     ino_node_link(w, n, parent);
     return 0;
 }
@@ -257,7 +258,7 @@ ino_node_told_dir(ino_watcher *w, ino_node *n, const char *name, size_t len)
     ino_fattr a = {0, -1, -1, INO_FT_DIR, 1};
 
     if (!n->tree->index_files ||
-        ino_nmap_get(&w->trees->children, (uintptr_t)n, name, len) != NULL) {
+        ino_cmap_get(&w->trees->children, (uintptr_t)n, name, len) != NULL) {
         return 0;
     }
     return ino_node_file_put(n, name, len, &a) < 0 ? -ENOMEM : 0;

@@ -48,7 +48,7 @@ node_at(ino_watcher *w, ino_tree *t, const char *rel, size_t len)
         const char *slash = memchr(rel + at, '/', len - at);
         size_t end = slash != NULL ? (size_t)(slash - rel) : len;
         if (end > at) {
-            n = ino_nmap_get(&w->trees->children, (uintptr_t)n, rel + at,
+            n = ino_cmap_get(&w->trees->children, (uintptr_t)n, rel + at,
                              end - at);
         }
         at = end + 1;
@@ -170,7 +170,7 @@ ino_poll_same_dir(ino_watcher *w, ino_node *n, int dirfd, const char *name,
                   size_t len, uint64_t d_ino)
 {
     ino_node *here =
-        ino_nmap_get(&w->trees->children, (uintptr_t)n, name, len);
+        ino_cmap_get(&w->trees->children, (uintptr_t)n, name, len);
     char path[64 + NAME_MAX];
     int wd;
 

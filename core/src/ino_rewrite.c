@@ -213,7 +213,7 @@ retry_stale(ino_watcher *w, ino_move *list, size_t n)
             m->node = NULL;
         }
         if (rc == 0 && m->kind == MOVE_RETRY && m->parent != NULL &&
-            ino_nmap_get(&ts->children, (uintptr_t)m->parent, m->src,
+            ino_cmap_get(&ts->children, (uintptr_t)m->parent, m->src,
                          m->src_len) == NULL) {
             rc = watch_dir_and_scan(w, m->parent->tree, m->parent, m->src,
                                     m->src_len);
@@ -527,7 +527,7 @@ rewrite_paired(ino_watcher *w, ino_node *n, const ino_event *ev, ino_move *m,
     else if (rc == 0 && m->node == NULL && (ev->mask & IN_ISDIR)) {
         /* A directory without a node renamed over one with a node: that
          * one is gone, as the consumer's model has it now. */
-        ino_node *over = ino_nmap_get(&w->trees->children, (uintptr_t)n,
+        ino_node *over = ino_cmap_get(&w->trees->children, (uintptr_t)n,
                                       ev->name, ev->name_len);
         /* (Nor when the directory it left is in what would go: a record
          * out of step, or not the kernel's.) */
@@ -590,7 +590,7 @@ rewrite_told_moved_to(ino_watcher *w, ino_node *n, const ino_event *ev)
         return n->tree->index_files &&
                ino_files_get(&n->files, ev->name, ev->name_len) != NULL;
     }
-    if (ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len) ==
+    if (ino_cmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len) ==
         NULL) {
         return 0; /* not told here: a move in */
     }
@@ -608,7 +608,7 @@ static int
 moved_in_told(ino_watcher *w, ino_node *n, const ino_event *ev,
               ino_node **fresh)
 {
-    ino_node *had = ino_nmap_get(&w->trees->children, (uintptr_t)n, ev->name,
+    ino_node *had = ino_cmap_get(&w->trees->children, (uintptr_t)n, ev->name,
                                  ev->name_len),
              *child;
     int rc;
@@ -762,7 +762,7 @@ track_told(ino_watcher *w, ino_node *n, const ino_event *ev)
 static void
 unwatch_followed(ino_watcher *w, ino_node *n, const ino_event *ev)
 {
-    ino_node *child = ino_nmap_get(&w->trees->children, (uintptr_t)n, ev->name,
+    ino_node *child = ino_cmap_get(&w->trees->children, (uintptr_t)n, ev->name,
                                    ev->name_len);
 
     if (child != NULL) {
@@ -845,7 +845,7 @@ created_over(ino_watcher *w, ino_node *n, const ino_event *ev)
             NULL) {
         return 0; /* (a scan told it: dropped below) */
     }
-    had = ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
+    had = ino_cmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
     if (had != NULL) {
         if (had->gone_told ||
             (ts->nmoves > 0 && ino_moves_left_tree(ts, had))) {
@@ -906,7 +906,7 @@ index_record(ino_watcher *w, ino_node *n, const ino_event *ev)
 
     if (m & IN_ISDIR) {
         ino_node *child = (m & IN_DELETE)
-                              ? ino_nmap_get(&ts->children, (uintptr_t)n,
+                              ? ino_cmap_get(&ts->children, (uintptr_t)n,
                                              ev->name, ev->name_len)
                               : NULL;
         if (child != NULL && !child->gone_told &&
@@ -939,7 +939,7 @@ index_record(ino_watcher *w, ino_node *n, const ino_event *ev)
         /* With follow_symlinks a link's target may be a node by its
          * name: its DELETE stands. */
         return !ino_node_file_del(n, ev->name, ev->name_len) &&
-               ino_nmap_get(&ts->children, (uintptr_t)n, ev->name,
+               ino_cmap_get(&ts->children, (uintptr_t)n, ev->name,
                             ev->name_len) == NULL;
     }
     if ((m & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE)) &&
@@ -959,7 +959,7 @@ rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
     if (!(ev->mask & IN_ISDIR) && n->tree->follow) {
         /* A followed link moving: its target's node moves with it. */
         child =
-            ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
+            ino_cmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
     }
     if (!(ev->mask & IN_ISDIR) && n->tree->index_files && child == NULL &&
         ino_files_get(&n->files, ev->name, ev->name_len) == NULL) {
@@ -976,7 +976,7 @@ rewrite_moved_from(ino_watcher *w, ino_node *n, const ino_event *ev,
             return 0;
         }
         child =
-            ino_nmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
+            ino_cmap_get(&ts->children, (uintptr_t)n, ev->name, ev->name_len);
         /* No directory of the stream's is there (a scan reported it
          * elsewhere, where a later rename had put it), unless it waits to
          * be watched: drop the record. */

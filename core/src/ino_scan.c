@@ -94,6 +94,25 @@ ino_worklist_next(ino_watcher *w, ino_worklist *l)
     return NULL;
 }
 
+/* ino_worklist_next() of the newest node instead of the oldest: the scan
+ * then goes depth first, each directory listed soon after its parent's
+ * listing watched it, while the kernel still has its dentry and inode at
+ * hand (breadth first, the first scan of 100,000 directories took a
+ * quarter longer, in the kernel). */
+static ino_node *
+worklist_pop(ino_watcher *w, ino_worklist *l)
+{
+    while (l->len > l->head) {
+        size_t i = --l->len;
+        const ino_entry *e = ino_table_find(&w->table, l->wds[i]);
+        if ((e != NULL && e->node == l->items[i]) ||
+            (l->wds[i] < 0 && ino_since_holds(w, l->wds[i], l->items[i]))) {
+            return l->items[i];
+        }
+    }
+    return NULL;
+}
+
 void
 ino_worklist_free(ino_worklist *l)
 {
@@ -126,6 +145,7 @@ watch_new_dir(ino_watcher *w, ino_tree *t, ino_node *parent, const char *name,
     e->node = n;
     ino_node_link(w, n, parent);
     t->ndirs++;
+    w->trees->next_wd = wd + (wd < INT32_MAX);
     *out = n;
     return 1;
 }
@@ -158,6 +178,28 @@ tell_move(ino_watcher *w, ino_tree *t, ino_node *n)
  * directory reached twice (through a symbolic link) is simply not watched
  * again.  With tell, such a move is remembered for the caller to report
  * (tell_move()). */
+/* Writes "/proc/self/fd/FD" (fd >= 0) into buf, which holds at least 32
+ * bytes, without its NUL; returns its length.  (snprintf() took a tenth of
+ * a scan's instructions.) */
+static size_t
+fd_path(char *buf, int fd)
+{
+    static const char prefix[] = "/proc/self/fd/";
+    char digits[12];
+    size_t n = 0, len = sizeof prefix - 1;
+    unsigned v = (unsigned)fd;
+
+    memcpy(buf, prefix, len);
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0) {
+        buf[len++] = digits[--n];
+    }
+    return len;
+}
+
 int
 ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n)
 {
@@ -166,7 +208,7 @@ ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n)
     uint32_t mask = e != NULL ? e->mask : n->tree->watch_mask;
     int wd;
 
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    path[fd_path(path, fd)] = '\0';
     /* IN_MASK_ADD of the bits it has changes nothing; no IN_DONT_FOLLOW,
      * since the path is a link to what fd is. */
     wd = ino_kwatch_add(
@@ -313,8 +355,10 @@ ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
         rc = -ENAMETOOLONG;
     }
     else {
-        snprintf(path, sizeof path, "/proc/self/fd/%d/%.*s", fd, (int)len,
-                 name);
+        size_t at = fd_path(path, fd);
+        path[at++] = '/';
+        memcpy(path + at, name, len);
+        path[at + len] = '\0';
         rc = watch_dir_by(w, t, parent, path, name, len, may_move, tell, out);
     }
     if (fd != dirfd) {
@@ -323,26 +367,34 @@ ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
     return rc;
 }
 
-int
-ino_entry_is_dir(const ino_tree *t, DIR *d, const struct dirent *de)
+/* ino_entry_is_dir() of the entry name, of type d_type, of the directory
+ * open as fd: d_type alone tells, but for a link to follow or a file
+ * system that leaves it DT_UNKNOWN. */
+static int
+entry_is_dir(const ino_tree *t, int fd, const char *name, unsigned char d_type)
 {
     struct stat st;
 
-    if (de->d_type == DT_DIR) {
+    if (d_type == DT_DIR) {
         return 1;
     }
-    if (de->d_type == DT_LNK && !t->follow) {
+    if (d_type == DT_LNK && !t->follow) {
         return 0;
     }
-    if (de->d_type != DT_UNKNOWN && de->d_type != DT_LNK) {
+    if (d_type != DT_UNKNOWN && d_type != DT_LNK) {
         return 0;
     }
-    if (fstatat(dirfd(d), de->d_name, &st,
-                t->follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0) {
+    if (fstatat(fd, name, &st, t->follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0) {
         return 0;
     }
     return S_ISDIR(st.st_mode) &&
-           (!t->follow || ino_follow_allowed(t, dirfd(d), de->d_name));
+           (!t->follow || ino_follow_allowed(t, fd, name));
+}
+
+int
+ino_entry_is_dir(const ino_tree *t, DIR *d, const struct dirent *de)
+{
+    return entry_is_dir(t, dirfd(d), de->d_name, de->d_type);
 }
 
 /* SCAN_NEW: a directory of the tree that the scan found in n under a new
@@ -435,7 +487,7 @@ ino_stat_entry(int dirfd, const char *name, ino_fattr *a)
  * to the index (or the tree keeps none), 0 when the index held it already
  * (the stream told it) or it went before it could be read, or -ENOMEM. */
 static int
-index_found(ino_node *n, DIR *d, const char *name, size_t len)
+index_found(ino_node *n, int fd, const char *name, size_t len)
 {
     ino_fattr a;
     int rc;
@@ -446,7 +498,7 @@ index_found(ino_node *n, DIR *d, const char *name, size_t len)
     if (ino_files_get(&n->files, name, len) != NULL) {
         return 0;
     }
-    rc = ino_stat_entry(dirfd(d), name, &a);
+    rc = ino_stat_entry(fd, name, &a);
     if (rc == -ENOENT || rc == -ENOTDIR) {
         return 0; /* its DELETE, if it comes, finds nothing to take */
     }
@@ -459,15 +511,26 @@ index_found(ino_node *n, DIR *d, const char *name, size_t len)
     return ino_node_file_put(n, name, len, &a) < 0 ? -ENOMEM : 1;
 }
 
-/* Handles one entry found by a scan of n.  Returns 0 or a negative errno
+/* One entry of a directory being scanned, as getdents64() told it. */
+typedef struct scan_ent {
+    const char *name;
+    size_t len;
+    uint64_t ino;
+    unsigned char type; /* d_type */
+} scan_ent;
+
+/* Handles one entry found by a scan of n, open as fd; path (path_len
+ * bytes, room for INO_PATH_CAP) is n's absolute path, which SCAN_INITIAL
+ * watches the entry by (see scan_one()).  Returns 0 or a negative errno
  * that ends the scan. */
 static int
-scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
-           enum ino_scan_mode mode, ino_worklist *todo)
+scan_entry(ino_watcher *w, ino_node *n, int fd, const scan_ent *de,
+           enum ino_scan_mode mode, ino_worklist *todo, char *path,
+           size_t path_len)
 {
     ino_tree *t = n->tree;
-    size_t len = strlen(de->d_name);
-    int is_dir = ino_entry_is_dir(t, d, de), rc;
+    size_t len = de->len;
+    int is_dir = entry_is_dir(t, fd, de->name, de->type), rc;
     int reports = mode == SCAN_NEW || mode == SCAN_RELIST;
     char rel[INO_PATH_CAP];
     ino_node *child;
@@ -477,28 +540,52 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
         if (mode == SCAN_REPAIR) {
             return 0;
         }
-        rc = index_found(n, d, de->d_name, len);
+        rc = index_found(n, fd, de->name, len);
         if (rc <= 0) {
             return rc;
         }
-        return reports ? report_found(w, n, de->d_name, len, 0) : 0;
+        return reports ? report_found(w, n, de->name, len, 0) : 0;
     }
     /* A directory of the tree met under another name was renamed (or
      * moved here) by events not read yet: move its node here, where it is
      * now.  (Not while following links when not repairing: then it may be
      * the same directory reached twice.) */
-    /* ino_add_tree()'s scan goes by the path, which is faster: no record
-     * has been read yet that could make it stale. */
-    rc = ino_watch_dir(
-        w, t, n, mode == SCAN_INITIAL ? INO_BY_PATH : dirfd(d), de->d_name,
-        len, mode == SCAN_REPAIR || (reports && !t->follow), reports, &child);
+    if (mode == SCAN_INITIAL) {
+        /* ino_add_tree()'s scan goes by the path, which is faster: no
+         * record has been read yet that could make it stale.  The path is
+         * n's with the name appended (cut off again by the caller). */
+        int sep = path_len > 0 && path[path_len - 1] != '/';
+        const ino_entry *root = ino_table_find(&w->table, t->root->wd);
+        child = NULL;
+        if (path_len + (size_t)sep + len >= INO_PATH_CAP) {
+            rc = -ENAMETOOLONG;
+        }
+        else if (root == NULL || root->removed) {
+            rc = 0; /* the tree is being removed: nothing new to watch */
+        }
+        else {
+            path[path_len] = '/';
+            memcpy(path + path_len + sep, de->name, len + 1);
+            /* The slots the new node will take, while the kernel works. */
+            ino_table_prefetch(&w->table, w->trees->next_wd);
+            ino_cmap_prefetch(&w->trees->children, (uintptr_t)n, de->name,
+                              len);
+            rc = watch_dir_by(w, t, n, path, de->name, len, 0, 0, &child);
+            path[path_len] = '\0';
+        }
+    }
+    else {
+        rc = ino_watch_dir(w, t, n, fd, de->name, len,
+                           mode == SCAN_REPAIR || (reports && !t->follow),
+                           reports, &child);
+    }
     /* Relisting, a directory of the stream's already there is told. */
     if (reports && !(mode == SCAN_RELIST && rc == 0 && child != NULL) &&
-        report_dir(w, n, de->d_name, len, rc) < 0) {
+        report_dir(w, n, de->name, len, rc) < 0) {
         return -ENOMEM;
     }
     if (rc >= 0 && child != NULL) {
-        child->ino = de->d_ino; /* for polls (ino_poll.c) */
+        child->ino = de->ino; /* for polls (ino_poll.c) */
     }
     if ((rc == 0 || rc == 2) && child != NULL) {
         /* Found where a pending MOVED_FROM said it left: it did not. */
@@ -513,7 +600,7 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
         return rc;
     }
     if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR && mode != SCAN_REPAIR) {
-        rl = ino_node_path(n, de->d_name, len, rel);
+        rl = ino_node_path(n, de->name, len, rel);
         if (ino_tree_push_error(w, t, -rc, rel, rl < 0 ? 0 : (size_t)rl) < 0) {
             return -ENOMEM;
         }
@@ -521,32 +608,72 @@ scan_entry(ino_watcher *w, ino_node *n, DIR *d, const struct dirent *de,
     return rc == -ENOMEM ? rc : 0;
 }
 
-/* Scans one directory. */
+/* 1 when the first scan of tree t gives its directories the read bits it
+ * holds back itself, as it goes (an inotify watcher's watches are each
+ * directory's own).  A fanotify watcher's mark is the file system's: the
+ * bits would bring it every read there while the scan runs, so it gains
+ * them after the scan (ino_tree.c). */
+static int
+scan_adds_held(const ino_watcher *w, const ino_tree *t)
+{
+    return t->held_bits != 0 && w->fan == NULL;
+}
+
+/* Gives node n, the directory at path, the read bits its tree's first
+ * scan held back (ino_tree.held_bits).  A directory whose path now leads
+ * elsewhere keeps the mask it has; the watch made by mistake there is
+ * removed again. */
+static void
+add_held_bits(ino_watcher *w, ino_tree *t, ino_node *n, const char *path)
+{
+    ino_entry *e = ino_table_find(&w->table, n->wd);
+    uint32_t mask = t->watch_mask | t->held_bits;
+    int wd;
+
+    if (e == NULL || e->node != n) {
+        return;
+    }
+    /* The root is followed if it is a link (see ino_add_tree()). */
+    wd = ino_kwatch_add(
+        w, path, n == t->root ? mask & ~(uint32_t)IN_DONT_FOLLOW : mask);
+    if (wd == n->wd) {
+        e->mask = mask;
+    }
+    else if (wd >= 0 && ino_table_find(&w->table, wd) == NULL) {
+        ino_kwatch_rm(w, wd);
+    }
+}
+
+/* Scans one directory, listed with getdents64() into buf, the scan's own
+ * INO_READ_BUF_SIZE bytes (opendir() would allocate a buffer a directory,
+ * and fstat() the directory to size it), which the scan also reads the
+ * kernel's records into between listings (scan_drain()): a scan needs no
+ * other buffer. */
 static int
 scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
-         ino_worklist *todo)
+         ino_worklist *todo, char *buf)
 {
     char rel[INO_PATH_CAP], path[INO_PATH_CAP];
-    long rl = ino_node_path(n, NULL, 0, rel);
-    struct dirent *de;
-    DIR *d;
-    int rc = 0;
+    long rl = ino_node_path(n, NULL, 0, rel), pl;
+    int fd, rc = 0, err;
+    ssize_t got;
 
-    if (rl < 0 || ino_full_path(n->tree, rel, (size_t)rl, path) < 0) {
+    if (rl < 0 || (pl = ino_full_path(n->tree, rel, (size_t)rl, path)) < 0) {
         return 0;
     }
-    d = opendir(path);
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+    err = fd < 0 ? errno : 0;
     /* The path may lead to another directory than n while a rename above
      * it is still queued: list only n. */
-    if (d != NULL && (mode == SCAN_NEW || mode == SCAN_RELIST) &&
-        (rc = ino_fd_is_node(w, dirfd(d), n)) <= 0) {
-        closedir(d);
-        d = NULL;
-        errno = rc < 0 ? -rc : ENOENT;
+    if (fd >= 0 && (mode == SCAN_NEW || mode == SCAN_RELIST) &&
+        (rc = ino_fd_is_node(w, fd, n)) <= 0) {
+        close(fd);
+        fd = -1;
+        err = rc < 0 ? -rc : ENOENT;
     }
     rc = 0;
-    if (d == NULL) {
-        if ((errno == ENOENT || errno == ENOTDIR) && mode != SCAN_INITIAL &&
+    if (fd < 0) {
+        if ((err == ENOENT || err == ENOTDIR) && mode != SCAN_INITIAL &&
             mode != SCAN_REPAIR) {
             /* Watched, so it was there: the path went stale (a rename
              * above it, still queued).  List it at the drain. */
@@ -555,23 +682,63 @@ scan_one(ino_watcher *w, ino_node *n, enum ino_scan_mode mode,
                        ? -ENOMEM
                        : 0;
         }
-        if (errno == ENOENT || errno == ENOTDIR || mode == SCAN_REPAIR) {
+        if (err == ENOENT || err == ENOTDIR || mode == SCAN_REPAIR) {
             return 0;
         }
-        return ino_tree_push_error(w, n->tree, errno, rel, (size_t)rl);
+        return ino_tree_push_error(w, n->tree, err, rel, (size_t)rl);
     }
-    while (rc == 0 && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            ino_excluded(n->tree, de->d_name) ||
-            (mode == SCAN_RELIST &&
-             ino_nmap_get(&w->trees->told, (uintptr_t)n->wd, de->d_name,
-                          strlen(de->d_name)) != NULL)) {
-            continue;
+    /* A read error ends the listing, as readdir() would. */
+    while (rc == 0 && (got = getdents64(fd, buf, INO_READ_BUF_SIZE)) > 0) {
+        ssize_t off;
+        for (off = 0; rc == 0 && off < got;) {
+            const struct dirent64 *de = (const struct dirent64 *)(buf + off);
+            scan_ent ent;
+            off += de->d_reclen;
+            ent.name = de->d_name;
+            if (ent.name[0] == '.' &&
+                (ent.name[1] == '\0' ||
+                 (ent.name[1] == '.' && ent.name[2] == '\0'))) {
+                continue;
+            }
+            ent.len = strlen(ent.name);
+            if ((n->tree->nexclude > 0 && ino_excluded(n->tree, ent.name)) ||
+                (mode == SCAN_RELIST &&
+                 ino_nmap_get(&w->trees->told, (uintptr_t)n->wd, ent.name,
+                              ent.len) != NULL)) {
+                continue;
+            }
+            ent.ino = de->d_ino;
+            ent.type = de->d_type;
+            rc = scan_entry(w, n, fd, &ent, mode, todo, path, (size_t)pl);
         }
-        rc = scan_entry(w, n, d, de, mode, todo);
     }
-    closedir(d);
+    close(fd);
+    /* The first scan: a directory with none below it makes no more
+     * events of reads (its listing is done, and it is no directory's
+     * parent), and gets its read bits now, by the path just looked up; the
+     * others get theirs at the end of the scan (ino_scan()). */
+    if (rc == 0 && mode == SCAN_INITIAL && scan_adds_held(w, n->tree) &&
+        n->child == NULL) {
+        add_held_bits(w, n->tree, n, path);
+    }
     return rc;
+}
+
+/* The end of the first scan of tree t: gives every directory of parents
+ * (the directories with directories below them) the read bits held back. */
+static void
+add_held_bits_above(ino_watcher *w, ino_tree *t, ino_worklist *parents)
+{
+    char rel[INO_PATH_CAP], path[INO_PATH_CAP];
+    ino_node *n;
+    long rl;
+
+    while ((n = ino_worklist_next(w, parents)) != NULL) {
+        rl = ino_node_path(n, NULL, 0, rel);
+        if (rl >= 0 && ino_full_path(t, rel, (size_t)rl, path) >= 0) {
+            add_held_bits(w, t, n, path);
+        }
+    }
 }
 
 /* 1 for a record trees never report: a read of one of their directories
@@ -615,32 +782,27 @@ defer(ino_trees *ts, const char *rec, size_t len)
  * some could not be kept, or -EBADMSG when a malformed record ended the
  * framed ones. */
 static int
-defer_read(ino_watcher *w, size_t n)
+defer_read(ino_watcher *w, const char *buf, size_t n)
 {
     ino_trees *ts = w->trees;
     size_t valid, off, start;
-    long count = ino_validate(ts->scan_buf, n, &valid);
+    long count = ino_validate(buf, n, &valid);
     ino_event ev;
 
     for (off = 0; off < valid;) {
         start = off;
-        ino_decode(ts->scan_buf, valid, &off, &ev);
+        ino_decode(buf, valid, &off, &ev);
         if (!is_tree_dir_read(w, &ev) &&
-            defer(ts, ts->scan_buf + start, off - start) < 0) {
+            defer(ts, buf + start, off - start) < 0) {
             return -ENOMEM;
         }
     }
     return count < 0 ? (int)count : 0;
 }
 
-/* Reads what the kernel queued while a scan runs, so that the scan's own
- * reads of directories cannot overflow the kernel's queue (and make a
- * repair scan, which would overflow it again).  Records that left the
- * kernel and could not be kept make the trees owe an IN_Q_OVERFLOW; a
- * read error is kept for the next ino_read() to return.  Without a buffer
- * it reads nothing: the records then stay in the kernel. */
-void
-ino_scan_drain(ino_watcher *w)
+/* ino_scan_drain() into buf, of INO_READ_BUF_SIZE bytes. */
+static void
+scan_drain(ino_watcher *w, char *buf)
 {
     ino_trees *ts = w->trees;
     long n;
@@ -649,12 +811,8 @@ ino_scan_drain(ino_watcher *w)
     if (ts->deferred_lost || ts->deferred_error < 0) {
         return; /* what follows is owed an overflow or an error */
     }
-    if (ts->scan_buf == NULL &&
-        (ts->scan_buf = malloc(INO_READ_BUF_SIZE)) == NULL) {
-        return;
-    }
-    while ((n = ino_kernel_read(w, ts->scan_buf, INO_READ_BUF_SIZE)) > 0) {
-        rc = defer_read(w, (size_t)n);
+    while ((n = ino_kernel_read(w, buf, INO_READ_BUF_SIZE)) > 0) {
+        rc = defer_read(w, buf, (size_t)n);
         if (rc == -ENOMEM) {
             ts->deferred_lost = 1;
             return;
@@ -669,6 +827,24 @@ ino_scan_drain(ino_watcher *w)
     }
 }
 
+/* Reads what the kernel queued while a scan runs, so that the scan's own
+ * reads of directories cannot overflow the kernel's queue (and make a
+ * repair scan, which would overflow it again).  Records that left the
+ * kernel and could not be kept make the trees owe an IN_Q_OVERFLOW; a
+ * read error is kept for the next ino_read() to return.  Without a buffer
+ * it reads nothing: the records then stay in the kernel. */
+void
+ino_scan_drain(ino_watcher *w)
+{
+    ino_trees *ts = w->trees;
+
+    if (ts->scan_buf == NULL &&
+        (ts->scan_buf = malloc(INO_READ_BUF_SIZE)) == NULL) {
+        return;
+    }
+    scan_drain(w, ts->scan_buf);
+}
+
 /* Scans a watched directory and, breadth first, every new directory found
  * below it (each watched before it is scanned).  One directory stream is
  * open at a time, however deep the tree. */
@@ -676,24 +852,44 @@ int
 ino_scan(ino_watcher *w, ino_node *start, enum ino_scan_mode mode)
 {
     ino_worklist todo = {NULL, NULL, 0, 0, 0};
-    int rc = ino_worklist_push(&todo, start);
+    ino_worklist parents = {NULL, NULL, 0, 0, 0};
+    char *buf = malloc(INO_READ_BUF_SIZE);
+    int rc = buf == NULL ? -ENOMEM : ino_worklist_push(&todo, start);
     ino_node *n;
+    size_t done = 0;
 
-    while (rc == 0 && (n = ino_worklist_next(w, &todo)) != NULL) {
+    /* The first scan reports nothing, so the order it lists in is free:
+     * depth first (worklist_pop()).  The others report what they find
+     * breadth first. */
+    while (rc == 0 &&
+           (n = mode == SCAN_INITIAL ? worklist_pop(w, &todo)
+                                     : ino_worklist_next(w, &todo)) != NULL) {
         /* SCAN_RELIST is for the first directory; what it finds is new. */
         enum ino_scan_mode one =
             mode == SCAN_RELIST && n != start ? SCAN_NEW : mode;
-        rc = scan_one(w, n, one, &todo);
-        if ((todo.head & 63) == 0) {
-            ino_scan_drain(w);
+        rc = scan_one(w, n, one, &todo, buf);
+        if (rc == 0 && mode == SCAN_INITIAL && scan_adds_held(w, n->tree) &&
+            n->child != NULL) {
+            rc = ino_worklist_push(&parents, n);
         }
-        if (mode == SCAN_INITIAL && rc == 0 && (todo.head & 1023) == 0 &&
+        done++;
+        if ((done & 63) == 0) {
+            scan_drain(w, buf);
+        }
+        if (mode == SCAN_INITIAL && rc == 0 && (done & 1023) == 0 &&
             w->trees->progress != NULL &&
-            w->trees->progress(w->trees->progress_arg, todo.head) != 0) {
+            w->trees->progress(w->trees->progress_arg, done) != 0) {
             rc = -ECANCELED;
         }
     }
-    ino_scan_drain(w);
+    if (rc == 0 && mode == SCAN_INITIAL && scan_adds_held(w, start->tree)) {
+        add_held_bits_above(w, start->tree, &parents);
+    }
+    if (buf != NULL) {
+        scan_drain(w, buf);
+    }
     ino_worklist_free(&todo);
+    ino_worklist_free(&parents);
+    free(buf);
     return rc;
 }

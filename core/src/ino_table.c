@@ -3,8 +3,9 @@
  * wds, mostly in increasing order, so a multiplicative hash with linear
  * probing and backward-shift deletion (no tombstones) stays short.
  *
- * The name map (ino_nmap.c) is deliberately built the same way, with its
- * own key and hash; keep the two in step.
+ * The name maps (ino_nmap.c) are deliberately built the same way, with
+ * their own keys and hashes (and at most three quarters full, their hashes
+ * spreading names at random); keep them in step.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -92,9 +93,12 @@ ino_table_insert(ino_table *t, int32_t wd, ino_entry **out)
     if (wd <= 0) {
         return -EINVAL;
     }
-    /* Keep the load at or under three quarters: with the wds' good spread
-     * probes stay short, and a watch costs fewer empty slots. */
-    if ((t->count + 1) * 4 > t->capacity * 3) {
+    /* Keep the load at or under seven eighths.  The kernel hands out wds
+     * one after the other, and the multiplicative hash puts consecutive
+     * wds in distinct slots, so probes stay short even that full; and a
+     * watch costs fewer empty slots (a tree's directory at most 73 bytes
+     * of table, 32 / (7/16), where three quarters would be 85). */
+    if ((t->count + 1) * 8 > t->capacity * 7) {
         rc = table_grow(t);
         if (rc < 0) {
             return rc;

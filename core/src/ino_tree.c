@@ -32,7 +32,7 @@ trees_init(ino_watcher *w)
         free(ts);
         return -ENOMEM;
     }
-    ino_nmap_init(&ts->children);
+    ino_cmap_init(&ts->children);
     ino_nmap_init(&ts->scanned);
     w->trees = ts;
     return 0;
@@ -215,11 +215,17 @@ ino_tree_add_with(ino_watcher *w, const char *path, uint32_t mask,
         return -ENOMEM;
     }
     /* The first scan lists every directory, and each listing would make
-     * OPEN, ACCESS and CLOSE_NOWRITE events in two watches, all of which a
-     * tree drops: watch without those bits while it runs, and add them
-     * once it is done (add_read_bits()). */
+     * OPEN, ACCESS and CLOSE_NOWRITE events in two watches (the
+     * directory's and its parent's), all of which a tree drops: watch
+     * without those bits while it runs, and add them after.  On an
+     * inotify watcher the scan adds them itself (ino_scan()), to each
+     * directory once it and the directories in it are listed; a fanotify
+     * watcher's mark (the file system's), and a fill (ino_state.c), have
+     * them added once the scan or fill is done (add_read_bits()). */
     full_mask = t->watch_mask;
-    t->watch_mask &= ~(uint32_t)(IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE);
+    t->held_bits =
+        t->watch_mask & (uint32_t)(IN_OPEN | IN_ACCESS | IN_CLOSE_NOWRITE);
+    t->watch_mask &= ~t->held_bits;
     wd = tree_add_root(w, t, path);
     if (wd < 0) {
         tree_free(t);
@@ -233,9 +239,12 @@ ino_tree_add_with(ino_watcher *w, const char *path, uint32_t mask,
         tree_abort(w, t);
         return rc;
     }
+    t->held_bits = 0;
     if (full_mask != t->watch_mask) {
         t->watch_mask = full_mask;
-        add_read_bits(w, t);
+        if (fill != NULL || w->fan != NULL) {
+            add_read_bits(w, t);
+        }
     }
     *out = ino_table_find(&w->table, wd);
     return 1;
@@ -371,7 +380,7 @@ ino_trees_free(ino_watcher *w)
     }
     ino_moves_clear(ts);
     free(ts->moves);
-    ino_nmap_free(&ts->children, 0);
+    ino_cmap_free(&ts->children);
     ino_nmap_free(&ts->scanned, 1);
     ino_nmap_free(&ts->told, 1);
     free(ts->read_buf);

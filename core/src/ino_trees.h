@@ -82,6 +82,9 @@ struct stat;
 uint8_t ino_ftype_of_mode(unsigned mode);
 void ino_fattr_of_stat(ino_fattr *a, const struct stat *st);
 
+/* A directory of a tree.  Laid out so that a node of a short name (up to
+ * 5 bytes) is a 96-byte malloc() chunk: the name starts right after the
+ * flags, not at sizeof (see ino_node_new()). */
 struct ino_node {
     ino_node *parent;    /* the directory above, NULL for the root */
     ino_node *child;     /* the first directory below */
@@ -89,10 +92,8 @@ struct ino_node {
     ino_node *prev;      /* the previous sibling */
     ino_tree *tree;      /* the tree it belongs to */
     int32_t wd;          /* its watch */
-    uint32_t name_len;   /* bytes in name */
-    uint32_t name_cap;   /* bytes inline_name can hold */
-    int seen;            /* met by the current repair scan */
-    int gone_told;       /* a DELETE of it was read in its parent */
+    uint16_t name_len;   /* bytes in name (at most NAME_MAX) */
+    uint16_t name_cap;   /* bytes inline_name can hold */
     uint64_t ino;        /* its inode number as its parent's listing
                             said (d_ino), 0 when not known: how a poll
                             knows it again where its watch cannot
@@ -100,6 +101,8 @@ struct ino_node {
     ino_files files;     /* its entries that are not directories, when
                             its tree indexes them */
     char *name;          /* inline_name, or a larger copy after a rename */
+    uint8_t seen;        /* met by the current repair scan */
+    uint8_t gone_told;   /* a DELETE of it was read in its parent */
     char inline_name[];  /* the name as first seen, NUL-terminated */
 };
 
@@ -113,6 +116,8 @@ struct ino_tree {
     int index_files;     /* keeps an index of its files (ino_index.c) */
     int heal_owed;       /* records were lost: heal at the next drain */
     int poll_owed;       /* ino_tree_poll() asked: poll at the next drain */
+    uint32_t held_bits;  /* the read bits the first scan watches without
+                            (ino_add_tree()), 0 after it */
     int32_t *poll_wds;   /* the directories a poll compares with the disk,
                             each with all below it (ino_poll.c): their
                             watches, as nodes may go meanwhile */
@@ -168,12 +173,42 @@ struct ino_move {
                             RELIST: the drains it was tried at */
 };
 
+/* The trees' children map (ino_nmap.c): (parent node, name) -> the child
+ * node, keyed by the nodes' own parent and name, so that a slot holds only
+ * the node and its hash (12 bytes, where an ino_nmap slot takes 32).
+ * Built as the name map is: linear probing, backward-shift deletion, at
+ * most three quarters full.  A node must not change its parent or name
+ * while it is in the map. */
+typedef struct ino_cmap {
+    ino_node **nodes;    /* capacity slots, NULL marks a free one */
+    uint32_t *hashes;    /* each slot's hash, in the same block */
+    size_t capacity;     /* a power of two, or 0 */
+    size_t count;        /* nodes in the map */
+} ino_cmap;
+
+void ino_cmap_init(ino_cmap *m);
+void ino_cmap_free(ino_cmap *m);
+/* The node at (parent, name), or NULL. */
+ino_node *ino_cmap_get(const ino_cmap *m, uintptr_t parent, const char *name,
+                       size_t len);
+/* Puts node n at its own (parent, name), replacing any node there, which
+ * it returns (NULL when none was).  The map must have room for it
+ * (ino_cmap_reserve()). */
+ino_node *ino_cmap_put(ino_cmap *m, ino_node *n);
+/* Takes node n out of the map, when the map holds it; 1 or 0. */
+int ino_cmap_del(ino_cmap *m, const ino_node *n);
+/* Makes room for more new keys: 0 or -ENOMEM. */
+int ino_cmap_reserve(ino_cmap *m, size_t more);
+/* Prefetches the slot where (parent, name) is or would go. */
+void ino_cmap_prefetch(const ino_cmap *m, uintptr_t parent, const char *name,
+                       size_t len);
+
 /* Everything the trees keep, reached by ino_watcher.trees. */
 struct ino_trees {
     ino_tree *list;      /* the watcher's trees */
     char *read_buf;      /* ino_trees_read()'s buffer: records are
                             rewritten into the queue, not read into it */
-    ino_nmap children;   /* (parent node, name) -> child node */
+    ino_cmap children;   /* (parent node, name) -> child node */
     ino_nmap scanned;    /* (wd, name) -> 1: names a scan reported whose
                             kernel CREATE may still be on its way */
     ino_nmap told;       /* (wd, name) -> 1: names the records told in a
@@ -191,6 +226,9 @@ struct ino_trees {
     size_t nmoves;       /* entries in moves */
     size_t moves_cap;    /* room in moves */
     uint32_t told_cookie; /* counts the moves that scans reported */
+    int32_t next_wd;     /* the wd the kernel likely hands out next (the
+                            last new node's plus one), for the first
+                            scan's prefetches */
     uint64_t rescans;    /* heals and repairs run */
     int (*progress)(void *, size_t); /* ino_set_tree_progress() */
     void *progress_arg;

@@ -155,7 +155,7 @@ check_full(const ino_table *t, const model *m)
 
     CHECK_EQ(t->count, m->count);
     CHECK(t->capacity == 0 || (t->capacity & (t->capacity - 1)) == 0);
-    CHECK(t->count * 4 <= t->capacity * 3 || t->capacity == 0);
+    CHECK(t->count * 8 <= t->capacity * 7 || t->capacity == 0);
     for (i = 0; i < t->capacity; i++) {
         check_slot(t, i);
         used += t->slots[i].wd != 0;
