@@ -76,6 +76,11 @@
  *   same-name-dir-after-rename-stale-watch  000000 060004 000000 0b0000
  *       030400 070000 0b0000: as above, then rm -r b, move a out: a's
  *       watch stayed, outside the tree (size 2, walk 1)
+ *   moved-in-unwatched-then-name-removed-and-made-again  000000 000100
+ *       060104 290408 010500 0f0000: mkdir a, mkdir a/a, rename a/a b,
+ *       rmdir b, mkdir -p b/a, rmdir a, drain: b's MOVED_TO watched the
+ *       new b, whose contents the old b's DELETE then told gone, and its
+ *       CREATE found b watched already (size 2, walk 3)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -412,6 +417,12 @@ take(fuzz_tree *f, long n)
             break;
         }
         FUZZ_CHECK(ino_queued(&f->w) < before);
+        if (getenv("INOTIPY_FUZZ_TRACE") != NULL) {
+            fprintf(stderr, "  event %#x %.*s%s%.*s error %d\n",
+                    (unsigned)ev.mask, (int)ev.name_len, ev.name,
+                    ev.src != NULL ? " from " : "", (int)ev.src_len,
+                    ev.src != NULL ? ev.src : "", ev.error);
+        }
         check_event(f, &ev);
         f->events++;
     }

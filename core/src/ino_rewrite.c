@@ -654,6 +654,11 @@ moved_from_untold(ino_watcher *w, ino_node *n, const ino_event *ev,
     if (t->follow) {
         return 0; /* (a directory met twice may be a link's target) */
     }
+    if (name_leaves_ahead(w, n, ev->name, ev->name_len)) {
+        /* What is there now may be another directory, made after this one
+         * went: the caller leaves the name to the records ahead. */
+        return 0;
+    }
     rc = ino_watch_dir(w, t, n, -1, ev->name, ev->name_len, 1, 1, &child);
     if (rc == 1) {
         *fresh = child;
