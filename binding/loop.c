@@ -207,7 +207,8 @@ loop_forget_dead_waiters(WatcherObject *watcher)
 void
 loop_maybe_resume(WatcherObject *watcher)
 {
-    if (watcher->reading || watcher->loop == NULL || watcher->closed ||
+    if (watcher->reading || watcher->held || watcher->loop == NULL ||
+        watcher->closed ||
         ino_queued(&watcher->core) > ino_max_queued(&watcher->core) / 2 ||
         watcher->reader_pid != getpid()) {
         return;
@@ -413,6 +414,8 @@ loop_ensure_or_trio(WatcherObject *watcher)
         return no_running_loop(watcher);
     }
     watcher->flavour = LOOP_ASYNCIO;
+    /* A get() that waits needs the reader, whoever held it off. */
+    watcher->held = 0;
     if (running == watcher->loop) {
         Py_DECREF(running);
         if (!watcher->reading && !ino_full(&watcher->core)) {
@@ -425,4 +428,33 @@ loop_ensure_or_trio(WatcherObject *watcher)
     }
     watcher->loop = running;
     return loop_start_reading(watcher);
+}
+
+/* Watcher._hold_reading(hold): while a change set is gathered (awatch()),
+ * its consumer reads the kernel itself every few milliseconds, so the
+ * reader is taken off the loop: a burst then costs a wake-up per slice,
+ * not one per read.  hold=False puts it back (when the loop is bound and
+ * our queue has room).  A closed watcher, or one bound to no loop, has
+ * nothing to hold: no error. */
+PyObject *
+loop_hold_reading(WatcherObject *watcher, PyObject *hold)
+{
+    int on = PyObject_IsTrue(hold);
+
+    if (on < 0) {
+        return NULL;
+    }
+    if (watcher->closed) {
+        Py_RETURN_NONE;
+    }
+    watcher->held = on;
+    if (on && loop_stop_reading(watcher) < 0) {
+        return NULL;
+    }
+    if (!on && watcher->loop != NULL && !watcher->reading &&
+        !ino_full(&watcher->core) && watcher->reader_pid == getpid() &&
+        loop_start_reading(watcher) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }

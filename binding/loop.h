@@ -53,5 +53,8 @@ int loop_forget_dead_waiters(WatcherObject *watcher);
 /* Starts reading again once the consumer has taken half of a full queue;
  * never raises.  Call it with no exception set. */
 void loop_maybe_resume(WatcherObject *watcher);
+/* Watcher._hold_reading(hold): takes the reader off the loop while a
+ * change set is gathered, or puts it back. */
+PyObject *loop_hold_reading(WatcherObject *watcher, PyObject *hold);
 
 #endif /* INOTIPY_LOOP_H */

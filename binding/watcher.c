@@ -798,6 +798,7 @@ static PyMethodDef watcher_methods[] = {
      NULL},
     {"_poll_add", (PyCFunction)(void (*)(void))poll_add, METH_FASTCALL, NULL},
     {"_poll_due", (PyCFunction)poll_due, METH_NOARGS, NULL},
+    {"_hold_reading", (PyCFunction)loop_hold_reading, METH_O, NULL},
     {"_poll_now", (PyCFunction)poll_now, METH_NOARGS, NULL},
     {"_save_state", (PyCFunction)(void (*)(void))state_file_save_many,
      METH_FASTCALL, NULL},

@@ -26,6 +26,10 @@ typedef struct {
     int sync_read_scheduled;     /* 1 while sync.c's call_soon() read is
                                     pending */
     int reading;                 /* 1 while registered with add_reader */
+    int held;                    /* 1 while a change set's gathering keeps
+                                    the reader off the loop (loop_hold()):
+                                    it reads the kernel itself, a slice at
+                                    a time */
     int closed;                  /* 1 from the start of close() (and
                                     until the core is open): the one fact
                                     that says closed.  Once it is set only

@@ -542,3 +542,69 @@ def test_batch_serves_earlier_waiters_first(
             assert [e.pathname for e in rest] == ["f2"]
 
     run(main)
+
+
+# ---- the reader held off the loop (awatch()'s slices) -----------------------
+
+
+def _registered(fd: int) -> bool | None:
+    """Whether the running asyncio loop's selector has fd (None when the
+    loop keeps no selector to look at, as uvloop)."""
+    selector = getattr(asyncio.get_running_loop(), "_selector", None)
+    if selector is None:
+        return None
+    return fd in selector.get_map()
+
+
+@pytest.mark.asyncio_only
+def test_holding_the_reader_takes_it_off_the_loop_and_loses_nothing(
+    run, tmp_dir: Path, scaled
+) -> None:
+    """While awatch() gathers a group it reads the kernel itself, a slice
+    at a time: _hold_reading(True) takes the reader off the loop, what
+    comes meanwhile stays in the kernel and is all taken by
+    _take_changes(), and _hold_reading(False) puts the reader back."""
+
+    async def main() -> None:
+        with Watcher.create() as watcher:
+            watcher.watch(tmp_dir, IN.CREATE)
+            assert await watcher.get(0.01) is None  # binds the loop
+            fd = watcher.fileno()
+            assert _registered(fd) in (True, None)
+            watcher._hold_reading(True)
+            assert _registered(fd) in (False, None)
+            names = [f"f{i}" for i in range(50)]
+            _touch_all(tmp_dir, names)
+            changes: set = set()
+            taken, overflowed = watcher._take_changes(changes, "a", "m", "d")
+            assert (taken, overflowed) == (50, False)
+            assert {Path(p).name for _k, p in changes} == set(names)
+            watcher._hold_reading(False)
+            assert _registered(fd) in (True, None)
+            (tmp_dir / "late").touch()
+            event = await asyncio.wait_for(watcher.get(), scaled(5))
+            assert event.pathname == "late"
+        watcher._hold_reading(True)  # closed: nothing to hold, no error
+        watcher._hold_reading(False)
+
+    run(main)
+
+
+@pytest.mark.asyncio_only
+def test_a_get_that_waits_brings_a_held_reader_back(
+    run, tmp_dir: Path, scaled
+) -> None:
+    async def main() -> None:
+        with Watcher.create() as watcher:
+            watcher.watch(tmp_dir, IN.CREATE)
+            assert await watcher.get(0.01) is None  # binds the loop
+            watcher._hold_reading(True)
+            assert _registered(watcher.fileno()) in (False, None)
+            waiter = asyncio.ensure_future(watcher.get())
+            await asyncio.sleep(0)
+            assert _registered(watcher.fileno()) in (True, None)
+            (tmp_dir / "f").touch()
+            event = await asyncio.wait_for(waiter, scaled(5))
+            assert event.pathname == "f"
+
+    run(main)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 
-from inotipy._changes import _Grouper
+from inotipy._changes import _SLICE, _Grouper
 
 
 class Clock:
@@ -135,11 +135,17 @@ def watchfiles_groups(
     return groups
 
 
+# The slice awatch() gathers the rest of a group by, in the models' ms.
+SLICE = round(_SLICE * 1000)
+
+
 def inotipy_groups(
     stream: list[tuple[int, str]], step: int, debounce: int
 ) -> list[tuple[int, set[str]]]:
-    """(end, paths) of each group _Grouper closes for the stream, each
-    wake-up taking every arrival due by then, as the watcher does."""
+    """(end, paths) of each group _Grouper closes for the stream, as the
+    watcher gathers it: the first change taken when it arrives (a get()
+    wakes for it), the rest a slice at a time (a sleep of at most SLICE,
+    then every arrival due by then)."""
     clock = Clock()
     clock.now = 0.0
     groups: list[tuple[int, set[str]]] = []
@@ -153,21 +159,20 @@ def inotipy_groups(
             clock=clock,
         )
         paths: set[str] = set()
+        clock.now = max(clock.now, float(stream[i][0]))
         while True:
-            wait = group.next_wait()
-            if wait is None:
-                break
-            if i == len(stream) or stream[i][0] > clock.now + wait:
-                clock.now += wait  # the wait passes without a change
-                if paths:
-                    break
-                continue
-            clock.now = max(clock.now, float(stream[i][0]))
             before = len(paths)
             while i < len(stream) and stream[i][0] <= clock.now:
                 paths.add(stream[i][1])
                 i += 1
-            group.on_change(len(paths) > before)
+            grew = len(paths) > before
+            group.on_change(grew)
+            wait = group.next_wait()
+            # (A wait of 0 that found nothing ends it: on a real clock
+            # the next look is past the deadline.)
+            if wait is None or (wait == 0 and not grew):
+                break
+            clock.now += min(wait, float(SLICE))
         groups.append((int(clock.now), paths))
     return groups
 
@@ -186,22 +191,29 @@ def log_and_edit(edit_at: int, until: int = 3000) -> list[tuple[int, str]]:
 def test_a_log_written_all_the_time_does_not_hold_back_an_edit() -> None:
     """The issue's case: uvicorn's default step and debounce, a log
     appended every 20 ms beside app.py.  Each edit time from 1 s to 1.1 s,
-    ms by ms: the edit is yielded within a step of the log's next write
-    (which grows a group that the edit began), and never after
-    watchfiles yields it."""
+    ms by ms: the edit is yielded within a step and a slice of the log's
+    next write (which grows a group that the edit began), and never more
+    than a slice after watchfiles yields it."""
     for edit_at in range(1000, 1100):
         stream = log_and_edit(edit_at)
         ours = yielded_at(inotipy_groups(stream, 50, 1600), "app.py")
         theirs = yielded_at(watchfiles_groups(stream, 50, 1600), "app.py")
-        assert ours <= edit_at + 20 + 50
-        assert ours <= theirs
+        assert ours <= edit_at + 20 + 50 + SLICE
+        assert ours <= theirs + SLICE
 
 
-def test_a_first_group_ends_no_later_than_watchfiles_ends_it() -> None:
-    """Random streams: bursts, pauses, paths seen again and new ones.
-    From the same start, the first group never ends after watchfiles'
-    first group does, and holds everything that arrived by its end."""
+def test_a_first_group_keeps_a_step_of_quiet_and_ends_within_a_slice() -> None:
+    """Random streams: bursts, pauses, paths seen again and new ones.  The
+    first group holds everything that arrived by its end; it never ends
+    before a step has passed since the arrival that last grew it (a burst
+    with pauses shorter than a step is one group), and ends within a step
+    and a slice of it, or within a slice of the debounce.  Against
+    watchfiles' first group, from the same start: it ends about half a
+    step sooner on average (watchfiles sees a change up to a step late, we
+    up to a slice late) and later in a few streams only, where being a
+    slice late let the next arrival, just over a step after, grow it."""
     rng = random.Random(12)
+    diffs = []
     for _ in range(2000):
         stream: list[tuple[int, str]] = []
         t = rng.randrange(0, 200)
@@ -212,5 +224,22 @@ def test_a_first_group_ends_no_later_than_watchfiles_ends_it() -> None:
         debounce = rng.choice((0, 30, 200, 1600))
         end, paths = inotipy_groups(stream, step, debounce)[0]
         their_end = watchfiles_groups(stream, step, debounce)[0][0]
-        assert end <= their_end, (stream, step, debounce)
         assert paths == {p for at, p in stream if at <= end}
+        seen: set[str] = set()
+        grew_at = stream[0][0]
+        for at, p in stream:
+            if at > end:
+                break
+            if p not in seen:
+                seen.add(p)
+                grew_at = at
+        first = stream[0][0]
+        case = (stream, step, debounce)
+        if end < first + debounce:
+            assert grew_at + step <= end <= grew_at + step + SLICE, case
+        else:
+            assert end <= first + debounce + SLICE, case
+        diffs.append(end - their_end)
+    later = sum(d > 0 for d in diffs)
+    assert sum(diffs) / len(diffs) < -20, sum(diffs) / len(diffs)
+    assert later < len(diffs) * 0.05, later

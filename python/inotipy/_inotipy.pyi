@@ -294,6 +294,11 @@ class Watcher:
     def _poll_due(self) -> float | None:
         """Runs the polls that are due; returns the seconds until the next
         one, or None when no tree is polled."""
+    def _hold_reading(self, hold: bool, /) -> None:
+        """For awatch(): with True, the watcher's reader leaves the
+        asyncio loop (the caller reads the kernel through _take_changes()
+        a slice at a time); with False it comes back.  A get() that waits
+        brings it back too."""
     def _poll_now(self) -> int:
         """Every polled tree owes a poll, run by the next read; returns
         their number."""

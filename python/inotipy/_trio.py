@@ -93,6 +93,13 @@ def clock() -> Callable[[], float]:
         raise RuntimeError(NO_LOOP) from None
 
 
+async def sleep(seconds: float) -> None:
+    """trio.sleep(), for the caller running in trio."""
+    import trio
+
+    await trio.sleep(seconds)
+
+
 class TrioSide:
     """A watcher's waiting side on trio: made by the binding the first
     time one of the watcher's get() calls runs in a trio task."""
