@@ -657,6 +657,75 @@ class PyInotify(Contender):
         return len(self.notifier._eventq)
 
 
+class AsyncioFloor(AwaitGet):
+    """No library: the least an asyncio consumer woken through a Future
+    pays, the reference for what asyncio itself costs per wake-up.  An
+    inotify descriptor made with ctypes, a reader callback registered with
+    loop.add_reader() that os.read()s 64 KiB, splits the records into
+    (mask, has-a-name) tuples and resolves the Future the coroutine
+    awaits.  Its drain is Python per record; its live and latency phases
+    are the loop's wake-up path and nothing else."""
+
+    def setup(self):
+        import collections
+        import ctypes
+        import struct
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if (
+            self.fd < 0
+            or libc.inotify_add_watch(
+                self.fd, os.fsencode(self.dir), ALL_EVENTS
+            )
+            < 0
+        ):
+            raise OSError(ctypes.get_errno(), "inotify")
+        self.header = struct.Struct("iIII")
+        self.pending = collections.deque()
+        self.waiter = None
+        self.loop = new_loop()
+        self.loop.add_reader(self.fd, self._readable)
+
+    def _readable(self):
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        unpack, append = self.header.unpack_from, self.pending.append
+        off = 0
+        while off < len(data):
+            _wd, mask, _cookie, length = unpack(data, off)
+            append((mask, length > 0))
+            off += 16 + length
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self):
+        pending = self.pending
+        while not pending:
+            self.waiter = self.loop.create_future()
+            await self.waiter
+        return pending.popleft()
+
+    def getter(self):
+        return self.get
+
+    async def live_loop(self):
+        get = self.get
+        count = 0
+        while True:
+            ev = await get()
+            if not ev[1]:
+                return count, ev
+            count += 1
+
+    @staticmethod
+    def end_mask(event):
+        return event[0]
+
+
 class InotifySimple(Contender):
     """inotify_simple: synchronous `for event in inotify.read()`."""
 
@@ -929,6 +998,7 @@ CONTENDERS = {
     "aionotify": AioNotify,
     "pyinotify": PyInotify,
     "inotify_simple": InotifySimple,
+    "asyncio-floor": AsyncioFloor,
     "watchdog": Watchdog,
     "watchfiles": Watchfiles,
     "inotipy-0.1.1": Inotipy011,

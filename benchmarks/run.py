@@ -60,6 +60,7 @@ from bench import HERE, log, report  # noqa: E402
 from bench.build import build_helpers  # noqa: E402
 from bench.contenders import (  # noqa: E402
     OURS,
+    FLOOR,
     PEERS,
     RAW,
     REQUIREMENTS,
@@ -213,7 +214,7 @@ def sizes(args) -> dict:
 def choose_contenders(args, wanted) -> Lineup:
     """The raw C reader and ours, the peers unless --smoke, the tree-only
     peers when the trees phase runs; --only narrows them."""
-    names = [RAW] + OURS + ([] if args.smoke else list(PEERS))
+    names = [RAW] + OURS + ([] if args.smoke else [FLOOR] + list(PEERS))
     tree_peers = (
         [] if args.smoke or "trees" not in wanted else list(TREE_PEERS)
     )
@@ -261,7 +262,7 @@ def install_envs(lineup: Lineup, args) -> None:
     """The Python of every contender and the versions to record: ours
     from --ours-python, each peer from its venv (made on first use).  A
     peer that cannot be installed is left out, and that is recorded."""
-    lineup.pythons.update({n: args.ours_python for n in OURS})
+    lineup.pythons.update({n: args.ours_python for n in OURS + [FLOOR]})
     lineup.versions["inotipy"] = ours_info(args.ours_python)
     if args.ours_note:
         lineup.versions["inotipy"]["note"] = args.ours_note

@@ -29,8 +29,13 @@ OURS = ["inotipy-get", "inotipy-for", "inotipy-batch"]
 # taken: the idle and memory phases measure inotipy-for alone.
 SAME_WATCHER = ("inotipy-get", "inotipy-batch")
 RAW = "raw-c"
+# No library: a reader callback and a Future on a bare asyncio loop
+# (consumer.py AsyncioFloor), the floor of what asyncio costs per wake-up;
+# run under our Python, with the standard library only.
+FLOOR = "asyncio-floor"
 LABELS = {
     RAW: "raw C reader",
+    FLOOR: "asyncio floor (add_reader + Future)",
     "inotipy-get": "inotipy get()",
     "inotipy-for": "inotipy async for",
     "inotipy-batch": "inotipy get_batch()",
@@ -42,7 +47,7 @@ NOT_APPLICABLE = {
 }
 
 # Peers with no recursive mode.
-NO_TREE = {"aionotify", "inotify_simple", "inotipy-0.1.1"}
+NO_TREE = {"aionotify", "inotify_simple", "inotipy-0.1.1", FLOOR}
 # What each contender's tree time is the time of.
 TREE_HOW = {
     RAW: "raw_tree.c: opendir/readdir/d_type walk, inotify_add_watch on "

@@ -12,7 +12,14 @@ import subprocess
 from pathlib import Path
 
 from bench import HERE, log
-from bench.contenders import LABELS, NOT_APPLICABLE, OURS, RAW, SAME_WATCHER
+from bench.contenders import (
+    FLOOR,
+    LABELS,
+    NOT_APPLICABLE,
+    OURS,
+    RAW,
+    SAME_WATCHER,
+)
 from bench.env import clean_env, ensure_venv
 
 PLOT_REQUIREMENT = "matplotlib==3.10.8"
@@ -70,7 +77,9 @@ def best_peer(summary, metric, higher_is_better=True):
     vals = [
         (v[metric], k)
         for k, v in summary.items()
-        if k not in OURS and k != RAW and v.get(metric) is not None
+        if k not in OURS
+        and k not in (RAW, FLOOR)
+        and v.get(metric) is not None
     ]
     if not vals:
         return None, None
