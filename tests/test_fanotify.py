@@ -4,7 +4,9 @@ and renames of files and directories, moves in and out of the tree,
 events outside it not reported, a new directory's contents with no race,
 overflows healed by the index (fs.fanotify.max_queued_events lowered for
 the group's creation only, then restored), closing, the errors without
-the privilege or with a watcher that has inotify watches, "auto" taking
+the privilege or with a watcher that has inotify watches, older kernels
+(5.8, 5.16, and one without the entry's handle) made by a seccomp filter
+that refuses what they do not know, "auto" taking
 fanotify at the inotify watch limit, awatch()/watch()/the CLI, and the
 exact-tree oracle run on fanotify, with and without overflows.
 """
@@ -482,17 +484,9 @@ def test_permission_error_without_the_privilege(tmp_path: Path) -> None:
 
 
 @pytest.mark.unprivileged
-def test_old_kernel_errors_name_the_version() -> None:
-    class Old:
-        def _is_fanotify(self) -> bool:
-            return False
-
-        def _use_fanotify(self) -> None:
-            raise OSError(errno.EINVAL, "Invalid argument")
-
-    with pytest.raises(OSError, match=r"Linux 5\.17.*5\.9") as info:
-        fanotify.ensure(Old())  # type: ignore[arg-type]
-    assert info.value.errno == errno.EINVAL
+def test_the_errors_name_what_is_missing() -> None:
+    """mark_error(), which turns a failed mark into what the user reads
+    (the kernel's own failures are made in the seccomp tests below)."""
     e = fanotify.mark_error(OSError(errno.EINVAL, "x"), "/p")
     assert e.errno == errno.EINVAL and "FAN_RENAME" in str(e)
     assert e.filename == "/p"
@@ -501,6 +495,155 @@ def test_old_kernel_errors_name_the_version() -> None:
     other = OSError(errno.ENOENT, "x")
     assert fanotify.mark_error(other, "/p") is other
     assert fanotify.KERNEL_NEEDS["FAN_RENAME"] == (5, 17)
+
+
+# ---- older kernels, made by seccomp -----------------------------------------
+#
+# An older kernel refuses, with EINVAL, the fanotify_init() flags and the
+# fanotify_mark() event bits it does not know.  These tests give a child
+# process exactly that refusal: a seccomp filter (installed with prctl()
+# through ctypes, no library) fails fanotify_init() when its flags hold
+# one of INIT_BITS and fanotify_mark() when its mask holds one of
+# MARK_BITS; every other call reaches the real kernel.
+
+FAN_REPORT_DIR_FID = 0x00000400
+FAN_REPORT_NAME = 0x00000800
+FAN_REPORT_TARGET_FID = 0x00001000
+FAN_RENAME = 0x10000000
+
+OLD_KERNEL = r"""
+import asyncio, ctypes, errno, json, os, struct, sys
+init_bits, mark_bits, root = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+
+def ld(off): return struct.pack("HBBI", 0x20, 0, 0, off)
+def jeq(k, jt, jf): return struct.pack("HBBI", 0x15, jt, jf, k)
+def jset(k, jt, jf): return struct.pack("HBBI", 0x45, jt, jf, k)
+def ret(k): return struct.pack("HBBI", 0x06, 0, 0, k)
+ALLOW, EINVAL = 0x7FFF0000, 0x00050000 | errno.EINVAL
+prog = b"".join([
+    ld(4), jeq(0xC000003E, 0, 3),          # x86_64, else allow
+    ld(0), jeq(300, 2, 0), jeq(301, 4, 0),  # fanotify_init, fanotify_mark
+    ret(ALLOW),
+    ld(16), jset(init_bits, 4, 0), ret(ALLOW),   # init: flags, args[0]
+    ld(32), jset(mark_bits, 1, 0), ret(ALLOW),   # mark: mask, args[2]
+    ret(EINVAL),
+])
+buf = ctypes.create_string_buffer(prog)
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+fprog = Fprog(len(prog) // 8, ctypes.addressof(buf))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p,
+                       ctypes.c_ulong, ctypes.c_ulong]
+assert libc.prctl(38, 1, None, 0, 0) == 0            # PR_SET_NO_NEW_PRIVS
+assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # SECCOMP_FILTER
+
+import inotipy
+from inotipy import IN
+
+async def main():
+    out = {}
+    w = inotipy.Watcher()
+    try:
+        w.watch_tree(root, IN.CREATE | IN.MOVE, backend="fanotify")
+    except OSError as e:
+        out["error"] = [type(e).__name__, e.errno, str(e)]
+        out["fanotify"] = w._is_fanotify()
+        w.watch_tree(root, IN.CREATE | IN.MOVE)  # inotify's, as before
+    else:
+        out["fanotify"] = w._is_fanotify()
+    out["events"] = []
+    for step in (
+        lambda: os.mkdir(os.path.join(root, "d")),
+        lambda: open(os.path.join(root, "d", "f"), "w").close(),
+        lambda: os.rename(os.path.join(root, "d"), os.path.join(root, "e")),
+    ):
+        step()
+        await w.sync()
+        out["events"] += [
+            [
+                str(IN(e.mask & ~IN.ISDIR).name),
+                e.pathname,
+                e.src_path and os.path.relpath(e.src_path, root),
+            ]
+            for e in w.get_batch_nowait()
+        ]
+    w.close()
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def _on_old_kernel(
+    tmp_path: Path, init_bits: int, mark_bits: int
+) -> dict[str, Any]:
+    import json
+    import platform
+
+    if platform.machine() != "x86_64":
+        pytest.skip("the seccomp filter is written for x86_64")
+    root = tmp_path / "tree"
+    root.mkdir()
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            OLD_KERNEL,
+            str(init_bits),
+            str(mark_bits),
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert r.returncode == 0, r.stderr
+    out: dict[str, Any] = json.loads(r.stdout)
+    return out
+
+
+MOVED = [
+    ["CREATE", "d", None],
+    ["CREATE", "d/f", None],
+    ["MOVED_FROM", "d", None],
+    ["MOVED_TO", "e", "d"],
+]
+
+
+def test_before_5_9_the_error_names_the_versions(tmp_path: Path) -> None:
+    """Linux 5.8 knows no FAN_REPORT_NAME: fanotify_init() fails, the
+    error names what is needed and the running kernel, and the watcher
+    is an inotify watcher again, that works."""
+    out = _on_old_kernel(tmp_path, FAN_REPORT_NAME, 0)
+    kind, err, text = out["error"]
+    assert (kind, err) == ("OSError", errno.EINVAL)
+    assert "5.9" in text and "5.17" in text
+    assert out["fanotify"] is False
+    assert out["events"] == MOVED
+
+
+def test_before_5_17_the_error_names_fan_rename(tmp_path: Path) -> None:
+    """Linux 5.9 to 5.16: the group is made (without the entry's handle,
+    which 5.17 brought too), and the mark fails on FAN_RENAME."""
+    out = _on_old_kernel(tmp_path, FAN_REPORT_TARGET_FID, FAN_RENAME)
+    kind, err, text = out["error"]
+    assert (kind, err) == ("OSError", errno.EINVAL)
+    assert "FAN_RENAME" in text and "5.17" in text
+    assert out["fanotify"] is False
+    assert out["events"] == MOVED
+
+
+def test_without_the_entry_s_handle_the_tree_trusts_paths(
+    tmp_path: Path,
+) -> None:
+    """A kernel that refuses FAN_REPORT_TARGET_FID but takes FAN_RENAME:
+    the group is made without the entry's handle, and the tree works
+    from names, as with inotify."""
+    out = _on_old_kernel(tmp_path, FAN_REPORT_TARGET_FID, 0)
+    assert "error" not in out
+    assert out["fanotify"] is True
+    assert out["events"] == MOVED
 
 
 def test_auto_takes_fanotify_at_the_watch_limit(
