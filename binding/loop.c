@@ -452,9 +452,13 @@ loop_hold_reading(WatcherObject *watcher, PyObject *hold)
         return NULL;
     }
     if (!on && watcher->loop != NULL && !watcher->reading &&
-        !ino_full(&watcher->core) && watcher->reader_pid == getpid() &&
-        loop_start_reading(watcher) < 0) {
-        return NULL;
+        !ino_full(&watcher->core) && watcher->reader_pid == getpid()) {
+        /* A loop closed under us (a generator finalized late) forgot
+         * the reader: nothing to put back. */
+        int closed = loop_is_closed(watcher);
+        if (closed < 0 || (closed == 0 && loop_start_reading(watcher) < 0)) {
+            return NULL;
+        }
     }
     Py_RETURN_NONE;
 }

@@ -475,6 +475,50 @@ async def _first_changes(
     raise AssertionError("awatch ended")
 
 
+async def _one_group_of_two(mnt: Path, back: Path, step_ms: int) -> Any:
+    """The set awatch() yields once a.py is made behind the mount and, a
+    tenth of a second later (from a thread), b.py: both must be in it,
+    as the group gathered after a.py keeps polling."""
+    import threading
+
+    changes_of = inotipy.awatch(
+        mnt,
+        debounce=10 * step_ms,
+        step=step_ms,
+        rust_timeout=step_ms,
+        yield_on_timeout=True,
+        poll_delay_ms=FAST_MS,
+        force_polling=True,
+    )
+    timer = threading.Timer(0.1, write, (back / "b.py",))
+    try:
+        async with contextlib.aclosing(changes_of):
+            async for changes in changes_of:
+                if not changes and not (back / "a.py").exists():
+                    write(back / "a.py")
+                    timer.start()
+                    continue
+                if changes:
+                    return changes
+    finally:
+        timer.cancel()
+        timer.join()
+    raise AssertionError("awatch ended")
+
+
+def test_a_group_keeps_polling_while_it_is_gathered(
+    run: Any, fuse: tuple[Path, Path]
+) -> None:
+    """On every loop (trio polls no tree by a loop timer: the group's
+    slices do), a change a poll finds while a group is gathered joins it."""
+    back, mnt = fuse
+    changes = run(_one_group_of_two, mnt, back, int(scaled(600)))
+    assert changes == {
+        (Change.added, os.path.join(mnt, "a.py")),
+        (Change.added, os.path.join(mnt, "b.py")),
+    }
+
+
 @pytest.mark.parametrize(
     ("env", "force", "polls"),
     [

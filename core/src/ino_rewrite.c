@@ -654,12 +654,16 @@ moved_from_untold(ino_watcher *w, ino_node *n, const ino_event *ev,
     if (t->follow) {
         return 0; /* (a directory met twice may be a link's target) */
     }
-    if (name_leaves_ahead(w, n, ev->name, ev->name_len)) {
-        /* What is there now may be another directory, made after this one
-         * went: the caller leaves the name to the records ahead. */
-        return 0;
-    }
-    rc = ino_watch_dir(w, t, n, -1, ev->name, ev->name_len, 1, 1, &child);
+    /* When a record ahead takes the name away, what is there now may be
+     * another directory, made after this one went: only a node of the
+     * tree is taken there, a directory new to it is left to the records
+     * ahead (its own CREATE among them). */
+    rc = ino_watch_dir(
+        w, t, n, -1, ev->name, ev->name_len,
+        INO_WATCH_MOVE |
+            (name_leaves_ahead(w, n, ev->name, ev->name_len) ? INO_WATCH_KNOWN
+                                                             : 0),
+        1, &child);
     if (rc == 1) {
         *fresh = child;
         return 2;

@@ -277,6 +277,10 @@ watch_dir_by(ino_watcher *w, ino_tree *t, ino_node *parent, const char *path,
         inotify_rm_watch(w->fd, wd);
         return rc;
     }
+    if (e == NULL && (may_move & INO_WATCH_KNOWN)) {
+        ino_kwatch_rm(w, wd); /* new to the watcher: not asked for */
+        return 0;
+    }
     if (e == NULL) {
         return watch_new_dir(w, t, parent, name, len, wd, out);
     }
@@ -293,6 +297,9 @@ watch_dir_by(ino_watcher *w, ino_tree *t, ino_node *parent, const char *path,
         /* Told moved out, its MOVE_SELF not read yet, and back in the
          * tree: new to the stream, which reports it and what it holds as
          * made.  (The kernel's watch stays: the same wd, a new node.) */
+        if (may_move & INO_WATCH_KNOWN) {
+            return 0;
+        }
         ino_subtree_free(w, n, 0);
         return watch_new_dir(w, t, parent, name, len, wd, out);
     }

@@ -391,6 +391,12 @@ int ino_fd_is_node(ino_watcher *w, int fd, const ino_node *n);
  * nowhere: a rename above is still to be read), or with
  * INO_BY_PATH by its path unchecked: see ino_scan.c. */
 #define INO_BY_PATH (-2)
+/* may_move: a node of the tree met at that name may be moved there
+ * (INO_WATCH_MOVE, which is 1); with INO_WATCH_KNOWN too, a directory new
+ * to the watcher is not watched (0, *out NULL): only a node the tree has
+ * is taken. */
+#define INO_WATCH_MOVE 1
+#define INO_WATCH_KNOWN 2
 int ino_watch_dir(ino_watcher *w, ino_tree *t, ino_node *parent, int dirfd,
                   const char *name, size_t len, int may_move, int tell,
                   ino_node **out);

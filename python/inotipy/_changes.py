@@ -69,8 +69,11 @@ _KINDS = (Change.added, Change.modified, Change.deleted)
 # take everything the kernel holds.  A burst then costs a wake-up per
 # slice rather than one per read (the consumer keeps up with a writer one
 # or two events at a time otherwise), and a change is seen at most one
-# slice after it was made.  The kernel's queue (16384 events by default)
-# holds a slice of any burst: 5 ms of 400,000 events per second is 2,000.
+# slice after it was made (later when the loop is busy: a slice lasts
+# until the loop runs us again).  Meanwhile the kernel's queue (16384
+# events by default) is the only buffer, and it holds a slice of any
+# burst: 5 ms of 400,000 events per second is 2,000 (past it, the kernel
+# reports an overflow, which trees heal).
 _SLICE = 0.005
 
 
@@ -139,16 +142,16 @@ class _Grouper:
 
     That is watchfiles' rule, which looks at the size of its set once a
     step and yields when it has not grown since the last look, but taken
-    when each change is seen rather than at the next look: the first
-    change of a group when it arrives, the rest within a slice
-    (``_SLICE``, 5 ms) of it.  So a group never ends before a step has
-    passed since what last grew it, ends within a step and a slice of
-    that, and, started at the same moment on the same stream, ends about
-    half a step sooner than watchfiles' on average (tests/test_grouper.py
-    replays streams through both).  The set that grows is the raw one,
-    before filters, as in watchfiles.  A file appended to all the time (a
-    log) is one change in the set, so it does not hold back the edit made
-    beside it.
+    when each change is seen rather than at the next look: the first change
+    of a group when it arrives, the rest within a slice (``_SLICE``, 5 ms)
+    of it. So a group never ends before a step has passed since what last
+    grew it, unless the debounce ends it first, ends within a step and a
+    slice of that, and, started at the same moment on the same stream, ends
+    about half a step sooner than watchfiles' on average
+    (tests/test_grouper.py replays streams through both). The set that
+    grows is the raw one, before filters, as in watchfiles. A file appended
+    to all the time (a log) is one change in the set, so it does not hold
+    back the edit made beside it.
     """
 
     def __init__(
@@ -686,9 +689,9 @@ async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
     # trio nothing reads while no get() waits).
     on_asyncio = _trio.on_asyncio()
     nap = asyncio.sleep if on_asyncio else _trio.sleep
-    if on_asyncio:
-        w._hold_reading(True)
     try:
+        if on_asyncio:
+            w._hold_reading(True)
         while True:
             # Each slice takes everything ready: the event get() returned,
             # then whatever the kernel has queued since.
@@ -701,6 +704,10 @@ async def _gather_async(cw: _ChangeWatcher, poll_stop: Any) -> set[Any] | None:
             if wait is None:
                 return changes
             await nap(min(wait, _SLICE))
+            if not on_asyncio:
+                # On trio the polled trees are polled when due by whoever
+                # waits (no loop timer): here, by us.
+                w._poll_due()
     finally:
         if on_asyncio:
             w._hold_reading(False)
