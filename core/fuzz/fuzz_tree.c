@@ -81,6 +81,11 @@
  *       rmdir b, mkdir -p b/a, rmdir a, drain: b's MOVED_TO watched the
  *       new b, whose contents the old b's DELETE then told gone, and its
  *       CREATE found b watched already (size 2, walk 3)
+ *   moved-over-a-watched-dir-then-name-removed-and-made-again  0000f7
+ *       0a0c00 016e00 612f63 fa00ff 000000 001100: mkdir a, read, mkdir
+ *       -p x/c/b, rename x a (over the watched empty a), rm -r a, mkdir a,
+ *       mkdir a/b, drain: the MOVED_TO's check of the node held at a
+ *       watched the newest a, as above (size 2, walk 3)
  */
 #include <dirent.h>
 #include <errno.h>

@@ -616,8 +616,13 @@ moved_in_told(ino_watcher *w, ino_node *n, const ino_event *ev,
     if (had == NULL) {
         return 0;
     }
-    rc =
-        ino_watch_dir(w, n->tree, n, -1, ev->name, ev->name_len, 0, 0, &child);
+    /* (With a record ahead taking the name away, a directory new to the
+     * watcher there is left to the records ahead, as in
+     * moved_from_untold().) */
+    rc = ino_watch_dir(
+        w, n->tree, n, -1, ev->name, ev->name_len,
+        name_leaves_ahead(w, n, ev->name, ev->name_len) ? INO_WATCH_KNOWN : 0,
+        0, &child);
     if (rc == -ENOMEM) {
         return rc;
     }

@@ -308,7 +308,7 @@ watch_dir_by(ino_watcher *w, ino_tree *t, ino_node *parent, const char *path,
         *out = n;
         return 0;
     }
-    if (!may_move || ino_node_is_ancestor(n, parent)) {
+    if (!(may_move & INO_WATCH_MOVE) || ino_node_is_ancestor(n, parent)) {
         return 0;
     }
     if (tell && (rc = tell_move(w, t, n)) < 0) {
