@@ -456,7 +456,10 @@ loop_hold_reading(WatcherObject *watcher, PyObject *hold)
         /* A loop closed under us (a generator finalized late) forgot
          * the reader: nothing to put back. */
         int closed = loop_is_closed(watcher);
-        if (closed < 0 || (closed == 0 && loop_start_reading(watcher) < 0)) {
+        /* (is_closed() is Python code: it may have closed the watcher.) */
+        if (closed < 0 ||
+            (closed == 0 && !watcher->closed && !watcher->reading &&
+             loop_start_reading(watcher) < 0)) {
             return NULL;
         }
     }
